@@ -1,0 +1,185 @@
+"""Audio I/O and features: log-mel and MFCC in numpy (librosa) and in JAX (same numbers).
+
+Shapes: a waveform is `[samples]` (or `[batch, samples]` for the JAX path), float32 in
+[-1, 1]; a spectrogram is `[frames, n_mels]` (or `[batch, frames, n_mels]`), frames first
+because the model reads it as a sequence. Log-mels are in dB (`librosa.power_to_db` with
+`ref=1.0`, `amin` and `top_db` from the AudioConfig). Both paths build the filterbank with
+`librosa.filters.mel` and frame exactly as `librosa.stft` does (center, pad mode, window),
+so frame counts are `1 + samples // hop_length` for every length.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import librosa
+import numpy as np
+import scipy.fft
+import soundfile as sf
+
+from audiolm_jax import atomic
+from audiolm_jax.config import AudioConfig
+
+# ---------------------------------------------------------------------------------------
+# I/O
+
+
+def load(path: str, sample_rate: int) -> np.ndarray:
+    """Reads an audio file as mono float32 `[samples]` in [-1, 1] at `sample_rate` Hz.
+
+    Multichannel audio is averaged to mono; other rates are resampled (soxr, high quality).
+    Raises FileNotFoundError or ValueError naming the file when it is missing, unreadable,
+    empty or holds non-finite samples.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"'{path}': no such audio file")
+    try:
+        data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+        data, file_rate = _load_with_librosa(path, e)
+    if data.shape[0] == 0:
+        raise ValueError(f"'{path}': zero-length audio (no samples)")
+    waveform = data.mean(axis=1) if data.ndim == 2 else data
+    bad = int(np.count_nonzero(~np.isfinite(waveform)))
+    if bad:
+        raise ValueError(f"'{path}': {bad} non-finite samples")
+    if file_rate != sample_rate:
+        waveform = librosa.resample(waveform, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _load_with_librosa(path: str, soundfile_error: Exception) -> tuple[np.ndarray, int]:
+    """Fallback decoder (audioread/ffmpeg via librosa) for formats libsndfile lacks."""
+    try:
+        data, rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
+    except Exception:
+        raise ValueError(f"'{path}': unreadable or corrupt audio ({soundfile_error})") from None
+    data = np.atleast_2d(data).T  # [samples, channels]
+    return data, int(rate)
+
+
+def save(path: str, waveform: np.ndarray, sample_rate: int) -> None:
+    """Writes mono `[samples]` float audio to `path` (16-bit PCM wav) atomically."""
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1:
+        raise ValueError(f"'{path}': expected a mono waveform [samples], got shape {waveform.shape}")
+    if not np.all(np.isfinite(waveform)):
+        raise ValueError(f"'{path}': refusing to write {int(np.sum(~np.isfinite(waveform)))} non-finite samples")
+    with atomic.atomic_path(path, suffix=".wav") as tmp:
+        sf.write(tmp, np.clip(waveform, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+
+
+# ---------------------------------------------------------------------------------------
+# Shared constants (one filterbank and one window for both paths)
+
+
+def mel_filterbank(config: AudioConfig) -> np.ndarray:
+    """librosa's mel filterbank `[n_mels, n_fft // 2 + 1]` (float32)."""
+    return _mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.fmin,
+                           config.fmax, config.htk, config.mel_norm)
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm) -> np.ndarray:
+    basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
+                                htk=htk, norm=norm, dtype=np.float32)
+    basis.setflags(write=False)
+    return basis
+
+
+def stft_window(config: AudioConfig) -> np.ndarray:
+    """The analysis window `[n_fft]`: `config.window` of `win_length`, centred, zero-padded."""
+    window = librosa.filters.get_window(config.window, config.win_length, fftbins=True)
+    return librosa.util.pad_center(window, size=config.n_fft).astype(np.float32)
+
+
+def num_frames(num_samples: int, config: AudioConfig) -> int:
+    """Frames librosa's centred STFT gives for `num_samples` samples."""
+    if not config.center:
+        return 1 + (num_samples - config.n_fft) // config.hop_length
+    return 1 + num_samples // config.hop_length
+
+
+# ---------------------------------------------------------------------------------------
+# numpy / librosa path (the reference)
+
+
+def log_mel_numpy(waveform: np.ndarray, config: AudioConfig) -> np.ndarray:
+    """Log-mel in dB `[frames, n_mels]` of a `[samples]` waveform, computed by librosa."""
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(waveform, dtype=np.float32), sr=config.sample_rate, n_fft=config.n_fft,
+        hop_length=config.hop_length, win_length=config.win_length, window=config.window,
+        center=config.center, pad_mode=config.pad_mode, power=config.power,
+        n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, htk=config.htk,
+        norm=config.mel_norm)
+    return librosa.power_to_db(mel, ref=1.0, amin=config.amin, top_db=config.top_db).T
+
+
+def mfcc_numpy(waveform: np.ndarray, config: AudioConfig) -> np.ndarray:
+    """MFCC `[frames, n_mfcc]` (DCT-II, ortho) of the librosa log-mel."""
+    return librosa.feature.mfcc(S=log_mel_numpy(waveform, config).T, n_mfcc=config.n_mfcc).T
+
+
+# ---------------------------------------------------------------------------------------
+# JAX path (jit-able, batched, on any device)
+
+
+def _frame(padded: jax.Array, n_fft: int, hop: int, frames: int) -> jax.Array:
+    """Slices `[batch, padded_samples]` into overlapping frames `[batch, frames, n_fft]`."""
+    if n_fft % hop == 0:
+        # Reshape trick: a frame is n_fft // hop consecutive hop-sized blocks.
+        k = n_fft // hop
+        blocks = padded[:, : (frames + k - 1) * hop].reshape(padded.shape[0], frames + k - 1, hop)
+        return jnp.concatenate([blocks[:, j : j + frames] for j in range(k)], axis=-1)
+    index = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
+    return padded[:, index]
+
+
+def stft_jax(waveform: jax.Array, config: AudioConfig) -> jax.Array:
+    """Complex STFT `[batch, frames, n_fft // 2 + 1]` of `[batch, samples]`, framed as librosa."""
+    waveform = jnp.asarray(waveform, jnp.float32)
+    samples = waveform.shape[-1]
+    if config.center:
+        pad = config.n_fft // 2
+        waveform = jnp.pad(waveform, ((0, 0), (pad, pad)), mode=config.pad_mode)
+    frames = num_frames(samples, config)
+    windowed = _frame(waveform, config.n_fft, config.hop_length, frames) * stft_window(config)
+    return jnp.fft.rfft(windowed, axis=-1)
+
+
+def stft_magnitude_jax(waveform: jax.Array, config: AudioConfig) -> jax.Array:
+    """|STFT| `[batch, frames, n_fft // 2 + 1]` of `[batch, samples]`."""
+    return jnp.abs(stft_jax(waveform, config))
+
+
+def power_to_db_jax(power: jax.Array, config: AudioConfig) -> jax.Array:
+    """`librosa.power_to_db(ref=1.0)` per example: the `top_db` floor is per batch item."""
+    db = 10.0 * jnp.log10(jnp.maximum(power, config.amin))
+    if config.top_db is not None:
+        peak = jnp.max(db, axis=tuple(range(1, db.ndim)), keepdims=True)
+        db = jnp.maximum(db, peak - config.top_db)
+    return db
+
+
+def log_mel_jax(waveform: jax.Array, config: AudioConfig) -> jax.Array:
+    """Log-mel in dB `[batch, frames, n_mels]` of `[batch, samples]`; equals the librosa path."""
+    magnitude = stft_magnitude_jax(waveform, config)
+    spec = magnitude if config.power == 1.0 else magnitude**config.power
+    mel = jnp.einsum("bfk,mk->bfm", spec, mel_filterbank(config), precision="highest")
+    return power_to_db_jax(mel, config)
+
+
+def mfcc_jax(waveform: jax.Array, config: AudioConfig) -> jax.Array:
+    """MFCC `[batch, frames, n_mfcc]`: orthonormal DCT-II of `log_mel_jax`, as librosa."""
+    dct = scipy.fft.dct(np.eye(config.n_mels, dtype=np.float64), type=2, norm="ortho", axis=0)
+    dct = dct[: config.n_mfcc].T.astype(np.float32)  # [n_mels, n_mfcc]
+    return jnp.einsum("bfm,mc->bfc", log_mel_jax(waveform, config), dct, precision="highest")
+
+
+def db_to_power(log_mel_db: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
+    """Inverse of `power_to_db` with ref=1.0: dB → mel power (same array type as given)."""
+    xp = jnp if isinstance(log_mel_db, jax.Array) else np
+    return xp.power(10.0, log_mel_db / 10.0)

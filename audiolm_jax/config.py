@@ -1,0 +1,456 @@
+"""Experiment configuration: frozen dataclasses, validation, dotted overrides, JSON I/O.
+
+An experiment is one `ExperimentConfig` made of five parts (`audio`, `model`, `data`,
+`train`, `sample`) plus a `workdir`. Researchers edit the dataclass fields in
+`experiments/<name>.py` or override any of them on the command line by dotted path
+(`--train.steps=200`). Every config is validated by `validate` before anything compiles;
+a bad field raises `ConfigError`, which names the field, the value and what is allowed.
+
+This module touches no arrays and no files except `save_json`/`load_json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from typing import Any, Literal, Optional
+
+from audiolm_jax import atomic
+
+
+class ConfigError(ValueError):
+    """A config field holds a value that is not allowed; the message names the field."""
+
+    def __init__(self, field: str, value: Any, expected: str):
+        self.field = field
+        self.value = value
+        self.expected = expected
+        if value is _UNKNOWN:
+            super().__init__(f"unknown config field '{field}': expected {expected}")
+        else:
+            super().__init__(f"config field '{field}' = {value!r}: expected {expected}")
+
+
+_UNKNOWN = object()  # marks a ConfigError about a field that does not exist
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """Waveform and log-mel settings; the one source of truth for every audio number.
+
+    Units: `sample_rate` in Hz, `n_fft`/`win_length`/`hop_length` in samples,
+    `fmin`/`fmax` in Hz (`fmax=None` means sample_rate / 2), `top_db` in dB.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    win_length: int = 1024
+    hop_length: int = 256
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: Optional[float] = None
+    window: str = "hann"
+    center: bool = True
+    pad_mode: str = "constant"
+    power: float = 2.0
+    mel_norm: Optional[str] = "slaney"
+    htk: bool = False
+    amin: float = 1e-10
+    top_db: Optional[float] = 80.0
+    n_mfcc: int = 20
+
+    @property
+    def frames_per_second(self) -> float:
+        """Mel frames per second of audio."""
+        return self.sample_rate / self.hop_length
+
+    def seconds_to_frames(self, seconds: float) -> int:
+        """Number of mel frames (center=True framing) covering `seconds` of audio."""
+        return 1 + int(round(seconds * self.sample_rate)) // self.hop_length
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Decoder-only Transformer over groups of `frames_per_step` normalised mel frames."""
+
+    num_layers: int = 4
+    d_model: int = 256
+    num_heads: int = 4
+    mlp_ratio: int = 4
+    head: Literal["mse", "gaussian"] = "mse"
+    frames_per_step: int = 2
+    prenet_dim: int = 256
+    prenet_dropout: float = 0.5
+    prenet_dropout_at_sampling: bool = True
+    dropout: float = 0.0
+    max_frames: int = 1024
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    remat: bool = False
+    rope_base: float = 10000.0
+    context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where training audio comes from and how it is cut into segments.
+
+    `source` picks the dataset; `dir` points at a local copy (or the folder of audio for
+    `folder`). `segment_seconds` is the training crop length in seconds.
+    """
+
+    source: Literal["synthetic", "librispeech", "maestro", "folder"] = "synthetic"
+    dir: Optional[str] = None
+    segment_seconds: float = 2.0
+    train_split: str = "train"
+    eval_split: str = "validation"
+    synthetic_train_clips: int = 512
+    synthetic_eval_clips: int = 32
+    stats_clips: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, logging and checkpoint cadence. `batch_size` is global (all devices)."""
+
+    steps: int = 2000
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    grad_clip_norm: float = 1.0
+    ema_decay: float = 0.999
+    loss: Literal["mse", "l1"] = "mse"
+    eval_every: int = 500
+    eval_batches: int = 4
+    log_every: int = 50
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    seed: int = 0
+    distributed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """Prompted continuation. `prompt_seconds` of audio in, `seconds` of new audio out."""
+
+    prompt_seconds: float = 1.0
+    seconds: float = 3.0
+    num_prompts: int = 2
+    num_samples: int = 2
+    temperature: float = 1.0
+    prenet_dropout: Optional[bool] = None  # None: model.prenet_dropout_at_sampling
+    inversion: Literal["jax", "librosa"] = "jax"
+    griffin_lim_iters: int = 32
+    seed: int = 0
+    use_ema: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: everything a run needs, written to `<workdir>/config.json`."""
+
+    name: str = "demo"
+    workdir: str = "runs/demo"
+    audio: AudioConfig = AudioConfig()
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()
+
+
+# ---------------------------------------------------------------------------------------
+# Typed field access
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args) + " or None"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _coerce(path: str, value: Any, tp: Any) -> Any:
+    """Checks `value` (from JSON or already typed) against annotation `tp`; returns it typed."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(path, value, _type_name(tp))
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(path, value, inner)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, value, _type_name(tp))
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, value, _type_name(tp))
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, value, _type_name(tp))
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, value, _type_name(tp))
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _from_dict(tp, value, path)
+    raise TypeError(f"unsupported config annotation {tp!r} at '{path}'")
+
+
+def _from_dict(cls: type, data: Any, prefix: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(prefix or "<root>", data, f"a mapping of {cls.__name__} fields")
+    ftypes = _field_types(cls)
+    unknown = sorted(set(data) - set(ftypes))
+    if unknown:
+        _raise_unknown(prefix + unknown[0], list(ftypes), prefix)
+    kwargs = {
+        name: _coerce(prefix + name, data[name], ftypes[name]) for name in ftypes if name in data
+    }
+    return cls(**kwargs)
+
+
+def _raise_unknown(path: str, known: list[str], prefix: str) -> None:
+    leaf = path[len(prefix):]
+    close = difflib.get_close_matches(leaf, known, n=1)
+    hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+    raise ConfigError(path, _UNKNOWN, "a field of " + (prefix.rstrip(".") or "the experiment") + hint)
+
+
+def to_dict(config: ExperimentConfig) -> dict[str, Any]:
+    """The config as plain JSON-able nested dicts."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    """Builds and validates an ExperimentConfig from nested dicts (e.g. parsed config.json)."""
+    return validate(_from_dict(ExperimentConfig, data))
+
+
+# ---------------------------------------------------------------------------------------
+# Overrides
+
+
+def _parse_text(path: str, text: str, tp: Any) -> Any:
+    """Turns command-line text into a value of annotation `tp`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null"):
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _parse_text(path, text, inner)
+    if origin is Literal:
+        return _coerce(path, text, tp)
+    if tp is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ConfigError(path, text, _type_name(tp))
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(path, text, _type_name(tp)) from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(path, text, _type_name(tp)) from None
+    if tp is str:
+        return text
+    raise ConfigError(path, text, "a leaf field (not a whole section)")
+
+
+def override(config: ExperimentConfig, path: str, text: str) -> ExperimentConfig:
+    """Returns `config` with the field at dotted `path` (e.g. 'train.steps') set from `text`."""
+    parts = path.split(".")
+    nodes = [config]
+    for i, part in enumerate(parts):
+        node = nodes[-1]
+        ftypes = _field_types(type(node))
+        prefix = ".".join(parts[:i]) + ("." if i else "")
+        if part not in ftypes:
+            _raise_unknown(prefix + part, list(ftypes), prefix)
+        if i < len(parts) - 1:
+            child = getattr(node, part)
+            if not dataclasses.is_dataclass(child):
+                raise ConfigError(path, text, f"'{prefix}{part}' has no sub-fields")
+            nodes.append(child)
+    value = _parse_text(path, text, _field_types(type(nodes[-1]))[parts[-1]])
+    for node, part in zip(reversed(nodes), reversed(parts)):
+        value = dataclasses.replace(node, **{part: value})
+    return value
+
+
+def apply_overrides(config: ExperimentConfig, argv: list[str]) -> ExperimentConfig:
+    """Applies `--dotted.path=value` (or `--dotted.path value`) arguments, then validates."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ConfigError(arg, arg, "arguments of the form --section.field=value")
+        body = arg[2:]
+        if "=" in body:
+            path, text = body.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(argv):
+                raise ConfigError(body, None, "a value after --" + body)
+            path, text = body, argv[i + 1]
+            i += 2
+        config = override(config, path.replace("-", "_"), text)
+    return validate(config)
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+
+
+def _require(ok: bool, field: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(field, value, expected)
+
+
+def _check_types(node: Any, prefix: str) -> None:
+    for name, tp in _field_types(type(node)).items():
+        value = getattr(node, name)
+        if dataclasses.is_dataclass(tp):
+            _check_types(value, prefix + name + ".")
+        else:
+            _coerce(prefix + name, value, tp)
+
+
+def _validate_audio(a: AudioConfig) -> None:
+    for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc"):
+        _require(getattr(a, name) > 0, f"audio.{name}", getattr(a, name), "a positive integer")
+    _require(a.hop_length <= a.n_fft, "audio.hop_length", a.hop_length, f"<= audio.n_fft ({a.n_fft})")
+    _require(a.win_length <= a.n_fft, "audio.win_length", a.win_length, f"<= audio.n_fft ({a.n_fft})")
+    n_bins = a.n_fft // 2 + 1
+    _require(a.n_mels <= n_bins, "audio.n_mels", a.n_mels, f"<= n_fft // 2 + 1 ({n_bins})")
+    _require(a.n_mfcc <= a.n_mels, "audio.n_mfcc", a.n_mfcc, f"<= audio.n_mels ({a.n_mels})")
+    nyquist = a.sample_rate / 2
+    _require(a.fmin >= 0, "audio.fmin", a.fmin, "a frequency >= 0 Hz")
+    if a.fmax is not None:
+        _require(a.fmax <= nyquist, "audio.fmax", a.fmax, f"<= sample_rate / 2 ({nyquist:g} Hz)")
+        _require(a.fmax > a.fmin, "audio.fmax", a.fmax, f"> audio.fmin ({a.fmin:g} Hz)")
+    else:
+        _require(a.fmin < nyquist, "audio.fmin", a.fmin, f"< sample_rate / 2 ({nyquist:g} Hz)")
+    _require(a.power > 0, "audio.power", a.power, "a positive exponent (1 magnitude, 2 power)")
+    _require(a.amin > 0, "audio.amin", a.amin, "a positive floor")
+    _require(a.top_db is None or a.top_db > 0, "audio.top_db", a.top_db, "a positive dB range or None")
+    _require(a.pad_mode in ("constant", "reflect", "edge"), "audio.pad_mode", a.pad_mode,
+             "one of 'constant', 'reflect', 'edge'")
+    _require(a.mel_norm in (None, "slaney"), "audio.mel_norm", a.mel_norm, "'slaney' or None")
+    _require(a.window in ("hann", "hamming", "blackman"), "audio.window", a.window,
+             "one of 'hann', 'hamming', 'blackman'")
+
+
+def _validate_model(m: ModelConfig) -> None:
+    for name in ("num_layers", "d_model", "num_heads", "mlp_ratio", "frames_per_step",
+                 "prenet_dim", "max_frames"):
+        _require(getattr(m, name) > 0, f"model.{name}", getattr(m, name), "a positive integer")
+    _require(m.d_model % m.num_heads == 0, "model.d_model", m.d_model,
+             f"a multiple of model.num_heads ({m.num_heads})")
+    _require((m.d_model // m.num_heads) % 2 == 0, "model.d_model", m.d_model,
+             "d_model / num_heads even (rotary embeddings rotate pairs)")
+    _require(m.max_frames % m.frames_per_step == 0, "model.max_frames", m.max_frames,
+             f"a multiple of model.frames_per_step ({m.frames_per_step})")
+    for name in ("prenet_dropout", "dropout"):
+        v = getattr(m, name)
+        _require(0.0 <= v < 1.0, f"model.{name}", v, "a probability in [0, 1)")
+    _require(m.context_dim >= 0, "model.context_dim", m.context_dim, ">= 0 (0 disables conditioning)")
+    _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")
+
+
+def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
+    _require(d.segment_seconds > 0, "data.segment_seconds", d.segment_seconds, "> 0 seconds")
+    frames = a.seconds_to_frames(d.segment_seconds)
+    _require(frames >= 2 * m.frames_per_step, "data.segment_seconds", d.segment_seconds,
+             f"at least {2 * m.frames_per_step} mel frames long")
+    _require(frames <= m.max_frames + m.frames_per_step, "data.segment_seconds", d.segment_seconds,
+             f"<= model.max_frames ({m.max_frames}) frames of audio")
+    for name in ("synthetic_train_clips", "synthetic_eval_clips", "stats_clips"):
+        _require(getattr(d, name) > 0, f"data.{name}", getattr(d, name), "a positive integer")
+    if d.source in ("librispeech", "maestro", "folder") and d.dir is not None:
+        _require(bool(d.dir.strip()), "data.dir", d.dir, "a directory path or None")
+    if d.source == "folder":
+        _require(d.dir is not None, "data.dir", d.dir, "the folder of audio files for source 'folder'")
+
+
+def _validate_train(t: TrainConfig) -> None:
+    for name in ("steps", "batch_size", "eval_every", "eval_batches", "log_every",
+                 "checkpoint_every", "keep_checkpoints"):
+        _require(getattr(t, name) > 0, f"train.{name}", getattr(t, name), "a positive integer")
+    _require(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "> 0")
+    _require(t.warmup_steps >= 0, "train.warmup_steps", t.warmup_steps, ">= 0")
+    _require(t.weight_decay >= 0, "train.weight_decay", t.weight_decay, ">= 0")
+    _require(t.grad_clip_norm > 0, "train.grad_clip_norm", t.grad_clip_norm, "> 0")
+    _require(0.0 <= t.ema_decay < 1.0, "train.ema_decay", t.ema_decay, "in [0, 1)")
+
+
+def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
+    _require(s.prompt_seconds > 0, "sample.prompt_seconds", s.prompt_seconds, "> 0 seconds")
+    _require(s.prompt_seconds < d.segment_seconds, "sample.prompt_seconds", s.prompt_seconds,
+             f"shorter than data.segment_seconds ({d.segment_seconds:g} s)")
+    _require(a.seconds_to_frames(s.prompt_seconds) >= m.frames_per_step, "sample.prompt_seconds",
+             s.prompt_seconds, f"at least model.frames_per_step ({m.frames_per_step}) frames")
+    _require(s.seconds > 0, "sample.seconds", s.seconds, "> 0 seconds")
+    for name in ("num_prompts", "num_samples", "griffin_lim_iters"):
+        _require(getattr(s, name) > 0, f"sample.{name}", getattr(s, name), "a positive integer")
+    _require(s.temperature >= 0, "sample.temperature", s.temperature, ">= 0")
+
+
+def validate(config: ExperimentConfig) -> ExperimentConfig:
+    """Checks types and cross-field constraints; returns `config` or raises ConfigError."""
+    _check_types(config, "")
+    _require(bool(config.workdir.strip()), "workdir", config.workdir, "a directory path")
+    _validate_audio(config.audio)
+    _validate_model(config.model)
+    _validate_data(config.data, config.audio, config.model)
+    _validate_train(config.train)
+    _validate_sample(config.sample, config.data, config.audio, config.model)
+    return config
+
+
+# ---------------------------------------------------------------------------------------
+# JSON
+
+
+def save_json(config: ExperimentConfig, path: str) -> None:
+    """Writes the config to `path` atomically."""
+    atomic.write_json(path, to_dict(config))
+
+
+def load_json(path: str) -> ExperimentConfig:
+    """Reads and validates a config written by `save_json`; errors name the file."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"'{path}': no config.json (is this a workdir of a training run?)") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"'{path}': not valid JSON ({e})") from None
+    try:
+        return from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(e.field, e.value, f"{e.expected} (in '{path}')") from None

@@ -1,0 +1,212 @@
+"""The model: a decoder-only Transformer over groups of normalised log-mel frames.
+
+Read top to bottom: `group_frames`/`ungroup_frames` (the reduction factor), `Prenet`,
+`rope`, `SelfAttention`, `CrossAttention` (the conditioning seam), `Mlp`, `Block`,
+`MelTransformer`, and `init_cache` for incremental decoding.
+
+Position i of the sequence sees groups 0..i (each group is `frames_per_step` frames,
+`[batch, steps, frames_per_step * n_mels]`) and predicts group i + 1. The same `__call__`
+runs the full causal pass (training) and incremental decoding: given a KV cache and the
+index of the first new position, it writes the new keys/values and attends over the
+cache, so a prefill of P positions followed by single steps equals the full pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from audiolm_jax.config import ModelConfig
+
+Cache = list[dict[str, jax.Array]]  # one {"k", "v"} [batch, cache_steps, heads, head_dim] per layer
+
+
+def group_frames(mel: jax.Array, frames_per_step: int) -> jax.Array:
+    """`[batch, frames, n_mels]` → `[batch, frames // r, r * n_mels]` (frames must divide by r)."""
+    batch, frames, n_mels = mel.shape
+    if frames % frames_per_step:
+        raise ValueError(f"group_frames: {frames} frames is not a multiple of frames_per_step={frames_per_step}")
+    return mel.reshape(batch, frames // frames_per_step, frames_per_step * n_mels)
+
+
+def ungroup_frames(groups: jax.Array, n_mels: int) -> jax.Array:
+    """`[batch, steps, r * n_mels]` → `[batch, steps * r, n_mels]`."""
+    batch, steps, width = groups.shape
+    return groups.reshape(batch, steps * (width // n_mels), n_mels)
+
+
+def _dtype(config: ModelConfig) -> Any:
+    return jnp.dtype(config.dtype)
+
+
+class Prenet(nn.Module):
+    """Tacotron's bottleneck: two ReLU layers with dropout (kept on at sampling if asked)."""
+
+    dim: int
+    dropout: float
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+        for i in range(2):
+            x = nn.relu(nn.Dense(self.dim, dtype=self.dtype, name=f"dense_{i}")(x))
+            x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
+        return x
+
+
+def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
+    """Rotary embedding of `[batch, steps, heads, head_dim]` at integer `positions` `[steps]`."""
+    half = x.shape[-1] // 2
+    freqs = base ** (-jnp.arange(half, dtype=jnp.float32) / half)  # [half]
+    angles = positions.astype(jnp.float32)[:, None] * freqs[None, :]  # [steps, half]
+    sin, cos = jnp.sin(angles)[None, :, None, :], jnp.cos(angles)[None, :, None, :]
+    x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+    return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
+
+
+class SelfAttention(nn.Module):
+    """Causal multi-head self-attention with RoPE and an optional KV cache."""
+
+    num_heads: int
+    rope_base: float
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array, positions: jax.Array, cache: Optional[dict[str, jax.Array]],
+                 ) -> tuple[jax.Array, Optional[dict[str, jax.Array]]]:
+        d_model = x.shape[-1]
+        head_dim = d_model // self.num_heads
+        proj = lambda name: nn.DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
+        q = rope(proj("query")(x), positions, self.rope_base)  # [B, T, H, Dh]
+        k = rope(proj("key")(x), positions, self.rope_base)
+        v = proj("value")(x)
+        if cache is None:
+            out = jax.nn.dot_product_attention(q, k, v, is_causal=True)
+            new_cache = None
+        else:
+            start = positions[0]
+            k_all = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), (0, start, 0, 0))
+            v_all = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), (0, start, 0, 0))
+            key_positions = jnp.arange(k_all.shape[1])
+            mask = key_positions[None, :] <= positions[:, None]  # [T, S]: causal over the cache
+            out = jax.nn.dot_product_attention(q, k_all.astype(q.dtype), v_all.astype(q.dtype),
+                                               mask=mask[None, None])
+            new_cache = {"k": k_all, "v": v_all}
+        out = nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out)
+        return out, new_cache
+
+
+class CrossAttention(nn.Module):
+    """Attention from the mel sequence to a conditioning sequence (text, MIDI, labels).
+
+    `context` is `[batch, context_steps, context_dim]`; `context_mask` `[batch, context_steps]`
+    marks valid entries. The conditioners that produce `context` live outside the model.
+    """
+
+    num_heads: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array, context: jax.Array, context_mask: Optional[jax.Array]) -> jax.Array:
+        d_model = x.shape[-1]
+        head_dim = d_model // self.num_heads
+        proj = lambda name: nn.DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
+        q, k, v = proj("query")(x), proj("key")(context), proj("value")(context)
+        mask = None if context_mask is None else context_mask[:, None, None, :].astype(bool)
+        out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+        return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out)
+
+
+class Mlp(nn.Module):
+    """Position-wise feed-forward: Dense → GELU → Dense."""
+
+    hidden: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype, name="up")(x))
+        return nn.Dense(x.shape[-1], dtype=self.dtype, name="down")(h)
+
+
+class Block(nn.Module):
+    """Pre-RMSNorm decoder block: self-attention, [cross-attention], MLP, each residual."""
+
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, positions, cache, context, context_mask, deterministic: bool):
+        cfg, dtype = self.config, _dtype(self.config)
+        drop = nn.Dropout(cfg.dropout)
+        h, new_cache = SelfAttention(cfg.num_heads, cfg.rope_base, dtype, name="attn")(
+            nn.RMSNorm(dtype=dtype, name="norm_attn")(x), positions, cache)
+        x = x + drop(h, deterministic=deterministic)
+        if cfg.context_dim > 0 and context is not None:
+            h = CrossAttention(cfg.num_heads, dtype, name="cross")(
+                nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask)
+            x = x + drop(h, deterministic=deterministic)
+        h = Mlp(cfg.mlp_ratio * cfg.d_model, dtype, name="mlp")(nn.RMSNorm(dtype=dtype, name="norm_mlp")(x))
+        return x + drop(h, deterministic=deterministic), new_cache
+
+
+class MelTransformer(nn.Module):
+    """Groups of normalised log-mel frames in, a prediction of the next group out.
+
+    `__call__(groups [B, T, r*M], ...)` returns a dict: `mean` `[B, T, r*M]` and, for the
+    `gaussian` head, `log_scale` `[B, T, r*M]` (float32). With `cache` (from `init_cache`)
+    and `start` (index of the first new position) it decodes incrementally and also returns
+    the updated cache; without, it runs the full causal pass and returns `None` for it.
+    """
+
+    config: ModelConfig
+    n_mels: int
+
+    @nn.compact
+    def __call__(self, groups: jax.Array, *, cache: Optional[Cache] = None,
+                 start: jax.Array | int = 0, context: Optional[jax.Array] = None,
+                 context_mask: Optional[jax.Array] = None, deterministic: bool = True,
+                 prenet_deterministic: Optional[bool] = None) -> tuple[dict[str, jax.Array], Optional[Cache]]:
+        cfg, dtype = self.config, _dtype(self.config)
+        prenet_deterministic = deterministic if prenet_deterministic is None else prenet_deterministic
+        positions = start + jnp.arange(groups.shape[1])
+        x = Prenet(cfg.prenet_dim, cfg.prenet_dropout, dtype, name="prenet")(
+            groups.astype(dtype), deterministic=prenet_deterministic)
+        x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x)
+        if cfg.context_dim > 0 and context is not None:
+            context = nn.Dense(cfg.d_model, dtype=dtype, name="context_embed")(context.astype(dtype))
+        block_cls = nn.remat(Block, static_argnums=(6,)) if cfg.remat else Block
+        new_cache: Optional[Cache] = None if cache is None else []
+        for i in range(cfg.num_layers):
+            layer_cache = None if cache is None else cache[i]
+            x, layer_new = block_cls(cfg, name=f"block_{i}")(
+                x, positions, layer_cache, context, context_mask, deterministic)
+            if new_cache is not None:
+                new_cache.append(layer_new)
+        x = nn.RMSNorm(dtype=dtype, name="norm_out")(x)
+        width = cfg.frames_per_step * self.n_mels
+        if cfg.head == "gaussian":
+            out = nn.Dense(2 * width, dtype=jnp.float32, name="head")(x.astype(jnp.float32))
+            mean, log_scale = jnp.split(out, 2, axis=-1)
+            return {"mean": mean, "log_scale": jnp.clip(log_scale, -7.0, 5.0)}, new_cache
+        mean = nn.Dense(width, dtype=jnp.float32, name="head")(x.astype(jnp.float32))
+        return {"mean": mean}, new_cache
+
+
+def init_cache(config: ModelConfig, batch_size: int, steps: Optional[int] = None) -> Cache:
+    """Zeroed KV cache for `steps` positions (default `max_frames // frames_per_step`)."""
+    steps = config.max_frames // config.frames_per_step if steps is None else steps
+    head_dim = config.d_model // config.num_heads
+    shape = (batch_size, steps, config.num_heads, head_dim)
+    return [{"k": jnp.zeros(shape, _dtype(config)), "v": jnp.zeros(shape, _dtype(config))}
+            for _ in range(config.num_layers)]
+
+
+def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
+    """Float32 parameters of a MelTransformer for `n_mels`-bin frames."""
+    model = MelTransformer(config, n_mels)
+    dummy = jnp.zeros((1, 2, config.frames_per_step * n_mels), jnp.float32)
+    context = jnp.zeros((1, 1, config.context_dim), jnp.float32) if config.context_dim > 0 else None
+    return model.init({"params": key}, dummy, context=context)["params"]
