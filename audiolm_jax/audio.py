@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -54,7 +55,9 @@ def load(path: str, sample_rate: int) -> np.ndarray:
 def _load_with_librosa(path: str, soundfile_error: Exception) -> tuple[np.ndarray, int]:
     """Fallback decoder (audioread/ffmpeg via librosa) for formats libsndfile lacks."""
     try:
-        data, rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
+        with warnings.catch_warnings():  # librosa warns that it falls back to audioread
+            warnings.simplefilter("ignore")
+            data, rate = librosa.load(path, sr=None, mono=False, dtype=np.float32)
     except Exception:
         raise ValueError(f"'{path}': unreadable or corrupt audio ({soundfile_error})") from None
     data = np.atleast_2d(data).T  # [samples, channels]

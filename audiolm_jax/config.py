@@ -90,6 +90,7 @@ class ModelConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     remat: bool = False
     rope_base: float = 10000.0
+    predict_residual: bool = True  # heads predict the change from the last input frame
     context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
 
 
@@ -106,8 +107,9 @@ class DataConfig:
     segment_seconds: float = 2.0
     train_split: str = "train"
     eval_split: str = "validation"
-    synthetic_train_clips: int = 512
-    synthetic_eval_clips: int = 32
+    synthetic_train_clips: int = 128
+    synthetic_eval_clips: int = 16
+    synthetic_clip_seconds: float = 8.0
     stats_clips: int = 256
 
 
@@ -211,7 +213,7 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
             raise ConfigError(path, value, _type_name(tp))
         return value
     if dataclasses.is_dataclass(tp):
-        return _from_dict(tp, value, path)
+        return _from_dict(tp, value, path + ".")
     raise TypeError(f"unsupported config annotation {tp!r} at '{path}'")
 
 
@@ -391,6 +393,8 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              f"<= model.max_frames ({m.max_frames}) frames of audio")
     for name in ("synthetic_train_clips", "synthetic_eval_clips", "stats_clips"):
         _require(getattr(d, name) > 0, f"data.{name}", getattr(d, name), "a positive integer")
+    _require(d.synthetic_clip_seconds >= d.segment_seconds, "data.synthetic_clip_seconds",
+             d.synthetic_clip_seconds, f">= data.segment_seconds ({d.segment_seconds:g} s)")
     if d.source in ("librispeech", "maestro", "folder") and d.dir is not None:
         _require(bool(d.dir.strip()), "data.dir", d.dir, "a directory path or None")
     if d.source == "folder":

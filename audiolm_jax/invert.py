@@ -125,7 +125,9 @@ def griffin_lim_jax(magnitude: jax.Array, config: AudioConfig, n_iter: int, key:
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 4, 5))
 def _griffin_lim(magnitude, config, n_iter, key, length, momentum):
-    phase = jax.random.uniform(key, magnitude.shape, jnp.float32) * (2 * np.pi)
+    # One key per batch item: an item's phases do not depend on the rest of the batch.
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(magnitude.shape[0]))
+    phase = jax.vmap(lambda k: jax.random.uniform(k, magnitude.shape[1:]))(keys) * (2 * np.pi)
     angles = jnp.exp(1j * phase).astype(jnp.complex64)
     eps = np.finfo(np.float32).tiny
 

@@ -190,9 +190,16 @@ class MelTransformer(nn.Module):
         if cfg.head == "gaussian":
             out = nn.Dense(2 * width, dtype=jnp.float32, name="head")(x.astype(jnp.float32))
             mean, log_scale = jnp.split(out, 2, axis=-1)
-            return {"mean": mean, "log_scale": jnp.clip(log_scale, -7.0, 5.0)}, new_cache
+            return {"mean": mean + self._residual_base(groups), "log_scale": jnp.clip(log_scale, -7.0, 5.0)}, new_cache
         mean = nn.Dense(width, dtype=jnp.float32, name="head")(x.astype(jnp.float32))
-        return {"mean": mean}, new_cache
+        return {"mean": mean + self._residual_base(groups)}, new_cache
+
+    def _residual_base(self, groups: jax.Array) -> jax.Array:
+        """With `predict_residual`, the last input frame tiled over the group (else 0)."""
+        if not self.config.predict_residual:
+            return jnp.zeros((), jnp.float32)
+        last = groups[..., -self.n_mels:].astype(jnp.float32)  # [B, T, M]
+        return jnp.tile(last, (1, 1, self.config.frames_per_step))
 
 
 def init_cache(config: ModelConfig, batch_size: int, steps: Optional[int] = None) -> Cache:

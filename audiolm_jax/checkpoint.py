@@ -1,0 +1,81 @@
+"""Orbax checkpoints: a self-describing directory per step under `<workdir>/checkpoints`.
+
+Each step holds three items: `state` (the TrainState pytree: step, params, optimizer state,
+EMA params, PRNG key), `config` (the ExperimentConfig as JSON) and `norm_stats` (the
+per-bin mean/std the model was trained on). Sampling needs nothing but this directory.
+Orbax writes each step into a temporary directory and renames it when complete, so a run
+killed mid-save never leaves a checkpoint that `latest_step` would pick up.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import jax
+import orbax.checkpoint as ocp
+
+from audiolm_jax import config as config_lib
+from audiolm_jax.data.pipeline import NormStats
+
+ITEMS = ("state", "config", "norm_stats")
+
+
+def checkpoint_dir(workdir: str) -> str:
+    """`<workdir>/checkpoints`, absolute (Orbax requires absolute paths)."""
+    return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def manager(workdir: str, keep: int = 3, save_every: int = 1, read_only: bool = False
+            ) -> ocp.CheckpointManager:
+    """An Orbax CheckpointManager with async saves keeping the last `keep` steps."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, save_interval_steps=save_every, enable_async_checkpointing=True,
+        create=not read_only, read_only=read_only)
+    return ocp.CheckpointManager(checkpoint_dir(workdir), options=options, item_names=ITEMS)
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: config_lib.ExperimentConfig,
+         stats: NormStats, force: bool = False) -> bool:
+    """Starts an async save of step `step`; returns whether a save was started."""
+    return mngr.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        config=ocp.args.JsonSave(config_lib.to_dict(config)),
+        norm_stats=ocp.args.JsonSave(stats.to_dict())), force=force)
+
+
+def restore_state(mngr: ocp.CheckpointManager, step: int, abstract_state: Any) -> Any:
+    """The TrainState of `step`, laid out as `abstract_state` (shapes, dtypes, shardings)."""
+    restored = mngr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state)))
+    return restored["state"]
+
+
+def restore_metadata(mngr: ocp.CheckpointManager, step: int
+                     ) -> tuple[config_lib.ExperimentConfig, NormStats]:
+    """The config and normalisation statistics stored with `step`."""
+    restored = mngr.restore(step, args=ocp.args.Composite(
+        config=ocp.args.JsonRestore(), norm_stats=ocp.args.JsonRestore()))
+    where = os.path.join(str(mngr.directory), str(step))
+    try:
+        cfg = config_lib.from_dict(restored["config"])
+    except config_lib.ConfigError as e:
+        raise config_lib.ConfigError(e.field, e.value, f"{e.expected} (in checkpoint '{where}')") from None
+    return cfg, NormStats.from_dict(restored["norm_stats"], f"checkpoint '{where}' norm_stats")
+
+
+def latest_step(workdir: str) -> Optional[int]:
+    """The newest complete checkpoint step in `workdir`, or None if there is none."""
+    if not os.path.isdir(checkpoint_dir(workdir)):
+        return None
+    mngr = manager(workdir, read_only=True)
+    try:
+        return mngr.latest_step()
+    finally:
+        mngr.close()
+
+
+def replicated(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+    """`tree` of ShapeDtypeStructs with a fully replicated sharding on `mesh`."""
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)

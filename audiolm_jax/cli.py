@@ -1,0 +1,54 @@
+"""Command-line plumbing shared by every experiment: overrides, clean errors, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Optional, Sequence
+
+from audiolm_jax import config as config_lib
+from audiolm_jax.config import ConfigError, ExperimentConfig
+
+
+def parse(config_fn: Callable[[], ExperimentConfig], argv: Optional[Sequence[str]] = None) -> ExperimentConfig:
+    """`config_fn()` with `--dotted.field=value` overrides from `argv` applied and validated.
+
+    `-h`/`--help` prints every field with its current value and exits 0. A bad field prints
+    one line naming it and exits with status 2, before anything compiles.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        base = config_fn()
+        if any(a in ("-h", "--help") for a in argv):
+            print(help_text(base))
+            raise SystemExit(0)
+        return config_lib.apply_overrides(base, argv)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def help_text(config: ExperimentConfig) -> str:
+    """Every overridable field and its value, one per line."""
+    lines = [f"usage: python -m experiments.{config.name} [--section.field=value ...]", "", "fields:"]
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, prefix + key + ".")
+            else:
+                lines.append(f"  --{prefix}{key}={value}")
+
+    walk(config_lib.to_dict(config), "")
+    return "\n".join(lines)
+
+
+def main(config_fn: Callable[[], ExperimentConfig], argv: Optional[Sequence[str]] = None) -> None:
+    """Parses overrides and runs the experiment end to end (train, evaluate, sample)."""
+    config = parse(config_fn, argv)
+    from audiolm_jax.run import run  # after validation: importing JAX is the slow part
+
+    try:
+        run(config)
+    except ConfigError as e:  # e.g. a batch size that does not split over the devices
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,150 @@
+"""From clips to batches: log-mel per clip, normalisation statistics, crops, batches.
+
+A batch is a dict of numpy arrays: `mel` `[batch, frames, n_mels]` (normalised log-mel) and
+`mask` `[batch, frames]` (1.0 for real frames, 0.0 for padding of clips shorter than the
+segment). The training batch at step `s` is a pure function of (seed, s): resuming at any
+step replays exactly the batches an uninterrupted run would have seen, and each process
+takes its own rows of the global batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Iterator, Sequence
+
+import jax
+import numpy as np
+
+from audiolm_jax import atomic, audio
+from audiolm_jax.config import AudioConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class NormStats:
+    """Per-mel-bin mean and std of the training log-mel (dB), each `[n_mels]`."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def normalise(self, log_mel_db: np.ndarray) -> np.ndarray:
+        """dB `[..., n_mels]` → zero-mean unit-variance per bin."""
+        return ((log_mel_db - self.mean) / self.std).astype(np.float32)
+
+    def denormalise(self, normalised: np.ndarray) -> np.ndarray:
+        """Inverse of `normalise`: back to dB `[..., n_mels]`."""
+        return (np.asarray(normalised) * self.std + self.mean).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "normalisation statistics") -> "NormStats":
+        try:
+            mean = np.asarray(data["mean"], np.float32)
+            std = np.asarray(data["std"], np.float32)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{source}: expected {{'mean': [...], 'std': [...]}} ({e})") from None
+        if mean.shape != std.shape or mean.ndim != 1 or not np.all(std > 0):
+            raise ValueError(f"{source}: mean and std must be equal-length lists with std > 0")
+        return cls(mean, std)
+
+    def save(self, path: str) -> None:
+        atomic.write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str) -> "NormStats":
+        with open(path) as f:
+            return cls.from_dict(json.load(f), f"'{path}'")
+
+
+def clip_log_mels(clips: Sequence[np.ndarray], config: AudioConfig, chunk: int = 16) -> list[np.ndarray]:
+    """Log-mel in dB `[frames, n_mels]` of each `[samples]` clip (JAX path, equal lengths batched)."""
+    out: list[np.ndarray | None] = [None] * len(clips)
+    by_length: dict[int, list[int]] = {}
+    for i, clip in enumerate(clips):
+        by_length.setdefault(len(clip), []).append(i)
+    compute = jax.jit(audio.log_mel_jax, static_argnums=1)
+    for indices in by_length.values():
+        for start in range(0, len(indices), chunk):
+            part = indices[start : start + chunk]
+            mels = np.asarray(compute(np.stack([clips[i] for i in part]), config))
+            for i, mel in zip(part, mels):
+                out[i] = mel
+    return out  # type: ignore[return-value]
+
+
+def compute_norm_stats(mels: Sequence[np.ndarray], max_clips: int) -> NormStats:
+    """Per-bin mean/std over the frames of the first `max_clips` clips' log-mels (dB)."""
+    frames = np.concatenate([np.asarray(m, np.float64) for m in mels[:max_clips]], axis=0)
+    std = np.maximum(frames.std(axis=0), 1e-3)
+    return NormStats(frames.mean(axis=0).astype(np.float32), std.astype(np.float32))
+
+
+def segment_frames(segment_seconds: float, config: AudioConfig, frames_per_step: int) -> int:
+    """Training crop length in frames, rounded down to a multiple of `frames_per_step`."""
+    frames = config.seconds_to_frames(segment_seconds)
+    return frames - frames % frames_per_step
+
+
+def _crop(mel: np.ndarray, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """`length` frames of `mel` from `start`, zero-padded and masked past its end."""
+    piece = mel[start : start + length]
+    mask = np.zeros(length, np.float32)
+    mask[: len(piece)] = 1.0
+    if len(piece) < length:
+        piece = np.concatenate([piece, np.zeros((length - len(piece), mel.shape[1]), mel.dtype)])
+    return piece, mask
+
+
+def _stack(pieces: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {"mel": np.stack([p[0] for p in pieces]).astype(np.float32),
+            "mask": np.stack([p[1] for p in pieces]).astype(np.float32)}
+
+
+def train_batch(mels: Sequence[np.ndarray], step: int, seed: int, batch_size: int, length: int,
+                process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
+    """This process's rows of the global training batch of `step`: random clips, random crops.
+
+    `mels` are normalised `[frames, n_mels]` clips. The global batch depends only on
+    (seed, step); process p gets rows [p * B / P, (p + 1) * B / P).
+    """
+    rng = np.random.default_rng([seed, step])
+    clip_ids = rng.integers(0, len(mels), size=batch_size)
+    offsets = rng.random(batch_size)
+    pieces = []
+    for clip_id, offset in zip(clip_ids, offsets):
+        mel = mels[clip_id]
+        start = int(offset * max(len(mel) - length, 0) + 0.5)
+        pieces.append(_crop(mel, start, length))
+    per_process = batch_size // process_count
+    return _stack(pieces[process_index * per_process : (process_index + 1) * per_process])
+
+
+def train_batches(mels: Sequence[np.ndarray], start_step: int, seed: int, batch_size: int, length: int,
+                  process_index: int = 0, process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+    """`train_batch` for steps start_step, start_step + 1, ... (endless)."""
+    step = start_step
+    while True:
+        yield train_batch(mels, step, seed, batch_size, length, process_index, process_count)
+        step += 1
+
+
+def eval_batches(mels: Sequence[np.ndarray], batch_size: int, length: int, num_batches: int
+                 ) -> list[dict[str, np.ndarray]]:
+    """Deterministic evaluation batches: consecutive crops of each clip in turn.
+
+    Crops walk clip 0 at offsets 0, length, 2·length, ..., then clip 1, ...; the last batch
+    is completed with masked (all-zero) rows so every batch has `batch_size` rows.
+    """
+    pieces = []
+    for mel in mels:
+        for start in range(0, max(len(mel) - length, 0) + 1, length):
+            pieces.append(_crop(mel, start, length))
+    pieces = pieces[: batch_size * num_batches]
+    if not pieces:
+        raise ValueError("eval_batches: no evaluation clips")
+    width = mels[0].shape[1]
+    while len(pieces) % batch_size:
+        pieces.append((np.zeros((length, width), np.float32), np.zeros(length, np.float32)))
+    return [_stack(pieces[i : i + batch_size]) for i in range(0, len(pieces), batch_size)]

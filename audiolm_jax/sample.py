@@ -1,0 +1,213 @@
+"""Sampling: prompted continuation with a KV cache, and restoring params for it.
+
+`generate` prefills the cache with the prompt's groups of normalised log-mel frames, then
+decodes one group per step inside a single jit-compiled `lax.scan` (no Python loop per
+frame). When the continuation is longer than the model's context (`max_frames`), it slides
+the window: it re-prefills with the most recent half of the context and carries on.
+`generate_by_recompute` is the slow reference (a full forward pass per step) for tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from audiolm_jax import checkpoint
+from audiolm_jax.config import ExperimentConfig, ModelConfig
+from audiolm_jax.data.pipeline import NormStats
+from audiolm_jax.model import MelTransformer, group_frames, init_cache, ungroup_frames
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+    """A trained model ready to sample: its config, params and normalisation statistics."""
+
+    config: ExperimentConfig
+    params: Any
+    stats: NormStats
+    step: int
+
+
+def restore_sampler(workdir: str, use_ema: bool = True, step: Optional[int] = None) -> Sampler:
+    """Params (EMA by default), config and stats from the latest (or given) checkpoint.
+
+    Restores onto the default device, whatever number of devices trained it.
+    Raises FileNotFoundError naming the workdir when it holds no checkpoint.
+    """
+    from audiolm_jax import train  # local: train imports the data pipeline, sampling need not
+
+    step = checkpoint.latest_step(workdir) if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"'{checkpoint.checkpoint_dir(workdir)}': no complete checkpoint "
+                                "(train first, or pass the workdir of a training run)")
+    mngr = checkpoint.manager(workdir, read_only=True)
+    try:
+        config, stats = checkpoint.restore_metadata(mngr, step)
+        mesh = train.make_mesh(jax.devices()[:1])
+        abstract = train.abstract_state(config, train.optimizer(config.train), mesh)
+        state = checkpoint.restore_state(mngr, step, abstract)
+    finally:
+        mngr.close()
+    return Sampler(config, state.ema_params if use_ema else state.params, stats, step)
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding
+
+
+def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float) -> jax.Array:
+    """The next group from head outputs: the mean, plus scaled noise for the gaussian head."""
+    mean = outputs["mean"]
+    if "log_scale" not in outputs or temperature == 0:
+        return mean
+    return mean + temperature * jnp.exp(outputs["log_scale"]) * jax.random.normal(key, mean.shape)
+
+
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "temperature", "prenet_dropout"))
+def _prefill(model_config: ModelConfig, n_mels: int, params: Any, context: jax.Array, key: jax.Array,
+             temperature: float, prenet_dropout: bool) -> tuple[jax.Array, list]:
+    """Runs `context` `[B, C, r*M]` into a fresh cache; returns the next group `[B, 1, r*M]`."""
+    model = MelTransformer(model_config, n_mels)
+    cache = init_cache(model.config, context.shape[0])
+    outputs, cache = model.apply({"params": params}, context, cache=cache, start=0,
+                                 prenet_deterministic=not prenet_dropout,
+                                 rngs={"dropout": jax.random.fold_in(key, 0)})
+    last = {k: v[:, -1:] for k, v in outputs.items()}
+    return _draw(last, jax.random.fold_in(key, 1), temperature), cache
+
+
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
+                                             "prenet_dropout"))
+def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
+            first: jax.Array, key: jax.Array, num_steps: int, temperature: float,
+            prenet_dropout: bool) -> jax.Array:
+    """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
+    times; returns the `num_steps` predicted groups `[B, num_steps, r*M]`."""
+    model = MelTransformer(model_config, n_mels)
+
+    def step(carry, i):
+        cache, current = carry
+        step_key = jax.random.fold_in(key, start + i)
+        dropout_key, noise_key = jax.random.split(step_key)
+        outputs, cache = model.apply({"params": params}, current, cache=cache, start=start + i,
+                                     prenet_deterministic=not prenet_dropout,
+                                     rngs={"dropout": dropout_key})
+        nxt = _draw(outputs, noise_key, temperature)
+        return (cache, nxt), nxt[:, 0]
+
+    _, groups = jax.lax.scan(step, (cache, first), jnp.arange(num_steps))
+    return jnp.swapaxes(groups, 0, 1)
+
+
+def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int,
+             key: jax.Array, temperature: float = 1.0, prenet_dropout: bool = False) -> np.ndarray:
+    """Continues `prompt` `[batch, frames, n_mels]` (normalised) by `num_frames` frames.
+
+    Returns `[batch, prompt_frames' + num_frames', n_mels]`: the prompt trimmed at its start to
+    a multiple of `frames_per_step`, then the continuation rounded up to whole groups.
+    """
+    r = model_config.frames_per_step
+    prompt = np.asarray(prompt, np.float32)
+    usable = prompt.shape[1] - prompt.shape[1] % r
+    if usable == 0:
+        raise ValueError(f"generate: the prompt has {prompt.shape[1]} frames; at least "
+                         f"frames_per_step={r} are needed")
+    n_mels = prompt.shape[-1]
+    groups = jnp.asarray(group_frames(prompt[:, prompt.shape[1] - usable :], r))
+    window = model_config.max_frames // r  # positions the cache holds
+    keep = max(window // 2, 1)  # context kept when the window slides
+    remaining = math.ceil(num_frames / r)
+    chunk_index = 0
+    while remaining > 0:
+        context = groups[:, -min(groups.shape[1], window - 1 if chunk_index == 0 else keep):]
+        chunk_key = jax.random.fold_in(key, chunk_index)
+        first, cache = _prefill(model_config, n_mels, params, context, chunk_key, float(temperature), bool(prenet_dropout))
+        new = [first]
+        steps = min(window - context.shape[1], remaining - 1)
+        if steps > 0:
+            new.append(_decode(model_config, n_mels, params, cache, jnp.int32(context.shape[1]), first, chunk_key,
+                               steps, float(temperature), bool(prenet_dropout)))
+        new_groups = jnp.concatenate(new, axis=1)
+        groups = jnp.concatenate([groups, new_groups], axis=1)
+        remaining -= new_groups.shape[1]
+        chunk_index += 1
+    return np.asarray(ungroup_frames(groups, n_mels))
+
+
+def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.ndarray,
+                          num_frames: int) -> np.ndarray:
+    """Reference: deterministic continuation by a full forward pass per new group (slow)."""
+    r = model_config.frames_per_step
+    prompt = np.asarray(prompt, np.float32)
+    usable = prompt.shape[1] - prompt.shape[1] % r
+    model = MelTransformer(model_config, prompt.shape[-1])
+    forward = jax.jit(lambda p, g: model.apply({"params": p}, g)[0]["mean"][:, -1:])
+    groups = jnp.asarray(group_frames(prompt[:, prompt.shape[1] - usable :], r))
+    for _ in range(math.ceil(num_frames / r)):
+        groups = jnp.concatenate([groups, forward(params, groups)], axis=1)
+    return np.asarray(ungroup_frames(groups, prompt.shape[-1]))
+
+
+# ---------------------------------------------------------------------------------------
+# Waveform in, waveform out
+
+
+@dataclasses.dataclass(frozen=True)
+class Continuation:
+    """One prompt's continuations: waveforms `[samples]`, log-mels in dB `[frames, n_mels]`."""
+
+    name: str
+    prompt: np.ndarray
+    full: list[np.ndarray]  # prompt audio followed by the continuation, per sample
+    full_log_mel: list[np.ndarray]  # the model's log-mel (prompt + generated), per sample
+    prompt_seconds: float
+
+
+def _splice(prompt: np.ndarray, generated: np.ndarray, fade_samples: int) -> np.ndarray:
+    """The real prompt audio, then `generated` from the prompt's end, with a short crossfade."""
+    n = len(prompt)
+    fade = min(fade_samples, n, max(len(generated) - n, 0))
+    out = np.concatenate([prompt, generated[n:]]).astype(np.float32)
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        out[n - fade : n] = prompt[n - fade :] * (1 - ramp) + generated[n - fade : n] * ramp
+    return out
+
+
+def continue_waveforms(sampler: Sampler, prompts: list[tuple[str, np.ndarray]], seconds: float,
+                       num_samples: int, key: jax.Array, temperature: float,
+                       prenet_dropout: Optional[bool], inversion: str, iters: int,
+                       progress: Any = None) -> list[Continuation]:
+    """Continues each (name, `[samples]` waveform) prompt by `seconds`, `num_samples` times.
+
+    Prompts are at `audio.sample_rate`; all samples of a prompt decode as one batch. The
+    continuation is inverted by Griffin-Lim (`inversion` backend, `iters` iterations) from
+    the whole generated log-mel and spliced after the real prompt audio.
+    """
+    from audiolm_jax import audio, invert  # local: keeps `generate` importable on its own
+
+    cfg = sampler.config
+    dropout = cfg.model.prenet_dropout_at_sampling if prenet_dropout is None else prenet_dropout
+    new_frames = int(round(seconds * cfg.audio.frames_per_second))
+    results = []
+    for index, (name, wave) in enumerate(prompts):
+        log_mel = np.asarray(audio.log_mel_jax(wave[None], cfg.audio))[0]
+        normalised = np.repeat(sampler.stats.normalise(log_mel)[None], num_samples, axis=0)
+        generated = generate(cfg.model, sampler.params, normalised, new_frames,
+                             jax.random.fold_in(key, index), temperature, dropout)
+        generated_db = sampler.stats.denormalise(generated)
+        total = len(wave) + int(round(seconds * cfg.audio.sample_rate))
+        waves = invert.mel_to_audio(generated_db, cfg.audio, inversion, iters, seed=index,
+                                    length=max(total, invert.default_length(generated_db.shape[1], cfg.audio)))
+        full = [_splice(wave, w, cfg.audio.hop_length * 4)[:total] for w in waves]
+        results.append(Continuation(name, wave, full, list(generated_db), len(wave) / cfg.audio.sample_rate))
+        if progress is not None:
+            progress.update(1)
+    return results

@@ -1,0 +1,311 @@
+"""Training: losses, TrainState, the data-parallel train/eval steps, and the loop.
+
+The train step is per-device code under `jax.shard_map` inside `jax.jit` over a Mesh with
+one `data` axis: each device computes the loss sum of its shard, gradients are summed
+with `lax.psum` and divided by the global count of valid frames, so the update is the same
+for 1 device or many and for any padding pattern. State is donated. Everything stateful
+(step, params, optimizer state, EMA params, PRNG key) is in one `TrainState` pytree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from functools import partial
+from typing import Any, Callable, Optional
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from tqdm.auto import tqdm
+
+from audiolm_jax import checkpoint, config as config_lib
+from audiolm_jax.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
+from audiolm_jax.data import PreparedData, eval_batches, segment_frames, train_batch
+from audiolm_jax.model import MelTransformer, group_frames, init_params
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite; the message names the step and the last good checkpoint."""
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything that changes during training. `rng` is raw uint32 key data `[2]`."""
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    ema_params: Any
+    rng: jax.Array
+
+
+# ---------------------------------------------------------------------------------------
+# Losses (sums and counts, so that shards combine exactly)
+
+
+def _targets(mel: jax.Array, mask: jax.Array, frames_per_step: int):
+    """Model inputs `[B, N-1, r*M]`, targets `[B, N-1, r, M]` and their mask `[B, N-1, r, 1]`."""
+    batch, frames, n_mels = mel.shape
+    groups = group_frames(mel, frames_per_step)
+    targets = groups[:, 1:].reshape(batch, -1, frames_per_step, n_mels)
+    target_mask = mask[:, frames_per_step:].reshape(batch, -1, frames_per_step, 1)
+    return groups[:, :-1], targets, target_mask
+
+
+def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, frames_per_step: int,
+              loss: str) -> dict[str, jax.Array]:
+    """Summed errors over valid target frames: `loss`, `mse`, `baseline_mse`, and `count`.
+
+    `outputs` are the model's head outputs for `mel[:, :-r]` grouped; targets are the
+    frames after the first group. The copy-last-frame baseline predicts each target frame
+    t by frame t - 1 (for r > 1 it sees frames the model does not), on the same frames.
+    Divide each sum by `count` (valid frames × n_mels) for a mean.
+    """
+    _, targets, target_mask = _targets(mel, mask, frames_per_step)
+    mean = outputs["mean"].reshape(targets.shape)
+    sq = (mean - targets) ** 2
+    previous = mel[:, frames_per_step - 1 : -1].reshape(targets.shape)
+    sums = {
+        "mse": jnp.sum(sq * target_mask),
+        "baseline_mse": jnp.sum((previous - targets) ** 2 * target_mask),
+        "count": jnp.sum(target_mask) * targets.shape[-1],
+    }
+    if "log_scale" in outputs:
+        log_scale = outputs["log_scale"].reshape(targets.shape)
+        nll = 0.5 * sq * jnp.exp(-2.0 * log_scale) + log_scale + 0.5 * math.log(2 * math.pi)
+        sums["loss"] = jnp.sum(nll * target_mask)
+    elif loss == "l1":
+        sums["loss"] = jnp.sum(jnp.abs(mean - targets) * target_mask)
+    else:
+        sums["loss"] = sums["mse"]
+    return sums
+
+
+# ---------------------------------------------------------------------------------------
+# State and optimizer
+
+
+def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
+    """Linear warmup to `learning_rate`, then cosine decay to 10% of it at `steps`."""
+    warmup = min(config.warmup_steps, config.steps - 1)
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=config.learning_rate, warmup_steps=warmup,
+        decay_steps=max(config.steps, warmup + 1), end_value=0.1 * config.learning_rate)
+
+
+def optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """Global-norm clipping then AdamW (weight decay 0 by default: plain Adam)."""
+    return optax.chain(
+        optax.clip_by_global_norm(config.grad_clip_norm),
+        optax.adamw(learning_rate_schedule(config), weight_decay=config.weight_decay))
+
+
+def init_state(config: ExperimentConfig, tx: optax.GradientTransformation) -> TrainState:
+    """A fresh TrainState from `train.seed` (params and EMA equal at step 0)."""
+    key = jax.random.PRNGKey(config.train.seed)
+    params_key, rng = jax.random.split(key)
+    params = init_params(config.model, config.audio.n_mels, params_key)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                      ema_params=jax.tree.map(jnp.copy, params), rng=rng)
+
+
+def _ema_decay(decay: float, step: jax.Array) -> jax.Array:
+    """EMA decay warmed up as (1 + step) / (10 + step) so early averages track the params."""
+    step = step.astype(jnp.float32)
+    return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+# ---------------------------------------------------------------------------------------
+# Steps
+
+
+def make_mesh(devices: Optional[list] = None) -> Mesh:
+    """A 1-D Mesh over all (or the given) devices with axis name `data`."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("data",))
+
+
+def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, config: ExperimentConfig,
+                    mesh: Mesh) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    """jit(shard_map(step)): (state, batch sharded on `data`) → (new state, metrics)."""
+    r, loss_kind, decay = config.model.frames_per_step, config.train.loss, config.train.ema_decay
+    schedule = learning_rate_schedule(config.train)
+
+    def step_fn(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        device_rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
+                                        jax.lax.axis_index("data"))
+        inputs, _, target_mask = _targets(batch["mel"], batch["mask"], r)
+        global_count = jax.lax.psum(jnp.sum(target_mask) * batch["mel"].shape[-1], "data")
+        global_count = jnp.maximum(global_count, 1.0)
+
+        def local_loss(params):
+            outputs, _ = model.apply({"params": params}, inputs, deterministic=False,
+                                     rngs={"dropout": device_rng})
+            sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind)
+            return sums["loss"] / global_count, sums
+
+        (loss, sums), grads = jax.value_and_grad(local_loss, has_aux=True)(state.params)
+        grads = jax.lax.psum(grads, "data")
+        loss = jax.lax.psum(loss, "data")
+        mse = jax.lax.psum(sums["mse"], "data") / global_count
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        d = _ema_decay(decay, state.step)
+        ema = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema_params, params)
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
+        metrics = {"loss": loss, "mse": mse, "grad_norm": optax.global_norm(grads),
+                   "learning_rate": schedule(state.step)}
+        return new_state, metrics
+
+    sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P(), P()))
+    return jax.jit(sharded, donate_argnums=0)
+
+
+def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
+                   ) -> Callable[[Any, dict], dict]:
+    """jit(shard_map): (params, batch) → summed `loss`, `mse`, `baseline_mse`, `count`."""
+    r, loss_kind = config.model.frames_per_step, config.train.loss
+
+    def eval_fn(params, batch):
+        inputs, _, _ = _targets(batch["mel"], batch["mask"], r)
+        outputs, _ = model.apply({"params": params}, inputs, deterministic=True)
+        sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind)
+        return jax.tree.map(lambda x: jax.lax.psum(x, "data"), sums)
+
+    return jax.jit(jax.shard_map(eval_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=P()))
+
+
+def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """This process's rows → global arrays sharded along `data` (works on 1 or many hosts)."""
+    sharding = NamedSharding(mesh, P("data"))
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+
+def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) -> dict[str, float]:
+    """Means over all evaluation batches: `loss`, `mse`, `baseline_mse`, `baseline_ratio`."""
+    totals: dict[str, float] = {}
+    for batch in batches:
+        sums = jax.device_get(eval_step(params, shard_batch(batch, mesh)))
+        for k, v in sums.items():
+            totals[k] = totals.get(k, 0.0) + float(v)
+    count = max(totals.pop("count"), 1.0)
+    means = {k: v / count for k, v in totals.items()}
+    means["baseline_ratio"] = means["mse"] / max(means["baseline_mse"], 1e-12)
+    return means
+
+
+# ---------------------------------------------------------------------------------------
+# The loop
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` hands back: the final state, the mesh it lives on, the last eval."""
+
+    state: TrainState
+    mesh: Mesh
+    eval_metrics: dict[str, float]
+    history: list[dict[str, float]]
+
+
+def check_batch_size(config: ExperimentConfig, mesh: Mesh) -> None:
+    """The global batch must split evenly over devices and processes."""
+    devices, processes = mesh.devices.size, jax.process_count()
+    if config.train.batch_size % devices or config.train.batch_size % processes:
+        raise ConfigError("train.batch_size", config.train.batch_size,
+                          f"a multiple of the device count ({devices}) and process count ({processes})")
+
+
+def abstract_state(config: ExperimentConfig, tx: optax.GradientTransformation, mesh: Mesh) -> Any:
+    """Shapes/dtypes of a TrainState, replicated on `mesh` (for restoring)."""
+    return checkpoint.replicated(jax.eval_shape(partial(init_state, config, tx)), mesh)
+
+
+def train(config: ExperimentConfig, data: PreparedData, writer: Any = None,
+          mesh: Optional[Mesh] = None) -> TrainResult:
+    """Trains (or resumes) `config` in `config.workdir`; returns the final state and metrics.
+
+    Restoring is the first thing it does: re-running the same command resumes from the
+    latest complete checkpoint. Logs to `writer` (a tensorboardX SummaryWriter) if given.
+    """
+    cfg, tcfg = config, config.train
+    mesh = make_mesh() if mesh is None else mesh
+    check_batch_size(cfg, mesh)
+    model = MelTransformer(cfg.model, cfg.audio.n_mels)
+    tx = optimizer(tcfg)
+    replicated = NamedSharding(mesh, P())
+    mngr = checkpoint.manager(cfg.workdir, keep=tcfg.keep_checkpoints)
+    start = mngr.latest_step()
+    if start is not None:
+        state = checkpoint.restore_state(mngr, start, abstract_state(cfg, tx, mesh))
+        log.info("resuming from step %d in %s", start, checkpoint.checkpoint_dir(cfg.workdir))
+    else:
+        state = jax.device_put(init_state(cfg, tx), replicated)
+        start = 0
+    train_step = make_train_step(model, tx, cfg, mesh)
+    eval_step = make_eval_step(model, cfg, mesh)
+    length = segment_frames(cfg.data.segment_seconds, cfg.audio, cfg.model.frames_per_step)
+    evals = eval_batches(data.eval, tcfg.batch_size // jax.process_count(), length, tcfg.eval_batches)
+    frames_per_batch = tcfg.batch_size * length
+    history: list[dict[str, float]] = []
+    eval_metrics: dict[str, float] = {}
+    last_saved = start if start else None
+    bar = tqdm(range(start, tcfg.steps), initial=start, total=tcfg.steps, desc="train", dynamic_ncols=True)
+    tick, tick_step = time.perf_counter(), start
+    for step in bar:
+        batch = train_batch(data.train, step, tcfg.seed, tcfg.batch_size, length,
+                            jax.process_index(), jax.process_count())
+        state, metrics = train_step(state, shard_batch(batch, mesh))
+        done = step + 1
+        is_last = done == tcfg.steps
+        if done % tcfg.log_every == 0 or is_last:
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            _stop_if_diverged(metrics["loss"], done, last_saved, cfg.workdir, mngr)
+            now = time.perf_counter()
+            metrics["frames_per_second"] = frames_per_batch * (done - tick_step) / (now - tick)
+            tick, tick_step = now, done
+            history.append({"step": done, **metrics})
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}", frames_s=f"{metrics['frames_per_second']:.0f}")
+            _write_scalars(writer, "train", metrics, done)
+        if done % tcfg.eval_every == 0 or is_last:
+            eval_metrics = evaluate(eval_step, state.ema_params, evals, mesh)
+            _write_scalars(writer, "eval", eval_metrics, done)
+        if done % tcfg.checkpoint_every == 0 or is_last:
+            loss = float(jax.device_get(metrics["loss"]))
+            _stop_if_diverged(loss, done, last_saved, cfg.workdir, mngr)
+            checkpoint.save(mngr, done, state, cfg, data.stats, force=True)
+            last_saved = done
+    bar.close()
+    mngr.wait_until_finished()
+    mngr.close()
+    if writer is not None:
+        writer.flush()
+    return TrainResult(state=state, mesh=mesh, eval_metrics=eval_metrics, history=history)
+
+
+def _stop_if_diverged(loss: float, step: int, last_saved: Optional[int], workdir: str, mngr) -> None:
+    if math.isfinite(loss):
+        return
+    mngr.wait_until_finished()
+    mngr.close()
+    where = (f"the last good checkpoint is step {last_saved} in {checkpoint.checkpoint_dir(workdir)}"
+             if last_saved else "no checkpoint was saved yet")
+    raise TrainingDiverged(f"training loss is {loss} at step {step}; stopped ({where}). "
+                           "Lower train.learning_rate or check the data.")
+
+
+def _write_scalars(writer: Any, prefix: str, metrics: dict[str, float], step: int) -> None:
+    if writer is None:
+        return
+    for name, value in metrics.items():
+        if name != "step":
+            writer.add_scalar(f"{prefix}/{name}", value, step)

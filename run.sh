@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One command for everything:
+#   ./run.sh          set up .venv, then run the embedded demo (python -m experiments.demo)
+#   ./run.sh test     set up .venv, then the whole test suite (pytest)
+#   ./run.sh bench    set up .venv with the bench extra, then every benchmark and a table
+# Extra arguments go to the command (e.g. ./run.sh test -k config, ./run.sh --train.steps=200).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+
+setup() {  # $1: extras, e.g. "dev" or "dev,bench"
+  local extras=$1
+  local stamp="$VENV/.installed-$extras"
+  local want
+  want=$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "run.sh: installing audiolm-jax[$extras] into $VENV" >&2
+    "$VENV/bin/python" -m pip install --quiet -e ".[$extras]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+cmd=${1:-demo}
+case "$cmd" in
+  test)
+    shift
+    setup dev
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  bench)
+    shift
+    setup dev,bench
+    exec "$VENV/bin/python" -m benchmarks "$@"
+    ;;
+  demo)
+    [ $# -gt 0 ] && shift
+    setup dev
+    exec "$VENV/bin/python" -m experiments.demo "$@"
+    ;;
+  --*)
+    setup dev
+    exec "$VENV/bin/python" -m experiments.demo "$@"
+    ;;
+  *)
+    echo "usage: ./run.sh [demo|test|bench] [args...]" >&2
+    exit 2
+    ;;
+esac
