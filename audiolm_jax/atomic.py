@@ -20,6 +20,7 @@ def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
     try:
         yield tmp
         os.replace(tmp, path)

@@ -36,7 +36,8 @@ def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig,
     seconds = frames / config.frames_per_second
     fig, ax = plt.subplots(figsize=(max(4.0, min(16.0, 2.0 * seconds)), 3.0), dpi=100)
     try:
-        image = ax.imshow(np.asarray(log_mel_db).T, origin="lower", aspect="auto", cmap="magma",
+        db = np.asarray(log_mel_db)
+        image = ax.imshow(db.T, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80.0, vmax=db.max(),
                           extent=(0.0, seconds, 0, log_mel_db.shape[1]))
         if boundary_seconds is not None:
             ax.axvline(boundary_seconds, color="cyan", linestyle="--", linewidth=1.5, label="prompt end")

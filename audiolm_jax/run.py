@@ -25,7 +25,7 @@ def configure_logging() -> None:
     """INFO for this package, warnings only for the chatty libraries (absl/Orbax, TF)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for name in ("absl", "orbax", "jax", "tensorflow", "matplotlib"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

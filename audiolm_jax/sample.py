@@ -62,12 +62,17 @@ def restore_sampler(workdir: str, use_ema: bool = True, step: Optional[int] = No
 # Decoding
 
 
+# Generated frames are kept within this many training standard deviations of the per-bin
+# mean: free-running generation fed its own outputs must not run away to infinite power.
+MAX_ABS_NORMALISED = 8.0
+
+
 def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float) -> jax.Array:
     """The next group from head outputs: the mean, plus scaled noise for the gaussian head."""
-    mean = outputs["mean"]
-    if "log_scale" not in outputs or temperature == 0:
-        return mean
-    return mean + temperature * jnp.exp(outputs["log_scale"]) * jax.random.normal(key, mean.shape)
+    x = outputs["mean"]
+    if "log_scale" in outputs and temperature > 0:
+        x = x + temperature * jnp.exp(outputs["log_scale"]) * jax.random.normal(key, x.shape)
+    return jnp.clip(x, -MAX_ABS_NORMALISED, MAX_ABS_NORMALISED)
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "temperature", "prenet_dropout"))
@@ -148,7 +153,8 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     prompt = np.asarray(prompt, np.float32)
     usable = prompt.shape[1] - prompt.shape[1] % r
     model = MelTransformer(model_config, prompt.shape[-1])
-    forward = jax.jit(lambda p, g: model.apply({"params": p}, g)[0]["mean"][:, -1:])
+    forward = jax.jit(lambda p, g: _draw({"mean": model.apply({"params": p}, g)[0]["mean"][:, -1:]},
+                                         jax.random.key(0), 0.0))
     groups = jnp.asarray(group_frames(prompt[:, prompt.shape[1] - usable :], r))
     for _ in range(math.ceil(num_frames / r)):
         groups = jnp.concatenate([groups, forward(params, groups)], axis=1)

@@ -1,0 +1,53 @@
+"""Tiny configs and data shared by the tests (kept small: 2 CPU cores)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from audiolm_jax import config as C
+from audiolm_jax.data import NormStats, PreparedData
+
+
+def tiny_config(workdir: str, **sections) -> C.ExperimentConfig:
+    """A model of a few thousand parameters on 16-bin mels; `sections` replace fields, e.g.
+    `train={"steps": 5}`."""
+    cfg = C.ExperimentConfig(
+        name="tiny",
+        workdir=workdir,
+        audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=16, n_mfcc=13),
+        model=C.ModelConfig(num_layers=2, d_model=32, num_heads=2, prenet_dim=32, frames_per_step=2,
+                            prenet_dropout=0.0, max_frames=64),
+        data=C.DataConfig(segment_seconds=0.5, synthetic_train_clips=8, synthetic_eval_clips=2,
+                          synthetic_clip_seconds=1.0, stats_clips=8),
+        train=C.TrainConfig(steps=10, batch_size=8, learning_rate=3e-3, warmup_steps=2, eval_every=5,
+                            eval_batches=1, log_every=1, checkpoint_every=5),
+        sample=C.SampleConfig(prompt_seconds=0.25, seconds=0.5, num_prompts=2, num_samples=1,
+                              griffin_lim_iters=4),
+    )
+    for section, fields in sections.items():
+        if isinstance(fields, dict):
+            cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **fields)})
+        else:
+            cfg = dataclasses.replace(cfg, **{section: fields})
+    return C.validate(cfg)
+
+
+def random_walk_data(n_mels: int = 16, clips: int = 6, frames: int = 40, seed: int = 0) -> PreparedData:
+    """Smooth, learnable normalised 'mels' without audio synthesis: each bin drifts with a
+    slowly changing velocity, so extrapolating beats copying the last frame."""
+    rng = np.random.default_rng(seed)
+
+    def clip() -> np.ndarray:
+        velocity = rng.normal(0, 0.3, n_mels)
+        x, out = rng.normal(0, 1, n_mels), []
+        for _ in range(frames):
+            velocity = 0.97 * velocity + rng.normal(0, 0.03, n_mels)
+            x = x + velocity
+            out.append(x.copy())
+        return np.tanh(np.asarray(out) / 3).astype(np.float32) * 2
+
+    make = lambda: [clip() for _ in range(clips)]
+    stats = NormStats(np.zeros(n_mels, np.float32), np.ones(n_mels, np.float32))
+    return PreparedData(train=make(), eval=make(), eval_waveforms=[], stats=stats)

@@ -1,0 +1,89 @@
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from audiolm_jax.config import ModelConfig
+from audiolm_jax.model import MelTransformer, group_frames, init_cache, init_params, ungroup_frames
+
+CFG = ModelConfig(num_layers=2, d_model=32, num_heads=4, prenet_dim=32, frames_per_step=2, max_frames=64)
+N_MELS = 8
+
+
+def test_group_ungroup_round_trip():
+    mel = np.arange(2 * 6 * 3, dtype=np.float32).reshape(2, 6, 3)
+    groups = group_frames(mel, 2)
+    assert groups.shape == (2, 3, 6)
+    np.testing.assert_array_equal(groups[0, 1], np.concatenate([mel[0, 2], mel[0, 3]]))
+    np.testing.assert_array_equal(ungroup_frames(groups, 3), mel)
+    with pytest.raises(ValueError, match="multiple of frames_per_step"):
+        group_frames(mel[:, :5], 2)
+
+
+@pytest.mark.parametrize("head", ["mse", "gaussian"])
+def test_cached_decoding_equals_full_pass(head):
+    cfg = dataclasses.replace(CFG, head=head)
+    params = init_params(cfg, N_MELS, jax.random.key(0))
+    model = MelTransformer(cfg, N_MELS)
+    x = jax.random.normal(jax.random.key(1), (3, 13, cfg.frames_per_step * N_MELS))
+    full, _ = model.apply({"params": params}, x)
+    cache = init_cache(cfg, 3)
+    out, cache = model.apply({"params": params}, x[:, :7], cache=cache, start=0)
+    pieces = [out]
+    for i in range(7, 13):
+        out, cache = model.apply({"params": params}, x[:, i : i + 1], cache=cache, start=i)
+        pieces.append(out)
+    for name in full:
+        inc = jnp.concatenate([p[name] for p in pieces], axis=1)
+        np.testing.assert_allclose(inc, full[name], atol=1e-5)
+    assert set(full) == ({"mean", "log_scale"} if head == "gaussian" else {"mean"})
+
+
+def test_attention_is_causal():
+    params = init_params(CFG, N_MELS, jax.random.key(0))
+    model = MelTransformer(CFG, N_MELS)
+    x = jax.random.normal(jax.random.key(1), (1, 10, 2 * N_MELS))
+    y = x.at[:, 6:].set(0.0)
+    a, _ = model.apply({"params": params}, x)
+    b, _ = model.apply({"params": params}, y)
+    np.testing.assert_allclose(a["mean"][:, :6], b["mean"][:, :6], atol=1e-6)
+    assert not np.allclose(a["mean"][:, 6:], b["mean"][:, 6:])
+
+
+def test_conditioning_seam_changes_the_output():
+    cfg = dataclasses.replace(CFG, context_dim=5)
+    params = init_params(cfg, N_MELS, jax.random.key(0))
+    assert "cross" in params["block_0"]
+    model = MelTransformer(cfg, N_MELS)
+    x = jax.random.normal(jax.random.key(1), (2, 6, 2 * N_MELS))
+    c1 = jax.random.normal(jax.random.key(2), (2, 4, 5))
+    a, _ = model.apply({"params": params}, x, context=c1)
+    b, _ = model.apply({"params": params}, x, context=c1 + 1.0)
+    assert not np.allclose(a["mean"], b["mean"])
+    masked, _ = model.apply({"params": params}, x, context=c1.at[:, 2:].set(9.0),
+                            context_mask=jnp.array([[1, 1, 0, 0]] * 2))
+    same, _ = model.apply({"params": params}, x, context=c1, context_mask=jnp.array([[1, 1, 0, 0]] * 2))
+    np.testing.assert_allclose(masked["mean"], same["mean"], atol=1e-5)  # masked entries are ignored
+
+
+def test_bfloat16_compute_keeps_float32_params_and_outputs():
+    cfg = dataclasses.replace(CFG, dtype="bfloat16", remat=True)
+    params = init_params(cfg, N_MELS, jax.random.key(0))
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))
+    out, _ = MelTransformer(cfg, N_MELS).apply({"params": params}, jnp.ones((1, 4, 2 * N_MELS)))
+    assert out["mean"].dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(out["mean"])))
+
+
+def test_prenet_dropout_only_when_asked():
+    cfg = dataclasses.replace(CFG, prenet_dropout=0.5)
+    params = init_params(cfg, N_MELS, jax.random.key(0))
+    model = MelTransformer(cfg, N_MELS)
+    x = jnp.ones((1, 4, 2 * N_MELS))
+    det1, _ = model.apply({"params": params}, x)
+    det2, _ = model.apply({"params": params}, x)
+    np.testing.assert_array_equal(det1["mean"], det2["mean"])
+    drop1, _ = model.apply({"params": params}, x, prenet_deterministic=False, rngs={"dropout": jax.random.key(1)})
+    drop2, _ = model.apply({"params": params}, x, prenet_deterministic=False, rngs={"dropout": jax.random.key(2)})
+    assert not np.allclose(drop1["mean"], drop2["mean"])

@@ -1,0 +1,131 @@
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from audiolm_jax import checkpoint, sample, train
+from audiolm_jax.data import PreparedData
+from audiolm_jax.model import MelTransformer
+from tests.helpers import random_walk_data, tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_loss_sums_mask_padding_and_baseline():
+    import jax.numpy as jnp
+    mel = jnp.arange(2 * 6 * 3, dtype=jnp.float32).reshape(2, 6, 3) / 10
+    mask = jnp.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], jnp.float32)
+    targets = mel[:, 2:].reshape(2, 2, 6)  # groups 1, 2 with r=2
+    outputs = {"mean": targets + 1.0}  # error 1 everywhere
+    sums = train.loss_sums(outputs, mel, mask, 2, "mse")
+    assert float(sums["count"]) == (4 + 2) * 3  # padding frames never count
+    assert float(sums["mse"]) == pytest.approx(18.0)
+    # copy-last-frame: consecutive frames differ by 0.3 in every bin
+    assert float(sums["baseline_mse"]) == pytest.approx(18 * 0.09, rel=1e-5)
+    gauss = train.loss_sums({"mean": targets, "log_scale": jnp.zeros_like(targets)}, mel, mask, 2, "mse")
+    assert float(gauss["loss"]) == pytest.approx(18 * 0.5 * np.log(2 * np.pi), rel=1e-5)
+
+
+def test_overfits_a_fixed_batch(tmp_path):
+    cfg = tiny_config(str(tmp_path), train={"steps": 300, "learning_rate": 1e-2, "warmup_steps": 20})
+    data = random_walk_data()
+    batch = {"mel": np.stack([c[:32] for c in data.train[:4]]), "mask": np.ones((4, 32), np.float32)}
+    mesh = train.make_mesh(jax.devices()[:1])
+    tx = train.optimizer(cfg.train)
+    state = jax.device_put(train.init_state(cfg, tx), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    step = train.make_train_step(MelTransformer(cfg.model, 16), tx, cfg, mesh)
+    losses = []
+    for _ in range(cfg.train.steps):
+        state, metrics = step(state, train.shard_batch(batch, mesh))
+        losses.append(float(metrics["mse"]))
+    assert losses[-1] < 0.01 * losses[0]
+
+
+def _params_equal(a, b, atol=0.0):
+    return all(np.allclose(x, y, atol=atol, rtol=0) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_resume_replays_an_uninterrupted_run(tmp_path):
+    data = random_walk_data()
+    full = train.train(tiny_config(str(tmp_path / "a"), train={"steps": 20, "checkpoint_every": 10}), data)
+    cfg_b = tiny_config(str(tmp_path / "b"), train={"steps": 20, "checkpoint_every": 10})
+    train.train(cfg_b, data)
+    shutil.rmtree(os.path.join(checkpoint.checkpoint_dir(cfg_b.workdir), "20"))  # as if killed after step 10
+    assert checkpoint.latest_step(cfg_b.workdir) == 10
+    resumed = train.train(cfg_b, data)
+    assert [h["step"] for h in resumed.history] == list(range(11, 21))
+    full_losses = [h["loss"] for h in full.history if h["step"] > 10]
+    assert [h["loss"] for h in resumed.history] == full_losses  # bit-for-bit on CPU
+    assert _params_equal(full.state.params, resumed.state.params)
+    assert _params_equal(full.state.ema_params, resumed.state.ema_params)
+
+
+def test_loss_falls_and_eval_beats_copy_last_frame(tmp_path):
+    data = random_walk_data(clips=8, frames=48)
+    result = train.train(tiny_config(str(tmp_path), train={"steps": 60, "eval_every": 60,
+                                                           "checkpoint_every": 60}), data)
+    losses = [h["loss"] for h in result.history]
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
+    ev = result.eval_metrics
+    assert set(ev) == {"loss", "mse", "baseline_mse", "baseline_ratio"}
+    assert ev["baseline_ratio"] == pytest.approx(ev["mse"] / ev["baseline_mse"])
+    assert ev["mse"] < ev["baseline_mse"]  # random walks: the model learns to beat copying
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = random_walk_data()
+    poisoned = [c.copy() for c in data.train]
+    for clip in poisoned:
+        clip[5, 3] = np.nan
+    cfg = tiny_config(str(tmp_path), train={"steps": 10, "checkpoint_every": 5, "log_every": 1})
+    train.train(tiny_config(str(tmp_path), train={"steps": 5, "checkpoint_every": 5}), data)
+    bad = PreparedData(poisoned, data.eval, [], data.stats)
+    with pytest.raises(train.TrainingDiverged, match=r"at step 6.*last good checkpoint is step 5"):
+        train.train(cfg, bad)
+    assert checkpoint.latest_step(cfg.workdir) == 5
+    sampler = sample.restore_sampler(cfg.workdir)
+    out = sample.generate(sampler.config.model, sampler.params, data.eval[0][None, :8], 6, jax.random.key(0))
+    assert np.all(np.isfinite(out))
+
+
+MULTI_DEVICE_SCRIPT = textwrap.dedent("""
+    import os, sys, json
+    import jax, numpy as np
+    sys.path.insert(0, {root!r})
+    from audiolm_jax import train
+    from tests.helpers import random_walk_data, tiny_config
+    assert jax.device_count() == 8, jax.devices()
+    data = random_walk_data()
+    out = {{}}
+    for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
+        cfg = tiny_config(os.path.join({workdir!r}, name), train={{"steps": 5, "checkpoint_every": 5}})
+        result = train.train(cfg, data, mesh=train.make_mesh(devices))
+        out[name] = {{"losses": [h["loss"] for h in result.history],
+                     "params": [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(result.state.params)]}}
+    print(json.dumps(out))
+""")
+
+
+def test_eight_devices_equal_one_device_and_restore_onto_one(tmp_path):
+    script = MULTI_DEVICE_SCRIPT.format(root=ROOT, workdir=str(tmp_path))
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(out["eight"]["losses"], out["one"]["losses"], rtol=1e-5)
+    for a, b in zip(out["eight"]["params"], out["one"]["params"]):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # the checkpoint trained on 8 devices restores onto this process's single device and samples
+    assert jax.device_count() == 1
+    sampler = sample.restore_sampler(str(tmp_path / "eight"))
+    assert sampler.step == 5
+    prompt = random_walk_data().eval[0][None, :8]
+    out_mel = sample.generate(sampler.config.model, sampler.params, prompt, 6, jax.random.key(0))
+    assert out_mel.shape == (1, 14, 16) and np.all(np.isfinite(out_mel))
