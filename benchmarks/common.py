@@ -1,0 +1,35 @@
+"""Timing and reporting shared by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+
+def best_seconds(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float:
+    """Best wall time of `repeats` calls of `fn` after `warmup` untimed calls (compilation)."""
+    for _ in range(warmup):
+        _block(fn())
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _block(fn())
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _block(result: Any) -> None:
+    import jax
+
+    jax.block_until_ready(result)
+
+
+def emit(benchmark: str, case: str, ours: float, reference: float, unit: str, target: float,
+         higher_is_better: bool, **extra: Any) -> dict:
+    """Prints one comparison as a JSON line; `ratio` > 1 always means we are better."""
+    ratio = ours / reference if higher_is_better else reference / ours
+    record = {"benchmark": benchmark, "case": case, "ours": ours, "reference": reference,
+              "unit": unit, "ratio": ratio, "target": target, **extra}
+    print(json.dumps(record), flush=True)
+    return record
