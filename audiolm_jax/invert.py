@@ -119,8 +119,17 @@ def griffin_lim_jax(magnitude: jax.Array, config: AudioConfig, n_iter: int, key:
     Phases start uniformly random from `key`; `length` defaults to `(frames - 1) * hop`.
     """
     magnitude = jnp.asarray(magnitude, jnp.float32)
-    length = default_length(magnitude.shape[1], config) if length is None else length
-    return _griffin_lim(magnitude, config, n_iter, key, length, momentum)
+    # Iterate at the length the frames cover (so re-analysis gives the same frame count),
+    # then trim or zero-pad the result to the length asked for.
+    wave = _griffin_lim(magnitude, config, n_iter, key, default_length(magnitude.shape[1], config), momentum)
+    return wave if length is None else fit_length(wave, length)
+
+
+def fit_length(waveform, length: int):
+    """Trims or zero-pads `[batch, samples]` (numpy or JAX) to `length` samples."""
+    xp = jnp if isinstance(waveform, jax.Array) else np
+    waveform = waveform[:, :length]
+    return xp.pad(waveform, ((0, 0), (0, length - waveform.shape[1])))
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 4, 5))
@@ -146,12 +155,12 @@ def griffin_lim_librosa(magnitude: np.ndarray, config: AudioConfig, n_iter: int,
                         length: int | None = None, momentum: float = 0.99) -> np.ndarray:
     """`librosa.griffinlim` on `[batch, frames, bins]` → `[batch, samples]` (the reference)."""
     magnitude = np.asarray(magnitude, np.float32)
-    length = default_length(magnitude.shape[1], config) if length is None else length
-    return librosa.griffinlim(
+    wave = librosa.griffinlim(
         np.swapaxes(magnitude, -1, -2), n_iter=n_iter, hop_length=config.hop_length,
         win_length=config.win_length, n_fft=config.n_fft, window=config.window,
-        center=config.center, pad_mode=config.pad_mode, length=length, momentum=momentum,
-        random_state=seed)
+        center=config.center, pad_mode=config.pad_mode,
+        length=default_length(magnitude.shape[1], config), momentum=momentum, random_state=seed)
+    return wave if length is None else fit_length(wave, length)
 
 
 # ---------------------------------------------------------------------------------------

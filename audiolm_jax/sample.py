@@ -210,8 +210,7 @@ def continue_waveforms(sampler: Sampler, prompts: list[tuple[str, np.ndarray]], 
                              jax.random.fold_in(key, index), temperature, dropout)
         generated_db = sampler.stats.denormalise(generated)
         total = len(wave) + int(round(seconds * cfg.audio.sample_rate))
-        waves = invert.mel_to_audio(generated_db, cfg.audio, inversion, iters, seed=index,
-                                    length=max(total, invert.default_length(generated_db.shape[1], cfg.audio)))
+        waves = invert.mel_to_audio(generated_db, cfg.audio, inversion, iters, seed=index, length=total)
         full = [_splice(wave, w, cfg.audio.hop_length * 4)[:total] for w in waves]
         results.append(Continuation(name, wave, full, list(generated_db), len(wave) / cfg.audio.sample_rate))
         if progress is not None:

@@ -39,14 +39,14 @@ def random_walk_data(n_mels: int = 16, clips: int = 6, frames: int = 40, seed: i
     slowly changing velocity, so extrapolating beats copying the last frame."""
     rng = np.random.default_rng(seed)
 
-    def clip() -> np.ndarray:
-        velocity = rng.normal(0, 0.3, n_mels)
+    def clip() -> np.ndarray:  # stationary: velocity AR(1), position mean-reverting
+        velocity = rng.normal(0, 0.03 / np.sqrt(1 - 0.97**2), n_mels)
         x, out = rng.normal(0, 1, n_mels), []
         for _ in range(frames):
             velocity = 0.97 * velocity + rng.normal(0, 0.03, n_mels)
-            x = x + velocity
+            x = 0.98 * x + velocity
             out.append(x.copy())
-        return np.tanh(np.asarray(out) / 3).astype(np.float32) * 2
+        return np.asarray(out, np.float32)
 
     make = lambda: [clip() for _ in range(clips)]
     stats = NormStats(np.zeros(n_mels, np.float32), np.ones(n_mels, np.float32))

@@ -1,0 +1,58 @@
+"""The embedded demo end to end, shortened by command-line overrides (a few seconds of training)."""
+
+import html.parser
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+
+from audiolm_jax import config as C
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [v for k, v in attrs if k in ("src", "href")]
+
+
+def test_demo_writes_checkpoints_metrics_tensorboard_and_a_report(tmp_path):
+    workdir = tmp_path / "demo"
+    args = ["--train.steps=12", "--train.eval_every=6", "--train.checkpoint_every=6", "--train.log_every=3",
+            "--data.synthetic_train_clips=16", "--data.synthetic_eval_clips=2", "--sample.num_prompts=2",
+            "--sample.seconds=1.0", "--sample.griffin_lim_iters=8", f"--workdir={workdir}"]
+    proc = subprocess.run([sys.executable, "-m", "experiments.demo", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "baseline_ratio=" in proc.stdout
+
+    cfg = C.load_json(str(workdir / "config.json"))
+    assert cfg.train.steps == 12 and cfg.workdir == str(workdir)
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert {"val_mse", "baseline_mse", "baseline_ratio"} <= set(metrics)
+    assert metrics["baseline_ratio"] == metrics["val_mse"] / metrics["baseline_mse"]
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["12", "6"]
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(workdir / "tensorboard"))
+
+    index = workdir / "samples" / "index.html"
+    parser = _Links()
+    parser.feed(index.read_text())
+    wavs = [l for l in parser.links if l.endswith(".wav")]
+    pngs = [l for l in parser.links if l.endswith(".png")]
+    assert len(wavs) == 4 and len(pngs) >= 2  # 2 prompts: prompt + 1 sample each
+    for link in parser.links:
+        assert not os.path.isabs(link) and (workdir / "samples" / link).exists(), link
+    for wav in wavs:
+        data, rate = sf.read(workdir / "samples" / wav)
+        assert rate == cfg.audio.sample_rate
+        assert np.sqrt(np.mean(data**2)) > 1e-3  # not silent
+    full = [w for w in wavs if "sample" in w][0]
+    data, _ = sf.read(workdir / "samples" / full)
+    assert len(data) == round((cfg.sample.prompt_seconds + cfg.sample.seconds) * cfg.audio.sample_rate)
