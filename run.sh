@@ -20,7 +20,11 @@ setup() {  # $1: extras, e.g. "dev" or "dev,bench"
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "run.sh: installing audiolm-jax[$extras] into $VENV" >&2
-    "$VENV/bin/python" -m pip install --quiet -e ".[$extras]"
+    if ! "$VENV/bin/python" -m pip install -e ".[$extras]" > "$VENV/install.log" 2>&1; then
+      tail -n 40 "$VENV/install.log" >&2
+      echo "run.sh: installation failed; the full log is $VENV/install.log" >&2
+      exit 1
+    fi
     echo "$want" > "$stamp"
   fi
 }

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 def configure_logging() -> None:
     """INFO for this package, warnings only for the chatty libraries (absl/Orbax, TF)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("audiolm_jax").setLevel(logging.INFO)
     for name in ("absl", "orbax", "jax", "tensorflow", "matplotlib"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

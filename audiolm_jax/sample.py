@@ -216,3 +216,92 @@ def continue_waveforms(sampler: Sampler, prompts: list[tuple[str, np.ndarray]], 
         if progress is not None:
             progress.update(1)
     return results
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+
+
+def _parse_args(argv):
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m audiolm_jax.sample",
+        description="Continue audio prompts with a trained checkpoint and write a listening report.")
+    parser.add_argument("--workdir", required=True, help="workdir of a training run (holds checkpoints/)")
+    parser.add_argument("--prompt", nargs="+", required=True, help="prompt audio files (any rate, any channels)")
+    parser.add_argument("--prompt-seconds", type=float, default=3.0, help="seconds of each prompt to use")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds of audio to generate after the prompt")
+    parser.add_argument("--num-samples", type=int, default=2, help="continuations per prompt")
+    parser.add_argument("--temperature", type=float, default=None, help="gaussian head noise scale")
+    parser.add_argument("--prenet-dropout", choices=("on", "off"), default=None,
+                        help="prenet dropout while sampling (default: the model config's choice)")
+    parser.add_argument("--inversion", choices=("jax", "librosa"), default=None)
+    parser.add_argument("--iters", type=int, default=None, help="Griffin-Lim iterations")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    parser.add_argument("--raw-params", action="store_true", help="sample with the raw params, not the EMA")
+    parser.add_argument("--out", required=True, help="folder for wavs, PNGs and index.html")
+    args = parser.parse_args(argv)
+    for name in ("prompt_seconds", "seconds"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive number of seconds")
+    if args.num_samples <= 0:
+        parser.error(f"--num-samples {args.num_samples}: expected a positive count")
+    return args
+
+
+def _load_prompts(paths, seconds: float, sample_rate: int, log) -> list[tuple[str, np.ndarray]]:
+    import os
+
+    from audiolm_jax import audio
+
+    prompts = []
+    want = int(round(seconds * sample_rate))
+    for path in paths:
+        wave = audio.load(path, sample_rate)
+        if len(wave) < want:
+            log.warning("'%s' is %.2f s, shorter than --prompt-seconds %.2f: using all of it",
+                        path, len(wave) / sample_rate, seconds)
+        prompts.append((os.path.splitext(os.path.basename(path))[0], wave[:want]))
+    return prompts
+
+
+def main(argv=None) -> int:
+    """The sampling CLI; returns the exit status (2 for bad input, with a one-line error)."""
+    import logging
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from audiolm_jax import report
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("absl", "orbax", "jax"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    log = logging.getLogger("audiolm_jax.sample")
+    args = _parse_args(argv)
+    try:
+        sampler = restore_sampler(args.workdir, use_ema=not args.raw_params, step=args.step)
+        cfg = sampler.config
+        prompts = _load_prompts(args.prompt, args.prompt_seconds, cfg.audio.sample_rate, log)
+        scfg = cfg.sample
+        temperature = scfg.temperature if args.temperature is None else args.temperature
+        dropout = None if args.prenet_dropout is None else args.prenet_dropout == "on"
+        inversion = args.inversion or scfg.inversion
+        iters = args.iters or scfg.griffin_lim_iters
+        with tqdm(total=len(prompts), desc="generate+invert", dynamic_ncols=True) as bar:
+            conts = continue_waveforms(sampler, prompts, args.seconds, args.num_samples,
+                                       jax.random.PRNGKey(args.seed), temperature, dropout, inversion, iters, bar)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    notes = [f"checkpoint step {sampler.step} of {args.workdir}",
+             f"{args.seconds:g} s continuation, {inversion} Griffin-Lim × {iters}"]
+    index = report.write_continuation_report(args.out, conts, cfg.audio, f"{cfg.name}: prompted continuation", notes)
+    print(f"wrote {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

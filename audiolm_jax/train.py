@@ -261,10 +261,15 @@ def train(config: ExperimentConfig, data: PreparedData, writer: Any = None,
     last_saved = start if start else None
     bar = tqdm(range(start, tcfg.steps), initial=start, total=tcfg.steps, desc="train", dynamic_ncols=True)
     tick, tick_step = time.perf_counter(), start
+    in_flight = None
     for step in bar:
         batch = train_batch(data.train, step, tcfg.seed, tcfg.batch_size, length,
                             jax.process_index(), jax.process_count())
         state, metrics = train_step(state, shard_batch(batch, mesh))
+        # Wait for the previous step only: one step stays in flight (the host prepares the
+        # next batch meanwhile) and the progress bar shows real progress.
+        jax.block_until_ready(in_flight)
+        in_flight = metrics
         done = step + 1
         is_last = done == tcfg.steps
         if done % tcfg.log_every == 0 or is_last:
