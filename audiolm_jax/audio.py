@@ -131,12 +131,11 @@ def mfcc_numpy(waveform: np.ndarray, config: AudioConfig) -> np.ndarray:
 
 
 def _frame(padded: jax.Array, n_fft: int, hop: int, frames: int) -> jax.Array:
-    """Slices `[batch, padded_samples]` into overlapping frames `[batch, frames, n_fft]`."""
-    if n_fft % hop == 0:
-        # Reshape trick: a frame is n_fft // hop consecutive hop-sized blocks.
-        k = n_fft // hop
-        blocks = padded[:, : (frames + k - 1) * hop].reshape(padded.shape[0], frames + k - 1, hop)
-        return jnp.concatenate([blocks[:, j : j + frames] for j in range(k)], axis=-1)
+    """Slices `[batch, padded_samples]` into overlapping frames `[batch, frames, n_fft]`.
+
+    One gather with a constant index (measured faster on CPU than concatenating shifted
+    hop-sized blocks, which writes the frames twice).
+    """
     index = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
     return padded[:, index]
 
@@ -169,8 +168,9 @@ def power_to_db_jax(power: jax.Array, config: AudioConfig) -> jax.Array:
 
 def log_mel_jax(waveform: jax.Array, config: AudioConfig) -> jax.Array:
     """Log-mel in dB `[batch, frames, n_mels]` of `[batch, samples]`; equals the librosa path."""
-    magnitude = stft_magnitude_jax(waveform, config)
-    spec = magnitude if config.power == 1.0 else magnitude**config.power
+    stft = stft_jax(waveform, config)
+    power = stft.real**2 + stft.imag**2  # |X|², without the square root
+    spec = power if config.power == 2.0 else power ** (config.power / 2.0)
     mel = jnp.einsum("bfk,mk->bfm", spec, mel_filterbank(config), precision="highest")
     return power_to_db_jax(mel, config)
 

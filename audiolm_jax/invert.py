@@ -36,7 +36,7 @@ def default_length(num_frames: int, config: AudioConfig) -> int:
 # mel → linear magnitude
 
 
-def mel_to_magnitude_jax(log_mel_db: jax.Array, config: AudioConfig, iters: int = 60) -> jax.Array:
+def mel_to_magnitude_jax(log_mel_db: jax.Array, config: AudioConfig, iters: int = 20) -> jax.Array:
     """Non-negative least squares mel → |STFT| `[batch, frames, n_fft // 2 + 1]`.
 
     Solves min_P ||P Bᵀ - M||² s.t. P ≥ 0 for the power spectrum P (B the mel filterbank,
@@ -47,23 +47,22 @@ def mel_to_magnitude_jax(log_mel_db: jax.Array, config: AudioConfig, iters: int 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _mel_to_magnitude(log_mel_db: jax.Array, config: AudioConfig, iters: int) -> jax.Array:
-    basis = audio.mel_filterbank(config).astype(np.float64)  # [n_mels, bins]
-    lipschitz = float(np.linalg.norm(basis, ord=2) ** 2)
-    pinv = np.linalg.pinv(basis).astype(np.float32)  # [bins, n_mels]
-    gram = (basis.T @ basis).astype(np.float32)  # [bins, bins]
-    basis = basis.astype(np.float32)
+    basis64 = audio.mel_filterbank(config).astype(np.float64)  # [n_mels, bins]
+    lipschitz = float(np.linalg.norm(basis64, ord=2) ** 2)
+    pinv = np.linalg.pinv(basis64).T.astype(np.float32)  # [n_mels, bins]
+    basis = basis64.astype(np.float32)
     mel_power = audio.db_to_power(log_mel_db)  # [batch, frames, n_mels]
-    target = mel_power @ basis  # Bᵀ M, [batch, frames, bins]
 
     def step(carry, _):
         x, y, t = carry
-        grad = y @ gram - target
+        # gradient of ½‖y Bᵀ − M‖² through the thin basis: (y Bᵀ − M) B, two skinny matmuls
+        grad = (y @ basis.T - mel_power) @ basis
         x_next = jnp.maximum(y - grad / lipschitz, 0.0)
         t_next = (1.0 + jnp.sqrt(1.0 + 4.0 * t * t)) / 2.0
         y_next = x_next + ((t - 1.0) / t_next) * (x_next - x)
         return (x_next, y_next, t_next), None
 
-    x0 = jnp.maximum(mel_power @ pinv.T, 0.0)
+    x0 = jnp.maximum(mel_power @ pinv, 0.0)
     (x, _, _), _ = jax.lax.scan(step, (x0, x0, jnp.float32(1.0)), None, length=iters)
     return x ** (1.0 / config.power)
 

@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable
 
 
-def best_seconds(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float:
+def best_seconds(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
     """Best wall time of `repeats` calls of `fn` after `warmup` untimed calls (compilation)."""
     for _ in range(warmup):
         _block(fn())
