@@ -45,10 +45,11 @@ def help_text(config: ExperimentConfig) -> str:
 def main(config_fn: Callable[[], ExperimentConfig], argv: Optional[Sequence[str]] = None) -> None:
     """Parses overrides and runs the experiment end to end (train, evaluate, sample)."""
     config = parse(config_fn, argv)
+    from audiolm_jax.data.files import DatasetError
     from audiolm_jax.run import run  # after validation: importing JAX is the slow part
 
     try:
         run(config)
-    except ConfigError as e:  # e.g. a batch size that does not split over the devices
+    except (ConfigError, DatasetError) as e:  # a batch size the devices cannot split, a bad data.dir
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

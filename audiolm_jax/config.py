@@ -384,7 +384,20 @@ def _validate_model(m: ModelConfig) -> None:
     _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")
 
 
+# tfds's LibriSpeech split names and the folders of the official archives they stand for.
+LIBRISPEECH_SPLITS = {
+    "train_clean100": "train-clean-100", "train_clean360": "train-clean-360",
+    "train_other500": "train-other-500", "dev_clean": "dev-clean", "dev_other": "dev-other",
+    "test_clean": "test-clean", "test_other": "test-other",
+}
+GENERIC_SPLITS = ("train", "validation", "test")
+
+
 def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
+    allowed = tuple(LIBRISPEECH_SPLITS) if d.source == "librispeech" else GENERIC_SPLITS
+    for name in ("train_split", "eval_split"):
+        _require(getattr(d, name) in allowed, f"data.{name}", getattr(d, name),
+                 f"a {d.source} split: one of {', '.join(allowed)}")
     _require(d.segment_seconds > 0, "data.segment_seconds", d.segment_seconds, "> 0 seconds")
     frames = a.seconds_to_frames(d.segment_seconds)
     _require(frames >= 2 * m.frames_per_step, "data.segment_seconds", d.segment_seconds,
@@ -393,12 +406,13 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              f"<= model.max_frames ({m.max_frames}) frames of audio")
     for name in ("synthetic_train_clips", "synthetic_eval_clips", "stats_clips"):
         _require(getattr(d, name) > 0, f"data.{name}", getattr(d, name), "a positive integer")
-    _require(d.synthetic_clip_seconds >= d.segment_seconds, "data.synthetic_clip_seconds",
-             d.synthetic_clip_seconds, f">= data.segment_seconds ({d.segment_seconds:g} s)")
-    if d.source in ("librispeech", "maestro", "folder") and d.dir is not None:
-        _require(bool(d.dir.strip()), "data.dir", d.dir, "a directory path or None")
-    if d.source == "folder":
-        _require(d.dir is not None, "data.dir", d.dir, "the folder of audio files for source 'folder'")
+    if d.source == "synthetic":
+        _require(d.synthetic_clip_seconds >= d.segment_seconds, "data.synthetic_clip_seconds",
+                 d.synthetic_clip_seconds, f">= data.segment_seconds ({d.segment_seconds:g} s)")
+    if d.source != "synthetic":
+        _require(d.dir is not None and bool(d.dir.strip()), "data.dir", d.dir,
+                 f"the folder of a local copy for source '{d.source}' (downloads through tfds "
+                 "are not in this build)")
 
 
 def _validate_train(t: TrainConfig) -> None:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from audiolm_jax import checkpoint, config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
-from audiolm_jax.data import PreparedData, eval_batches, segment_frames, train_batch
+from audiolm_jax.data import FileData, PreparedData, segment_frames
 from audiolm_jax.model import MelTransformer, group_frames, init_params
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ def abstract_state(config: ExperimentConfig, tx: optax.GradientTransformation, m
     return checkpoint.replicated(jax.eval_shape(partial(init_state, config, tx)), mesh)
 
 
-def train(config: ExperimentConfig, data: PreparedData, writer: Any = None,
+def train(config: ExperimentConfig, data: "PreparedData | FileData", writer: Any = None,
           mesh: Optional[Mesh] = None) -> TrainResult:
     """Trains (or resumes) `config` in `config.workdir`; returns the final state and metrics.
 
@@ -254,7 +254,7 @@ def train(config: ExperimentConfig, data: PreparedData, writer: Any = None,
     train_step = make_train_step(model, tx, cfg, mesh)
     eval_step = make_eval_step(model, cfg, mesh)
     length = segment_frames(cfg.data.segment_seconds, cfg.audio, cfg.model.frames_per_step)
-    evals = eval_batches(data.eval, tcfg.batch_size // jax.process_count(), length, tcfg.eval_batches)
+    evals = data.eval_batches(tcfg.batch_size // jax.process_count(), length, tcfg.eval_batches)
     frames_per_batch = tcfg.batch_size * length
     history: list[dict[str, float]] = []
     eval_metrics: dict[str, float] = {}
@@ -263,8 +263,8 @@ def train(config: ExperimentConfig, data: PreparedData, writer: Any = None,
     tick, tick_step = time.perf_counter(), start
     in_flight = None
     for step in bar:
-        batch = train_batch(data.train, step, tcfg.seed, tcfg.batch_size, length,
-                            jax.process_index(), jax.process_count())
+        batch = data.train_batch(step, tcfg.seed, tcfg.batch_size, length,
+                                 jax.process_index(), jax.process_count())
         state, metrics = train_step(state, shard_batch(batch, mesh))
         # Wait for the previous step only: one step stays in flight (the host prepares the
         # next batch meanwhile) and the progress bar shows real progress.

@@ -148,3 +148,23 @@ def eval_batches(mels: Sequence[np.ndarray], batch_size: int, length: int, num_b
     while len(pieces) % batch_size:
         pieces.append((np.zeros((length, width), np.float32), np.zeros(length, np.float32)))
     return [_stack(pieces[i : i + batch_size]) for i in range(0, len(pieces), batch_size)]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+    """An in-memory dataset: normalised log-mel clips `[frames, n_mels]` and the stats.
+
+    `eval_waveforms` are the evaluation clips' audio `[samples]` (prompts for sampling).
+    """
+
+    train: list[np.ndarray]
+    eval: list[np.ndarray]
+    eval_waveforms: list[np.ndarray]
+    stats: NormStats
+
+    def train_batch(self, step: int, seed: int, batch_size: int, length: int,
+                    process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
+        return train_batch(self.train, step, seed, batch_size, length, process_index, process_count)
+
+    def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
+        return eval_batches(self.eval, batch_size, length, num_batches)
