@@ -284,6 +284,8 @@ def train(config: ExperimentConfig, data: "PreparedData | FileData", writer: Any
         if done % tcfg.eval_every == 0 or is_last:
             eval_metrics = evaluate(eval_step, state.ema_params, evals, mesh)
             _write_scalars(writer, "eval", eval_metrics, done)
+            if writer is not None:
+                _write_reconstruction(writer, model, state.ema_params, evals[0], cfg, data.stats, done)
         if done % tcfg.checkpoint_every == 0 or is_last:
             loss = float(jax.device_get(metrics["loss"]))
             _stop_if_diverged(loss, done, last_saved, cfg.workdir, mngr)
@@ -306,6 +308,34 @@ def _stop_if_diverged(loss: float, step: int, last_saved: Optional[int], workdir
              if last_saved else "no checkpoint was saved yet")
     raise TrainingDiverged(f"training loss is {loss} at step {step}; stopped ({where}). "
                            "Lower train.learning_rate or check the data.")
+
+
+def teacher_forced_prediction(model: MelTransformer, params: Any, mel: np.ndarray, frames_per_step: int
+                              ) -> np.ndarray:
+    """The model's prediction of every frame after the first group, given the true past:
+    `[B, T, M]` normalised → `[B, T, M]` (the first group copied from the input)."""
+    inputs, _, _ = _targets(jnp.asarray(mel), jnp.ones(mel.shape[:2]), frames_per_step)
+    outputs, _ = jax.jit(lambda p, x: model.apply({"params": p}, x))(params, inputs)
+    predicted = outputs["mean"].reshape(mel.shape[0], -1, mel.shape[-1])
+    return np.concatenate([mel[:, :frames_per_step], np.asarray(predicted)], axis=1)
+
+
+def _write_reconstruction(writer: Any, model: MelTransformer, params: Any, batch: dict, cfg: ExperimentConfig,
+                          stats: Any, step: int, rows: int = 2) -> None:
+    """TensorBoard audio and spectrograms of teacher-forced predictions on evaluation crops."""
+    from audiolm_jax import invert, report
+
+    mel = batch["mel"][:rows]
+    keep = batch["mask"][:rows].sum(axis=1) > 0
+    if not keep.any():
+        return
+    predicted_db = stats.denormalise(teacher_forced_prediction(model, params, mel[keep], cfg.model.frames_per_step))
+    target_db = stats.denormalise(mel[keep])
+    waves = invert.mel_to_audio(predicted_db, cfg.audio, "jax", 32, seed=0)
+    for i in range(len(waves)):
+        writer.add_audio(f"reconstruction/{i}", np.clip(waves[i], -1, 1), step, sample_rate=cfg.audio.sample_rate)
+        pair = np.concatenate([report.spectrogram_rgb(target_db[i]), report.spectrogram_rgb(predicted_db[i])], axis=0)
+        writer.add_image(f"spectrogram/{i} (top: target, bottom: teacher-forced)", pair, step, dataformats="HWC")
 
 
 def _write_scalars(writer: Any, prefix: str, metrics: dict[str, float], step: int) -> None:

@@ -39,7 +39,14 @@ def test_demo_writes_checkpoints_metrics_tensorboard_and_a_report(tmp_path):
     assert {"val_mse", "baseline_mse", "baseline_ratio"} <= set(metrics)
     assert metrics["baseline_ratio"] == metrics["val_mse"] / metrics["baseline_mse"]
     assert sorted(os.listdir(workdir / "checkpoints")) == ["12", "6"]
-    assert any(name.startswith("events.out.tfevents") for name in os.listdir(workdir / "tensorboard"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(workdir / "tensorboard"), size_guidance={"audio": 0, "images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/frames_per_second",
+            "eval/loss", "eval/baseline_ratio"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("eval/baseline_ratio")] == [6, 12]
+    assert "reconstruction/0" in tags["audio"] and len(tags["images"]) == 2
 
     index = workdir / "samples" / "index.html"
     parser = _Links()
