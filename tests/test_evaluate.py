@@ -1,0 +1,37 @@
+import json
+
+import numpy as np
+import pytest
+
+from audiolm_jax import evaluate, train
+from audiolm_jax.data import prepare
+from tests.helpers import tiny_config
+
+
+def test_collapse_detectors_on_constructed_continuations():
+    rng = np.random.default_rng(0)
+    prompt = -30 + 5 * rng.standard_normal((40, 16))
+    frozen = np.repeat(prompt[-1:], 30, axis=0)
+    m = evaluate.continuation_metrics(prompt, frozen)
+    assert m["frozen_fraction"] == 1.0 and m["spectral_flux_ratio"] == 0.0 and m["silent_fraction"] == 0.0
+    louder = prompt + 6.0
+    m = evaluate.continuation_metrics(prompt, louder)
+    assert m["energy_drift_db"] == pytest.approx(6.0, abs=1e-6)
+    assert m["spectral_flux_ratio"] == pytest.approx(1.0, abs=1e-6) and m["frozen_fraction"] == 0.0
+    silent = np.full((30, 16), -120.0)
+    assert evaluate.continuation_metrics(prompt, silent)["silent_fraction"] == 1.0
+
+
+def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
+    cfg = tiny_config(str(tmp_path / "run"), train={"steps": 6, "checkpoint_every": 6, "eval_every": 6})
+    train.train(cfg, prepare(cfg))
+    assert evaluate.main(["--workdir", cfg.workdir, "--prompts", "2"]) == 0
+    metrics = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert metrics["step"] == 6 and metrics["num_prompts"] == 2 and metrics["split"] == "validation"
+    assert metrics["baseline_ratio"] == pytest.approx(metrics["val_mse"] / metrics["baseline_mse"])
+    for key in ("energy_drift_db", "spectral_flux_ratio", "silent_fraction", "frozen_fraction", "resynthesis_sc_db"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["resynthesis_sc_db"] < -3.0
+    assert "baseline_ratio" in capsys.readouterr().out
+    assert evaluate.main(["--workdir", str(tmp_path / "empty")]) == 2
+    assert "no complete checkpoint" in capsys.readouterr().err
