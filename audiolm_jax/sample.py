@@ -148,17 +148,30 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
 
 def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.ndarray,
                           num_frames: int) -> np.ndarray:
-    """Reference: deterministic continuation by a full forward pass per new group (slow)."""
+    """Reference: deterministic continuation by a full forward pass per new group (slow).
+
+    Each step runs the model over the most recent `max_frames // frames_per_step` groups,
+    padded at the end to that fixed length (causal attention ignores the padding), so one
+    compilation serves every step.
+    """
     r = model_config.frames_per_step
     prompt = np.asarray(prompt, np.float32)
     usable = prompt.shape[1] - prompt.shape[1] % r
-    model = MelTransformer(model_config, prompt.shape[-1])
-    forward = jax.jit(lambda p, g: _draw({"mean": model.apply({"params": p}, g)[0]["mean"][:, -1:]},
-                                         jax.random.key(0), 0.0))
+    n_mels = prompt.shape[-1]
+    model = MelTransformer(model_config, n_mels)
+    window = model_config.max_frames // r
+
+    @jax.jit
+    def next_group(p, padded, last):
+        mean = model.apply({"params": p}, padded)[0]["mean"]
+        return _draw({"mean": jax.lax.dynamic_slice_in_dim(mean, last, 1, axis=1)}, jax.random.key(0), 0.0)
+
     groups = jnp.asarray(group_frames(prompt[:, prompt.shape[1] - usable :], r))
     for _ in range(math.ceil(num_frames / r)):
-        groups = jnp.concatenate([groups, forward(params, groups)], axis=1)
-    return np.asarray(ungroup_frames(groups, prompt.shape[-1]))
+        context = groups[:, -window:]
+        padded = jnp.pad(context, ((0, 0), (0, window - context.shape[1]), (0, 0)))
+        groups = jnp.concatenate([groups, next_group(params, padded, context.shape[1] - 1)], axis=1)
+    return np.asarray(ungroup_frames(groups, n_mels))
 
 
 # ---------------------------------------------------------------------------------------
