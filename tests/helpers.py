@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html.parser
 
 import numpy as np
 
@@ -51,3 +52,20 @@ def random_walk_data(n_mels: int = 16, clips: int = 6, frames: int = 40, seed: i
     make = lambda: [clip() for _ in range(clips)]
     stats = NormStats(np.zeros(n_mels, np.float32), np.ones(n_mels, np.float32))
     return PreparedData(train=make(), eval=make(), eval_waveforms=[], stats=stats)
+
+
+class _LinkParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [v for k, v in attrs if k in ("src", "href")]
+
+
+def html_links(page: str) -> list[str]:
+    """Every src/href value of an HTML page, in order (the parse fails loudly on bad HTML)."""
+    parser = _LinkParser()
+    parser.feed(page)
+    parser.close()
+    return parser.links

@@ -1,6 +1,5 @@
 """The embedded demo end to end, shortened by command-line overrides (a few seconds of training)."""
 
-import html.parser
 import json
 import os
 import subprocess
@@ -10,17 +9,9 @@ import numpy as np
 import soundfile as sf
 
 from audiolm_jax import config as C
+from tests.helpers import html_links
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class _Links(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links = []
-
-    def handle_starttag(self, tag, attrs):
-        self.links += [v for k, v in attrs if k in ("src", "href")]
 
 
 def test_demo_writes_checkpoints_metrics_tensorboard_and_a_report(tmp_path):
@@ -49,12 +40,11 @@ def test_demo_writes_checkpoints_metrics_tensorboard_and_a_report(tmp_path):
     assert "reconstruction/0" in tags["audio"] and len(tags["images"]) == 2
 
     index = workdir / "samples" / "index.html"
-    parser = _Links()
-    parser.feed(index.read_text())
-    wavs = [l for l in parser.links if l.endswith(".wav")]
-    pngs = [l for l in parser.links if l.endswith(".png")]
+    links = html_links(index.read_text())
+    wavs = [l for l in links if l.endswith(".wav")]
+    pngs = [l for l in links if l.endswith(".png")]
     assert len(wavs) == 4 and len(pngs) >= 2  # 2 prompts: prompt + 1 sample each
-    for link in parser.links:
+    for link in links:
         assert not os.path.isabs(link) and (workdir / "samples" / link).exists(), link
     for wav in wavs:
         data, rate = sf.read(workdir / "samples" / wav)

@@ -1,5 +1,4 @@
 import dataclasses
-import html.parser
 import os
 
 import jax
@@ -11,7 +10,7 @@ from audiolm_jax import report, sample
 from audiolm_jax.config import ModelConfig
 from audiolm_jax.data import NormStats
 from audiolm_jax.model import init_params
-from tests.helpers import tiny_config
+from tests.helpers import html_links, tiny_config
 from tests.signals import piano_like
 
 CFG = ModelConfig(num_layers=2, d_model=32, num_heads=2, prenet_dim=32, frames_per_step=2, max_frames=32)
@@ -65,15 +64,6 @@ def test_prompt_shorter_than_a_group_is_an_error(params):
         sample.generate(CFG, params, prompt(0, frames=1), 4, jax.random.key(0))
 
 
-class _Links(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links = []
-
-    def handle_starttag(self, tag, attrs):
-        self.links += [v for k, v in attrs if k in ("src", "href")]
-
-
 def test_report_links_resolve_and_names_are_escaped(tmp_path, params):
     cfg = tiny_config(str(tmp_path))
     stats = NormStats(np.full(16, -40.0, np.float32), np.full(16, 15.0, np.float32))
@@ -83,15 +73,14 @@ def test_report_links_resolve_and_names_are_escaped(tmp_path, params):
     index = report.write_continuation_report(str(tmp_path / "out"), conts, cfg.audio, "t<1>")
     page = open(index).read()
     assert "a&lt;b&gt;&amp;c" in page and "a<b>" not in page and "t&lt;1&gt;" in page
-    parser = _Links()
-    parser.feed(page)
-    assert len(parser.links) == 2 * (1 + 2 * 3)  # prompt, then (wav, png link, png img) per sample
-    for link in parser.links:
+    links = html_links(page)
+    assert len(links) == 2 * (1 + 2 * 3)  # prompt, then (wav, png link, png img) per sample
+    for link in links:
         assert os.path.exists(os.path.join(tmp_path / "out", link)), link
     for cont in conts:
         assert len(cont.full) == 2
         for wave in cont.full:
             assert len(wave) == len(cont.prompt) + 4000  # 0.5 s at 8 kHz after the prompt
-    wav = [l for l in parser.links if l.endswith("sample0.wav")][0]
+    wav = [l for l in links if l.endswith("sample0.wav")][0]
     data, rate = sf.read(os.path.join(tmp_path / "out", wav))
     assert rate == 8000 and np.max(np.abs(data)) > 0.01

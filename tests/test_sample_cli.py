@@ -1,6 +1,5 @@
 """The sampling CLI on a checkpoint trained here for a few steps."""
 
-import html.parser
 import logging
 import os
 
@@ -9,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from audiolm_jax import sample, train
-from tests.helpers import random_walk_data, tiny_config
+from tests.helpers import html_links, random_walk_data, tiny_config
 from tests.signals import piano_like, speech_like
 
 
@@ -19,15 +18,6 @@ def workdir(tmp_path_factory):
     cfg = tiny_config(str(path), model={"prenet_dropout": 0.5}, train={"steps": 4, "checkpoint_every": 4})
     train.train(cfg, random_walk_data())
     return str(path)
-
-
-class _Links(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links = []
-
-    def handle_starttag(self, tag, attrs):
-        self.links += [v for k, v in attrs if k in ("src", "href")]
 
 
 def test_cli_continues_prompts_at_any_rate(workdir, tmp_path, capsys):
@@ -40,9 +30,8 @@ def test_cli_continues_prompts_at_any_rate(workdir, tmp_path, capsys):
     assert code == 0
     page = (out / "index.html").read_text()
     assert "a&amp;b" in page
-    parser = _Links()
-    parser.feed(page)
-    for link in parser.links:
+    links = html_links(page)
+    for link in links:
         assert (out / link).exists(), link
     full = sorted(p for p in os.listdir(out) if "_sample" in p and p.endswith(".wav"))
     assert len(full) == 4
