@@ -242,7 +242,9 @@ def _parse_args(argv):
         prog="python -m audiolm_jax.sample",
         description="Continue audio prompts with a trained checkpoint and write a listening report.")
     parser.add_argument("--workdir", required=True, help="workdir of a training run (holds checkpoints/)")
-    parser.add_argument("--prompt", nargs="+", required=True, help="prompt audio files (any rate, any channels)")
+    parser.add_argument("--prompt", nargs="+", default=[], help="prompt audio files (any rate, any channels)")
+    parser.add_argument("--unconditional", action="store_true",
+                        help="no prompt: start from silence (one group of silent frames)")
     parser.add_argument("--prompt-seconds", type=float, default=3.0, help="seconds of each prompt to use")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds of audio to generate after the prompt")
     parser.add_argument("--num-samples", type=int, default=2, help="continuations per prompt")
@@ -256,12 +258,20 @@ def _parse_args(argv):
     parser.add_argument("--raw-params", action="store_true", help="sample with the raw params, not the EMA")
     parser.add_argument("--out", required=True, help="folder for wavs, PNGs and index.html")
     args = parser.parse_args(argv)
+    if not args.prompt and not args.unconditional:
+        parser.error("give --prompt FILE [FILE ...] or --unconditional")
     for name in ("prompt_seconds", "seconds"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive number of seconds")
     if args.num_samples <= 0:
         parser.error(f"--num-samples {args.num_samples}: expected a positive count")
     return args
+
+
+def silent_prompt(config: ExperimentConfig) -> tuple[str, np.ndarray]:
+    """Unconditional generation's start: the shortest silence that gives one whole group."""
+    samples = config.audio.hop_length * config.model.frames_per_step - 1
+    return ("unconditional", np.zeros(max(samples, 1), np.float32))
 
 
 def _load_prompts(paths, seconds: float, sample_rate: int, log) -> list[tuple[str, np.ndarray]]:
@@ -298,6 +308,8 @@ def main(argv=None) -> int:
         sampler = restore_sampler(args.workdir, use_ema=not args.raw_params, step=args.step)
         cfg = sampler.config
         prompts = _load_prompts(args.prompt, args.prompt_seconds, cfg.audio.sample_rate, log)
+        if args.unconditional:
+            prompts.append(silent_prompt(cfg))
         scfg = cfg.sample
         temperature = scfg.temperature if args.temperature is None else args.temperature
         dropout = None if args.prenet_dropout is None else args.prenet_dropout == "on"

@@ -64,3 +64,14 @@ def test_empty_workdir_and_bad_prompt_are_one_line_errors(workdir, tmp_path, cap
     assert sample.main(["--workdir", workdir, "--prompt", str(nan), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nan.wav" in err and "non-finite" in err
+
+
+def test_unconditional_generation_starts_from_silence(workdir, tmp_path):
+    out = tmp_path / "u"
+    assert sample.main(["--workdir", workdir, "--unconditional", "--seconds", "0.5", "--num-samples", "2",
+                        "--iters", "2", "--out", str(out)]) == 0
+    data, rate = sf.read(out / "unconditional_sample0.wav")
+    assert rate == 8000 and len(data) == 255 + 4000  # one group of silence (2 hops - 1), then 0.5 s
+    assert np.all(np.isfinite(data))
+    with pytest.raises(SystemExit):
+        sample.main(["--workdir", workdir, "--out", str(out)])  # neither prompts nor --unconditional
