@@ -12,6 +12,10 @@ Prints the metrics and writes `<workdir>/eval.json` atomically:
   0 means frozen, ≫ 1 noisy), `silent_fraction` (frames 60 dB below the prompt's peak) and
   `frozen_fraction` (frames changing by < 0.1 dB RMS from the previous one).
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
+- With the `eval` extra (`speechmos`, whose DNSMOS ONNX models ship inside the package and
+  run offline) and speech (`librispeech` source, or `--dnsmos on`): `dnsmos_prompt_ovrl`,
+  `dnsmos_continuation_ovrl` (and `_p808`), mean opinion scores of the real prompts and of
+  the inverted continuations.
 """
 
 from __future__ import annotations
@@ -54,8 +58,31 @@ def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray) -> 
     }
 
 
-def evaluate_checkpoint(workdir: str, split: str | None = None, num_prompts: int = 8) -> dict[str, float]:
-    """All metrics of the latest checkpoint in `workdir` (see the module docstring)."""
+def dnsmos_scores(waveform: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """DNSMOS overall and P.808 scores of mono `[samples]` audio (resampled to 16 kHz)."""
+    import librosa
+    from speechmos import dnsmos
+
+    wave = librosa.resample(waveform, orig_sr=sample_rate, target_sr=16000) if sample_rate != 16000 else waveform
+    scores = dnsmos.run(np.clip(np.asarray(wave, np.float32), -1.0, 1.0), 16000, return_df=False)
+    return {"ovrl": float(scores["ovrl_mos"]), "p808": float(scores["p808_mos"])}
+
+
+def dnsmos_available() -> bool:
+    """Whether the optional `eval` extra (speechmos + onnxruntime) is installed."""
+    try:
+        import speechmos.dnsmos  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def evaluate_checkpoint(workdir: str, split: str | None = None, num_prompts: int = 8,
+                        dnsmos: str = "auto") -> dict[str, float]:
+    """All metrics of the latest checkpoint in `workdir` (see the module docstring).
+
+    `dnsmos`: 'on', 'off', or 'auto' (on for speech data when the `eval` extra is installed).
+    """
     from audiolm_jax import data as data_lib
     from audiolm_jax.model import MelTransformer
 
@@ -76,7 +103,13 @@ def evaluate_checkpoint(workdir: str, split: str | None = None, num_prompts: int
     prompt_samples = int(round(cfg.sample.prompt_seconds * cfg.audio.sample_rate))
     prompts = [w[:prompt_samples] for w in data.eval_waveforms[:num_prompts]]
     prompts = [p for p in prompts if len(p) >= cfg.audio.hop_length * cfg.model.frames_per_step]
-    per_prompt, sc = [], []
+    use_dnsmos = dnsmos == "on" or (dnsmos == "auto" and cfg.data.source == "librispeech")
+    if use_dnsmos and not dnsmos_available():
+        if dnsmos == "on":
+            raise ValueError("--dnsmos on needs the eval extra: pip install -e '.[eval]'")
+        log.warning("DNSMOS skipped: install the eval extra (speechmos) to score speech")
+        use_dnsmos = False
+    per_prompt, sc, mos = [], [], []
     for i, wave in enumerate(prompts):
         prompt_db = np.asarray(audio.log_mel_jax(wave[None], cfg.audio))
         generated = sample.generate(cfg.model, sampler.params, sampler.stats.normalise(prompt_db),
@@ -86,6 +119,13 @@ def evaluate_checkpoint(workdir: str, split: str | None = None, num_prompts: int
         generated_db = sampler.stats.denormalise(generated)[0]
         used = generated_db.shape[0] - int(round(cfg.sample.seconds * cfg.audio.frames_per_second))
         per_prompt.append(continuation_metrics(generated_db[:used], generated_db[used:]))
+        if use_dnsmos:
+            full = invert.mel_to_audio(generated_db[None], cfg.audio, cfg.sample.inversion,
+                                       cfg.sample.griffin_lim_iters, seed=i)[0]
+            continuation = full[len(wave):]
+            prompt_mos, cont_mos = dnsmos_scores(wave, cfg.audio.sample_rate), dnsmos_scores(continuation, cfg.audio.sample_rate)
+            mos.append({"dnsmos_prompt_ovrl": prompt_mos["ovrl"], "dnsmos_prompt_p808": prompt_mos["p808"],
+                        "dnsmos_continuation_ovrl": cont_mos["ovrl"], "dnsmos_continuation_p808": cont_mos["p808"]})
         rebuilt = invert.mel_to_audio(prompt_db, cfg.audio, cfg.sample.inversion, cfg.sample.griffin_lim_iters,
                                       seed=i, length=len(wave))
         target = np.asarray(audio.stft_magnitude_jax(wave[None], cfg.audio))
@@ -93,6 +133,8 @@ def evaluate_checkpoint(workdir: str, split: str | None = None, num_prompts: int
     for key in ("energy_drift_db", "spectral_flux_ratio", "silent_fraction", "frozen_fraction"):
         metrics[key] = float(np.mean([m[key] for m in per_prompt])) if per_prompt else float("nan")
     metrics["resynthesis_sc_db"] = float(np.mean(sc)) if sc else float("nan")
+    for key in (mos[0] if mos else {}):
+        metrics[key] = float(np.mean([m[key] for m in mos]))
     metrics["num_prompts"] = len(per_prompt)
     return metrics
 
@@ -102,12 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", required=True, help="workdir of a training run")
     parser.add_argument("--split", default=None, help="evaluation split (default: the config's data.eval_split)")
     parser.add_argument("--prompts", type=int, default=8, help="validation prompts to continue")
+    parser.add_argument("--dnsmos", choices=("auto", "on", "off"), default="auto",
+                        help="DNSMOS of prompts and continuations (auto: for speech, if the eval extra is installed)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for name in ("absl", "orbax", "jax"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        metrics = evaluate_checkpoint(args.workdir, args.split, args.prompts)
+        metrics = evaluate_checkpoint(args.workdir, args.split, args.prompts, args.dnsmos)
     except (FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -35,3 +35,16 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     assert "baseline_ratio" in capsys.readouterr().out
     assert evaluate.main(["--workdir", str(tmp_path / "empty")]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
+
+
+def test_dnsmos_scores_speech_offline(tmp_path):
+    from tests.signals import speech_like
+    pytest.importorskip("speechmos")  # installed with the dev and eval extras
+    clean = evaluate.dnsmos_scores(speech_like(3.0, 16000, seed=1), 16000)
+    rng = np.random.default_rng(0)
+    noisy = evaluate.dnsmos_scores(0.7 * speech_like(3.0, 16000, seed=1) + 0.1 * rng.standard_normal(48000).astype(np.float32), 16000)
+    assert 1.0 <= noisy["ovrl"] < clean["ovrl"] <= 5.0  # noise lowers the opinion score
+    cfg = tiny_config(str(tmp_path / "run"), train={"steps": 2, "checkpoint_every": 2, "eval_every": 2})
+    train.train(cfg, prepare(cfg))
+    metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="on")
+    assert 1.0 <= metrics["dnsmos_prompt_ovrl"] <= 5.0 and 1.0 <= metrics["dnsmos_continuation_ovrl"] <= 5.0
