@@ -1,0 +1,60 @@
+"""Preemption: SIGKILL the demo's training in a subprocess, run the same command again, and
+end with exactly the params and logged losses of an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from audiolm_jax import checkpoint, sample
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ["--train.steps=40", "--train.checkpoint_every=10", "--train.eval_every=20", "--train.log_every=5",
+        "--data.synthetic_train_clips=16", "--data.synthetic_eval_clips=2", "--sample.num_prompts=1",
+        "--sample.seconds=0.5", "--sample.griffin_lim_iters=2", "--model.num_layers=2", "--model.d_model=64"]
+
+
+def demo(workdir, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "experiments.demo", *ARGS, f"--workdir={workdir}"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def losses(workdir) -> dict[int, float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(os.path.join(workdir, "tensorboard"))
+    events.Reload()
+    return {e.step: e.value for e in events.Scalars("train/loss")}  # the last value logged per step
+
+
+def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    whole, cut = str(tmp_path / "whole"), str(tmp_path / "cut")
+    assert demo(whole).wait(timeout=600) == 0
+
+    proc = demo(cut)
+    deadline = time.time() + 600
+    while checkpoint.latest_step(cut) is None or checkpoint.latest_step(cut) < 20:
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # often mid-way through the next async save
+    proc.wait()
+    killed_at = checkpoint.latest_step(cut)
+    assert killed_at is not None and 20 <= killed_at < 40
+
+    rerun = demo(cut)
+    assert rerun.wait(timeout=600) == 0, rerun.stderr.read()[-2000:]
+    assert checkpoint.latest_step(cut) == 40
+
+    a, b = sample.restore_sampler(whole, use_ema=False), sample.restore_sampler(cut, use_ema=False)
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    ea, eb = sample.restore_sampler(whole), sample.restore_sampler(cut)
+    for x, y in zip(jax.tree.leaves(ea.params), jax.tree.leaves(eb.params)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert losses(whole) == losses(cut)
+    assert sorted(losses(whole)) == list(range(5, 41, 5))
