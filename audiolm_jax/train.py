@@ -246,6 +246,7 @@ def train(config: ExperimentConfig, data: "PreparedData | FileData", writer: Any
     mngr = checkpoint.manager(cfg.workdir, keep=tcfg.keep_checkpoints)
     start = mngr.latest_step()
     if start is not None:
+        _check_resumable(cfg, checkpoint.restore_metadata(mngr, start)[0], mngr)
         state = checkpoint.restore_state(mngr, start, abstract_state(cfg, tx, mesh))
         log.info("resuming from step %d in %s", start, checkpoint.checkpoint_dir(cfg.workdir))
     else:
@@ -297,6 +298,17 @@ def train(config: ExperimentConfig, data: "PreparedData | FileData", writer: Any
     if writer is not None:
         writer.flush()
     return TrainResult(state=state, mesh=mesh, eval_metrics=eval_metrics, history=history)
+
+
+def _check_resumable(config: ExperimentConfig, saved: ExperimentConfig, mngr) -> None:
+    """Resuming needs the saved run's audio and model settings (they fix every shape)."""
+    for section in ("audio", "model"):
+        ours, theirs = config_lib.to_dict(config)[section], config_lib.to_dict(saved)[section]
+        for name in ours:
+            if ours[name] != theirs[name]:
+                raise ConfigError(f"{section}.{name}", ours[name],
+                                  f"{theirs[name]!r} as in the checkpoints of {mngr.directory} "
+                                  "(use another --workdir to train a different model)")
 
 
 def _stop_if_diverged(loss: float, step: int, last_saved: Optional[int], workdir: str, mngr) -> None:
