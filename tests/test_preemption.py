@@ -45,6 +45,12 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
     proc.wait()
     killed_at = checkpoint.latest_step(cut)
     assert killed_at is not None and 20 <= killed_at < 40
+    # and, deterministically, a save cut off half-way, as Orbax leaves one: never picked up
+    partial = os.path.join(checkpoint.checkpoint_dir(cut), f"{killed_at + 10}.orbax-checkpoint-tmp-1764170000000000")
+    os.makedirs(os.path.join(partial, "state"), exist_ok=True)
+    with open(os.path.join(partial, "state", "manifest.ocdbt"), "wb") as f:
+        f.write(b"\x00" * 100)
+    assert checkpoint.latest_step(cut) == killed_at
 
     rerun = demo(cut)
     assert rerun.wait(timeout=600) == 0, rerun.stderr.read()[-2000:]
