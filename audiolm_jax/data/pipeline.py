@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import jax
 import numpy as np
@@ -119,15 +119,6 @@ def train_batch(mels: Sequence[np.ndarray], step: int, seed: int, batch_size: in
         pieces.append(_crop(mel, start, length))
     per_process = batch_size // process_count
     return _stack(pieces[process_index * per_process : (process_index + 1) * per_process])
-
-
-def train_batches(mels: Sequence[np.ndarray], start_step: int, seed: int, batch_size: int, length: int,
-                  process_index: int = 0, process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
-    """`train_batch` for steps start_step, start_step + 1, ... (endless)."""
-    step = start_step
-    while True:
-        yield train_batch(mels, step, seed, batch_size, length, process_index, process_count)
-        step += 1
 
 
 def eval_batches(mels: Sequence[np.ndarray], batch_size: int, length: int, num_batches: int
