@@ -43,11 +43,18 @@ def load(path: str, sample_rate: int) -> np.ndarray:
         data, file_rate = _load_with_librosa(path, e)
     if data.shape[0] == 0:
         raise ValueError(f"'{path}': zero-length audio (no samples)")
-    waveform = data.mean(axis=1) if data.ndim == 2 else data
+    return to_mono(data, file_rate, sample_rate, path)
+
+
+def to_mono(data: np.ndarray, file_rate: int, sample_rate: int, path: str) -> np.ndarray:
+    """Decoded `[samples, channels]` at `file_rate` → checked mono float32 `[samples]` at
+    `sample_rate` (channels averaged, soxr resampling); ValueError names `path` if any
+    sample is non-finite."""
+    waveform = data.mean(axis=1)
     bad = int(np.count_nonzero(~np.isfinite(waveform)))
     if bad:
         raise ValueError(f"'{path}': {bad} non-finite samples")
-    if file_rate != sample_rate:
+    if file_rate != sample_rate and len(waveform):
         waveform = librosa.resample(waveform, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(waveform, dtype=np.float32)
 

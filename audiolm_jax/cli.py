@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import Callable, Optional, Sequence
 
 from audiolm_jax import config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig
+
+
+def configure_logging() -> None:
+    """INFO for this package, errors only for the chatty libraries (absl/Orbax, JAX, TF)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("audiolm_jax").setLevel(logging.INFO)
+    for name in ("absl", "orbax", "jax", "tensorflow", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse(config_fn: Callable[[], ExperimentConfig], argv: Optional[Sequence[str]] = None) -> ExperimentConfig:

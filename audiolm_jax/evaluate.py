@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dnsmos", choices=("auto", "on", "off"), default="auto",
                         help="DNSMOS of prompts and continuations (auto: for speech, if the eval extra is installed)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("absl", "orbax", "jax"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    from audiolm_jax.cli import configure_logging
+
+    configure_logging()
     try:
         metrics = evaluate_checkpoint(args.workdir, args.split, args.prompts, args.dnsmos)
     except (FileNotFoundError, ConfigError, ValueError) as e:

@@ -15,19 +15,10 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from audiolm_jax import atomic, config as config_lib, data as data_lib, report, sample, train
+from audiolm_jax import atomic, cli, config as config_lib, data as data_lib, report, sample, train
 from audiolm_jax.config import ExperimentConfig
 
 log = logging.getLogger(__name__)
-
-
-def configure_logging() -> None:
-    """INFO for this package, warnings only for the chatty libraries (absl/Orbax, TF)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("audiolm_jax").setLevel(logging.INFO)
-    for name in ("absl", "orbax", "jax", "tensorflow", "matplotlib"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def held_out_prompts(data: data_lib.PreparedData, config: ExperimentConfig) -> list[tuple[str, np.ndarray]]:
@@ -57,7 +48,7 @@ def run(config: ExperimentConfig) -> dict[str, float]:
     from tensorboardX import SummaryWriter  # local: only the full run writes TensorBoard
 
     config = config_lib.validate(config)
-    configure_logging()
+    cli.configure_logging()
     if config.train.distributed:
         jax.distributed.initialize()
     workdir = config.workdir

@@ -111,6 +111,16 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
     return jnp.swapaxes(groups, 0, 1)
 
 
+def _prompt_groups(prompt: np.ndarray, frames_per_step: int) -> tuple[jax.Array, int]:
+    """`[B, frames, M]` → groups `[B, frames // r, r*M]` of its last whole groups, and M."""
+    prompt = np.asarray(prompt, np.float32)
+    usable = prompt.shape[1] - prompt.shape[1] % frames_per_step
+    if usable == 0:
+        raise ValueError(f"generate: the prompt has {prompt.shape[1]} frames; at least "
+                         f"frames_per_step={frames_per_step} are needed")
+    return jnp.asarray(group_frames(prompt[:, prompt.shape[1] - usable :], frames_per_step)), prompt.shape[-1]
+
+
 def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int,
              key: jax.Array, temperature: float = 1.0, prenet_dropout: bool = False) -> np.ndarray:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised) by `num_frames` frames.
@@ -119,13 +129,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     a multiple of `frames_per_step`, then the continuation rounded up to whole groups.
     """
     r = model_config.frames_per_step
-    prompt = np.asarray(prompt, np.float32)
-    usable = prompt.shape[1] - prompt.shape[1] % r
-    if usable == 0:
-        raise ValueError(f"generate: the prompt has {prompt.shape[1]} frames; at least "
-                         f"frames_per_step={r} are needed")
-    n_mels = prompt.shape[-1]
-    groups = jnp.asarray(group_frames(prompt[:, prompt.shape[1] - usable :], r))
+    groups, n_mels = _prompt_groups(prompt, r)
     window = model_config.max_frames // r  # positions the cache holds
     keep = max(window // 2, 1)  # context kept when the window slides
     remaining = math.ceil(num_frames / r)
@@ -155,9 +159,7 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     compilation serves every step.
     """
     r = model_config.frames_per_step
-    prompt = np.asarray(prompt, np.float32)
-    usable = prompt.shape[1] - prompt.shape[1] % r
-    n_mels = prompt.shape[-1]
+    groups, n_mels = _prompt_groups(prompt, r)
     model = MelTransformer(model_config, n_mels)
     window = model_config.max_frames // r
 
@@ -166,7 +168,6 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
         mean = model.apply({"params": p}, padded)[0]["mean"]
         return _draw({"mean": jax.lax.dynamic_slice_in_dim(mean, last, 1, axis=1)}, jax.random.key(0), 0.0)
 
-    groups = jnp.asarray(group_frames(prompt[:, prompt.shape[1] - usable :], r))
     for _ in range(math.ceil(num_frames / r)):
         context = groups[:, -window:]
         padded = jnp.pad(context, ((0, 0), (0, window - context.shape[1]), (0, 0)))
@@ -299,9 +300,9 @@ def main(argv=None) -> int:
 
     from audiolm_jax import report
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("absl", "orbax", "jax"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    from audiolm_jax.cli import configure_logging
+
+    configure_logging()
     log = logging.getLogger("audiolm_jax.sample")
     args = _parse_args(argv)
     try:

@@ -254,6 +254,7 @@ def train(config: ExperimentConfig, data: "PreparedData | FileData", writer: Any
         start = 0
     train_step = make_train_step(model, tx, cfg, mesh)
     eval_step = make_eval_step(model, cfg, mesh)
+    forward = make_forward(model)  # compiled once, for TensorBoard reconstructions
     length = segment_frames(cfg.data.segment_seconds, cfg.audio, cfg.model.frames_per_step)
     evals = data.eval_batches(tcfg.batch_size // jax.process_count(), length, tcfg.eval_batches)
     frames_per_batch = tcfg.batch_size * length
@@ -286,7 +287,7 @@ def train(config: ExperimentConfig, data: "PreparedData | FileData", writer: Any
             eval_metrics = evaluate(eval_step, state.ema_params, evals, mesh)
             _write_scalars(writer, "eval", eval_metrics, done)
             if writer is not None:
-                _write_reconstruction(writer, model, state.ema_params, evals[0], cfg, data.stats, done)
+                _write_reconstruction(writer, forward, state.ema_params, evals[0], cfg, data.stats, done)
         if done % tcfg.checkpoint_every == 0 or is_last:
             loss = float(jax.device_get(metrics["loss"]))
             _stop_if_diverged(loss, done, last_saved, cfg.workdir, mngr)
@@ -322,17 +323,22 @@ def _stop_if_diverged(loss: float, step: int, last_saved: Optional[int], workdir
                            "Lower train.learning_rate or check the data.")
 
 
-def teacher_forced_prediction(model: MelTransformer, params: Any, mel: np.ndarray, frames_per_step: int
+def make_forward(model: MelTransformer) -> Callable[[Any, jax.Array], dict[str, jax.Array]]:
+    """jit(full causal pass): (params, groups `[B, N, r*M]`) → head outputs (no dropout)."""
+    return jax.jit(lambda params, groups: model.apply({"params": params}, groups)[0])
+
+
+def teacher_forced_prediction(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int
                               ) -> np.ndarray:
     """The model's prediction of every frame after the first group, given the true past:
-    `[B, T, M]` normalised → `[B, T, M]` (the first group copied from the input)."""
+    `[B, T, M]` normalised → `[B, T, M]` (the first group copied from the input).
+    `forward` is `make_forward(model)`."""
     inputs, _, _ = _targets(jnp.asarray(mel), jnp.ones(mel.shape[:2]), frames_per_step)
-    outputs, _ = jax.jit(lambda p, x: model.apply({"params": p}, x))(params, inputs)
-    predicted = outputs["mean"].reshape(mel.shape[0], -1, mel.shape[-1])
+    predicted = forward(params, inputs)["mean"].reshape(mel.shape[0], -1, mel.shape[-1])
     return np.concatenate([mel[:, :frames_per_step], np.asarray(predicted)], axis=1)
 
 
-def _write_reconstruction(writer: Any, model: MelTransformer, params: Any, batch: dict, cfg: ExperimentConfig,
+def _write_reconstruction(writer: Any, forward: Callable, params: Any, batch: dict, cfg: ExperimentConfig,
                           stats: Any, step: int, rows: int = 2) -> None:
     """TensorBoard audio and spectrograms of teacher-forced predictions on evaluation crops."""
     from audiolm_jax import invert, report
@@ -341,7 +347,7 @@ def _write_reconstruction(writer: Any, model: MelTransformer, params: Any, batch
     keep = batch["mask"][:rows].sum(axis=1) > 0
     if not keep.any():
         return
-    predicted_db = stats.denormalise(teacher_forced_prediction(model, params, mel[keep], cfg.model.frames_per_step))
+    predicted_db = stats.denormalise(teacher_forced_prediction(forward, params, mel[keep], cfg.model.frames_per_step))
     target_db = stats.denormalise(mel[keep])
     waves = invert.mel_to_audio(predicted_db, cfg.audio, "jax", 32, seed=0)
     for i in range(len(waves)):

@@ -33,3 +33,28 @@ def emit(benchmark: str, case: str, ours: float, reference: float, unit: str, ta
               "unit": unit, "ratio": ratio, "target": target, **extra}
     print(json.dumps(record), flush=True)
     return record
+
+
+def train_step_seconds(cfg, batch: dict, steps: int) -> tuple[float, int]:
+    """Mean seconds per jit-compiled train step of `cfg` on one device, repeating `batch`
+    (`{"mel": [B, T, M], "mask": [B, T]}`) `steps` times after a compiling step; also the
+    parameter count."""
+    import jax
+
+    from audiolm_jax import train
+    from audiolm_jax.model import MelTransformer
+
+    mesh = train.make_mesh(jax.devices()[:1])
+    tx = train.optimizer(cfg.train)
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    state = jax.device_put(train.init_state(cfg, tx), replicated)
+    step = train.make_train_step(MelTransformer(cfg.model, cfg.audio.n_mels), tx, cfg, mesh)
+    sharded = train.shard_batch(batch, mesh)
+    state, metrics = step(state, sharded)
+    jax.block_until_ready(metrics)
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = step(state, sharded)
+    jax.block_until_ready(metrics)
+    n_params = sum(x.size for x in jax.tree.leaves(state.params))
+    return (time.perf_counter() - start) / steps, n_params

@@ -12,13 +12,11 @@ import dataclasses
 import tempfile
 import time
 
-import jax
 import numpy as np
 import soundfile as sf
 
-from audiolm_jax import data as data_lib, train
-from audiolm_jax.model import MelTransformer
-from benchmarks.common import emit
+from audiolm_jax import data as data_lib
+from benchmarks.common import emit, train_step_seconds
 from experiments import demo
 from tests.signals import piano_like
 
@@ -32,18 +30,7 @@ def batches_per_second(make_batch, count: int) -> float:
 
 
 def step_batches_per_second(cfg, batch: dict, count: int = 10) -> float:
-    mesh = train.make_mesh(jax.devices()[:1])
-    tx = train.optimizer(cfg.train)
-    state = jax.device_put(train.init_state(cfg, tx), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-    step = train.make_train_step(MelTransformer(cfg.model, cfg.audio.n_mels), tx, cfg, mesh)
-    sharded = train.shard_batch(batch, mesh)
-    state, m = step(state, sharded)
-    jax.block_until_ready(m)
-    start = time.perf_counter()
-    for _ in range(count):
-        state, m = step(state, sharded)
-    jax.block_until_ready(m)
-    return count / (time.perf_counter() - start)
+    return 1.0 / train_step_seconds(cfg, batch, count)[0]
 
 
 def main() -> None:

@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import config as C, train
-from audiolm_jax.model import MelTransformer
-from benchmarks.common import emit
+from audiolm_jax import config as C
+from benchmarks.common import emit, train_step_seconds
 
 SIZES = {  # name: (layers, d_model, heads, batch, frames, frames_per_step, timed steps)
     "tiny": (4, 128, 4, 16, 188, 1, 10),
@@ -59,21 +58,10 @@ def config_for(layers, d, heads, batch, frames, r) -> C.ExperimentConfig:
 
 
 def time_jax(cfg, batch, frames, steps) -> tuple[float, int]:
-    mesh = train.make_mesh(jax.devices()[:1])
-    tx = train.optimizer(cfg.train)
-    state = jax.device_put(train.init_state(cfg, tx), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-    step = train.make_train_step(MelTransformer(cfg.model, N_MELS), tx, cfg, mesh)
     rng = np.random.default_rng(0)
-    data = train.shard_batch({"mel": rng.standard_normal((batch, frames, N_MELS)).astype(np.float32),
-                              "mask": np.ones((batch, frames), np.float32)}, mesh)
-    state, m = step(state, data)
-    jax.block_until_ready(m)
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, m = step(state, data)
-    jax.block_until_ready(m)
-    n_params = sum(x.size for x in jax.tree.leaves(state.params))
-    return (time.perf_counter() - start) / steps, n_params
+    data = {"mel": rng.standard_normal((batch, frames, N_MELS)).astype(np.float32),
+            "mask": np.ones((batch, frames), np.float32)}
+    return train_step_seconds(cfg, data, steps)
 
 
 def time_torch(layers, d, heads, batch, frames, r, steps) -> float:

@@ -29,10 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import jax
-import librosa
 import numpy as np
 import soundfile as sf
 
+from audiolm_jax import audio
 from audiolm_jax.config import LIBRISPEECH_SPLITS, AudioConfig
 from audiolm_jax.data.pipeline import NormStats
 
@@ -132,13 +132,8 @@ def index_files(paths: Sequence[str], verify: bool = False) -> list[AudioFile]:
             info = sf.info(path)
             if info.frames <= 0:
                 raise ValueError("zero-length audio")
-            if verify:
-                data, _ = sf.read(path, dtype="float32", always_2d=True)
-                bad = int(np.count_nonzero(~np.isfinite(data)))
-                if bad:
-                    raise ValueError(f"{bad} non-finite samples")
-                if len(data) == 0:
-                    raise ValueError("zero-length audio")
+            if verify:  # decodes the whole file: zero-length, corrupt, non-finite all raise
+                audio.load(path, int(info.samplerate))
             files.append(AudioFile(path, int(info.frames), int(info.samplerate)))
         except Exception as e:  # libsndfile raises several types for unreadable files
             log.warning("skipping '%s': %s", path, e)
@@ -160,13 +155,8 @@ def read_crop(file: AudioFile, start_seconds: float, seconds: float, sample_rate
         data, _ = sf.read(file.path, start=start, frames=count, dtype="float32", always_2d=True)
     except Exception as e:
         raise ValueError(f"'{file.path}': unreadable or corrupt audio ({e})") from None
-    wave = data.mean(axis=1)
-    bad = int(np.count_nonzero(~np.isfinite(wave)))
-    if bad:
-        raise ValueError(f"'{file.path}': {bad} non-finite samples")
-    if file.sample_rate != sample_rate and len(wave):
-        wave = librosa.resample(wave, orig_sr=file.sample_rate, target_sr=sample_rate, res_type="soxr_hq")
-    return wave[: int(round(seconds * sample_rate))].astype(np.float32)
+    wave = audio.to_mono(data, file.sample_rate, sample_rate, file.path)
+    return wave[: int(round(seconds * sample_rate))]
 
 
 @dataclasses.dataclass
@@ -189,7 +179,7 @@ class FileData:
         if not self.eval_files:
             raise DatasetError("no readable evaluation audio (every file was skipped; see the warnings)")
         self._pool = ThreadPoolExecutor(max_workers=self.workers)
-        self._log_mel = jax.jit(_batch_log_mel, static_argnums=(1,))
+        self._log_mel = jax.jit(audio.log_mel_jax, static_argnums=(1,))
         weights = np.array([f.seconds for f in self.train_files], np.float64)
         self._weights = weights / weights.sum()
 
@@ -254,9 +244,3 @@ class FileData:
         finally:
             self.stats = stats
         return [m[mask > 0] for m, mask in zip(batch["mel"], batch["mask"])]
-
-
-def _batch_log_mel(waves: jax.Array, config: AudioConfig) -> jax.Array:
-    from audiolm_jax import audio
-
-    return audio.log_mel_jax(waves, config)

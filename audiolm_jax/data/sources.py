@@ -7,16 +7,12 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from audiolm_jax.config import ExperimentConfig
 from audiolm_jax.data import files, synthetic
 from audiolm_jax.data.files import FileData
 from audiolm_jax.data.pipeline import NormStats, PreparedData, clip_log_mels, compute_norm_stats
-
-log = logging.getLogger(__name__)
 
 
 def load_clips(config: ExperimentConfig, split: str) -> list[np.ndarray]:
