@@ -98,12 +98,21 @@ class ModelConfig:
 class DataConfig:
     """Where training audio comes from and how it is cut into segments.
 
-    `source` picks the dataset; `dir` points at a local copy (or the folder of audio for
-    `folder`). `segment_seconds` is the training crop length in seconds.
+    `source` picks the dataset (a tfds builder in `audiolm_jax/data/builders.py`); `dir`
+    points at a local copy (or the folder of audio for `folder`); with `download`,
+    LibriSpeech and MAESTRO are fetched by tfds instead. Datasets are prepared once into
+    `tfds_dir` (default `<workdir>/tfds`; point several experiments at one to share).
+    Long recordings are stored in chunks of `chunk_seconds`. `segment_seconds` is the
+    training crop length. Augmentation (training crops only, off by default): a random gain
+    within ±`augment_gain_db`, white noise at `augment_snr_db` signal-to-noise ratio, a
+    pitch shift within ±`augment_pitch_semitones` (duration kept).
     """
 
     source: Literal["synthetic", "librispeech", "maestro", "folder"] = "synthetic"
     dir: Optional[str] = None
+    download: bool = False
+    tfds_dir: Optional[str] = None
+    chunk_seconds: int = 30
     segment_seconds: float = 2.0
     train_split: str = "train"
     eval_split: str = "validation"
@@ -111,6 +120,14 @@ class DataConfig:
     synthetic_eval_clips: int = 16
     synthetic_clip_seconds: float = 8.0
     stats_clips: int = 256
+    augment_gain_db: float = 0.0
+    augment_snr_db: Optional[float] = None
+    augment_pitch_semitones: float = 0.0
+
+    @property
+    def augments(self) -> bool:
+        """Whether any augmentation is on."""
+        return bool(self.augment_gain_db or self.augment_snr_db is not None or self.augment_pitch_semitones)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,10 +426,21 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
     if d.source == "synthetic":
         _require(d.synthetic_clip_seconds >= d.segment_seconds, "data.synthetic_clip_seconds",
                  d.synthetic_clip_seconds, f">= data.segment_seconds ({d.segment_seconds:g} s)")
-    if d.source != "synthetic":
+    if d.source == "folder" or (d.source in ("librispeech", "maestro") and not d.download):
         _require(d.dir is not None and bool(d.dir.strip()), "data.dir", d.dir,
-                 f"the folder of a local copy for source '{d.source}' (downloads through tfds "
-                 "are not in this build)")
+                 f"the folder of a local copy for source '{d.source}'"
+                 + (" (or data.download=true to fetch it through tfds)" if d.source != "folder" else ""))
+    _require(not (d.download and d.source in ("synthetic", "folder")), "data.download", d.download,
+             "false for source '%s' (only librispeech and maestro download)" % d.source)
+    _require(not (d.download and d.dir), "data.download", d.download,
+             "false when data.dir names a local copy (one or the other)")
+    _require(d.chunk_seconds >= d.segment_seconds, "data.chunk_seconds", d.chunk_seconds,
+             f"a whole number of seconds >= data.segment_seconds ({d.segment_seconds:g} s)")
+    _require(0.0 <= d.augment_gain_db <= 24.0, "data.augment_gain_db", d.augment_gain_db, "in [0, 24] dB")
+    _require(d.augment_snr_db is None or -10.0 <= d.augment_snr_db <= 100.0, "data.augment_snr_db",
+             d.augment_snr_db, "null (off) or an SNR in [-10, 100] dB")
+    _require(0.0 <= d.augment_pitch_semitones <= 12.0, "data.augment_pitch_semitones",
+             d.augment_pitch_semitones, "in [0, 12] semitones")
 
 
 def _validate_train(t: TrainConfig) -> None:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from audiolm_jax import checkpoint, config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
-from audiolm_jax.data import FileData, PreparedData, segment_frames
+from audiolm_jax.data import PreparedData, RecordData, segment_frames
 from audiolm_jax.model import MelTransformer, group_frames, init_params
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ def abstract_state(config: ExperimentConfig, tx: optax.GradientTransformation, m
     return checkpoint.replicated(jax.eval_shape(partial(init_state, config, tx)), mesh)
 
 
-def train(config: ExperimentConfig, data: "PreparedData | FileData", writer: Any = None,
+def train(config: ExperimentConfig, data: "PreparedData | RecordData", writer: Any = None,
           mesh: Optional[Mesh] = None) -> TrainResult:
     """Trains (or resumes) `config` in `config.workdir`; returns the final state and metrics.
 

@@ -1,14 +1,19 @@
-"""Input pipeline supply vs the demo-size train step's demand, in one run.
+"""Input pipeline supply vs the demo-size train step's demand, in one run; and the reader
+choice (random access over tfds's ArrayRecord data source vs a tf.data pipeline).
 
-Batches/s of (a) the in-memory synthetic set and (b) the file-streaming reader (seeked
-crops of 44.1 kHz stereo wavs in a temporary folder, resampled to 16 kHz, log-mel in JAX),
-each at the demo's batch shape (16 × 3 s), against the batches/s the demo's train step
-consumes. Target (issue 5): the pipeline supplies ≥ 5× what the step consumes.
+Batches/s at the demo's batch shape (16 × 3 s) of
+(a) the in-memory synthetic set (the demo's path);
+(b) a folder of 44.1 kHz stereo wavs prepared by the `audio_folder` builder (16 kHz int16,
+    ArrayRecord), read as random crops by index (`RecordData`, the training path);
+(c) the same builder prepared as TFRecord and read by tf.data (`as_dataset` → shuffle →
+    random crop → batch → prefetch), log-mel by the same JAX function;
+against the batches/s the demo's train step consumes. Target (issue 5): ≥ 5× the step.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 import time
 
@@ -16,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from audiolm_jax import data as data_lib
+from audiolm_jax.data import builders
 from benchmarks.common import emit, train_step_seconds
 from experiments import demo
 from tests.signals import piano_like
@@ -29,28 +35,62 @@ def batches_per_second(make_batch, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def step_batches_per_second(cfg, batch: dict, count: int = 10) -> float:
-    return 1.0 / train_step_seconds(cfg, batch, count)[0]
+def tf_data_batches(builder, cfg, batch_size: int):
+    """An endless iterator of `{"mel", "mask"}` batches read through tf.data (TFRecord)."""
+    import jax
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from audiolm_jax import audio
+
+    samples = int(round(cfg.data.segment_seconds * cfg.audio.sample_rate))
+
+    def crop(example):
+        wave = tf.cast(example["audio"], tf.float32) / 32767.0
+        wave = tf.pad(wave, [[0, tf.maximum(samples - tf.shape(wave)[0], 0)]])
+        return tf.image.random_crop(wave, [samples])
+
+    ds = (builder.as_dataset(split="train", shuffle_files=True).repeat().shuffle(256)
+          .map(crop, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(4))
+    log_mel = jax.jit(audio.log_mel_jax, static_argnums=1)
+    for waves in tfds.as_numpy(ds):
+        mel = np.asarray(log_mel(waves, cfg.audio))
+        yield {"mel": mel, "mask": np.ones(mel.shape[:2], np.float32)}
 
 
 def main() -> None:
     cfg = demo.config()
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, synthetic_train_clips=128))
     b, length = cfg.train.batch_size, data_lib.segment_frames(cfg.data.segment_seconds, cfg.audio, cfg.model.frames_per_step)
-    memory = data_lib.prepare(cfg)
-    demand = step_batches_per_second(cfg, memory.train_batch(0, 0, b, length))
-    supply = batches_per_second(lambda s: memory.train_batch(s, 0, b, length), 50)
-    emit("input_pipeline", "synthetic in memory vs demo train step", supply, demand, "batches/s",
-         target=5.0, higher_is_better=True, frames_per_second=supply * b * length)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = dataclasses.replace(cfg, workdir=os.path.join(tmp, "run"))
+        memory = data_lib.prepare(cfg)
+        demand = 1.0 / train_step_seconds(cfg, memory.train_batch(0, 0, b, length), 10)[0]
+        supply = batches_per_second(lambda s: memory.train_batch(s, 0, b, length), 50)
+        emit("input_pipeline", "synthetic in memory vs demo train step", supply, demand, "batches/s",
+             target=5.0, higher_is_better=True, frames_per_second=supply * b * length)
+
+        folder = os.path.join(tmp, "wavs")
+        os.makedirs(folder)
         for i in range(24):
             wave = piano_like(20.0, 44100, seed=i)
             sf.write(f"{folder}/{i:02d}.wav", np.stack([wave, 0.9 * wave], axis=1), 44100)
         files_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, source="folder", dir=folder))
-        streamed = data_lib.prepare(files_cfg)
-        supply = batches_per_second(lambda s: streamed.train_batch(s, 0, b, length), 10)
-    emit("input_pipeline", "44.1 kHz stereo wav files, streamed, vs demo train step", supply, demand,
-         "batches/s", target=5.0, higher_is_better=True, frames_per_second=supply * b * length)
+        start = time.perf_counter()
+        records = data_lib.prepare(files_cfg)
+        prepare_seconds = time.perf_counter() - start
+        supply = batches_per_second(lambda s: records.train_batch(s, 0, b, length), 20)
+        emit("input_pipeline", "folder builder (8 min of 44.1 kHz stereo wav), random access, vs demo train step",
+             supply, demand, "batches/s", target=5.0, higher_is_better=True,
+             frames_per_second=supply * b * length, prepare_seconds=prepare_seconds)
+
+        builder = builders.AudioFolder(source_dir=folder, data_dir=os.path.join(tmp, "tfrecord"),
+                                       config=builders.audio_config(cfg.audio.sample_rate, cfg.data.chunk_seconds))
+        builder.download_and_prepare(file_format="tfrecord")
+        stream = tf_data_batches(builder, files_cfg, b)
+        tf_supply = batches_per_second(lambda s: next(stream), 20)
+        emit("input_pipeline", "random access (ArrayRecord) vs tf.data (TFRecord), same builder",
+             supply, tf_supply, "batches/s", target=1.0, higher_is_better=True)
 
 
 if __name__ == "__main__":

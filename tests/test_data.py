@@ -1,4 +1,5 @@
-"""Data sources on small real audio files written here in the official layouts."""
+"""Data sources through their tfds builders, on small real audio files written here in the
+official layouts."""
 
 import csv
 import json
@@ -10,16 +11,18 @@ import pytest
 import soundfile as sf
 
 from audiolm_jax import config as C, train
-from audiolm_jax.data import FileData, PreparedData, prepare
+from audiolm_jax.data import PreparedData, RecordData, batch_examples, build, prepare
 from audiolm_jax.data.files import DatasetError
+from audiolm_jax.data.pipeline import process_rows
 from tests.helpers import tiny_config
 from tests.signals import piano_like, speech_like
 
-
-def write_librispeech(root, splits=("train-clean-100", "dev-clean")):
+def write_librispeech(root, splits=("train-clean-100", "dev-clean"), first_speaker=19):
+    """A LibriSpeech tree: per split 2 speakers × 3 flac utterances (16 kHz), transcripts,
+    SPEAKERS.TXT and CHAPTERS.TXT."""
     base = root / "LibriSpeech"
     for s, split in enumerate(splits):
-        for speaker in (19 + s * 100, 26 + s * 100):
+        for speaker in (first_speaker + s * 100, first_speaker + 7 + s * 100):
             chapter = 198
             folder = base / split / str(speaker) / str(chapter)
             folder.mkdir(parents=True)
@@ -35,6 +38,7 @@ def write_librispeech(root, splits=("train-clean-100", "dev-clean")):
 
 
 def write_maestro(root):
+    """A maestro-v3.0.0 folder: 5 pieces of 1.5 s, 44.1 kHz stereo wav + midi, csv and json."""
     base = root / "maestro-v3.0.0"
     (base / "2018").mkdir(parents=True)
     rows = []
@@ -64,10 +68,15 @@ def test_librispeech_local_copy(tmp_path):
     root = write_librispeech(tmp_path / "ls")
     cfg = file_config(tmp_path, "librispeech", root, train_split="train_clean100", eval_split="dev_clean")
     data = prepare(cfg)
-    assert isinstance(data, FileData)
-    assert len(data.train_files) == 6 and len(data.eval_files) == 6
-    assert all("train-clean-100" in f.path for f in data.train_files)
-    assert {f.sample_rate for f in data.train_files} == {16000}
+    assert isinstance(data, RecordData) and len(data.train) == 6 and len(data.eval) == 6
+    builder = build(cfg)
+    assert builder.info.features["speech"].sample_rate == 8000  # resampled from 16 kHz at preparation
+    assert builder.info.metadata["speakers"]["19"]["name"] == "Kara"  # SPEAKERS.TXT, via tfds
+    examples = {e["id"].decode(): e for e in (data.train[i] for i in range(6))}
+    assert set(examples) == {f"{s}-198-{u:04d}" for s in (19, 26) for u in range(3)}
+    first = examples["19-198-0001"]
+    assert first["text"] == b"HELLO WORLD NUMBER 1" and first["speaker_id"] == 19 and first["chapter_id"] == 198
+    assert len(first["speech"]) == 6400 and first["speech"].dtype == np.int16  # 0.8 s at 8 kHz
     batch = data.train_batch(0, seed=0, batch_size=4, length=32)
     assert batch["mel"].shape == (4, 32, 16) and batch["mask"].shape == (4, 32)
     assert np.all(np.isfinite(batch["mel"]))
@@ -79,36 +88,65 @@ def test_librispeech_local_copy(tmp_path):
     assert np.isfinite(result.eval_metrics["mse"])
 
 
-def test_maestro_local_copy_resamples_and_splits(tmp_path):
+def test_maestro_local_copy_resamples_chunks_and_splits(tmp_path):
     root = write_maestro(tmp_path / "m")
-    cfg = file_config(tmp_path, "maestro", root / "maestro-v3.0.0")
+    cfg = file_config(tmp_path, "maestro", root / "maestro-v3.0.0", chunk_seconds=1)
     data = prepare(cfg)
-    assert [os.path.basename(f.path)[:22] for f in data.train_files] == [
-        f"MIDI-Unprocessed_{i:02d}_R1" for i in range(3)]
-    assert len(data.eval_files) == 1 and {f.sample_rate for f in data.train_files} == {44100}
-    crop = data._read(data.train_files[0], 0.0)
-    assert len(crop) == 4000  # 0.5 s at the config's 8 kHz, mixed to mono
-    evals = data.eval_batches(batch_size=2, length=32, num_batches=1)
-    assert len(evals) == 1 and evals[0]["mask"][0].sum() == 32 and evals[0]["mask"][1].sum() == 0
-    prompts = data.eval_waveforms
-    assert len(prompts) == 1 and len(prompts[0]) == 4000
+    builder = build(cfg)
+    assert {s: builder.info.splits[s].num_examples for s in ("train", "validation", "test")} == {
+        "train": 6, "validation": 2, "test": 2}  # 1.5 s pieces in chunks of 1 s + 0.5 s
+    examples = [data.train[i] for i in range(len(data.train))]
+    by_id = {e["id"].decode(): e for e in examples}
+    assert sorted(by_id) == [f"MIDI-Unprocessed_{i:02d}_R1_2018_wav--{i}/{c:04d}" for i in range(3) for c in (0, 1)]
+    head, tail = by_id["MIDI-Unprocessed_01_R1_2018_wav--1/0000"], by_id["MIDI-Unprocessed_01_R1_2018_wav--1/0001"]
+    assert len(head["audio"]) == 8000 and len(tail["audio"]) == 4000  # mono at the config's 8 kHz
+    assert head["start_seconds"] == 0.0 and tail["start_seconds"] == 1.0 and head["duration"] == 1.5
+    assert head["composer"] == "Frédéric Chopin".encode() and head["title"] == "Étude 1".encode()
+    assert head["year"] == 2018 and head["midi"] == (root / "maestro-v3.0.0" / "2018" /
+                                                     "MIDI-Unprocessed_01_R1_2018_wav--1.midi").read_bytes()
+    expected = piano_like(1.5, 44100, seed=1)  # the left channel; right is 0.8× it
+    import librosa
+    reference = librosa.resample(0.9 * expected, orig_sr=44100, target_sr=8000, res_type="soxr_hq")
+    np.testing.assert_allclose(np.concatenate([head["audio"], tail["audio"]]) / 32767, reference, atol=2e-4)
+    evals = data.eval_batches(batch_size=4, length=32, num_batches=1)
+    assert len(evals) == 1 and evals[0]["mask"][0].sum() == 32 and evals[0]["mask"][2].sum() == 0
+    assert [len(w) for w in data.eval_waveforms] == [4000, 4000]  # 0.5 s segments at 8 kHz
+
+
+def test_synthetic_builder_is_the_generator_deterministically(tmp_path):
+    cfg = tiny_config(str(tmp_path / "run"))
+    builder = build(cfg)
+    assert {s: builder.info.splits[s].num_examples for s in ("train", "validation", "test")} == {
+        "train": 8, "validation": 2, "test": 2}
+    source = builder.as_data_source("train")
+    clip = {source[i]["id"].decode(): source[i]["audio"] for i in range(8)}["train-000003"]
+    from audiolm_jax.data import synthetic
+    np.testing.assert_allclose(clip / 32767, synthetic.synthesize_clip(0, 3, 1.0, 8000), atol=2e-5)
+    data = prepare(cfg)
+    assert isinstance(data, PreparedData) and [m.shape for m in data.train] == [(63, 16)] * 8
 
 
 def test_missing_or_wrong_layout_fails_at_once_naming_what_was_expected(tmp_path):
-    with pytest.raises(DatasetError, match=r"LibriSpeech/train-clean-100/<speaker>"):
+    with pytest.raises(DatasetError, match=r"LibriSpeech/train-clean-100/<speaker>.*SPEAKERS.TXT"):
         prepare(file_config(tmp_path, "librispeech", tmp_path, train_split="train_clean100", eval_split="dev_clean"))
+    root = write_librispeech(tmp_path / "ls", splits=("train-clean-100",))
+    with pytest.raises(DatasetError, match=r"LibriSpeech/dev-clean/.*dev-clean.tar.gz"):
+        prepare(file_config(tmp_path, "librispeech", root, train_split="train_clean100", eval_split="dev_clean"))
     with pytest.raises(DatasetError, match="maestro-v3.0.0.csv"):
         prepare(file_config(tmp_path, "maestro", tmp_path))
     with pytest.raises(DatasetError, match="not a directory"):
         prepare(file_config(tmp_path, "folder", tmp_path / "nope"))
-    with pytest.raises(C.ConfigError, match="data.dir"):
+    with pytest.raises(C.ConfigError, match="data.dir.*data.download=true"):
         tiny_config(str(tmp_path), data={"source": "maestro"})
     with pytest.raises(C.ConfigError, match="data.train_split.*train_clean100"):
         tiny_config(str(tmp_path), data={"source": "librispeech", "dir": "/x", "train_split": "train"})
+    with pytest.raises(C.ConfigError, match="data.download.*only librispeech and maestro"):
+        tiny_config(str(tmp_path), data={"source": "folder", "dir": "/x", "download": True})
+    assert not os.path.exists(tmp_path / "run" / "tfds" / "maestro_v3")  # nothing prepared on a bad layout
 
 
-def test_salted_folder_skips_bad_files_by_name_and_trains(tmp_path, caplog):
-    folder = tmp_path / "mine"
+def salted_folder(folder):
+    """12 good wavs (half in a subfolder) and 4 bad files: empty, truncated, text, NaN."""
     (folder / "sub").mkdir(parents=True)
     for i in range(12):
         sf.write(folder / ("sub" if i % 2 else "") / f"good{i}.wav", piano_like(0.8, 8000, seed=i), 8000)
@@ -118,17 +156,35 @@ def test_salted_folder_skips_bad_files_by_name_and_trains(tmp_path, caplog):
     flac.write_bytes(flac.read_bytes()[:300])
     (folder / "text.wav").write_text("definitely not a RIFF file")
     sf.write(folder / "nan.wav", np.full(4000, np.nan, np.float32), 8000, subtype="FLOAT")
+    return folder
+
+
+def test_salted_folder_skips_bad_files_by_name_and_trains(tmp_path, caplog):
+    folder = salted_folder(tmp_path / "mine")
     cfg = file_config(tmp_path, "folder", folder)
     with caplog.at_level(logging.WARNING):
         data = prepare(cfg)
         result = train.train(cfg, data)
     assert np.isfinite(result.eval_metrics["mse"])
     summaries = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    skipped = {os.path.basename(p) for s in summaries for p in s.split(": ", 1)[1].split(", ")}
+    skipped = {os.path.basename(p) for s in summaries for p in s.split(": ", 2)[2].split(", ")}
     assert skipped == {"zero.wav", "truncated.flac", "text.wav", "nan.wav"}
-    assert sum(int(s.split()[1]) for s in summaries) == 4
-    paths = [f.path for f in data.train_files + data.eval_files]
+    assert sum(int(s.split("skipped ")[1].split()[0]) for s in summaries) == 4
+    paths = [source[i]["path"].decode() for source in (data.train, data.eval) for i in range(len(source))]
     assert len(paths) == 12 and len(set(paths)) == 12
+
+
+def test_two_processes_read_disjoint_examples_that_cover_the_split():
+    num_examples, batch_size = 12, 4
+    reads = {0: [], 1: []}
+    for step in range(3):  # one epoch: 3 steps × 4 rows
+        indices, _ = batch_examples(step, 0, batch_size, num_examples)
+        for p in (0, 1):
+            reads[p] += [int(indices[r]) for r in process_rows(batch_size, p, 2)]
+    assert not set(reads[0]) & set(reads[1])
+    assert sorted(reads[0] + reads[1]) == list(range(num_examples))
+    next_epoch, _ = batch_examples(3, 0, batch_size, num_examples)
+    assert list(next_epoch) != list(batch_examples(0, 0, batch_size, num_examples)[0])  # reshuffled
 
 
 @pytest.mark.parametrize("source", ["synthetic", "folder"])

@@ -2,14 +2,17 @@
 
 A batch is a dict of numpy arrays: `mel` `[batch, frames, n_mels]` (normalised log-mel) and
 `mask` `[batch, frames]` (1.0 for real frames, 0.0 for padding of clips shorter than the
-segment). The training batch at step `s` is a pure function of (seed, s): resuming at any
-step replays exactly the batches an uninterrupted run would have seen, and each process
-takes its own rows of the global batch.
+segment). The training batch at step `s` is a pure function of (seed, s): row r of the
+global batch is position `s * B + r` of a walk through the split in epochs, each epoch a
+fresh permutation. Resuming at any step replays exactly the batches an uninterrupted run
+would have seen; process p takes its own rows, so within an epoch the processes read
+disjoint examples that together cover the split, whatever the process count.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Sequence
 
@@ -102,23 +105,43 @@ def _stack(pieces: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]
             "mask": np.stack([p[1] for p in pieces]).astype(np.float32)}
 
 
+def process_rows(batch_size: int, process_index: int, process_count: int) -> range:
+    """Rows [p * B / P, (p + 1) * B / P) of a global batch of `batch_size` that process p reads."""
+    per_process = batch_size // process_count
+    return range(process_index * per_process, (process_index + 1) * per_process)
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+    """The order `[num_examples]` in which epoch `epoch` visits the examples (read-only)."""
+    order = np.random.default_rng([seed, epoch]).permutation(num_examples)
+    order.flags.writeable = False
+    return order
+
+
+def batch_examples(step: int, seed: int, batch_size: int, num_examples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Example indices `[batch_size]` and crop-start fractions in [0, 1) `[batch_size]` of the
+    global batch of `step`: positions step·B … step·B + B − 1 of an epoch-by-epoch walk,
+    each epoch a permutation drawn from (seed, epoch)."""
+    positions = step * batch_size + np.arange(batch_size)
+    epochs, within = np.divmod(positions, num_examples)
+    indices = np.array([_epoch_permutation(seed, int(e), num_examples)[i] for e, i in zip(epochs, within)])
+    return indices, np.random.default_rng([seed, step, 1]).random(batch_size)
+
+
 def train_batch(mels: Sequence[np.ndarray], step: int, seed: int, batch_size: int, length: int,
                 process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
-    """This process's rows of the global training batch of `step`: random clips, random crops.
+    """This process's rows of the global training batch of `step` (see `batch_examples`).
 
-    `mels` are normalised `[frames, n_mels]` clips. The global batch depends only on
-    (seed, step); process p gets rows [p * B / P, (p + 1) * B / P).
+    `mels` are normalised `[frames, n_mels]` clips; each row is a random crop of `length` frames.
     """
-    rng = np.random.default_rng([seed, step])
-    clip_ids = rng.integers(0, len(mels), size=batch_size)
-    offsets = rng.random(batch_size)
+    indices, fractions = batch_examples(step, seed, batch_size, len(mels))
     pieces = []
-    for clip_id, offset in zip(clip_ids, offsets):
-        mel = mels[clip_id]
-        start = int(offset * max(len(mel) - length, 0) + 0.5)
+    for row in process_rows(batch_size, process_index, process_count):
+        mel = mels[indices[row]]
+        start = int(fractions[row] * max(len(mel) - length, 0) + 0.5)
         pieces.append(_crop(mel, start, length))
-    per_process = batch_size // process_count
-    return _stack(pieces[process_index * per_process : (process_index + 1) * per_process])
+    return _stack(pieces)
 
 
 def eval_batches(mels: Sequence[np.ndarray], batch_size: int, length: int, num_batches: int

@@ -1,48 +1,102 @@
-"""Dataset sources, chosen by `DataConfig.source`.
+"""Dataset sources, chosen by `DataConfig.source`, each a tfds builder (`builders.py`).
 
-- `synthetic`: the embedded piano-like set (`synthetic.py`), generated in memory, no download.
-- `folder`, `librispeech`, `maestro`: audio files on disk in their official layouts,
-  streamed as random crops (`files.py`); `DataConfig.dir` points at the local copy.
+`prepare(config)` builds the source's dataset once into the tfds data dir
+(`data.tfds_dir`, default `<workdir>/tfds`) in ArrayRecord format — from a local copy
+(`data.dir`), a download by tfds (`data.download`), or generated (synthetic) — then opens
+the train and eval splits:
+- synthetic (without augmentation): decoded once and kept in memory as normalised log-mels
+  (`PreparedData`), the fastest supply for the small embedded set;
+- everything else: random-access crops from the prepared records (`RecordData`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+
+import jax
 import numpy as np
+import tensorflow_datasets as tfds
 
 from audiolm_jax.config import ExperimentConfig
-from audiolm_jax.data import files, synthetic
-from audiolm_jax.data.files import FileData
+from audiolm_jax.data import builders, files
+from audiolm_jax.data.builders import to_float
 from audiolm_jax.data.pipeline import NormStats, PreparedData, clip_log_mels, compute_norm_stats
+from audiolm_jax.data.records import RecordData
+
+log = logging.getLogger(__name__)
 
 
-def load_clips(config: ExperimentConfig, split: str) -> list[np.ndarray]:
-    """Waveforms `[samples]` of a synthetic split ('train', 'validation' or 'test')."""
-    data = config.data
-    count = data.synthetic_train_clips if split == "train" else data.synthetic_eval_clips
-    return synthetic.synthesize_split(split, count, data.synthetic_clip_seconds, config.audio.sample_rate)
+def tfds_dir(config: ExperimentConfig) -> str:
+    """Where the source's dataset is prepared: `data.tfds_dir` or `<workdir>/tfds`."""
+    return os.path.abspath(config.data.tfds_dir or os.path.join(config.workdir, "tfds"))
 
 
-def _file_splits(config: ExperimentConfig) -> tuple[list[files.AudioFile], list[files.AudioFile]]:
-    """Indexed (train, eval) files of a source on disk; unusable files skipped with warnings."""
-    data = config.data
+def make_builder(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
+    """The tfds builder of `config.data.source`, at `config.audio.sample_rate`, in `tfds_dir`."""
+    data, rate = config.data, config.audio.sample_rate
+    data_dir = tfds_dir(config)
+    if data.source == "synthetic":
+        cfg = builders.synthetic_config(rate, data.synthetic_clip_seconds, data.synthetic_train_clips,
+                                        data.synthetic_eval_clips)
+        return builders.SyntheticPiano(config=cfg, data_dir=data_dir)
+    cfg = builders.audio_config(rate, data.chunk_seconds)
     if data.source == "librispeech":
-        return (files.index_files(files.librispeech_paths(data.dir, data.train_split)),
-                files.index_files(files.librispeech_paths(data.dir, data.eval_split)))
+        return builders.LibrispeechAudio(config=cfg, source_dir=data.dir, data_dir=data_dir)
     if data.source == "maestro":
-        return (files.index_files(files.maestro_paths(data.dir, data.train_split)),
-                files.index_files(files.maestro_paths(data.dir, data.eval_split)))
-    # folder: decode every file once (the user's own audio may hold anything), then split
-    usable = files.index_files(files.folder_paths(data.dir), verify=True)
-    return (files.split_by_path_hash(usable, data.dir, data.train_split),
-            files.split_by_path_hash(usable, data.dir, data.eval_split))
+        return builders.MaestroV3(config=cfg, source_dir=data.dir, data_dir=data_dir)
+    return builders.AudioFolder(config=cfg, source_dir=data.dir, data_dir=data_dir)
 
 
-def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> PreparedData | FileData:
+def check_local_copy(config: ExperimentConfig) -> None:
+    """Fails at once, naming what was expected, when `data.dir` cannot hold the splits."""
+    data = config.data
+    if data.dir is None:
+        return
+    if data.source == "librispeech":
+        for split in (data.train_split, data.eval_split):
+            files.check_librispeech_split(data.dir, split)
+    elif data.source == "maestro":
+        for split in (data.train_split, data.eval_split):
+            files.check_maestro_split(data.dir, split)
+    elif data.source == "folder":
+        files.folder_paths(data.dir)
+
+
+def build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
+    """Prepares the source's dataset (once; later calls find it) and returns its builder.
+
+    With several processes, process 0 prepares while the others wait at a barrier.
+    """
+    check_local_copy(config)
+    builder = make_builder(config)
+    if jax.process_index() == 0:
+        builder.download_and_prepare(file_format="array_record",
+                                     download_dir=os.path.join(tfds_dir(config), "downloads"))
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices("audiolm_jax dataset prepared")
+        builder = make_builder(config)  # re-reads the dataset info process 0 wrote
+    for split in (config.data.train_split, config.data.eval_split):
+        if split not in builder.info.splits:
+            raise files.DatasetError(f"{builder.name} in '{tfds_dir(config)}' has no split {split!r} "
+                                     f"(it has {sorted(builder.info.splits)})")
+    return builder
+
+
+def _waveforms(source) -> list[np.ndarray]:
+    """Every example of a synthetic data source as float32 `[samples]`."""
+    return [to_float(source[i]["audio"]) for i in range(len(source))]
+
+
+def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> PreparedData | RecordData:
     """The dataset of `config.data`, with normalisation statistics (computed unless given)."""
     data = config.data
-    if data.source == "synthetic":
-        train_clips = load_clips(config, data.train_split)
-        eval_clips = load_clips(config, data.eval_split)
+    builder = build(config)
+    train_source = builder.as_data_source(data.train_split)
+    eval_source = builder.as_data_source(data.eval_split)
+    if data.source == "synthetic" and not data.augments:
+        train_clips, eval_clips = _waveforms(train_source), _waveforms(eval_source)
         train_mels = clip_log_mels(train_clips, config.audio)
         eval_mels = clip_log_mels(eval_clips, config.audio)
         if stats is None:
@@ -50,9 +104,9 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
         return PreparedData(train=[stats.normalise(m) for m in train_mels],
                             eval=[stats.normalise(m) for m in eval_mels],
                             eval_waveforms=eval_clips, stats=stats)
-    train_files, eval_files = _file_splits(config)
-    dataset = FileData(train_files, eval_files, config.audio, data.segment_seconds)
+    dataset = RecordData(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data)
     if stats is None:
         stats = compute_norm_stats(dataset.sample_log_mels(data.stats_clips, config.train.seed), data.stats_clips)
     dataset.stats = stats
+    log.info("%s: %d training and %d evaluation examples", builder.name, len(train_source), len(eval_source))
     return dataset

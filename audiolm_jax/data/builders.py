@@ -1,0 +1,345 @@
+"""tfds builders for the four sources: the embedded synthetic set, LibriSpeech, MAESTRO v3
+and a folder of the user's own audio.
+
+Each stores mono int16 audio at its config's sample rate (resampled with soxr at
+preparation, so training never resamples), and is prepared with `download_and_prepare`
+into a tfds data dir like any tfds dataset: `tfds.builder("maestro_v3", data_dir=...)`,
+splits, caching and `as_data_source`/`as_dataset` work as tfds users expect.
+
+- `SyntheticPiano`: generated with numpy (`synthetic.py`), no download.
+- `LibrispeechAudio`: tfds's own `librispeech` builder (its URLs, checksums, transcript
+  parsing and SPEAKERS/CHAPTERS metadata), reading either the downloaded archives or an
+  extracted local `LibriSpeech/` tree (`source_dir`); decoded with soundfile, so
+  preparation needs no ffmpeg. Splits are tfds's (`train_clean100`, `dev_clean`, ...).
+- `MaestroV3`: the official zip, or a local `maestro-v3.0.0/` folder; splits from the csv's
+  `split` column; features audio, the MIDI file's bytes, composer, title, year, duration.
+- `AudioFolder`: every wav/flac/ogg/mp3 below `source_dir`, ~5% by hashed path as
+  `validation`.
+
+Long recordings (MAESTRO pieces, the user's files) are stored as consecutive chunks of at
+most `chunk_seconds` (feature `start_seconds` says where each begins), so a random crop
+decodes seconds of audio, not a whole piece. A file that cannot be decoded, is empty or
+holds non-finite samples is skipped with a warning naming it and a count per split.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator, Optional
+
+from etils import epath
+import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.datasets.librispeech import librispeech_dataset_builder as tfds_librispeech
+
+from audiolm_jax import audio
+from audiolm_jax.config import LIBRISPEECH_SPLITS
+from audiolm_jax.data import files, synthetic
+
+log = logging.getLogger(__name__)
+
+MAESTRO_URL = "https://storage.googleapis.com/magentadata/datasets/maestro/v3.0.0/maestro-v3.0.0.zip"
+MAESTRO_HOMEPAGE = "https://magenta.tensorflow.org/datasets/maestro"
+
+
+def _audio_feature(sample_rate: int) -> tfds.features.Audio:
+    """Mono int16 samples `[samples]` at `sample_rate` Hz."""
+    return tfds.features.Audio(shape=(None,), dtype=np.int16, sample_rate=sample_rate)
+
+
+def to_int16(waveform: np.ndarray) -> np.ndarray:
+    """float `[samples]` in [-1, 1] → int16 `[samples]` (clipped)."""
+    return np.round(np.clip(waveform, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def to_float(samples: np.ndarray) -> np.ndarray:
+    """int16 `[samples]` → float32 `[samples]` in [-1, 1]."""
+    return np.asarray(samples, np.float32) / 32767.0
+
+
+class _SkipCounter:
+    """Decodes files for one split, skipping (and naming) those that cannot be used."""
+
+    def __init__(self, what: str):
+        self.what, self.skipped, self.seen = what, [], 0
+        self._lock = threading.Lock()
+
+    def decode(self, path: str, sample_rate: int) -> Optional[np.ndarray]:
+        """Mono float32 `[samples]` at `sample_rate`, or None (warned) for an unusable file.
+        Safe to call from several threads."""
+        with self._lock:
+            self.seen += 1
+        try:
+            return audio.load(path, sample_rate)
+        except Exception as e:  # libsndfile/audioread raise many types for unreadable files
+            log.warning("skipping '%s': %s", path, e)
+            with self._lock:
+                self.skipped.append(path)
+            return None
+
+    def report(self) -> None:
+        """One warning naming every skipped file, with the count."""
+        if self.skipped:
+            log.warning("%s: skipped %d unreadable audio file(s) of %d: %s", self.what, len(self.skipped),
+                        self.seen, ", ".join(sorted(self.skipped)))
+
+
+def _chunks(waveform: np.ndarray, sample_rate: int, chunk_seconds: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, int16 piece) of consecutive ≤ `chunk_seconds` pieces of `waveform` `[samples]`."""
+    size = chunk_seconds * sample_rate
+    for index, start in enumerate(range(0, len(waveform), size)):
+        yield index, to_int16(waveform[start : start + size])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "audio"
+
+
+# ---------------------------------------------------------------------------------------
+# Builder configs: the sample rate (and chunking) a dataset is stored at is part of its name
+
+
+@dataclasses.dataclass(eq=False)
+class AudioBuilderConfig(tfds.core.BuilderConfig):
+    """Stored sample rate (Hz) and, for long recordings, the chunk length (seconds)."""
+
+    sample_rate: int = 16000
+    chunk_seconds: int = 30
+
+
+@dataclasses.dataclass(eq=False)
+class SyntheticConfig(tfds.core.BuilderConfig):
+    """The synthetic set's size: clips per split and seconds per clip, at `sample_rate` Hz."""
+
+    sample_rate: int = 16000
+    clip_seconds: float = 4.0
+    train_clips: int = 1024
+    validation_clips: int = 64
+    test_clips: int = 64
+
+
+def synthetic_config(sample_rate: int, clip_seconds: float, train_clips: int, eval_clips: int) -> SyntheticConfig:
+    """The config named after its parameters (each distinct set is prepared once)."""
+    name = f"sr{sample_rate}_{train_clips}x{round(clip_seconds * 1000)}ms_eval{eval_clips}"
+    return SyntheticConfig(name=name, sample_rate=sample_rate, clip_seconds=clip_seconds, train_clips=train_clips,
+                           validation_clips=eval_clips, test_clips=eval_clips,
+                           description=f"{train_clips} training clips of {clip_seconds:g} s at {sample_rate} Hz")
+
+
+def audio_config(sample_rate: int, chunk_seconds: int = 30) -> AudioBuilderConfig:
+    return AudioBuilderConfig(name=f"sr{sample_rate}_chunk{chunk_seconds}s", sample_rate=sample_rate,
+                              chunk_seconds=chunk_seconds,
+                              description=f"mono int16 at {sample_rate} Hz, chunks of <= {chunk_seconds} s")
+
+
+# ---------------------------------------------------------------------------------------
+# Builders
+
+
+class SyntheticPiano(tfds.core.GeneratorBasedBuilder):
+    """Deterministic piano-like notes and chords (see `synthetic.py`); no download."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Motif-repeating notes and chords, 8 inharmonic partials."}
+    BUILDER_CONFIGS = [synthetic_config(16000, 4.0, 1024, 64)]
+    AUDIO_KEY = "audio"
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        c = self.builder_config
+        return tfds.core.DatasetInfo(
+            builder=self, description="Procedural piano-like music: notes and chords with harmonic partials, "
+            "attack/decay envelopes, varying tempo and polyphony.",
+            features=tfds.features.FeaturesDict({"audio": _audio_feature(c.sample_rate), "id": np.str_}))
+
+    def _split_generators(self, dl_manager):
+        c = self.builder_config
+        counts = {"train": c.train_clips, "validation": c.validation_clips, "test": c.test_clips}
+        return {split: self._generate_examples(split, n) for split, n in counts.items()}
+
+    def _generate_examples(self, split: str, count: int):
+        c = self.builder_config
+        seed = synthetic.split_seed(split)
+        for i in range(count):
+            wave = synthetic.synthesize_clip(seed, i, c.clip_seconds, c.sample_rate)
+            yield f"{split}-{i:06d}", {"audio": to_int16(wave), "id": f"{split}-{i:06d}"}
+
+
+class LibrispeechAudio(tfds_librispeech.Builder):
+    """tfds's LibriSpeech builder, resampled to the config's rate, decoded with soundfile.
+
+    `source_dir`: an extracted `LibriSpeech/` tree (or its parent) to read instead of
+    downloading; only the splits present in it are prepared.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "tfds librispeech 2.1.1 features, any sample rate, local copies."}
+    SUPPORTED_VERSIONS = []
+    BUILDER_CONFIGS = [audio_config(16000)]
+    AUDIO_KEY = "speech"
+
+    def __init__(self, *, source_dir: Optional[str] = None, **kwargs):
+        self._source_dir = source_dir
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        sample_rate = self.builder_config.sample_rate
+        return tfds.core.DatasetInfo(
+            builder=self, description="LibriSpeech read English speech (OpenSLR 12), mono int16.",
+            features=tfds.features.FeaturesDict({
+                "speech": _audio_feature(sample_rate), "text": tfds.features.Text(),
+                "speaker_id": np.int64, "chapter_id": np.int64, "id": np.str_}),
+            supervised_keys=("speech", "text"), homepage=tfds_librispeech._URL,
+            metadata=tfds.core.MetadataDict(sample_rate=sample_rate))
+
+    def _split_generators(self, dl_manager):
+        if self._source_dir is not None:
+            root = files.librispeech_root(self._source_dir)
+            present = [s for s, folder in LIBRISPEECH_SPLITS.items() if os.path.isdir(os.path.join(root, folder))]
+            if not present:
+                raise files.DatasetError(files.librispeech_layout_message(self._source_dir))
+            parents = {split: os.path.dirname(root) for split in present}
+        else:
+            parents = {split: os.fspath(p) for split, p in dl_manager.download_and_extract(tfds_librispeech._DL_URLS).items()}
+        first = next(iter(parents.values()))
+        for name in ("SPEAKERS.TXT", "CHAPTERS.TXT"):
+            if not os.path.isfile(os.path.join(first, "LibriSpeech", name)):
+                raise files.DatasetError(f"'{os.path.join(first, 'LibriSpeech')}': no {name} "
+                                         f"({files.librispeech_layout_message(first)})")
+        self._populate_metadata([epath.Path(first)])
+        return {split: self._generate_examples(parent, split) for split, parent in parents.items()}
+
+    def _generate_examples(self, directory: str, split: str):
+        """tfds's transcript parsing, with `speech` decoded here instead of by ffmpeg."""
+        folder = os.path.join(directory, "LibriSpeech", LIBRISPEECH_SPLITS[split])
+        counter = _SkipCounter(f"LibriSpeech {split}")
+        for transcript in _glob_transcripts(folder):
+            for key, example in tfds_librispeech._generate_librispeech_examples(transcript):
+                wave = counter.decode(example["speech"], self.builder_config.sample_rate)
+                if wave is not None:
+                    yield key, {**example, "speech": to_int16(wave)}
+        counter.report()
+
+
+def _glob_transcripts(folder: str) -> list[str]:
+    """Every `<speaker>-<chapter>.trans.txt` below `folder`, sorted."""
+    return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names if f.endswith(".trans.txt"))
+
+
+class MaestroV3(tfds.core.GeneratorBasedBuilder):
+    """MAESTRO v3.0.0 piano performances with their MIDI, chunked into ≤ `chunk_seconds`.
+
+    `source_dir`: a local `maestro-v3.0.0/` folder (or its parent) instead of the download.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Audio (mono, resampled), MIDI bytes, composer, title, year, duration."}
+    BUILDER_CONFIGS = [audio_config(16000)]
+    AUDIO_KEY = "audio"
+
+    def __init__(self, *, source_dir: Optional[str] = None, **kwargs):
+        self._source_dir = source_dir
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self, description="MAESTRO v3: ~200 h of virtuosic piano with aligned MIDI (Hawthorne et al., 2019).",
+            features=tfds.features.FeaturesDict({
+                "audio": _audio_feature(self.builder_config.sample_rate),
+                "midi": tfds.features.Tensor(shape=(), dtype=np.object_, doc="the performance's .midi file"),
+                "composer": tfds.features.Text(), "title": tfds.features.Text(), "year": np.int32,
+                "duration": tfds.features.Scalar(np.float32, doc="the whole performance, seconds"),
+                "start_seconds": tfds.features.Scalar(np.float32, doc="where this chunk begins"),
+                "id": np.str_}),
+            homepage=MAESTRO_HOMEPAGE)
+
+    def _split_generators(self, dl_manager):
+        if self._source_dir is not None:
+            base = files.maestro_root(self._source_dir)
+        else:
+            base = os.path.join(os.fspath(dl_manager.download_and_extract(MAESTRO_URL)), "maestro-v3.0.0")
+        rows = files.maestro_rows(base)
+        return {split: self._generate_examples(base, [r for r in rows if r["split"] == split])
+                for split in sorted({r["split"] for r in rows})}
+
+    def _generate_examples(self, base: str, rows: list[dict]):
+        c = self.builder_config
+        counter = _SkipCounter(f"MAESTRO {rows[0]['split'] if rows else ''}")
+        for row in rows:
+            wave = counter.decode(os.path.join(base, row["audio_filename"]), c.sample_rate)
+            if wave is None:
+                continue
+            midi_path = os.path.join(base, row.get("midi_filename", ""))
+            midi = open(midi_path, "rb").read() if row.get("midi_filename") and os.path.isfile(midi_path) else b""
+            piece = os.path.splitext(os.path.basename(row["audio_filename"]))[0]
+            meta = {"midi": midi, "composer": row.get("canonical_composer", ""), "title": row.get("canonical_title", ""),
+                    "year": int(row.get("year") or 0), "duration": float(row.get("duration") or len(wave) / c.sample_rate)}
+            for index, piece_audio in _chunks(wave, c.sample_rate, c.chunk_seconds):
+                key = f"{piece}/{index:04d}"
+                yield key, {**meta, "audio": piece_audio, "start_seconds": float(index * c.chunk_seconds), "id": key}
+        counter.report()
+
+
+class AudioFolder(tfds.core.GeneratorBasedBuilder):
+    """Every wav/flac/ogg/mp3 below `source_dir`, chunked; `validation` = ~5% by path hash.
+
+    The folder is part of the config's name, so two folders prepare into two datasets.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Mono int16 chunks of the user's audio, hashed validation split."}
+    BUILDER_CONFIGS = [audio_config(16000)]
+    AUDIO_KEY = "audio"
+
+    def __init__(self, *, source_dir: str, **kwargs):
+        self._source_dir = os.path.abspath(source_dir)
+        if "config" in kwargs and isinstance(kwargs["config"], AudioBuilderConfig):
+            kwargs["config"] = folder_config(self._source_dir, kwargs["config"])
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self, description=f"Audio files below {self._source_dir}.",
+            features=tfds.features.FeaturesDict({
+                "audio": _audio_feature(self.builder_config.sample_rate), "path": np.str_,
+                "start_seconds": tfds.features.Scalar(np.float32), "id": np.str_}))
+
+    def _split_generators(self, dl_manager):
+        """Decodes every file once first (the user's audio may hold anything), so the hashed
+        validation split is drawn from usable files only."""
+        paths = files.folder_paths(self._source_dir)
+        counter = _SkipCounter(f"folder '{self._source_dir}'")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            decodable = list(pool.map(lambda p: counter.decode(p, self.builder_config.sample_rate) is not None, paths))
+        counter.report()
+        usable = [p for p, ok in zip(paths, decodable) if ok]
+        if not usable:
+            raise files.DatasetError(f"data.dir '{self._source_dir}': none of its {len(paths)} audio files "
+                                     "could be read (see the warnings)")
+        return {split: self._generate_examples(files.split_paths_by_hash(usable, self._source_dir, split), split)
+                for split in ("train", "validation")}
+
+    def _generate_examples(self, paths: list[str], split: str):
+        c = self.builder_config
+        counter = _SkipCounter(f"folder {split}")
+        for path in paths:
+            wave = counter.decode(path, c.sample_rate)
+            if wave is None:
+                continue
+            relative = os.path.relpath(path, self._source_dir)
+            for index, piece in _chunks(wave, c.sample_rate, c.chunk_seconds):
+                key = f"{relative}/{index:04d}"
+                yield key, {"audio": piece, "path": relative, "start_seconds": float(index * c.chunk_seconds), "id": key}
+        counter.report()
+
+
+def folder_config(source_dir: str, base: AudioBuilderConfig) -> AudioBuilderConfig:
+    """`base` renamed after the folder (its name and a hash of its absolute path)."""
+    digest = hashlib.sha1(os.path.abspath(source_dir).encode()).hexdigest()[:10]
+    return dataclasses.replace(base, name=f"{_slug(os.path.basename(source_dir))}_{digest}_{base.name}")

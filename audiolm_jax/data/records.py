@@ -1,0 +1,119 @@
+"""Training batches read by random access from a prepared tfds dataset.
+
+A prepared split is an ArrayRecord file that tfds opens as a data source: a sequence whose
+item i is example i, decoded (`builder.as_data_source(split)`). Reading by index — the
+access pattern grain is built on — keeps the property the in-memory set has: the batch of
+step s is a pure function of (seed, s) (`pipeline.batch_examples`), so resuming replays the
+same batches and each process reads its own rows. Each batch: read the examples (a thread
+pool), take a random crop of `segment_seconds` (seconds → samples at the stored rate),
+augment if configured, pad, log-mel for the whole batch in one JAX call, normalise, mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from audiolm_jax import audio
+from audiolm_jax.config import AudioConfig, DataConfig
+from audiolm_jax.data import augment as augment_lib
+from audiolm_jax.data.builders import to_float
+from audiolm_jax.data.files import DatasetError
+from audiolm_jax.data.pipeline import NormStats, batch_examples, process_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RecordData:
+    """A prepared dataset's train and eval splits, read as crops.
+
+    `train`/`eval` are tfds data sources (sequences of example dicts) whose `audio_key`
+    holds int16 `[samples]` at `audio.sample_rate`. Provides the same `train_batch` /
+    `eval_batches` / `eval_waveforms` as the in-memory `PreparedData`.
+    """
+
+    train: Sequence[dict[str, Any]]
+    eval: Sequence[dict[str, Any]]
+    audio_key: str
+    audio: AudioConfig
+    data: DataConfig
+    stats: NormStats | None = None
+    workers: int = 4
+
+    def __post_init__(self):
+        if len(self.train) == 0:
+            raise DatasetError("no readable training audio (every file was skipped; see the warnings)")
+        if len(self.eval) == 0:
+            raise DatasetError("no readable evaluation audio (every file was skipped; see the warnings)")
+        self._pool = ThreadPoolExecutor(max_workers=self.workers)
+        self._log_mel = jax.jit(audio.log_mel_jax, static_argnums=(1,))
+        self._segment_samples = int(round(self.data.segment_seconds * self.audio.sample_rate))
+
+    def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float) -> np.ndarray:
+        """Float32 `[≤ segment samples]` of example `index`, starting `fraction` of the way in."""
+        samples = source[int(index)][self.audio_key]
+        start = int(fraction * max(len(samples) - self._segment_samples, 0) + 0.5)
+        return to_float(samples[start : start + self._segment_samples])
+
+    def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int) -> np.ndarray:
+        crop = self._crop(self.train, index, fraction)
+        if self.data.augments:
+            rng = np.random.default_rng([seed, step, row, 2])
+            crop = augment_lib.augment(crop, self.data, self.audio.sample_rate, rng)
+        return crop
+
+    def _batch(self, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Crops → normalised log-mel `[B, T, M]` and frame mask `[B, T]` (padding masked)."""
+        waves = np.zeros((len(crops), self._segment_samples), np.float32)
+        for row, crop in enumerate(crops):
+            waves[row, : len(crop)] = crop
+        mel = np.asarray(self._log_mel(waves, self.audio))
+        frames = mel.shape[1]
+        valid = np.array([min(1 + len(c) // self.audio.hop_length, frames) if len(c) else 0 for c in crops])
+        mask = (np.arange(frames)[None, :] < valid[:, None]).astype(np.float32)
+        if self.stats is not None:
+            mel = self.stats.normalise(mel) * mask[..., None]
+        return {"mel": mel.astype(np.float32), "mask": mask}
+
+    def train_batch(self, step: int, seed: int, batch_size: int, length: int,
+                    process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
+        """This process's rows of the global batch of `step`, `length` frames each."""
+        indices, fractions = batch_examples(step, seed, batch_size, len(self.train))
+        rows = process_rows(batch_size, process_index, process_count)
+        crops = list(self._pool.map(lambda r: self._train_crop(indices[r], fractions[r], seed, step, r), rows))
+        return {k: v[:, :length] for k, v in self._batch(crops).items()}
+
+    def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
+        """Deterministic evaluation batches: each evaluation example's first segment, in order."""
+        count = min(len(self.eval), batch_size * num_batches)
+        crops = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), range(count)))
+        while len(crops) % batch_size:
+            crops.append(np.zeros(0, np.float32))
+        batches = [self._batch(crops[i : i + batch_size]) for i in range(0, len(crops), batch_size)]
+        return [{k: v[:, :length] for k, v in b.items()} for b in batches]
+
+    @property
+    def eval_waveforms(self) -> list[np.ndarray]:
+        """The first segment of a few evaluation examples `[samples]`, as prompts for sampling."""
+        return [self._crop(self.eval, i, 0.0) for i in range(min(len(self.eval), 8))]
+
+    def sample_log_mels(self, count: int, seed: int) -> list[np.ndarray]:
+        """Log-mels in dB `[frames, n_mels]` of `count` random training crops (for statistics)."""
+        stats, self.stats = self.stats, None
+        try:
+            indices = np.random.default_rng([seed, 3]).integers(0, len(self.train), size=count)
+            fractions = np.random.default_rng([seed, 4]).random(count)
+            crops = list(self._pool.map(lambda r: self._crop(self.train, indices[r], fractions[r]), range(count)))
+            mels = []
+            for start in range(0, count, 32):  # bounded STFT memory
+                batch = self._batch(crops[start : start + 32])
+                mels += [m[mask > 0] for m, mask in zip(batch["mel"], batch["mask"])]
+        finally:
+            self.stats = stats
+        return mels
