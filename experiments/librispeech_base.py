@@ -1,6 +1,7 @@
 """LibriSpeech speech continuation, base size for one GPU (about 85 M parameters).
 
     python -m experiments.librispeech_base --data.dir=/data/LibriSpeech [--workdir=runs/librispeech_base]
+    python -m experiments.librispeech_base --data.download=true   # tfds fetches the OpenSLR archives
 
 Choices: 16 kHz (LibriSpeech's own rate) with 80 mels up to 8 kHz, the usual TTS front end;
 hop 256 (62.5 frames/s); 6 s crops (most utterances are 10-15 s; 6 s holds a few words of

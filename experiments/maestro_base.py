@@ -1,6 +1,7 @@
 """MAESTRO v3 piano continuation, base size for one GPU (about 85 M parameters).
 
     python -m experiments.maestro_base --data.dir=/data/maestro-v3.0.0 [--workdir=runs/maestro_base]
+    python -m experiments.maestro_base --data.download=true       # tfds fetches maestro-v3.0.0.zip (~100 GB)
 
 Choices: 22.05 kHz with 128 mels up to 11 kHz (piano partials reach far up; 22.05 kHz halves
 the cost of 44.1 kHz with little audible loss after Griffin-Lim); hop 256 (86 frames/s);

@@ -70,7 +70,7 @@ def test_librispeech_local_copy(tmp_path):
     data = prepare(cfg)
     assert isinstance(data, RecordData) and len(data.train) == 6 and len(data.eval) == 6
     builder = build(cfg)
-    assert builder.info.features["speech"].sample_rate == 8000  # resampled from 16 kHz at preparation
+    assert builder.info.metadata["sample_rate"] == 8000  # resampled from 16 kHz at preparation
     assert builder.info.metadata["speakers"]["19"]["name"] == "Kara"  # SPEAKERS.TXT, via tfds
     examples = {e["id"].decode(): e for e in (data.train[i] for i in range(6))}
     assert set(examples) == {f"{s}-198-{u:04d}" for s in (19, 26) for u in range(3)}

@@ -1,5 +1,7 @@
-"""Preemption: SIGKILL the demo's training in a subprocess, run the same command again, and
-end with exactly the params and logged losses of an uninterrupted run."""
+"""Preemption: SIGKILL the demo's training in a subprocess — once provably in the middle of
+an async checkpoint write, once mid-run — run the same command again, and end with exactly
+the params and logged losses of an uninterrupted run. The uninterrupted run also shows that
+nothing is written outside the given workdir (HOME and the working directory stay empty)."""
 
 import os
 import signal
@@ -23,6 +25,43 @@ def demo(workdir, **kwargs):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+def writes_in_progress(workdir) -> list[str]:
+    """Orbax's temporary directories of saves not yet finalised (renamed to `<step>`)."""
+    try:
+        return [n for n in os.listdir(checkpoint.checkpoint_dir(workdir)) if ".orbax-checkpoint-tmp" in n]
+    except FileNotFoundError:
+        return []
+
+
+def kill_during_a_checkpoint_write(workdir) -> int:
+    """Runs the demo until a save is caught in flight, SIGKILLs it there; returns that step.
+
+    Proof that the kill landed mid-write: after the process is gone, the save's temporary
+    directory is still there and its final `<step>` directory never appeared. A save that
+    finishes between seeing it and the kill is not proof; the run resumes and tries again.
+    """
+    for _ in range(5):
+        proc = demo(workdir)
+        while proc.poll() is None:
+            pending = writes_in_progress(workdir)
+            if pending:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                step = int(pending[0].split(".")[0])
+                final = os.path.join(checkpoint.checkpoint_dir(workdir), str(step))
+                if pending[0] in writes_in_progress(workdir) and not os.path.exists(final):
+                    return step
+                break
+            time.sleep(0.001)
+        assert proc.returncode != 0 or checkpoint.latest_step(workdir) != 40, "finished without a kill"
+    raise AssertionError("no checkpoint write was caught in flight in 5 tries")
+
+
+def listing(folder) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(d, n), folder) for d, dirs, names in os.walk(folder)
+                  for n in dirs + names)
+
+
 def losses(workdir) -> dict[int, float]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -33,7 +72,18 @@ def losses(workdir) -> dict[int, float]:
 
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
     whole, cut = str(tmp_path / "whole"), str(tmp_path / "cut")
-    assert demo(whole).wait(timeout=600) == 0
+    home, cwd, cache = tmp_path / "home", tmp_path / "cwd", tmp_path / "mplcache"
+    for folder in (home, cwd):
+        folder.mkdir()
+    isolated = dict(os.environ, HOME=str(home), MPLCONFIGDIR=str(cache), PYTHONPATH=ROOT)
+    run = subprocess.run([sys.executable, "-m", "experiments.demo", *ARGS, f"--workdir={whole}"], cwd=cwd,
+                         env=isolated, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert listing(home) == [] and listing(cwd) == []  # every file went below --workdir
+    assert {"checkpoints", "tfds", "samples", "config.json", "norm_stats.json"} <= set(os.listdir(whole))
+
+    in_flight = kill_during_a_checkpoint_write(cut)
+    assert checkpoint.latest_step(cut) is None or checkpoint.latest_step(cut) < in_flight  # never picked up
 
     proc = demo(cut)
     deadline = time.time() + 600
