@@ -213,3 +213,16 @@ def test_short_clips_are_padded_and_masked_not_dropped(tmp_path):
     batch = data.train_batch(0, seed=0, batch_size=4, length=32)
     valid = batch["mask"].sum(axis=1)
     assert np.all(valid == 1 + 1600 // 128) and np.all(batch["mel"][:, 20:] == 0)
+
+
+def test_prepare_cli_builds_an_experiments_dataset_without_training(tmp_path, capsys):
+    from audiolm_jax.data.__main__ import main
+
+    main(["experiments.demo", f"--workdir={tmp_path / 'run'}", "--data.synthetic_train_clips=3",
+          "--data.synthetic_eval_clips=2"])
+    out = capsys.readouterr().out
+    assert "train: 3 examples" in out and "validation: 2 examples" in out
+    assert f"{tmp_path / 'run' / 'tfds' / 'synthetic_piano'}" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["experiments.demo", f"--workdir={tmp_path / 'x'}", "--data.source=folder", f"--data.dir={tmp_path / 'no'}"])
+    assert exit_info.value.code == 2 and "not a directory" in capsys.readouterr().err
