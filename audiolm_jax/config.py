@@ -103,7 +103,8 @@ class DataConfig:
     LibriSpeech and MAESTRO are fetched by tfds instead. Datasets are prepared once into
     `tfds_dir` (default `<workdir>/tfds`; point several experiments at one to share).
     Long recordings are stored in chunks of `chunk_seconds`. `segment_seconds` is the
-    training crop length. Augmentation (training crops only, off by default): a random gain
+    training crop length; `prefetch_batches` are prepared ahead in a background thread
+    while the device trains (0: none). Augmentation (training crops only, off by default): a random gain
     within ±`augment_gain_db`, white noise at `augment_snr_db` signal-to-noise ratio, a
     pitch shift within ±`augment_pitch_semitones` (duration kept).
     """
@@ -120,6 +121,7 @@ class DataConfig:
     synthetic_eval_clips: int = 16
     synthetic_clip_seconds: float = 8.0
     stats_clips: int = 256
+    prefetch_batches: int = 2
     augment_gain_db: float = 0.0
     augment_snr_db: Optional[float] = None
     augment_pitch_semitones: float = 0.0
@@ -436,6 +438,7 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              "false when data.dir names a local copy (one or the other)")
     _require(d.chunk_seconds >= d.segment_seconds, "data.chunk_seconds", d.chunk_seconds,
              f"a whole number of seconds >= data.segment_seconds ({d.segment_seconds:g} s)")
+    _require(0 <= d.prefetch_batches <= 64, "data.prefetch_batches", d.prefetch_batches, "in [0, 64] batches")
     _require(0.0 <= d.augment_gain_db <= 24.0, "data.augment_gain_db", d.augment_gain_db, "in [0, 24] dB")
     _require(d.augment_snr_db is None or -10.0 <= d.augment_snr_db <= 100.0, "data.augment_snr_db",
              d.augment_snr_db, "null (off) or an SNR in [-10, 100] dB")

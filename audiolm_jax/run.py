@@ -43,6 +43,22 @@ def write_samples(config: ExperimentConfig, prompts: list[tuple[str, np.ndarray]
                                             f"{config.name}: prompted continuation", notes)
 
 
+def workdir_stats(config: ExperimentConfig) -> "data_lib.NormStats | None":
+    """The normalisation statistics an earlier run of this workdir computed, if any (computed
+    once: a resumed run normalises exactly as before). ConfigError when they do not fit."""
+    path = os.path.join(config.workdir, "norm_stats.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        stats = data_lib.NormStats.load(path)
+    except (ValueError, OSError) as e:
+        raise config_lib.ConfigError("workdir", config.workdir, f"a readable norm_stats.json ({e})") from None
+    if len(stats.mean) != config.audio.n_mels:
+        raise config_lib.ConfigError("audio.n_mels", config.audio.n_mels,
+                                     f"{len(stats.mean)}, as in '{path}' (or use a new workdir)")
+    return stats
+
+
 def run(config: ExperimentConfig) -> dict[str, float]:
     """Trains `config`, evaluates it, samples continuations; returns the metrics it wrote."""
     from tensorboardX import SummaryWriter  # local: only the full run writes TensorBoard
@@ -56,8 +72,9 @@ def run(config: ExperimentConfig) -> dict[str, float]:
     config_lib.save_json(config, os.path.join(workdir, "config.json"))
     started = time.perf_counter()
     log.info("preparing %s data", config.data.source)
-    data = data_lib.prepare(config)
-    data.stats.save(os.path.join(workdir, "norm_stats.json"))
+    data = data_lib.prepare(config, stats=workdir_stats(config))
+    if jax.process_index() == 0:
+        data.stats.save(os.path.join(workdir, "norm_stats.json"))
     writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if jax.process_index() == 0 else None
     try:
         result = train.train(config, data, writer)

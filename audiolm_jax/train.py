@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from audiolm_jax import checkpoint, config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
 from audiolm_jax.data import PreparedData, RecordData, segment_frames
+from audiolm_jax.data.pipeline import prefetched
 from audiolm_jax.model import MelTransformer, group_frames, init_params
 
 log = logging.getLogger(__name__)
@@ -264,9 +265,10 @@ def train(config: ExperimentConfig, data: "PreparedData | RecordData", writer: A
     bar = tqdm(range(start, tcfg.steps), initial=start, total=tcfg.steps, desc="train", dynamic_ncols=True)
     tick, tick_step = time.perf_counter(), start
     in_flight = None
-    for step in bar:
-        batch = data.train_batch(step, tcfg.seed, tcfg.batch_size, length,
-                                 jax.process_index(), jax.process_count())
+    batches = prefetched(lambda s: data.train_batch(s, tcfg.seed, tcfg.batch_size, length, jax.process_index(),
+                                                    jax.process_count()),
+                         range(start, tcfg.steps), cfg.data.prefetch_batches)
+    for step, batch in zip(bar, batches):
         state, metrics = train_step(state, shard_batch(batch, mesh))
         # Wait for the previous step only: one step stays in flight (the host prepares the
         # next batch meanwhile) and the progress bar shows real progress.

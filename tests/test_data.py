@@ -226,3 +226,21 @@ def test_prepare_cli_builds_an_experiments_dataset_without_training(tmp_path, ca
     with pytest.raises(SystemExit) as exit_info:
         main(["experiments.demo", f"--workdir={tmp_path / 'x'}", "--data.source=folder", f"--data.dir={tmp_path / 'no'}"])
     assert exit_info.value.code == 2 and "not a directory" in capsys.readouterr().err
+
+
+def test_prefetched_batches_arrive_in_order_unchanged_and_errors_surface():
+    from audiolm_jax.data.pipeline import prefetched
+
+    steps = range(3, 11)
+    for depth in (0, 1, 4, 20):
+        assert list(prefetched(lambda s: s * s, steps, depth)) == [s * s for s in steps]
+
+    def failing(step):
+        if step == 6:
+            raise ValueError("bad step 6")
+        return step
+
+    out = prefetched(failing, steps, 2)
+    assert [next(out) for _ in range(3)] == [3, 4, 5]
+    with pytest.raises(ValueError, match="bad step 6"):
+        next(out)

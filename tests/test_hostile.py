@@ -51,3 +51,20 @@ def test_nothing_on_the_load_path_uses_pickle():
     for path in sources:
         text = path.read_text()
         assert "import pickle" not in text and "allow_pickle=True" not in text, path
+
+
+def test_workdir_statistics_are_reused_and_checked(tmp_path):
+    from audiolm_jax.data import NormStats
+    from audiolm_jax.run import workdir_stats
+
+    cfg = tiny_config(str(tmp_path))
+    assert workdir_stats(cfg) is None
+    NormStats(np.arange(16, dtype=np.float32), np.ones(16, np.float32)).save(str(tmp_path / "norm_stats.json"))
+    np.testing.assert_array_equal(workdir_stats(cfg).mean, np.arange(16))  # computed once, then reused
+    wider = tiny_config(str(tmp_path), audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256,
+                                                           hop_length=128, n_mels=24, n_mfcc=13))
+    with pytest.raises(C.ConfigError, match=r"audio\.n_mels.*16.*norm_stats.json"):
+        workdir_stats(wider)
+    (tmp_path / "norm_stats.json").write_text('{"mean": "oops"}')
+    with pytest.raises(C.ConfigError, match="norm_stats.json"):
+        workdir_stats(cfg)

@@ -11,16 +11,20 @@ disjoint examples that together cover the split, whatever the process count.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
-from typing import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import jax
 import numpy as np
 
 from audiolm_jax import atomic, audio
 from audiolm_jax.config import AudioConfig
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +121,25 @@ def _epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
     order = np.random.default_rng([seed, epoch]).permutation(num_examples)
     order.flags.writeable = False
     return order
+
+
+def prefetched(make_batch: Callable[[int], T], steps: Sequence[int], depth: int) -> Iterator[T]:
+    """`make_batch(step)` for each of `steps` in order, computed up to `depth` steps ahead
+    in a background thread (0: inline). Batches are pure functions of the step, so
+    prefetching changes timing, never content; an error in `make_batch` is raised here."""
+    if depth == 0:
+        yield from (make_batch(step) for step in steps)
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+    try:
+        pending = collections.deque(pool.submit(make_batch, step) for step in steps[:depth])
+        for i in range(len(steps)):
+            batch = pending.popleft().result()
+            if i + depth < len(steps):
+                pending.append(pool.submit(make_batch, steps[i + depth]))
+            yield batch
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def batch_examples(step: int, seed: int, batch_size: int, num_examples: int) -> tuple[np.ndarray, np.ndarray]:
