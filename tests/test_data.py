@@ -244,3 +244,44 @@ def test_prefetched_batches_arrive_in_order_unchanged_and_errors_surface():
     assert [next(out) for _ in range(3)] == [3, 4, 5]
     with pytest.raises(ValueError, match="bad step 6"):
         next(out)
+
+
+def test_maestro_json_alone_gives_the_same_splits(tmp_path):
+    root = write_maestro(tmp_path / "m")
+    (root / "maestro-v3.0.0" / "maestro-v3.0.0.csv").unlink()
+    builder = build(file_config(tmp_path, "maestro", root))
+    assert {s: builder.info.splits[s].num_examples for s in ("train", "validation", "test")} == {
+        "train": 3, "validation": 1, "test": 1}
+
+
+class RecordingSource:
+    """A data source that records which example indices are read."""
+
+    def __init__(self, source):
+        self.source, self.read = source, []
+
+    def __len__(self):
+        return len(self.source)
+
+    def __getitem__(self, index):
+        self.read.append(int(index))
+        return self.source[index]
+
+
+def test_two_processes_of_the_real_reader_read_disjoint_examples_covering_the_split(tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for i in range(40):
+        sf.write(folder / f"{i:02d}.wav", piano_like(0.6, 8000, seed=i), 8000)
+    data = prepare(file_config(tmp_path, "folder", folder))
+    count = len(data.train)
+    reads = []
+    for p in (0, 1):  # a global batch of 2: one row per process per step, positions 2s + p
+        spy = RecordingSource(data.train)
+        data.train = spy
+        for step in range((count + 1) // 2):
+            data.train_batch(step, seed=0, batch_size=2, length=32, process_index=p, process_count=2)
+        data.train = spy.source
+        reads.append([index for step, index in enumerate(spy.read) if 2 * step + p < count])  # first epoch
+    assert not set(reads[0]) & set(reads[1])
+    assert sorted(reads[0] + reads[1]) == list(range(count))

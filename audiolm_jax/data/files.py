@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 
 from audiolm_jax.config import LIBRISPEECH_SPLITS
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 MAESTRO_CSV = "maestro-v3.0.0.csv"
+MAESTRO_JSON = "maestro-v3.0.0.json"
 MAESTRO_COLUMNS = ("split", "audio_filename")
 
 
@@ -60,9 +62,10 @@ def check_librispeech_split(root: str, split: str) -> None:
 
 
 def maestro_root(root: str) -> str:
-    """The folder holding `maestro-v3.0.0.csv`, given it or its parent; DatasetError when neither."""
+    """The folder holding `maestro-v3.0.0.csv` (or `.json`), given it or its parent;
+    DatasetError when neither."""
     base = os.path.join(root, "maestro-v3.0.0") if os.path.isdir(os.path.join(root, "maestro-v3.0.0")) else root
-    if not os.path.isfile(os.path.join(base, MAESTRO_CSV)):
+    if not any(os.path.isfile(os.path.join(base, name)) for name in (MAESTRO_CSV, MAESTRO_JSON)):
         raise DatasetError(
             f"data.dir '{root}': expected the MAESTRO v3 folder (maestro-v3.0.0/{MAESTRO_CSV} with "
             "<year>/*.wav and *.midi beside it, from the maestro-v3.0.0.zip archive at "
@@ -71,10 +74,21 @@ def maestro_root(root: str) -> str:
 
 
 def maestro_rows(base: str) -> list[dict]:
-    """The rows of `<base>/maestro-v3.0.0.csv`; DatasetError when columns are missing."""
+    """The rows of `<base>/maestro-v3.0.0.csv`, or of the `.json` (column → {row: value})
+    where there is no csv; DatasetError when columns are missing or the file is malformed."""
     table = os.path.join(base, MAESTRO_CSV)
-    with open(table, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    if os.path.isfile(table):
+        with open(table, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        table = os.path.join(base, MAESTRO_JSON)
+        try:
+            with open(table, encoding="utf-8") as f:
+                columns = json.load(f)
+            keys = sorted(next(iter(columns.values())), key=int)
+            rows = [{name: values[k] for name, values in columns.items()} for k in keys]
+        except (ValueError, AttributeError, KeyError, StopIteration) as e:
+            raise DatasetError(f"'{table}': expected {{column: {{row: value}}}} as MAESTRO ships it ({e})") from None
     if not rows:
         raise DatasetError(f"'{table}': no rows")
     missing = [c for c in MAESTRO_COLUMNS if c not in rows[0]]
@@ -85,8 +99,9 @@ def maestro_rows(base: str) -> list[dict]:
 
 def check_maestro_split(root: str, split: str) -> None:
     """Raises DatasetError unless the csv under `root` has rows of `split`."""
-    table = os.path.join(maestro_root(root), MAESTRO_CSV)
-    splits = sorted({r["split"] for r in maestro_rows(os.path.dirname(table))})
+    base = maestro_root(root)
+    table = os.path.join(base, MAESTRO_CSV if os.path.isfile(os.path.join(base, MAESTRO_CSV)) else MAESTRO_JSON)
+    splits = sorted({r["split"] for r in maestro_rows(base)})
     if split not in splits:
         raise DatasetError(f"MAESTRO split {split!r}: '{table}' has splits {splits}")
 
