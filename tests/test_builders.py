@@ -19,7 +19,6 @@ class _GeneratedExamples:
     """Mixin: writes the fake downloads into a temporary EXAMPLE_DIR before tfds looks for them."""
 
     MOCK_OUT_FORBIDDEN_OS_FUNCTIONS = False  # the builders read local files with os/soundfile
-    SKIP_CHECKSUMS = True  # fake archives have no registered checksums
 
     @classmethod
     def write_examples(cls, root):
@@ -44,6 +43,7 @@ class LibrispeechDownloadTest(_GeneratedExamples, tfds.testing.DatasetBuilderTes
     # One fake extracted archive per split, as tfds's download_and_extract returns them.
     DL_EXTRACT_RESULT = {split: split for split in LIBRISPEECH_SPLITS}
     SPLITS = {split: 6 for split in LIBRISPEECH_SPLITS}  # 2 speakers × 3 utterances each
+    SKIP_CHECKSUMS = False  # every URL it downloads has tfds's registered checksum
 
     @classmethod
     def write_examples(cls, root):
@@ -55,11 +55,18 @@ class MaestroDownloadTest(_GeneratedExamples, tfds.testing.DatasetBuilderTestCas
     DATASET_CLASS = builders.MaestroV3
     BUILDER_CONFIG_NAMES_TO_TEST = [builders.audio_config(8000, chunk_seconds=1)]
     DL_EXTRACT_RESULT = "maestro_zip"  # the extracted maestro-v3.0.0.zip
+    SKIP_CHECKSUMS = True  # no checksum of MAESTRO's zip is registered (none is published with it)
     SPLITS = {"train": 6, "validation": 2, "test": 2}  # 1.5 s pieces in chunks of 1 s and 0.5 s
 
     @classmethod
     def write_examples(cls, root):
         write_maestro(root / "maestro_zip")
+
+
+def test_librispeech_downloads_are_checked_against_tfds_checksums():
+    infos = builders.LibrispeechAudio.url_infos
+    assert infos["http://www.openslr.org/resources/12/dev-clean.tar.gz"].size == 337926286
+    assert len(infos) == len(LIBRISPEECH_SPLITS)
 
 
 def test_builders_are_registered_under_their_tfds_names():

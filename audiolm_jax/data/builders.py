@@ -37,6 +37,7 @@ from typing import Iterator, Optional
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import utils as tfds_utils
 from tensorflow_datasets.datasets.librispeech import librispeech_dataset_builder as tfds_librispeech
 
 from audiolm_jax import audio
@@ -198,6 +199,12 @@ class LibrispeechAudio(tfds_librispeech.Builder):
     def __init__(self, *, source_dir: Optional[str] = None, **kwargs):
         self._source_dir = source_dir
         super().__init__(**kwargs)
+
+    @tfds_utils.classproperty
+    @classmethod
+    def _checksums_path(cls) -> epath.Path:
+        """tfds's own LibriSpeech checksums: downloads are verified exactly as tfds verifies them."""
+        return tfds_librispeech.Builder.code_path.parent / "checksums.tsv"
 
     def _info(self) -> tfds.core.DatasetInfo:
         sample_rate = self.builder_config.sample_rate
