@@ -25,11 +25,17 @@ FIELDS = {
     "train.learning_rate": st.floats(-1e-3, 1e-2, allow_nan=False),
     "data.segment_seconds": st.floats(-0.1, 0.6, allow_nan=False),
     "sample.prompt_seconds": st.floats(0.0, 0.6, allow_nan=False),
+    "data.chunk_seconds": st.integers(-1, 3),
+    "data.download": st.booleans(),
+    "data.prefetch_batches": st.integers(-1, 70),
+    "data.augment_gain_db": st.floats(-1.0, 30.0, allow_nan=False),
+    "data.augment_snr_db": st.one_of(st.none(), st.floats(-20.0, 120.0, allow_nan=False)),
+    "data.augment_pitch_semitones": st.floats(-1.0, 15.0, allow_nan=False),
 }
 
 
 def text(value):
-    return "none" if value is None else str(value)
+    return "none" if value is None else str(value).lower()
 
 
 def check_overrides(workdir: str, overrides: dict) -> str:
