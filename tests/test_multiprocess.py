@@ -1,5 +1,6 @@
 """Two processes on loopback (jax.distributed with CPU gloo collectives), two simulated devices
-each, train a few steps and end with the params of one process on one device."""
+each, prepare one dataset (process 0 builds it while process 1 waits), train a few steps and
+end with the params of one process on one device."""
 
 import json
 import os
@@ -24,10 +25,13 @@ WORKER = textwrap.dedent("""
     from audiolm_jax import train
     from tests.helpers import random_walk_data, tiny_config
     assert jax.process_count() == 2 and jax.device_count() == 4
+    from audiolm_jax.data import prepare
+    prepared = prepare(tiny_config({prepdir!r}))  # process 0 builds the tfds dataset, process 1 waits
     cfg = tiny_config({workdir!r}, train={{"steps": 5, "checkpoint_every": 5}})
     result = train.train(cfg, random_walk_data())
     params = [np.asarray(x.addressable_data(0)).ravel().tolist() for x in jax.tree.leaves(result.state.params)]
-    print(json.dumps({{"losses": [h["loss"] for h in result.history], "params": params}}))
+    print(json.dumps({{"losses": [h["loss"] for h in result.history], "params": params,
+                      "stats": prepared.stats.mean.tolist(), "clips": len(prepared.train)}}))
 """)
 
 
@@ -43,7 +47,8 @@ def test_two_processes_equal_one_process(tmp_path):
     # Output goes to files: a full pipe would block one process inside a collective.
     logs = [(open(tmp_path / f"out{pid}", "w+"), open(tmp_path / f"err{pid}", "w+")) for pid in (0, 1)]
     procs = [subprocess.Popen([sys.executable, "-c", WORKER.format(root=ROOT, port=port, pid=pid,
-                                                                   workdir=str(tmp_path / "multi"))],
+                                                                   workdir=str(tmp_path / "multi"),
+                                                                   prepdir=str(tmp_path / "prep"))],
                               cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
              for pid, (out, err) in zip((0, 1), logs)]
     outs = []
@@ -53,7 +58,8 @@ def test_two_processes_equal_one_process(tmp_path):
         err.seek(0)
         assert proc.returncode == 0, err.read()[-3000:]
         outs.append(json.loads(out.read().strip().splitlines()[-1]))
-    assert outs[0] == outs[1]  # both processes hold the same replicated state
+    assert outs[0] == outs[1]  # both processes hold the same replicated state and the same data
+    assert outs[0]["clips"] == 8 and len(os.listdir(tmp_path / "prep" / "tfds" / "synthetic_piano")) == 2  # config + .config
 
     single = train.train(tiny_config(str(tmp_path / "single"), train={"steps": 5, "checkpoint_every": 5}),
                          random_walk_data(), mesh=train.make_mesh(jax.devices()[:1]))
