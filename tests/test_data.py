@@ -285,3 +285,11 @@ def test_two_processes_of_the_real_reader_read_disjoint_examples_covering_the_sp
         reads.append([index for step, index in enumerate(spy.read) if 2 * step + p < count])  # first epoch
     assert not set(reads[0]) & set(reads[1])
     assert sorted(reads[0] + reads[1]) == list(range(count))
+
+
+def test_a_dataset_prepared_from_another_copy_says_how_to_prepare_again(tmp_path):
+    first = write_librispeech(tmp_path / "a", splits=("dev-clean", "train-clean-100"))
+    prepare(file_config(tmp_path, "librispeech", first, train_split="train_clean100", eval_split="dev_clean"))
+    other = write_librispeech(tmp_path / "b", splits=("dev-clean", "test-clean"))
+    with pytest.raises(DatasetError, match=r"no split 'test_clean'.*delete that folder"):
+        prepare(file_config(tmp_path, "librispeech", other, train_split="test_clean", eval_split="dev_clean"))

@@ -71,6 +71,7 @@ def build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
     check_local_copy(config)
     builder = make_builder(config)
     if jax.process_index() == 0:
+        log.info("%s: preparing (once) in %s", builder.name, builder.data_dir)
         builder.download_and_prepare(file_format="array_record",
                                      download_dir=os.path.join(tfds_dir(config), "downloads"))
     if jax.process_count() > 1:
@@ -79,8 +80,9 @@ def build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
         builder = make_builder(config)  # re-reads the dataset info process 0 wrote
     for split in (config.data.train_split, config.data.eval_split):
         if split not in builder.info.splits:
-            raise files.DatasetError(f"{builder.name} in '{tfds_dir(config)}' has no split {split!r} "
-                                     f"(it has {sorted(builder.info.splits)})")
+            raise files.DatasetError(f"{builder.name} prepared in '{builder.data_dir}' has no split {split!r} "
+                                     f"(it has {sorted(builder.info.splits)}); it was prepared from another "
+                                     "copy: delete that folder to prepare it again, or set data.tfds_dir")
     return builder
 
 
