@@ -293,3 +293,11 @@ def test_a_dataset_prepared_from_another_copy_says_how_to_prepare_again(tmp_path
     other = write_librispeech(tmp_path / "b", splits=("dev-clean", "test-clean"))
     with pytest.raises(DatasetError, match=r"no split 'test_clean'.*delete that folder"):
         prepare(file_config(tmp_path, "librispeech", other, train_split="test_clean", eval_split="dev_clean"))
+
+
+def test_a_split_with_no_usable_audio_is_one_clear_error(tmp_path):
+    root = write_maestro(tmp_path / "m")
+    for wav in (root / "maestro-v3.0.0" / "2018").glob("*--3.wav"):  # the only validation piece
+        wav.write_bytes(b"RIFF broken")
+    with pytest.raises(DatasetError, match=r"MAESTRO validation: no usable audio \(1 file\(s\) found, all skipped"):
+        prepare(file_config(tmp_path, "maestro", root))

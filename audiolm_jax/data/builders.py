@@ -101,6 +101,14 @@ class _SkipCounter:
             log.warning("%s: skipped %d unreadable audio file(s) of %d: %s", self.what, len(self.skipped),
                         self.seen, ", ".join(sorted(self.skipped)))
 
+    def finish(self) -> None:
+        """`report`, then DatasetError if the split got no usable audio (tfds cannot write an
+        empty split, and a model cannot train on one)."""
+        self.report()
+        if len(self.skipped) == self.seen:
+            raise files.DatasetError(f"{self.what}: no usable audio ({self.seen} file(s) found, all skipped; "
+                                     "see the warnings)")
+
 
 def _chunks(waveform: np.ndarray, sample_rate: int, chunk_seconds: int) -> Iterator[tuple[int, np.ndarray]]:
     """(index, int16 piece) of consecutive ≤ `chunk_seconds` pieces of `waveform` `[samples]`."""
@@ -242,7 +250,7 @@ class LibrispeechAudio(tfds_librispeech.Builder):
                 wave = counter.decode(example["speech"], self.builder_config.sample_rate)
                 if wave is not None:
                     yield key, {**example, "speech": to_int16(wave)}
-        counter.report()
+        counter.finish()
 
 
 def _glob_transcripts(folder: str) -> list[str]:
@@ -301,7 +309,7 @@ class MaestroV3(tfds.core.GeneratorBasedBuilder):
             for index, piece_audio in _chunks(wave, c.sample_rate, c.chunk_seconds):
                 key = f"{piece}/{index:04d}"
                 yield key, {**meta, "audio": piece_audio, "start_seconds": float(index * c.chunk_seconds), "id": key}
-        counter.report()
+        counter.finish()
 
 
 class AudioFolder(tfds.core.GeneratorBasedBuilder):
@@ -355,7 +363,7 @@ class AudioFolder(tfds.core.GeneratorBasedBuilder):
             for index, piece in _chunks(wave, c.sample_rate, c.chunk_seconds):
                 key = f"{relative}/{index:04d}"
                 yield key, {"audio": piece, "path": relative, "start_seconds": float(index * c.chunk_seconds), "id": key}
-        counter.report()
+        counter.finish()
 
 
 def folder_config(source_dir: str, base: AudioBuilderConfig) -> AudioBuilderConfig:
