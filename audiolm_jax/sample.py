@@ -17,7 +17,6 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from audiolm_jax import checkpoint
 from audiolm_jax.config import ExperimentConfig, ModelConfig

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import time
 from functools import partial
 from typing import Any, Callable, Optional
@@ -26,7 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
 from audiolm_jax import checkpoint, config as config_lib
-from audiolm_jax.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
+from audiolm_jax.config import ConfigError, ExperimentConfig, TrainConfig
 from audiolm_jax.data import PreparedData, RecordData, segment_frames
 from audiolm_jax.data.pipeline import prefetched
 from audiolm_jax.model import MelTransformer, group_frames, init_params

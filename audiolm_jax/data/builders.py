@@ -24,7 +24,6 @@ holds non-finite samples is skipped with a warning naming it and a count per spl
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import logging
