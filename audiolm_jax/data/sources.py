@@ -66,14 +66,17 @@ def check_local_copy(config: ExperimentConfig) -> None:
 def build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
     """Prepares the source's dataset (once; later calls find it) and returns its builder.
 
+    The local copy is checked (every process, so all fail together on a bad layout) only
+    while the dataset is not prepared: a prepared one needs neither the walk nor the copy.
     With several processes, process 0 prepares while the others wait at a barrier.
     """
-    check_local_copy(config)
     builder = make_builder(config)
-    if jax.process_index() == 0:
-        log.info("%s: preparing (once) in %s", builder.name, builder.data_dir)
-        builder.download_and_prepare(file_format="array_record",
-                                     download_dir=os.path.join(tfds_dir(config), "downloads"))
+    if not builder.is_prepared():
+        check_local_copy(config)
+        if jax.process_index() == 0:
+            log.info("%s: preparing (once) in %s", builder.name, builder.data_dir)
+            builder.download_and_prepare(file_format="array_record",
+                                         download_dir=os.path.join(tfds_dir(config), "downloads"))
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices("audiolm_jax dataset prepared")
