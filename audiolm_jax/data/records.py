@@ -35,7 +35,8 @@ class RecordData:
 
     `train`/`eval` are tfds data sources (sequences of example dicts) whose `audio_key`
     holds int16 `[samples]` at `audio.sample_rate`. Provides the same `train_batch` /
-    `eval_batches` / `eval_waveforms` as the in-memory `PreparedData`.
+    `eval_batches` / `eval_waveforms` as the in-memory `PreparedData`; `stats` must be set
+    before batches are read (`sources.prepare` computes them with `sample_log_mels`).
     """
 
     train: Sequence[dict[str, Any]]
@@ -68,18 +69,20 @@ class RecordData:
             crop = augment_lib.augment(crop, self.data, self.audio.sample_rate, rng)
         return crop
 
-    def _batch(self, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """Crops → normalised log-mel `[B, T, M]` and frame mask `[B, T]` (padding masked)."""
+    def _log_mels(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Crops → log-mel in dB `[B, T, M]` (zero-padded to the segment) and frame mask `[B, T]`."""
         waves = np.zeros((len(crops), self._segment_samples), np.float32)
         for row, crop in enumerate(crops):
             waves[row, : len(crop)] = crop
         mel = np.asarray(self._log_mel(waves, self.audio))
         frames = mel.shape[1]
         valid = np.array([min(1 + len(c) // self.audio.hop_length, frames) if len(c) else 0 for c in crops])
-        mask = (np.arange(frames)[None, :] < valid[:, None]).astype(np.float32)
-        if self.stats is not None:
-            mel = self.stats.normalise(mel) * mask[..., None]
-        return {"mel": mel.astype(np.float32), "mask": mask}
+        return mel, (np.arange(frames)[None, :] < valid[:, None]).astype(np.float32)
+
+    def _batch(self, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Crops → normalised log-mel `[B, T, M]` (padding zeroed) and frame mask `[B, T]`."""
+        mel, mask = self._log_mels(crops)
+        return {"mel": (self.stats.normalise(mel) * mask[..., None]).astype(np.float32), "mask": mask}
 
     def train_batch(self, step: int, seed: int, batch_size: int, length: int,
                     process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
@@ -105,15 +108,11 @@ class RecordData:
 
     def sample_log_mels(self, count: int, seed: int) -> list[np.ndarray]:
         """Log-mels in dB `[frames, n_mels]` of `count` random training crops (for statistics)."""
-        stats, self.stats = self.stats, None
-        try:
-            indices = np.random.default_rng([seed, 3]).integers(0, len(self.train), size=count)
-            fractions = np.random.default_rng([seed, 4]).random(count)
-            crops = list(self._pool.map(lambda r: self._crop(self.train, indices[r], fractions[r]), range(count)))
-            mels = []
-            for start in range(0, count, 32):  # bounded STFT memory
-                batch = self._batch(crops[start : start + 32])
-                mels += [m[mask > 0] for m, mask in zip(batch["mel"], batch["mask"])]
-        finally:
-            self.stats = stats
+        indices = np.random.default_rng([seed, 3]).integers(0, len(self.train), size=count)
+        fractions = np.random.default_rng([seed, 4]).random(count)
+        crops = list(self._pool.map(lambda r: self._crop(self.train, indices[r], fractions[r]), range(count)))
+        mels = []
+        for start in range(0, count, 32):  # bounded STFT memory
+            mel, mask = self._log_mels(crops[start : start + 32])
+            mels += [m[valid > 0] for m, valid in zip(mel, mask)]
         return mels
