@@ -41,21 +41,26 @@ def librispeech_layout_message(root: str, split: str | None = None) -> str:
             f"(the OpenSLR resource 12 archives, {archive})")
 
 
+def _named_folder(root: str, name: str) -> str:
+    """`root/name` when that folder exists (`root` is its parent), else `root` itself."""
+    return os.path.join(root, name) if os.path.isdir(os.path.join(root, name)) else root
+
+
 def librispeech_root(root: str) -> str:
     """The `LibriSpeech/` folder given it or its parent; DatasetError when neither."""
-    base = os.path.join(root, "LibriSpeech") if os.path.isdir(os.path.join(root, "LibriSpeech")) else root
-    if os.path.basename(os.path.normpath(base)) != "LibriSpeech" or not os.path.isdir(base):
+    base = os.path.normpath(_named_folder(root, "LibriSpeech"))
+    if os.path.basename(base) != "LibriSpeech" or not os.path.isdir(base):
         raise DatasetError(librispeech_layout_message(root))
-    return os.path.normpath(base)
+    return base
 
 
 def check_librispeech_split(root: str, split: str) -> None:
     """Raises DatasetError unless `split`'s folder holds flac files below `root`."""
     if split not in LIBRISPEECH_SPLITS:
         raise DatasetError(f"LibriSpeech split {split!r}: expected one of {sorted(LIBRISPEECH_SPLITS)}")
-    base = os.path.join(root, "LibriSpeech") if os.path.isdir(os.path.join(root, "LibriSpeech")) else root
+    base = os.path.normpath(_named_folder(root, "LibriSpeech"))
     folder = os.path.join(base, LIBRISPEECH_SPLITS[split])
-    if os.path.basename(os.path.normpath(base)) != "LibriSpeech" or not os.path.isdir(folder):
+    if os.path.basename(base) != "LibriSpeech" or not os.path.isdir(folder):
         raise DatasetError(librispeech_layout_message(root, split))
     if not any(f.endswith(".flac") for _, _, names in os.walk(folder) for f in names):
         raise DatasetError(f"data.dir '{root}': no .flac files under '{folder}'")
@@ -64,7 +69,7 @@ def check_librispeech_split(root: str, split: str) -> None:
 def maestro_root(root: str) -> str:
     """The folder holding `maestro-v3.0.0.csv` (or `.json`), given it or its parent;
     DatasetError when neither."""
-    base = os.path.join(root, "maestro-v3.0.0") if os.path.isdir(os.path.join(root, "maestro-v3.0.0")) else root
+    base = _named_folder(root, "maestro-v3.0.0")
     if not any(os.path.isfile(os.path.join(base, name)) for name in (MAESTRO_CSV, MAESTRO_JSON)):
         raise DatasetError(
             f"data.dir '{root}': expected the MAESTRO v3 folder (maestro-v3.0.0/{MAESTRO_CSV} with "
@@ -73,15 +78,20 @@ def maestro_root(root: str) -> str:
     return base
 
 
+def maestro_table(base: str) -> str:
+    """The metadata file MAESTRO rows are read from: the csv, or the json where there is none."""
+    csv_path = os.path.join(base, MAESTRO_CSV)
+    return csv_path if os.path.isfile(csv_path) else os.path.join(base, MAESTRO_JSON)
+
+
 def maestro_rows(base: str) -> list[dict]:
-    """The rows of `<base>/maestro-v3.0.0.csv`, or of the `.json` (column → {row: value})
-    where there is no csv; DatasetError when columns are missing or the file is malformed."""
-    table = os.path.join(base, MAESTRO_CSV)
-    if os.path.isfile(table):
+    """The rows of `maestro_table(base)` (json: column → {row: value}); DatasetError when
+    columns are missing or the file is malformed."""
+    table = maestro_table(base)
+    if table.endswith(".csv"):
         with open(table, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     else:
-        table = os.path.join(base, MAESTRO_JSON)
         try:
             with open(table, encoding="utf-8") as f:
                 columns = json.load(f)
@@ -98,12 +108,11 @@ def maestro_rows(base: str) -> list[dict]:
 
 
 def check_maestro_split(root: str, split: str) -> None:
-    """Raises DatasetError unless the csv under `root` has rows of `split`."""
+    """Raises DatasetError unless the metadata under `root` has rows of `split`."""
     base = maestro_root(root)
-    table = os.path.join(base, MAESTRO_CSV if os.path.isfile(os.path.join(base, MAESTRO_CSV)) else MAESTRO_JSON)
     splits = sorted({r["split"] for r in maestro_rows(base)})
     if split not in splits:
-        raise DatasetError(f"MAESTRO split {split!r}: '{table}' has splits {splits}")
+        raise DatasetError(f"MAESTRO split {split!r}: '{maestro_table(base)}' has splits {splits}")
 
 
 def folder_paths(root: str) -> list[str]:
