@@ -43,10 +43,15 @@ def write_samples(config: ExperimentConfig, prompts: list[tuple[str, np.ndarray]
                                             f"{config.name}: prompted continuation", notes)
 
 
+def stats_path(config: ExperimentConfig) -> str:
+    """Where a run keeps its normalisation statistics: `<workdir>/norm_stats.json`."""
+    return os.path.join(config.workdir, "norm_stats.json")
+
+
 def workdir_stats(config: ExperimentConfig) -> "data_lib.NormStats | None":
     """The normalisation statistics an earlier run of this workdir computed, if any (computed
     once: a resumed run normalises exactly as before). ConfigError when they do not fit."""
-    path = os.path.join(config.workdir, "norm_stats.json")
+    path = stats_path(config)
     if not os.path.exists(path):
         return None
     try:
@@ -74,7 +79,7 @@ def run(config: ExperimentConfig) -> dict[str, float]:
     log.info("preparing %s data", config.data.source)
     data = data_lib.prepare(config, stats=workdir_stats(config))
     if jax.process_index() == 0:
-        data.stats.save(os.path.join(workdir, "norm_stats.json"))
+        data.stats.save(stats_path(config))
     writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if jax.process_index() == 0 else None
     try:
         result = train.train(config, data, writer)

@@ -39,15 +39,16 @@ def batches_per_second(make_batch, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def tf_data_batches(builder, cfg, batch_size: int):
-    """An endless iterator of `{"mel", "mask"}` batches read through tf.data (TFRecord)."""
-    import jax
+def segment_samples(cfg) -> int:
+    return int(round(cfg.data.segment_seconds * cfg.audio.sample_rate))
+
+
+def tf_data_waves(builder, cfg, batch_size: int):
+    """Endless `[batch, samples]` random crops read through tf.data (TFRecord)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from audiolm_jax import audio
-
-    samples = int(round(cfg.data.segment_seconds * cfg.audio.sample_rate))
+    samples = segment_samples(cfg)
 
     def crop(example):
         wave = tf.cast(example["audio"], tf.float32) / 32767.0
@@ -56,20 +57,15 @@ def tf_data_batches(builder, cfg, batch_size: int):
 
     ds = (builder.as_dataset(split="train", shuffle_files=True).repeat().shuffle(256)
           .map(crop, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(4))
-    log_mel = jax.jit(audio.log_mel_jax, static_argnums=1)
-    for waves in tfds.as_numpy(ds):
-        mel = np.asarray(log_mel(waves, cfg.audio))
-        yield {"mel": mel, "mask": np.ones(mel.shape[:2], np.float32)}
+    return tfds.as_numpy(ds)
 
 
-def grain_batches(source, cfg, batch_size: int):
-    """An endless iterator of `{"mel", "mask"}` batches read by grain from a data source."""
+def grain_waves(source, cfg, batch_size: int):
+    """Endless `[batch, samples]` random crops read by grain from a data source (ImportError
+    without grain, which is in the bench extra only)."""
     import grain
-    import jax
 
-    from audiolm_jax import audio
-
-    samples = int(round(cfg.data.segment_seconds * cfg.audio.sample_rate))
+    samples = segment_samples(cfg)
 
     def crop(example, rng):
         wave = builders.to_float(example["audio"])
@@ -79,11 +75,19 @@ def grain_batches(source, cfg, batch_size: int):
         out[: len(piece)] = piece
         return out
 
-    ds = (grain.MapDataset.source(source).seed(0).shuffle().repeat().random_map(crop).batch(batch_size)
-          .to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=8)))
+    return (grain.MapDataset.source(source).seed(0).shuffle().repeat().random_map(crop).batch(batch_size)
+            .to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=8)))
+
+
+def mel_batches(waves, cfg):
+    """`{"mel", "mask"}` batches from `[batch, samples]` crops, by the training path's JAX log-mel."""
+    import jax
+
+    from audiolm_jax import audio
+
     log_mel = jax.jit(audio.log_mel_jax, static_argnums=1)
-    for waves in ds:
-        mel = np.asarray(log_mel(waves, cfg.audio))
+    for batch in waves:
+        mel = np.asarray(log_mel(batch, cfg.audio))
         yield {"mel": mel, "mask": np.ones(mel.shape[:2], np.float32)}
 
 
@@ -118,12 +122,12 @@ def main() -> None:
         builder = builders.AudioFolder(source_dir=folder, data_dir=os.path.join(tmp, "tfrecord"),
                                        config=builders.audio_config(cfg.audio.sample_rate, cfg.data.chunk_seconds))
         builder.download_and_prepare(file_format="tfrecord")
-        stream = tf_data_batches(builder, files_cfg, b)
+        stream = mel_batches(tf_data_waves(builder, files_cfg, b), files_cfg)
         tf_supply = batches_per_second(lambda s: next(stream), 20)
         emit("input_pipeline", "random access (ArrayRecord) vs tf.data (TFRecord), same builder",
              supply, tf_supply, "batches/s", target=1.0, higher_is_better=True)
         try:
-            grain_stream = grain_batches(records.train, files_cfg, b)
+            grain_stream = mel_batches(grain_waves(records.train, files_cfg, b), files_cfg)
         except ImportError:  # grain is in the bench extra only
             return
         grain_supply = batches_per_second(lambda s: next(grain_stream), 20)
