@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 
 from audiolm_jax.config import LIBRISPEECH_SPLITS
 from audiolm_jax.data import builders
-from tests.test_data import write_librispeech, write_maestro
+from tests.layouts import write_librispeech, write_maestro
 
 
 class _GeneratedExamples:

@@ -157,11 +157,45 @@ def audio_config(sample_rate: int, chunk_seconds: int = 30) -> AudioBuilderConfi
                               description=f"mono int16 at {sample_rate} Hz, chunks of <= {chunk_seconds} s")
 
 
+def _parameters(config: tfds.core.BuilderConfig) -> dict:
+    """The fields a config subclass adds to tfds's BuilderConfig (what its name encodes)."""
+    base = {f.name for f in dataclasses.fields(tfds.core.BuilderConfig)}
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in base}
+
+
+def registered_config(builder_cls: type, config: tfds.core.BuilderConfig) -> tfds.core.BuilderConfig:
+    """`config`, or the object `builder_cls` registers under its name when both hold the same
+    parameters.
+
+    Our configs are named after their parameters, so one name is one dataset. tfds refuses a
+    second object under a registered name (it compares by identity), so an equal config
+    built at run time is swapped for the registered one; a different config under a
+    registered name is a ValueError naming both.
+    """
+    known = builder_cls.builder_configs.get(config.name)
+    if known is None or known is config:
+        return config
+    if type(known) is not type(config) or _parameters(known) != _parameters(config):
+        raise ValueError(f"{builder_cls.__name__}: builder config '{config.name}' is registered with "
+                         f"{_parameters(known)}, not {_parameters(config)}")
+    return known
+
+
+class _ConfigsByName:
+    """Mixin for every builder here: a config passed as an object goes through
+    `registered_config`, so any config (registered or not) can be asked for."""
+
+    def __init__(self, *, config=None, **kwargs):
+        if isinstance(config, tfds.core.BuilderConfig):
+            config = registered_config(type(self), config)
+        super().__init__(config=config, **kwargs)
+
+
 # ---------------------------------------------------------------------------------------
 # Builders
 
 
-class SyntheticPiano(tfds.core.GeneratorBasedBuilder):
+class SyntheticPiano(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """Deterministic piano-like notes and chords (see `synthetic.py`); no download."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -190,7 +224,7 @@ class SyntheticPiano(tfds.core.GeneratorBasedBuilder):
             yield f"{split}-{i:06d}", {"audio": to_int16(wave), "id": f"{split}-{i:06d}"}
 
 
-class LibrispeechAudio(tfds_librispeech.Builder):
+class LibrispeechAudio(_ConfigsByName, tfds_librispeech.Builder):
     """tfds's LibriSpeech builder, resampled to the config's rate, decoded with soundfile.
 
     `source_dir`: an extracted `LibriSpeech/` tree (or its parent) to read instead of
@@ -257,7 +291,7 @@ def _glob_transcripts(folder: str) -> list[str]:
     return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names if f.endswith(".trans.txt"))
 
 
-class MaestroV3(tfds.core.GeneratorBasedBuilder):
+class MaestroV3(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """MAESTRO v3.0.0 piano performances with their MIDI, chunked into ≤ `chunk_seconds`.
 
     `source_dir`: a local `maestro-v3.0.0/` folder (or its parent) instead of the download.
@@ -311,7 +345,7 @@ class MaestroV3(tfds.core.GeneratorBasedBuilder):
         counter.finish()
 
 
-class AudioFolder(tfds.core.GeneratorBasedBuilder):
+class AudioFolder(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """Every wav/flac/ogg/mp3 below `source_dir`, chunked; `validation` = ~5% by path hash.
 
     The folder is part of the config's name, so two folders prepare into two datasets.

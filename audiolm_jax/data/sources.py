@@ -20,6 +20,7 @@ import tensorflow_datasets as tfds
 
 from audiolm_jax.config import ExperimentConfig
 from audiolm_jax.data import builders, files
+from audiolm_jax.data.files import DatasetError
 from audiolm_jax.data.builders import to_float
 from audiolm_jax.data.pipeline import NormStats, PreparedData, clip_log_mels, compute_norm_stats
 from audiolm_jax.data.records import RecordData
@@ -69,7 +70,27 @@ def build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
     The local copy is checked (every process, so all fail together on a bad layout) only
     while the dataset is not prepared: a prepared one needs neither the walk nor the copy.
     With several processes, process 0 prepares while the others wait at a barrier.
+    Anything tfds raises reaches the caller as one DatasetError saying what to do.
     """
+    try:
+        return _build(config)
+    except DatasetError:
+        raise
+    except Exception as e:  # tfds and its readers raise many types; the user needs one line
+        raise DatasetError(_failure_message(config, e)) from e
+
+
+def _failure_message(config: ExperimentConfig, error: Exception) -> str:
+    """One line: the source, where it was read from and prepared into, tfds's reason, and what to do."""
+    data = config.data
+    origin = f"local copy '{data.dir}'" if data.dir else ("download" if data.download else "generated")
+    reason = (str(error).strip().splitlines() or [""])[0][:300]
+    return (f"data.source={data.source} ({origin}, prepared into '{tfds_dir(config)}'): tfds failed with "
+            f"{type(error).__name__}: {reason} — check the copy's layout (README, 'Train on LibriSpeech, MAESTRO or your own audio'), or delete "
+            f"'{tfds_dir(config)}' to prepare it again")
+
+
+def _build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
     builder = make_builder(config)
     if not builder.is_prepared():
         check_local_copy(config)
@@ -83,7 +104,7 @@ def build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
         builder = make_builder(config)  # re-reads the dataset info process 0 wrote
     for split in (config.data.train_split, config.data.eval_split):
         if split not in builder.info.splits:
-            raise files.DatasetError(f"{builder.name} prepared in '{builder.data_dir}' has no split {split!r} "
+            raise DatasetError(f"{builder.name} prepared in '{builder.data_dir}' has no split {split!r} "
                                      f"(it has {sorted(builder.info.splits)}); it was prepared from another "
                                      "copy: delete that folder to prepare it again, or set data.tfds_dir")
     return builder
