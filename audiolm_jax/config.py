@@ -182,6 +182,12 @@ class ExperimentConfig:
     sample: SampleConfig = SampleConfig()
 
 
+def segment_frames(segment_seconds: float, config: AudioConfig, frames_per_step: int) -> int:
+    """Training crop length in frames, rounded down to a multiple of `frames_per_step`."""
+    frames = config.seconds_to_frames(segment_seconds)
+    return frames - frames % frames_per_step
+
+
 # ---------------------------------------------------------------------------------------
 # Typed field access
 

@@ -1,61 +1,44 @@
 """Evaluation of a checkpoint: teacher-forced loss against the copy-last-frame baseline, and
 collapse detectors for free-running continuations.
 
-    python -m audiolm_jax.evaluate --workdir RUN [--split validation] [--prompts 8]
+    python -m audiolm_jax.evaluate --workdir RUN [--prompts 8] [--data.eval_split=test] [--sample.seconds=8]
 
-Prints the metrics and writes `<workdir>/eval.json` atomically:
+Continuations go through the one continuation path (`continuation.py`) with the
+checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and writes
+`<workdir>/eval.json` atomically:
 - `val_loss`, `val_mse`, `baseline_mse`, `baseline_ratio`: teacher-forced, on the split's
   deterministic evaluation crops (the model sees the true past; < 1 beats copying).
-- For continuations of `sample.seconds` after `sample.prompt_seconds` of each prompt:
-  `energy_drift_db` (mean frame energy of the continuation minus the prompt's),
-  `spectral_flux_ratio` (frame-to-frame change of the continuation over the prompt's; near
-  0 means frozen, ≫ 1 noisy), `silent_fraction` (frames 60 dB below the prompt's peak) and
-  `frozen_fraction` (frames changing by < 0.1 dB RMS from the previous one).
+- For each sample of `sample.seconds` after `sample.prompt_seconds` of each prompt, averaged:
+  `energy_drift_db` (mean frame energy of the continuation minus the prompt's) and
+  `abs_energy_drift_db` (the mean of its magnitude), `spectral_flux_ratio` (frame-to-frame
+  change of the continuation over the prompt's; near 0 means frozen, >> 1 noisy),
+  `silent_fraction` (frames 60 dB below the prompt's peak), `frozen_fraction` (frames
+  changing by < 0.1 dB RMS from the previous one), `timbre_distance_db` (long-term average
+  spectra of continuation and prompt, level removed, RMS over bins).
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
 - With the `eval` extra (`speechmos`, whose DNSMOS ONNX models ship inside the package and
-  run offline) and speech (`librispeech` source, or `--dnsmos on`): `dnsmos_prompt_ovrl`,
-  `dnsmos_continuation_ovrl` (and `_p808`), mean opinion scores of the real prompts and of
-  the inverted continuations.
+  run offline) and speech (`librispeech` source, or `--dnsmos on`):
+  `dnsmos_prompt_resynth_ovrl` (the prompt after the same Griffin-Lim: the vocoder's
+  ceiling), `dnsmos_continuation_ovrl` (and `_p808`), and `dnsmos_ratio`, continuation
+  over resynthesised prompt, so the vocoder's loss is not counted against the model.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
+from typing import Sequence
 
 import jax
 import numpy as np
 
-from audiolm_jax import atomic, audio, invert, sample, train
-from audiolm_jax.config import ConfigError
+from audiolm_jax import atomic, audio, cli, continuation, invert, sample, train
+from audiolm_jax.metrics import continuation_summary
+from audiolm_jax.config import ConfigError, ExperimentConfig
 
 log = logging.getLogger(__name__)
-
-
-def frame_energy_db(log_mel_db: np.ndarray) -> np.ndarray:
-    """Energy per frame in dB `[frames]` of a log-mel `[frames, n_mels]` in dB."""
-    return 10.0 * np.log10(np.sum(audio.db_to_power(log_mel_db), axis=-1) + 1e-10)
-
-
-def frame_flux_db(log_mel_db: np.ndarray) -> np.ndarray:
-    """RMS over bins of the dB change from the previous frame, `[frames - 1]`."""
-    return np.sqrt(np.mean(np.diff(log_mel_db, axis=0) ** 2, axis=-1))
-
-
-def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray) -> dict[str, float]:
-    """Collapse detectors comparing a continuation `[frames, n_mels]` with its prompt (dB)."""
-    prompt_energy, cont_energy = frame_energy_db(prompt_db), frame_energy_db(continuation_db)
-    prompt_flux = float(np.mean(frame_flux_db(prompt_db)))
-    cont_flux = frame_flux_db(continuation_db)
-    return {
-        "energy_drift_db": float(np.mean(cont_energy) - np.mean(prompt_energy)),
-        "spectral_flux_ratio": float(np.mean(cont_flux) / max(prompt_flux, 1e-6)),
-        "silent_fraction": float(np.mean(cont_energy < np.max(prompt_energy) - 60.0)),
-        "frozen_fraction": float(np.mean(cont_flux < 0.1)),
-    }
 
 
 def dnsmos_scores(waveform: np.ndarray, sample_rate: int) -> dict[str, float]:
@@ -77,19 +60,40 @@ def dnsmos_available() -> bool:
     return True
 
 
-def evaluate_checkpoint(workdir: str, split: str | None = None, num_prompts: int = 8,
-                        dnsmos: str = "auto") -> dict[str, float]:
-    """All metrics of the latest checkpoint in `workdir` (see the module docstring).
+def evaluation_prompts(config: ExperimentConfig, waveforms: list[np.ndarray], count: int
+                       ) -> list[continuation.Prompt]:
+    """The first `sample.prompt_seconds` of up to `count` evaluation clips, as prompts (clips
+    too short for one whole group are left out)."""
+    samples = int(round(config.sample.prompt_seconds * config.audio.sample_rate))
+    prompts = []
+    for i, wave in enumerate(waveforms[:count]):
+        try:
+            prompts.append(continuation.prompt_from_waveform(f"{config.data.eval_split}_{i:03d}", wave[:samples], config))
+        except ValueError:
+            log.warning("evaluation clip %d is too short for a prompt; left out", i)
+    return prompts
 
+
+def resynthesis(prompt: continuation.Prompt, config: ExperimentConfig, seed: int) -> np.ndarray:
+    """The prompt's own log-mel inverted by the sampling Griffin-Lim `[samples]`: the vocoder's ceiling."""
+    s = config.sample
+    return invert.mel_to_audio(prompt.log_mel_db[None], config.audio, s.inversion, s.griffin_lim_iters, seed=seed,
+                               length=len(prompt.waveform))[0]
+
+
+def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
+                        dnsmos: str = "auto") -> dict[str, float]:
+    """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
+    through the same continuation path and settings as `run` and `sample`.
+
+    `overrides`: dotted `--sample.*`/`--data.*` overrides of the checkpoint's config.
     `dnsmos`: 'on', 'off', or 'auto' (on for speech data when the `eval` extra is installed).
     """
     from audiolm_jax import data as data_lib
     from audiolm_jax.model import MelTransformer
 
-    sampler = sample.restore_sampler(workdir)
+    sampler = sample.restore_sampler(workdir, overrides)
     cfg = sampler.config
-    if split is not None:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, eval_split=split))
     data = data_lib.prepare(cfg, stats=sampler.stats)
     mesh = train.make_mesh(jax.devices()[:1])
     length = data_lib.segment_frames(cfg.data.segment_seconds, cfg.audio, cfg.model.frames_per_step)
@@ -100,58 +104,52 @@ def evaluate_checkpoint(workdir: str, split: str | None = None, num_prompts: int
                "val_mse": teacher["mse"], "baseline_mse": teacher["baseline_mse"],
                "baseline_ratio": teacher["baseline_ratio"]}
 
-    prompt_samples = int(round(cfg.sample.prompt_seconds * cfg.audio.sample_rate))
-    prompts = [w[:prompt_samples] for w in data.eval_waveforms[:num_prompts]]
-    prompts = [p for p in prompts if len(p) >= cfg.audio.hop_length * cfg.model.frames_per_step]
     use_dnsmos = dnsmos == "on" or (dnsmos == "auto" and cfg.data.source == "librispeech")
     if use_dnsmos and not dnsmos_available():
         if dnsmos == "on":
             raise ValueError("--dnsmos on needs the eval extra: pip install -e '.[eval]'")
         log.warning("DNSMOS skipped: install the eval extra (speechmos) to score speech")
         use_dnsmos = False
-    per_prompt, sc, mos = [], [], []
-    for i, wave in enumerate(prompts):
-        prompt_db = np.asarray(audio.log_mel_jax(wave[None], cfg.audio))
-        generated = sample.generate(cfg.model, sampler.params, sampler.stats.normalise(prompt_db),
-                                    int(round(cfg.sample.seconds * cfg.audio.frames_per_second)),
-                                    jax.random.PRNGKey(cfg.sample.seed + i), cfg.sample.temperature,
-                                    cfg.model.prenet_dropout_at_sampling)
-        generated_db = sampler.stats.denormalise(generated)[0]
-        used = generated_db.shape[0] - int(round(cfg.sample.seconds * cfg.audio.frames_per_second))
-        per_prompt.append(continuation_metrics(generated_db[:used], generated_db[used:]))
+    prompts = evaluation_prompts(cfg, data.eval_waveforms, num_prompts)
+    conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts,
+                                          jax.random.PRNGKey(cfg.sample.seed))
+    summary, _ = continuation_summary(conts)
+    metrics.update(summary)
+    sc, mos = [], []
+    for i, (prompt, cont) in enumerate(zip(prompts, conts)):
+        rebuilt = resynthesis(prompt, cfg, seed=i)
+        target = np.asarray(audio.stft_magnitude_jax(prompt.waveform[None], cfg.audio))
+        sc.append(float(invert.spectral_convergence_db(rebuilt[None], target, cfg.audio)[0]))
         if use_dnsmos:
-            full = invert.mel_to_audio(generated_db[None], cfg.audio, cfg.sample.inversion,
-                                       cfg.sample.griffin_lim_iters, seed=i)[0]
-            continuation = full[len(wave):]
-            prompt_mos, cont_mos = dnsmos_scores(wave, cfg.audio.sample_rate), dnsmos_scores(continuation, cfg.audio.sample_rate)
-            mos.append({"dnsmos_prompt_ovrl": prompt_mos["ovrl"], "dnsmos_prompt_p808": prompt_mos["p808"],
-                        "dnsmos_continuation_ovrl": cont_mos["ovrl"], "dnsmos_continuation_p808": cont_mos["p808"]})
-        rebuilt = invert.mel_to_audio(prompt_db, cfg.audio, cfg.sample.inversion, cfg.sample.griffin_lim_iters,
-                                      seed=i, length=len(wave))
-        target = np.asarray(audio.stft_magnitude_jax(wave[None], cfg.audio))
-        sc.append(float(invert.spectral_convergence_db(rebuilt, target, cfg.audio)[0]))
-    for key in ("energy_drift_db", "spectral_flux_ratio", "silent_fraction", "frozen_fraction"):
-        metrics[key] = float(np.mean([m[key] for m in per_prompt])) if per_prompt else float("nan")
+            rate, start = cfg.audio.sample_rate, len(prompt.waveform)
+            ceiling = dnsmos_scores(rebuilt, rate)
+            for full in cont.full:
+                generated = dnsmos_scores(full[start:], rate)
+                mos.append({"dnsmos_prompt_resynth_ovrl": ceiling["ovrl"], "dnsmos_prompt_resynth_p808": ceiling["p808"],
+                            "dnsmos_continuation_ovrl": generated["ovrl"],
+                            "dnsmos_continuation_p808": generated["p808"]})
     metrics["resynthesis_sc_db"] = float(np.mean(sc)) if sc else float("nan")
     for key in (mos[0] if mos else {}):
         metrics[key] = float(np.mean([m[key] for m in mos]))
-    metrics["num_prompts"] = len(per_prompt)
+    if mos:
+        metrics["dnsmos_ratio"] = metrics["dnsmos_continuation_ovrl"] / metrics["dnsmos_prompt_resynth_ovrl"]
+    metrics["num_prompts"] = len(prompts)
     return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audiolm_jax.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m audiolm_jax.evaluate", description=__doc__.splitlines()[0]
+        + " Any --sample.<field>=value or --data.<field>=value (e.g. --data.eval_split=test) overrides the "
+        "checkpoint's config.")
     parser.add_argument("--workdir", required=True, help="workdir of a training run")
-    parser.add_argument("--split", default=None, help="evaluation split (default: the config's data.eval_split)")
     parser.add_argument("--prompts", type=int, default=8, help="validation prompts to continue")
     parser.add_argument("--dnsmos", choices=("auto", "on", "off"), default="auto",
                         help="DNSMOS of prompts and continuations (auto: for speech, if the eval extra is installed)")
-    args = parser.parse_args(argv)
-    from audiolm_jax.cli import configure_logging
-
-    configure_logging()
+    args, overrides = cli.split_overrides(parser, argv, sections=("sample", "data"))
+    cli.configure_logging()
     try:
-        metrics = evaluate_checkpoint(args.workdir, args.split, args.prompts, args.dnsmos)
+        metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos)
     except (FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -43,18 +43,32 @@ def _dtype(config: ModelConfig) -> Any:
 
 
 class Prenet(nn.Module):
-    """Tacotron's bottleneck: two ReLU layers with dropout (kept on at sampling if asked)."""
+    """Tacotron's bottleneck: two ReLU layers with dropout (kept on at sampling if asked).
+
+    The dropout mask of sequence position p is drawn from the `dropout` stream folded with
+    p, so a position sees the same mask whether it is computed in a full pass or fed alone
+    to a KV cache: cached decoding and its full-recompute reference agree with dropout on.
+    """
 
     dim: int
     dropout: float
     dtype: Any
 
     @nn.compact
-    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+    def __call__(self, x: jax.Array, positions: jax.Array, deterministic: bool) -> jax.Array:
+        """`x` `[batch, steps, features]`, `positions` `[steps]` → `[batch, steps, dim]`."""
         for i in range(2):
             x = nn.relu(nn.Dense(self.dim, dtype=self.dtype, name=f"dense_{i}")(x))
-            x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
+            if not deterministic and self.dropout > 0:
+                x = x * self._keep_mask(jax.random.fold_in(self.make_rng("dropout"), i), positions, x.shape)
         return x
+
+    def _keep_mask(self, key: jax.Array, positions: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+        """Inverted-dropout scale `[batch, steps, dim]`: 0 or 1 / (1 - rate), per position's key."""
+        keep = 1.0 - self.dropout
+        per_position = jax.vmap(lambda p: jax.random.bernoulli(jax.random.fold_in(key, p), keep,
+                                                               (shape[0], shape[2])))(positions)
+        return (jnp.swapaxes(per_position, 0, 1) / keep).astype(self.dtype)
 
 
 def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
@@ -173,7 +187,7 @@ class MelTransformer(nn.Module):
         prenet_deterministic = deterministic if prenet_deterministic is None else prenet_deterministic
         positions = start + jnp.arange(groups.shape[1])
         x = Prenet(cfg.prenet_dim, cfg.prenet_dropout, dtype, name="prenet")(
-            groups.astype(dtype), deterministic=prenet_deterministic)
+            groups.astype(dtype), positions, deterministic=prenet_deterministic)
         x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x)
         if cfg.context_dim > 0 and context is not None:
             context = nn.Dense(cfg.d_model, dtype=dtype, name="context_embed")(context.astype(dtype))

@@ -29,15 +29,21 @@ def spectrogram_rgb(log_mel_db: np.ndarray, floor_db: float = 80.0) -> np.ndarra
     return (matplotlib.colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)
 
 
-def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig,
-                         title: str = "", boundary_seconds: Optional[float] = None) -> None:
-    """Writes a log-mel spectrogram `[frames, n_mels]` as a PNG; marks the prompt boundary."""
+def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig, title: str = "",
+                         boundary_seconds: Optional[float] = None, top_db: Optional[float] = None,
+                         range_db: float = 80.0) -> None:
+    """Writes a log-mel spectrogram `[frames, n_mels]` as a PNG; marks the prompt boundary.
+
+    Colours span [`top_db` - `range_db`, `top_db`]; `top_db` defaults to this image's peak.
+    A page of several spectrograms passes one `top_db` so equal colours are equal levels.
+    """
     frames = log_mel_db.shape[0]
     seconds = frames / config.frames_per_second
+    db = np.asarray(log_mel_db)
+    top = float(db.max()) if top_db is None else top_db
     fig, ax = plt.subplots(figsize=(max(4.0, min(16.0, 2.0 * seconds)), 3.0), dpi=100)
     try:
-        db = np.asarray(log_mel_db)
-        image = ax.imshow(db.T, origin="lower", aspect="auto", cmap="magma", vmin=db.max() - 80.0, vmax=db.max(),
+        image = ax.imshow(db.T, origin="lower", aspect="auto", cmap="magma", vmin=top - range_db, vmax=top,
                           extent=(0.0, seconds, 0, log_mel_db.shape[1]))
         if boundary_seconds is not None:
             ax.axvline(boundary_seconds, color="cyan", linestyle="--", linewidth=1.5, label="prompt end")
@@ -54,32 +60,52 @@ def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig,
 
 
 @dataclasses.dataclass(frozen=True)
+class SampleCell:
+    """One continuation: its wav and spectrogram (paths relative to the report) and metrics."""
+
+    wav: str
+    png: str
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class SampleRow:
-    """One prompt and its continuations; paths are relative to the report folder."""
+    """One prompt (wav and spectrogram) and its continuations; paths relative to the report."""
 
     name: str
     prompt_wav: str
-    samples: Sequence[tuple[str, str]]  # (full wav, spectrogram png) per sample
+    prompt_png: str
+    samples: Sequence[SampleCell]
+
+
+def _metrics_html(metrics: dict[str, float]) -> str:
+    esc = lambda s: html.escape(str(s), quote=True)
+    items = "".join(f"<tr><td>{esc(k)}</td><td>{v:.3g}</td></tr>" for k, v in metrics.items())
+    return f'<table class="metrics">{items}</table>' if items else ""
 
 
 def write_index_html(path: str, rows: Sequence[SampleRow], title: str, notes: Sequence[str] = ()) -> None:
-    """A table of prompts × samples with <audio> players and spectrograms (names escaped)."""
+    """A table of prompts × samples with <audio> players, spectrograms and metrics (names escaped)."""
     esc = lambda s: html.escape(str(s), quote=True)
     width = max((len(r.samples) for r in rows), default=0)
     head = "".join(f"<th>sample {i}</th>" for i in range(width))
     body = []
     for row in rows:
         cells = "".join(
-            f'<td><audio controls preload="none" src="{esc(wav)}"></audio><br>'
-            f'<a href="{esc(png)}"><img src="{esc(png)}" alt="spectrogram of {esc(wav)}" width="480"></a></td>'
-            for wav, png in row.samples)
-        body.append(f'<tr><th>{esc(row.name)}</th><td><audio controls preload="none" '
-                    f'src="{esc(row.prompt_wav)}"></audio></td>{cells}</tr>')
+            f'<td><audio controls preload="none" src="{esc(c.wav)}"></audio><br>'
+            f'<a href="{esc(c.png)}"><img src="{esc(c.png)}" alt="spectrogram of {esc(c.wav)}" width="480"></a>'
+            f'{_metrics_html(c.metrics)}</td>'
+            for c in row.samples)
+        prompt_cell = (f'<td><audio controls preload="none" src="{esc(row.prompt_wav)}"></audio><br>'
+                       f'<a href="{esc(row.prompt_png)}"><img src="{esc(row.prompt_png)}" '
+                       f'alt="spectrogram of {esc(row.prompt_wav)}" width="240"></a></td>')
+        body.append(f'<tr><th>{esc(row.name)}</th>{prompt_cell}{cells}</tr>')
     notes_html = "".join(f"<li>{esc(n)}</li>" for n in notes)
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:.4em;vertical-align:top;border-bottom:1px solid #ddd}}</style>
+<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:.4em;vertical-align:top;border-bottom:1px solid #ddd}}
+table.metrics td{{padding:.1em .6em;border:none;font-size:85%}}</style>
 </head>
 <body>
 <h1>{esc(title)}</h1>
@@ -99,30 +125,36 @@ def relative(path: str, folder: str) -> str:
     return os.path.relpath(path, folder).replace(os.sep, "/")
 
 
-def write_continuation_report(out_dir: str, continuations: Sequence, config: AudioConfig,
-                              title: str, notes: Sequence[str] = ()) -> str:
-    """Writes each prompt wav, each full wav and PNG, and `index.html`; returns its path.
+def write_continuation_report(out_dir: str, continuations: Sequence, config: AudioConfig, title: str,
+                              notes: Sequence[str] = (), metrics: Optional[Sequence[Sequence[dict]]] = None) -> str:
+    """Writes each prompt's wav and PNG, each full wav and PNG, and `index.html`; returns its path.
 
-    `continuations` are `sample.Continuation`s. File names are `<prompt>_prompt.wav`,
-    `<prompt>_sample<k>.wav` and `<prompt>_sample<k>.png`, with unsafe characters replaced.
+    `continuations` are `continuation.Continuation`s; `metrics[i][k]`, if given, is shown
+    under sample k of prompt i. Every spectrogram of the page shares one dB scale (the
+    page's peak and 80 dB below it). File names are `<prompt>_prompt.wav|png`,
+    `<prompt>_sample<k>.wav|png`, with unsafe characters replaced.
     """
     from audiolm_jax import audio  # local: audio pulls in JAX, the HTML writer need not
 
     os.makedirs(out_dir, exist_ok=True)
+    top = max((float(np.max(m)) for c in continuations for m in c.full_log_mel), default=0.0)
     rows = []
-    for cont in continuations:
+    for i, cont in enumerate(continuations):
         stem = _safe_name(cont.name)
-        prompt_path = os.path.join(out_dir, f"{stem}_prompt.wav")
+        prompt_path, prompt_png = (os.path.join(out_dir, f"{stem}_prompt.{ext}") for ext in ("wav", "png"))
         audio.save(prompt_path, cont.prompt, config.sample_rate)
-        samples = []
+        save_spectrogram_png(prompt_png, cont.full_log_mel[0][: cont.prompt_frames], config,
+                             title=f"{cont.name} · prompt", top_db=top)
+        cells = []
         for k, (wave, log_mel) in enumerate(zip(cont.full, cont.full_log_mel)):
             wav_path = os.path.join(out_dir, f"{stem}_sample{k}.wav")
             png_path = os.path.join(out_dir, f"{stem}_sample{k}.png")
             audio.save(wav_path, wave, config.sample_rate)
             save_spectrogram_png(png_path, log_mel, config, title=f"{cont.name} · sample {k}",
-                                 boundary_seconds=cont.prompt_seconds)
-            samples.append((relative(wav_path, out_dir), relative(png_path, out_dir)))
-        rows.append(SampleRow(cont.name, relative(prompt_path, out_dir), samples))
+                                 boundary_seconds=cont.prompt_seconds, top_db=top)
+            cells.append(SampleCell(relative(wav_path, out_dir), relative(png_path, out_dir),
+                                    dict(metrics[i][k]) if metrics else {}))
+        rows.append(SampleRow(cont.name, relative(prompt_path, out_dir), relative(prompt_png, out_dir), cells))
     index = os.path.join(out_dir, "index.html")
     write_index_html(index, rows, title, notes)
     return index

@@ -12,35 +12,28 @@ import os
 import time
 
 import jax
-import numpy as np
 from tqdm.auto import tqdm
 
-from audiolm_jax import atomic, cli, config as config_lib, data as data_lib, report, sample, train
+from audiolm_jax import atomic, cli, config as config_lib, continuation, data as data_lib, sample, train
 from audiolm_jax.config import ExperimentConfig
 
 log = logging.getLogger(__name__)
 
 
-def held_out_prompts(data: data_lib.PreparedData, config: ExperimentConfig) -> list[tuple[str, np.ndarray]]:
+def held_out_prompts(data: "data_lib.PreparedData | data_lib.RecordData", config: ExperimentConfig
+                     ) -> list[continuation.Prompt]:
     """The first `sample.num_prompts` evaluation clips, cut to `sample.prompt_seconds`."""
     samples = int(round(config.sample.prompt_seconds * config.audio.sample_rate))
     clips = data.eval_waveforms[: config.sample.num_prompts]
-    return [(f"{config.data.source}_{config.data.eval_split}_{i:03d}", clip[:samples]) for i, clip in enumerate(clips)]
+    return [continuation.prompt_from_waveform(f"{config.data.source}_{config.data.eval_split}_{i:03d}",
+                                              clip[:samples], config) for i, clip in enumerate(clips)]
 
 
-def write_samples(config: ExperimentConfig, prompts: list[tuple[str, np.ndarray]], out_dir: str) -> str:
+def write_samples(config: ExperimentConfig, prompts: list[continuation.Prompt], out_dir: str) -> str:
     """Restores the latest checkpoint of `config.workdir`, continues `prompts`, writes the report."""
-    scfg = config.sample
-    sampler = sample.restore_sampler(config.workdir, use_ema=scfg.use_ema)
+    sampler = sample.restore_sampler(config.workdir)
     with tqdm(total=len(prompts), desc="sample+invert", dynamic_ncols=True) as bar:
-        conts = sample.continue_waveforms(
-            sampler, prompts, scfg.seconds, scfg.num_samples, jax.random.PRNGKey(scfg.seed),
-            scfg.temperature, scfg.prenet_dropout, scfg.inversion, scfg.griffin_lim_iters, bar)
-    notes = [f"checkpoint step {sampler.step} of {os.path.abspath(config.workdir)}",
-             f"{scfg.prompt_seconds:g} s prompt, {scfg.seconds:g} s continuation, "
-             f"{scfg.inversion} Griffin-Lim × {scfg.griffin_lim_iters}"]
-    return report.write_continuation_report(out_dir, conts, sampler.config.audio,
-                                            f"{config.name}: prompted continuation", notes)
+        return sample.write_report(sampler, prompts, out_dir, bar)
 
 
 def stats_path(config: ExperimentConfig) -> str:

@@ -295,6 +295,8 @@ def train(config: ExperimentConfig, data: "PreparedData | RecordData", writer: A
             checkpoint.save(mngr, done, state, cfg, data.stats, force=True)
             last_saved = done
     bar.close()
+    if not eval_metrics:  # nothing left to train (a finished run re-run): evaluate what was restored
+        eval_metrics = evaluate(eval_step, state.ema_params, evals, mesh)
     mngr.wait_until_finished()
     mngr.close()
     if writer is not None:

@@ -19,6 +19,35 @@ def best_seconds(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> fl
     return best
 
 
+def interleaved_seconds(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1
+                        ) -> dict[str, list[float]]:
+    """Wall times of each function, called in turn (a, b, a, b, ...) `repeats` times after
+    `warmup` untimed rounds, so drifts of the machine hit every side alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            _block(fn())
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            _block(fn())
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def emit_timed(benchmark: str, case: str, ours: list[float], reference: list[float], target: float,
+               **extra: Any) -> dict:
+    """One comparison of two lists of seconds (lower is better): medians, spreads, and the
+    ratio at the worst end of the spread (our slowest over the reference's fastest), which
+    must clear `target` for the row to count as met."""
+    import numpy as np
+
+    ours_med, ref_med = float(np.median(ours)), float(np.median(reference))
+    return emit(benchmark, case, ours_med, ref_med, "s", target, higher_is_better=False,
+                ours_spread=[min(ours), max(ours)], reference_spread=[min(reference), max(reference)],
+                ratio_low=min(reference) / max(ours), repeats=len(ours), **extra)
+
+
 def _block(result: Any) -> None:
     import jax
 

@@ -9,6 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from audiolm_jax import config as C
+from audiolm_jax.continuation import whole_window_frames
 from tests.helpers import html_links
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,4 +53,6 @@ def test_demo_writes_checkpoints_metrics_tensorboard_and_a_report(tmp_path):
         assert np.sqrt(np.mean(data**2)) > 1e-3  # not silent
     full = [w for w in wavs if "sample" in w][0]
     data, _ = sf.read(workdir / "samples" / full)
-    assert len(data) == round((cfg.sample.prompt_seconds + cfg.sample.seconds) * cfg.audio.sample_rate)
+    prompt_frames = whole_window_frames(round(cfg.sample.prompt_seconds * cfg.audio.sample_rate), cfg.audio)
+    prompt_frames -= prompt_frames % cfg.model.frames_per_step
+    assert len(data) == prompt_frames * cfg.audio.hop_length + round(cfg.sample.seconds * cfg.audio.sample_rate)

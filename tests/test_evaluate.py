@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from audiolm_jax import evaluate, train
+from audiolm_jax.metrics import continuation_metrics
 from audiolm_jax.data import prepare
 from tests.helpers import tiny_config
 
@@ -12,14 +13,17 @@ def test_collapse_detectors_on_constructed_continuations():
     rng = np.random.default_rng(0)
     prompt = -30 + 5 * rng.standard_normal((40, 16))
     frozen = np.repeat(prompt[-1:], 30, axis=0)
-    m = evaluate.continuation_metrics(prompt, frozen)
+    m = continuation_metrics(prompt, frozen)
     assert m["frozen_fraction"] == 1.0 and m["spectral_flux_ratio"] == 0.0 and m["silent_fraction"] == 0.0
     louder = prompt + 6.0
-    m = evaluate.continuation_metrics(prompt, louder)
+    m = continuation_metrics(prompt, louder)
     assert m["energy_drift_db"] == pytest.approx(6.0, abs=1e-6)
     assert m["spectral_flux_ratio"] == pytest.approx(1.0, abs=1e-6) and m["frozen_fraction"] == 0.0
+    assert m["timbre_distance_db"] == pytest.approx(0.0, abs=1e-4)  # a level change keeps the timbre
+    tilted = prompt + np.linspace(-10, 10, 16)  # brighter: the long-term spectrum tilts by 20 dB
+    assert continuation_metrics(prompt, tilted)["timbre_distance_db"] > 5.0
     silent = np.full((30, 16), -120.0)
-    assert evaluate.continuation_metrics(prompt, silent)["silent_fraction"] == 1.0
+    assert continuation_metrics(prompt, silent)["silent_fraction"] == 1.0
 
 
 def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
@@ -29,7 +33,8 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     metrics = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert metrics["step"] == 6 and metrics["num_prompts"] == 2 and metrics["split"] == "validation"
     assert metrics["baseline_ratio"] == pytest.approx(metrics["val_mse"] / metrics["baseline_mse"])
-    for key in ("energy_drift_db", "spectral_flux_ratio", "silent_fraction", "frozen_fraction", "resynthesis_sc_db"):
+    for key in ("energy_drift_db", "abs_energy_drift_db", "spectral_flux_ratio", "silent_fraction",
+                "frozen_fraction", "timbre_distance_db", "resynthesis_sc_db"):
         assert np.isfinite(metrics[key]), key
     assert metrics["resynthesis_sc_db"] < -3.0
     assert "baseline_ratio" in capsys.readouterr().out
@@ -47,4 +52,6 @@ def test_dnsmos_scores_speech_offline(tmp_path):
     cfg = tiny_config(str(tmp_path / "run"), train={"steps": 2, "checkpoint_every": 2, "eval_every": 2})
     train.train(cfg, prepare(cfg))
     metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="on")
-    assert 1.0 <= metrics["dnsmos_prompt_ovrl"] <= 5.0 and 1.0 <= metrics["dnsmos_continuation_ovrl"] <= 5.0
+    assert 1.0 <= metrics["dnsmos_prompt_resynth_ovrl"] <= 5.0 and 1.0 <= metrics["dnsmos_continuation_ovrl"] <= 5.0
+    assert metrics["dnsmos_ratio"] == pytest.approx(metrics["dnsmos_continuation_ovrl"]
+                                                    / metrics["dnsmos_prompt_resynth_ovrl"])

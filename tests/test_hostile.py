@@ -5,6 +5,7 @@ import pytest
 import soundfile as sf
 
 from audiolm_jax import config as C, sample, train
+from audiolm_jax.continuation import whole_window_frames
 from audiolm_jax.data import prepare
 from tests.helpers import random_walk_data, tiny_config
 
@@ -27,15 +28,17 @@ def test_odd_prompts_still_give_finite_audio_of_the_asked_length(workdir, tmp_pa
     path = tmp_path / f"{name}.wav"
     sf.write(path, make(), rate)
     out = tmp_path / "out"
-    code = sample.main(["--workdir", workdir, "--prompt", str(path), "--prompt-seconds", "0.5",
-                        "--seconds", "0.25", "--num-samples", "1", "--iters", "2", "--out", str(out)])
-    if name == "ten_ms":  # 80 samples = 1 frame < frames_per_step (2): refused in one line
+    code = sample.main(["--workdir", workdir, "--prompt", str(path), "--sample.prompt_seconds=0.45",
+                        "--sample.seconds=0.25", "--sample.num_samples=1", "--sample.griffin_lim_iters=2",
+                        "--out", str(out)])
+    if name == "ten_ms":  # 80 samples: not one whole-window frame, let alone frames_per_step (2): one line
         assert code == 2
         return
     assert code == 0
     data, sr = sf.read(out / f"{name}_sample0.wav")
     assert sr == 8000 and np.all(np.isfinite(data))
-    assert len(data) == min(len(make()) * 8000 // rate, 4000) + 2000
+    used = whole_window_frames(min(len(make()) * 8000 // rate, 3600), tiny_config(str(tmp_path)).audio)
+    assert len(data) == (used - used % 2) * 128 + 2000  # whole groups of whole-window frames, then 0.25 s
 
 
 def test_resuming_with_another_n_mels_is_a_config_error(workdir):

@@ -106,7 +106,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert rerun.wait(timeout=600) == 0, rerun.stderr.read()[-2000:]
     assert checkpoint.latest_step(cut) == 40
 
-    a, b = sample.restore_sampler(whole, use_ema=False), sample.restore_sampler(cut, use_ema=False)
+    a, b = sample.restore_sampler(whole, ["--sample.use_ema=false"]), sample.restore_sampler(cut, ["--sample.use_ema=false"])
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     ea, eb = sample.restore_sampler(whole), sample.restore_sampler(cut)

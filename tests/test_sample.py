@@ -1,4 +1,5 @@
-import dataclasses
+"""The continuation path (waveform in, waveform out) and its report."""
+
 import os
 
 import jax
@@ -6,81 +7,71 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiolm_jax import report, sample
-from audiolm_jax.config import ModelConfig
+from audiolm_jax import audio, continuation, report
 from audiolm_jax.data import NormStats
 from audiolm_jax.model import init_params
 from tests.helpers import html_links, tiny_config
 from tests.signals import piano_like
 
-CFG = ModelConfig(num_layers=2, d_model=32, num_heads=2, prenet_dim=32, frames_per_step=2, max_frames=32)
+STATS = NormStats(np.full(16, -40.0, np.float32), np.full(16, 15.0, np.float32))
 
 
-@pytest.fixture(scope="module")
-def params():
-    return init_params(CFG, 16, jax.random.key(0))
+def test_prompt_frames_are_whole_window_frames_at_sample_zero(tmp_path):
+    """r = 2 and a prompt of an odd frame count: frames were dropped at the start while the
+    splice assumed frame 0 at sample 0, and the last frame saw the zero-padded edge."""
+    cfg = tiny_config(str(tmp_path), audio={"top_db": None})  # 8 kHz, n_fft 256, hop 128, r = 2; no per-clip floor
+    t = np.arange(8000) / 8000
+    long = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 1250 * t)).astype(np.float32)
+    cut = long[:1950]  # 1 + 1950 // 128 = 16 frames centred; frames 0..14 have whole windows
+    prompt = continuation.prompt_from_waveform("p", cut, cfg)
+    reference = np.asarray(audio.log_mel_jax(long[None], cfg.audio))[0]
+    assert prompt.log_mel_db.shape == (14, 16)  # 15 whole-window frames, cut to whole groups at the end
+    np.testing.assert_allclose(prompt.log_mel_db, reference[:14], atol=1e-3)  # the last frame too
+    edge = np.asarray(audio.log_mel_jax(cut[None], cfg.audio))[0]
+    assert np.max(np.abs(edge[15] - reference[15])) > 0.5  # what the old path fed the model last
+    assert len(prompt.waveform) == 14 * 128  # frame 14, the first generated, is centred here
+    np.testing.assert_array_equal(prompt.waveform, cut[: 14 * 128])
+    with pytest.raises(ValueError, match="at least"):
+        continuation.prompt_from_waveform("short", cut[:200], cfg)
 
 
-def prompt(seed, frames=10):
-    return np.random.default_rng(seed).standard_normal((1, frames, 16)).astype(np.float32)
-
-
-def test_cached_generation_equals_full_recompute(params):
-    cached = sample.generate(CFG, params, prompt(0), 12, jax.random.key(1), prenet_dropout=False)
-    slow = sample.generate_by_recompute(CFG, params, prompt(0), 12)
-    assert cached.shape == slow.shape == (1, 22, 16)
-    np.testing.assert_allclose(cached, slow, atol=1e-5)
-
-
-def test_prompts_and_seeds(params):
-    a = sample.generate(CFG, params, prompt(0), 8, jax.random.key(1), prenet_dropout=True)
-    b = sample.generate(CFG, params, prompt(1), 8, jax.random.key(1), prenet_dropout=True)
-    again = sample.generate(CFG, params, prompt(0), 8, jax.random.key(1), prenet_dropout=True)
-    other_seed = sample.generate(CFG, params, prompt(0), 8, jax.random.key(2), prenet_dropout=True)
-    np.testing.assert_array_equal(a, again)
-    assert not np.allclose(a[:, 10:], b[:, 10:])
-    assert not np.allclose(a[:, 10:], other_seed[:, 10:])
-    np.testing.assert_array_equal(a[:, :10], prompt(0))  # the prompt is kept as given
-
-
-def test_gaussian_head_temperature(params):
-    cfg = dataclasses.replace(CFG, head="gaussian")
-    p = init_params(cfg, 16, jax.random.key(0))
-    cold = sample.generate(cfg, p, prompt(0), 6, jax.random.key(1), temperature=0.0)
-    cold2 = sample.generate(cfg, p, prompt(0), 6, jax.random.key(7), temperature=0.0)
-    warm = sample.generate(cfg, p, prompt(0), 6, jax.random.key(1), temperature=1.0)
-    np.testing.assert_array_equal(cold, cold2)
-    assert not np.allclose(cold, warm)
-
-
-def test_generation_longer_than_the_context_slides_the_window(params):
-    out = sample.generate(CFG, params, prompt(0, frames=30), 50, jax.random.key(1))
-    assert out.shape == (1, 80, 16)  # context is 32 frames; 30 + 50 frames generated
-    assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= sample.MAX_ABS_NORMALISED)
-
-
-def test_prompt_shorter_than_a_group_is_an_error(params):
-    with pytest.raises(ValueError, match="frames_per_step"):
-        sample.generate(CFG, params, prompt(0, frames=1), 4, jax.random.key(0))
-
-
-def test_report_links_resolve_and_names_are_escaped(tmp_path, params):
+def test_unconditional_start_is_a_training_frame_not_digital_silence(tmp_path):
     cfg = tiny_config(str(tmp_path))
-    stats = NormStats(np.full(16, -40.0, np.float32), np.full(16, 15.0, np.float32))
-    sampler = sample.Sampler(cfg, init_params(cfg.model, 16, jax.random.key(0)), stats, step=0)
+    start = continuation.unconditional_prompt(cfg, STATS)
+    assert start.log_mel_db.shape == (2, 16) and len(start.waveform) == 0
+    np.testing.assert_array_equal(STATS.normalise(start.log_mel_db), 0.0)  # the training mean
+    silence = np.asarray(audio.log_mel_jax(np.zeros((1, 255), np.float32), cfg.audio))[0]
+    assert np.all(STATS.normalise(silence) < -3.5)  # -100 dB: far outside every training crop
+
+
+def test_continuations_splice_at_the_first_generated_frame(tmp_path):
+    cfg = tiny_config(str(tmp_path), sample={"num_samples": 2, "seconds": 0.5, "griffin_lim_iters": 4})
+    params = init_params(cfg.model, 16, jax.random.key(0))
+    conts = continuation.continue_waveforms(cfg, params, STATS, [("a", piano_like(0.25, 8000, seed=1))],
+                                            jax.random.key(0))
+    (cont,) = conts
+    assert cont.prompt_frames == 14 and len(cont.prompt) == 14 * 128
+    assert cont.prompt_seconds == 14 * 128 / 8000
+    for wave, log_mel in zip(cont.full, cont.full_log_mel):
+        assert len(wave) == 14 * 128 + 4000
+        assert log_mel.shape[0] == 14 + 32  # 0.5 s = 31.25 frames → whole groups
+        np.testing.assert_array_equal(wave[: 14 * 128 - 512], cont.prompt[: 14 * 128 - 512])  # before the fade
+        np.testing.assert_allclose(log_mel[:14], continuation.prompt_from_waveform(
+            "a", piano_like(0.25, 8000, seed=1), cfg).log_mel_db, atol=1e-4)
+
+
+def test_report_links_resolve_and_names_are_escaped(tmp_path):
+    cfg = tiny_config(str(tmp_path), sample={"num_samples": 2, "seconds": 0.5, "griffin_lim_iters": 4},
+                      model={"prenet_dropout": 0.5})
+    params = init_params(cfg.model, 16, jax.random.key(0))
     prompts = [("a<b>&c", piano_like(0.25, 8000, seed=1)), ("plain", piano_like(0.25, 8000, seed=2))]
-    conts = sample.continue_waveforms(sampler, prompts, 0.5, 2, jax.random.key(0), 1.0, True, "jax", 4)
+    conts = continuation.continue_waveforms(cfg, params, STATS, prompts, jax.random.key(0))
     index = report.write_continuation_report(str(tmp_path / "out"), conts, cfg.audio, "t<1>")
     page = open(index).read()
     assert "a&lt;b&gt;&amp;c" in page and "a<b>" not in page and "t&lt;1&gt;" in page
     links = html_links(page)
-    assert len(links) == 2 * (1 + 2 * 3)  # prompt, then (wav, png link, png img) per sample
     for link in links:
         assert os.path.exists(os.path.join(tmp_path / "out", link)), link
-    for cont in conts:
-        assert len(cont.full) == 2
-        for wave in cont.full:
-            assert len(wave) == len(cont.prompt) + 4000  # 0.5 s at 8 kHz after the prompt
     wav = [l for l in links if l.endswith("sample0.wav")][0]
     data, rate = sf.read(os.path.join(tmp_path / "out", wav))
     assert rate == 8000 and np.max(np.abs(data)) > 0.01

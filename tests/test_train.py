@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from audiolm_jax import checkpoint, sample, train
+from audiolm_jax import checkpoint, decode, sample, train
 from audiolm_jax.data import PreparedData
 from audiolm_jax.model import MelTransformer
 from tests.helpers import random_walk_data, tiny_config
@@ -94,7 +94,8 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
         train.train(cfg, bad)
     assert checkpoint.latest_step(cfg.workdir) == 5
     sampler = sample.restore_sampler(cfg.workdir)
-    out = sample.generate(sampler.config.model, sampler.params, data.eval[0][None, :8], 6, jax.random.key(0))
+    out = decode.generate(sampler.config.model, sampler.params, data.eval[0][None, :8], 6, jax.random.key(0),
+                          window=decode.trained_window(sampler.config))
     assert np.all(np.isfinite(out))
 
 
@@ -132,5 +133,18 @@ def test_eight_devices_equal_one_device_and_restore_onto_one(tmp_path):
     sampler = sample.restore_sampler(str(tmp_path / "eight"))
     assert sampler.step == 5
     prompt = random_walk_data().eval[0][None, :8]
-    out_mel = sample.generate(sampler.config.model, sampler.params, prompt, 6, jax.random.key(0))
+    out_mel = decode.generate(sampler.config.model, sampler.params, prompt, 6, jax.random.key(0),
+                              window=decode.trained_window(sampler.config))
     assert out_mel.shape == (1, 14, 16) and np.all(np.isfinite(out_mel))
+
+
+def test_rerunning_a_finished_run_evaluates_its_final_checkpoint(tmp_path):
+    """A finished workdir re-run (or re-run with fewer steps) trained nothing and returned no
+    evaluation, so `run` raised KeyError: 'mse'."""
+    data = random_walk_data()
+    cfg = tiny_config(str(tmp_path), train={"steps": 4, "checkpoint_every": 4, "eval_every": 4})
+    first = train.train(cfg, data)
+    again = train.train(cfg, data)
+    assert again.eval_metrics == first.eval_metrics and again.history == []
+    fewer = tiny_config(str(tmp_path), train={"steps": 2, "checkpoint_every": 2, "eval_every": 2})
+    assert train.train(fewer, data).eval_metrics == first.eval_metrics

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from audiolm_jax import atomic, audio
-from audiolm_jax.config import AudioConfig
+from audiolm_jax.config import AudioConfig, segment_frames  # noqa: F401 (re-exported)
 
 T = TypeVar("T")
 
@@ -86,12 +86,6 @@ def compute_norm_stats(mels: Sequence[np.ndarray], max_clips: int) -> NormStats:
     frames = np.concatenate([np.asarray(m, np.float64) for m in mels[:max_clips]], axis=0)
     std = np.maximum(frames.std(axis=0), 1e-3)
     return NormStats(frames.mean(axis=0).astype(np.float32), std.astype(np.float32))
-
-
-def segment_frames(segment_seconds: float, config: AudioConfig, frames_per_step: int) -> int:
-    """Training crop length in frames, rounded down to a multiple of `frames_per_step`."""
-    frames = config.seconds_to_frames(segment_seconds)
-    return frames - frames % frames_per_step
 
 
 def _crop(mel: np.ndarray, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,124 @@
+"""Waveform in, waveform out: the one continuation path of `run`, `sample` and `evaluate`.
+
+A prompt waveform becomes log-mel frames that look like training frames (`prompt_from_waveform`:
+only frames whose analysis window lies wholly inside the audio, cut to whole groups at the
+end so frame 0 stays at sample 0), `decode.generate` continues them, and Griffin-Lim inverts
+the whole generated log-mel, spliced after the real prompt audio at the sample where the
+first generated frame is centred. Every setting comes from the checkpoint's `SampleConfig`
+(command lines override it with `--sample.field=value`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import jax
+import numpy as np
+
+from audiolm_jax import audio, decode, invert
+from audiolm_jax.config import AudioConfig, ExperimentConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompt:
+    """What a continuation follows: real audio `[samples]` (empty for unconditional generation)
+    and its log-mel in dB `[frames, n_mels]`, frames a multiple of `frames_per_step`, frame
+    t centred on sample t·hop_length; `waveform` ends where frame `frames` is centred."""
+
+    name: str
+    waveform: np.ndarray
+    log_mel_db: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Continuation:
+    """One prompt's continuations: waveforms `[samples]`, log-mels in dB `[frames, n_mels]`."""
+
+    name: str
+    prompt: np.ndarray  # the real prompt audio the continuations follow
+    full: list[np.ndarray]  # prompt audio followed by the continuation, per sample
+    full_log_mel: list[np.ndarray]  # the model's log-mel (prompt + generated), per sample
+    prompt_frames: int  # frames of `full_log_mel` that are the prompt's
+    prompt_seconds: float  # where the continuation starts in `full`
+
+
+def whole_window_frames(num_samples: int, config: AudioConfig) -> int:
+    """Frames (center=True) whose analysis window of `n_fft` samples lies inside `num_samples`
+    at its end: the last such frame has seen as much audio as any frame of a training crop."""
+    return max((num_samples - config.n_fft // 2) // config.hop_length + 1, 0)
+
+
+def prompt_from_waveform(name: str, waveform: np.ndarray, config: ExperimentConfig) -> Prompt:
+    """A prompt from mono `[samples]` audio at `audio.sample_rate`.
+
+    Keeps the first K frames, K the largest multiple of `frames_per_step` whose last frame's
+    window ends inside the audio (a frame computed on the zero-padded edge is 0.5-3 dB low,
+    and `predict_residual` adds to exactly that frame); the audio kept is K·hop samples.
+    """
+    r, hop = config.model.frames_per_step, config.audio.hop_length
+    frames = whole_window_frames(len(waveform), config.audio)
+    frames -= frames % r
+    if frames < r:
+        need = (r - 1) * hop + config.audio.n_fft // 2
+        raise ValueError(f"prompt '{name}' is {len(waveform)} samples; at least {need} are needed for "
+                         f"frames_per_step={r} whole frames")
+    log_mel = np.asarray(audio.log_mel_jax(np.asarray(waveform, np.float32)[None], config.audio))[0]
+    return Prompt(name, np.asarray(waveform[: frames * hop], np.float32), log_mel[:frames])
+
+
+def unconditional_prompt(config: ExperimentConfig, stats: Any) -> Prompt:
+    """Unconditional generation's start: one group of the training set's mean frame (per-bin
+    mean in dB), a frame the model has seen, not digital silence far below every crop."""
+    frames = np.repeat(np.asarray(stats.mean, np.float32)[None], config.model.frames_per_step, axis=0)
+    return Prompt("unconditional", np.zeros(0, np.float32), frames)
+
+
+def prenet_dropout_at_sampling(config: ExperimentConfig) -> bool:
+    """`sample.prenet_dropout`, or the model's choice when that is None."""
+    s = config.sample
+    return config.model.prenet_dropout_at_sampling if s.prenet_dropout is None else s.prenet_dropout
+
+
+def splice(prompt: np.ndarray, generated: np.ndarray, fade_samples: int) -> np.ndarray:
+    """The real prompt `[n]`, then `generated` `[samples]` from sample n, with a crossfade of
+    `fade_samples` ending at n."""
+    n = len(prompt)
+    fade = min(fade_samples, n, max(len(generated) - n, 0))
+    out = np.concatenate([prompt, generated[n:]]).astype(np.float32)
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        out[n - fade : n] = prompt[n - fade :] * (1 - ramp) + generated[n - fade : n] * ramp
+    return out
+
+
+def continue_prompts(config: ExperimentConfig, params: Any, stats: Any, prompts: list[Prompt], key: jax.Array,
+                     progress: Any = None) -> list[Continuation]:
+    """Continues each prompt by `sample.seconds`, `sample.num_samples` times (one batch per
+    prompt), with the checkpoint's sampling settings; inverts and splices each."""
+    s, a = config.sample, config.audio
+    new_frames = int(round(s.seconds * a.frames_per_second))
+    window = decode.trained_window(config)
+    results = []
+    for index, prompt in enumerate(prompts):
+        normalised = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
+        generated = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
+                                    window=window, temperature=s.temperature,
+                                    prenet_dropout=prenet_dropout_at_sampling(config))
+        generated_db = stats.denormalise(generated)
+        total = len(prompt.log_mel_db) * a.hop_length + int(round(s.seconds * a.sample_rate))
+        waves = invert.mel_to_audio(generated_db, a, s.inversion, s.griffin_lim_iters, seed=index, length=total)
+        full = [splice(prompt.waveform, w, a.hop_length * 4)[:total] for w in waves]
+        start = len(prompt.log_mel_db)
+        results.append(Continuation(prompt.name, prompt.waveform, full, list(generated_db), start,
+                                    start * a.hop_length / a.sample_rate))
+        if progress is not None:
+            progress.update(1)
+    return results
+
+
+def continue_waveforms(config: ExperimentConfig, params: Any, stats: Any, waveforms: list[tuple[str, np.ndarray]],
+                       key: jax.Array, progress: Optional[Any] = None) -> list[Continuation]:
+    """`continue_prompts` of (name, mono `[samples]` at `audio.sample_rate`) prompts."""
+    prompts = [prompt_from_waveform(name, wave, config) for name, wave in waveforms]
+    return continue_prompts(config, params, stats, prompts, key, progress)

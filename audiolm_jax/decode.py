@@ -1,0 +1,181 @@
+"""Decoding: continue normalised log-mel groups with a KV cache, never past the trained context.
+
+Pure functions over arrays: no files, no waveforms (those are `continuation.py`'s). As in
+flax's lm1b `temperature_sampler`, decoding is a compiled loop over a model call.
+
+`generate` prefills a cache with the prompt's groups, then decodes one group per step inside
+one jit-compiled `lax.scan`. The cache holds `window` positions: the number of positions
+the model was trained on (`trained_window`), so attention never runs at a position or
+distance it did not see in training. A continuation longer than that slides: `chunk_plan`
+says how many groups of context each chunk re-prefills (the most recent half window) and
+how many new groups it decodes. `generate_by_recompute` is the slow reference: the same
+chunks, the same PRNG keys, one full forward pass per new group.
+
+PRNG keys: chunk k uses `fold_in(key, k)`, split into a prenet-dropout key (the prenet
+folds in each position, so a position's mask is the same cached or recomputed) and a noise
+key, folded with the position whose output is drawn.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiolm_jax.config import ExperimentConfig, ModelConfig, segment_frames
+from audiolm_jax.model import MelTransformer, group_frames, init_cache, ungroup_frames
+
+# Generated frames are kept within this many training standard deviations of the per-bin
+# mean: free-running generation fed its own outputs must not run away to infinite power.
+MAX_ABS_NORMALISED = 8.0
+
+
+def trained_window(config: ExperimentConfig) -> int:
+    """Positions (groups) of one training input: a crop's groups less the last (a target only).
+
+    Decoding attends over at most this many positions, the most the model was trained on.
+    """
+    r = config.model.frames_per_step
+    return segment_frames(config.data.segment_seconds, config.audio, r) // r - 1
+
+
+def chunk_plan(prompt_groups: int, new_groups: int, window: int) -> list[tuple[int, int]]:
+    """(context groups re-prefilled, new groups decoded) per chunk of a continuation.
+
+    The first chunk takes up to `window - 1` groups of the prompt; later ones the most recent
+    `window // 2` groups. A chunk with `c` context groups decodes at most `window - c + 1`
+    groups (its last input sits at position `window - 1`).
+    """
+    if window < 2:
+        raise ValueError(f"decoding window of {window} positions: at least 2 are needed")
+    plan, available, remaining = [], prompt_groups, new_groups
+    while remaining > 0:
+        context = min(available, window - 1 if not plan else max(window // 2, 1))
+        new = min(window - context + 1, remaining)
+        plan.append((context, new))
+        available, remaining = available + new, remaining - new
+    return plan
+
+
+def _chunk_keys(key: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
+    """(prenet-dropout key, noise key) of chunk `chunk`."""
+    dropout_key, noise_key = jax.random.split(jax.random.fold_in(key, chunk))
+    return dropout_key, noise_key
+
+
+def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float) -> jax.Array:
+    """The next group from head outputs `[B, 1, r*M]`: the mean, plus scaled noise for the
+    gaussian head, clipped to ±MAX_ABS_NORMALISED."""
+    x = outputs["mean"]
+    if "log_scale" in outputs and temperature > 0:
+        x = x + temperature * jnp.exp(outputs["log_scale"]) * jax.random.normal(key, x.shape)
+    return jnp.clip(x, -MAX_ABS_NORMALISED, MAX_ABS_NORMALISED)
+
+
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout"))
+def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
+             dropout_key: jax.Array, noise_key: jax.Array, temperature: float, prenet_dropout: bool
+             ) -> tuple[jax.Array, list]:
+    """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache;
+    returns the next group `[B, 1, r*M]` and the cache."""
+    model = MelTransformer(model_config, n_mels)
+    cache = init_cache(model_config, context.shape[0], steps=window)
+    outputs, cache = model.apply({"params": params}, context, cache=cache, start=0,
+                                 prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
+    last = {k: v[:, -1:] for k, v in outputs.items()}
+    return _draw(last, jax.random.fold_in(noise_key, context.shape[1] - 1), temperature), cache
+
+
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
+                                             "prenet_dropout"))
+def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
+            first: jax.Array, dropout_key: jax.Array, noise_key: jax.Array, num_steps: int,
+            temperature: float, prenet_dropout: bool) -> jax.Array:
+    """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
+    times; returns the `num_steps` predicted groups `[B, num_steps, r*M]`."""
+    model = MelTransformer(model_config, n_mels)
+
+    def step(carry, i):
+        cache, current = carry
+        outputs, cache = model.apply({"params": params}, current, cache=cache, start=start + i,
+                                     prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
+        nxt = _draw(outputs, jax.random.fold_in(noise_key, start + i), temperature)
+        return (cache, nxt), nxt[:, 0]
+
+    _, groups = jax.lax.scan(step, (cache, first), jnp.arange(num_steps))
+    return jnp.swapaxes(groups, 0, 1)
+
+
+def prompt_groups(prompt: np.ndarray, frames_per_step: int) -> jax.Array:
+    """`[B, frames, M]` normalised → groups `[B, frames // r, r*M]`; frames must divide by r
+    (`continuation.prompt_features` cuts prompts so), at least one group."""
+    prompt = np.asarray(prompt, np.float32)
+    if prompt.shape[1] < frames_per_step or prompt.shape[1] % frames_per_step:
+        raise ValueError(f"generate: the prompt has {prompt.shape[1]} frames; a positive multiple of "
+                         f"frames_per_step={frames_per_step} is needed")
+    return jnp.asarray(group_frames(prompt, frames_per_step))
+
+
+def _check_window(model_config: ModelConfig, window: int) -> None:
+    capacity = model_config.max_frames // model_config.frames_per_step
+    if not 2 <= window <= capacity:
+        raise ValueError(f"decoding window of {window} positions: expected 2 to max_frames // frames_per_step "
+                         f"({capacity})")
+
+
+def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int, key: jax.Array, *,
+             window: int, temperature: float = 1.0, prenet_dropout: bool = False) -> np.ndarray:
+    """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
+    `num_frames` frames, attending over at most `window` positions (`trained_window`).
+
+    Returns `[batch, frames + num_frames', n_mels]`: the prompt as given, then the
+    continuation rounded up to whole groups.
+    """
+    _check_window(model_config, window)
+    r, n_mels = model_config.frames_per_step, prompt.shape[-1]
+    groups = prompt_groups(prompt, r)
+    for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
+        dropout_key, noise_key = _chunk_keys(key, index)
+        first, cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:], dropout_key,
+                                noise_key, float(temperature), bool(prenet_dropout))
+        pieces = [first]
+        if new > 1:
+            pieces.append(_decode(model_config, n_mels, params, cache, jnp.int32(context_len), first, dropout_key,
+                                  noise_key, new - 1, float(temperature), bool(prenet_dropout)))
+        groups = jnp.concatenate([groups, *pieces], axis=1)
+    return np.asarray(ungroup_frames(groups, n_mels))
+
+
+def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int,
+                          key: jax.Array, *, window: int, temperature: float = 1.0,
+                          prenet_dropout: bool = False) -> np.ndarray:
+    """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
+
+    Each pass runs the model over the current chunk's groups at positions 0.., padded at the
+    end to `window` (causal attention ignores the padding), so one compilation serves all.
+    """
+    _check_window(model_config, window)
+    r, n_mels = model_config.frames_per_step, prompt.shape[-1]
+    groups = prompt_groups(prompt, r)
+    model = MelTransformer(model_config, n_mels)
+
+    @jax.jit
+    def next_group(p, padded, last, dropout_key, noise_key):
+        outputs = model.apply({"params": p}, padded, prenet_deterministic=not prenet_dropout,
+                              rngs={"dropout": dropout_key})[0]
+        picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}
+        return _draw(picked, jax.random.fold_in(noise_key, last), temperature)
+
+    for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
+        dropout_key, noise_key = _chunk_keys(key, index)
+        start = groups.shape[1] - context_len
+        for _ in range(new):
+            current = groups[:, start:]
+            padded = jnp.pad(current, ((0, 0), (0, window - current.shape[1]), (0, 0)))
+            groups = jnp.concatenate([groups, next_group(params, padded, current.shape[1] - 1, dropout_key,
+                                                         noise_key)], axis=1)
+    return np.asarray(ungroup_frames(groups, n_mels))

@@ -1,0 +1,57 @@
+"""Metrics of generated log-mels against their prompts (numpy only, no model): the collapse
+detectors of free-running continuation. Log-mels are in dB `[frames, n_mels]`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audiolm_jax import audio
+
+
+def frame_energy_db(log_mel_db: np.ndarray) -> np.ndarray:
+    """Energy per frame in dB `[frames]` of a log-mel `[frames, n_mels]` in dB."""
+    return 10.0 * np.log10(np.sum(audio.db_to_power(log_mel_db), axis=-1) + 1e-10)
+
+
+def frame_flux_db(log_mel_db: np.ndarray) -> np.ndarray:
+    """RMS over bins of the dB change from the previous frame, `[frames - 1]`."""
+    return np.sqrt(np.mean(np.diff(log_mel_db, axis=0) ** 2, axis=-1))
+
+
+def long_term_spectrum_db(log_mel_db: np.ndarray) -> np.ndarray:
+    """Long-term average mel spectrum in dB `[n_mels]`: mean power per bin over frames."""
+    return 10.0 * np.log10(np.mean(audio.db_to_power(log_mel_db), axis=0) + 1e-10)
+
+
+def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray) -> dict[str, float]:
+    """Collapse detectors comparing a continuation `[frames, n_mels]` with its prompt (dB).
+
+    `timbre_distance_db`: RMS over bins of the difference between the two long-term average
+    spectra after removing their mean level difference (the level is `energy_drift_db`).
+    """
+    prompt_energy, cont_energy = frame_energy_db(prompt_db), frame_energy_db(continuation_db)
+    prompt_flux = float(np.mean(frame_flux_db(prompt_db)))
+    cont_flux = frame_flux_db(continuation_db)
+    spectrum_gap = long_term_spectrum_db(continuation_db) - long_term_spectrum_db(prompt_db)
+    return {
+        "energy_drift_db": float(np.mean(cont_energy) - np.mean(prompt_energy)),
+        "spectral_flux_ratio": float(np.mean(cont_flux) / max(prompt_flux, 1e-6)),
+        "silent_fraction": float(np.mean(cont_energy < np.max(prompt_energy) - 60.0)),
+        "frozen_fraction": float(np.mean(cont_flux < 0.1)),
+        "timbre_distance_db": float(np.sqrt(np.mean((spectrum_gap - spectrum_gap.mean()) ** 2))),
+    }
+
+
+CONTINUATION_KEYS = ("energy_drift_db", "spectral_flux_ratio", "silent_fraction", "frozen_fraction",
+                     "timbre_distance_db")
+
+
+def continuation_summary(continuations: list) -> tuple[dict[str, float], list[list[dict[str, float]]]]:
+    """Means over every sample of every `continuation.Continuation` (and `abs_energy_drift_db`,
+    the mean of |drift|), and the metrics of each sample, per prompt."""
+    per = [[continuation_metrics(log_mel[: c.prompt_frames], log_mel[c.prompt_frames :]) for log_mel in c.full_log_mel]
+           for c in continuations]
+    flat = [m for row in per for m in row]
+    summary = {key: float(np.mean([m[key] for m in flat])) if flat else float("nan") for key in CONTINUATION_KEYS}
+    summary["abs_energy_drift_db"] = float(np.mean([abs(m["energy_drift_db"]) for m in flat])) if flat else float("nan")
+    return summary, per

@@ -1,0 +1,95 @@
+"""Decoding against its reference: the same chunks and keys, cached vs a full pass per group."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from audiolm_jax import decode
+from audiolm_jax.config import ModelConfig
+from audiolm_jax.model import init_params
+from tests.helpers import tiny_config
+
+CFG = ModelConfig(num_layers=2, d_model=32, num_heads=2, prenet_dim=32, frames_per_step=2, max_frames=32,
+                  prenet_dropout=0.5)
+WINDOW = 12  # positions: several slides over 12 prompt + 40 new frames
+
+
+@pytest.fixture(scope="module")
+def params():
+    return init_params(CFG, 16, jax.random.key(0))
+
+
+def prompt(seed, frames=12):
+    return np.random.default_rng(seed).standard_normal((2, frames, 16)).astype(np.float32)
+
+
+def test_chunk_plan_slides_half_a_window_and_never_feeds_past_it():
+    plan = decode.chunk_plan(prompt_groups=20, new_groups=30, window=12)
+    assert plan[0] == (11, 2)  # the prompt fills the window but one position
+    assert all(context == 6 for context, _ in plan[1:])
+    assert sum(new for _, new in plan) == 30
+    assert all(context + new - 1 <= 12 for context, new in plan)  # last input at position window - 1
+    assert decode.chunk_plan(3, 4, 12) == [(3, 4)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dropout", [False, True])
+def test_cached_generation_equals_the_reference_past_several_slides(params, dtype, dropout):
+    cfg = dataclasses.replace(CFG, dtype=dtype)
+    new_frames = 40  # 20 groups: chunks (6, 7), (6, 7), (6, 6) over a 12-position window
+    assert len(decode.chunk_plan(6, 20, WINDOW)) == 3
+    cached = decode.generate(cfg, params, prompt(0), new_frames, jax.random.key(1), window=WINDOW,
+                             prenet_dropout=dropout)
+    slow = decode.generate_by_recompute(cfg, params, prompt(0), new_frames, jax.random.key(1), window=WINDOW,
+                                        prenet_dropout=dropout)
+    assert cached.shape == slow.shape == (2, 52, 16)
+    tolerance = 1e-4 if dtype == "float32" else 0.05
+    np.testing.assert_allclose(cached, slow, atol=tolerance)
+    if dropout:  # the masks matter: without them the continuation is another one
+        plain = decode.generate(cfg, params, prompt(0), new_frames, jax.random.key(1), window=WINDOW)
+        assert np.max(np.abs(plain[:, 12:] - cached[:, 12:])) > 10 * tolerance
+
+
+def test_gaussian_head_noise_is_the_same_in_both(params):
+    cfg = dataclasses.replace(CFG, head="gaussian")
+    p = init_params(cfg, 16, jax.random.key(0))
+    cached = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=1.0)
+    slow = decode.generate_by_recompute(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=1.0)
+    np.testing.assert_allclose(cached, slow, atol=1e-4)
+    cold = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=0.0)
+    assert not np.allclose(cold, cached)
+
+
+def test_prompts_and_seeds(params):
+    gen = lambda x, key: decode.generate(CFG, params, x, 8, jax.random.key(key), window=WINDOW, prenet_dropout=True)
+    a, again, b, other_seed = gen(prompt(0), 1), gen(prompt(0), 1), gen(prompt(1), 1), gen(prompt(0), 2)
+    np.testing.assert_array_equal(a, again)
+    assert not np.allclose(a[:, 12:], b[:, 12:])
+    assert not np.allclose(a[:, 12:], other_seed[:, 12:])
+    np.testing.assert_array_equal(a[:, :12], prompt(0))  # the prompt is kept as given
+
+
+def test_the_window_is_the_trained_context_not_max_frames(params, tmp_path):
+    """The demo trained on 188-frame crops with max_frames 256: sampling with a window of
+    max_frames ran attention at positions never trained. The window comes from the crop, so
+    a larger max_frames (a capacity, no parameter depends on it) changes nothing."""
+    cfg = tiny_config(str(tmp_path), model={"max_frames": 64}, data={"segment_seconds": 0.3})
+    # 0.3 s at 8 kHz, hop 128: 1 + 2400 // 128 = 19 frames, 18 in whole groups of 2 = 9 groups;
+    # training feeds the first 8 and predicts the last 8.
+    assert decode.trained_window(cfg) == 8
+    big = dataclasses.replace(cfg.model, max_frames=256)
+    p = init_params(cfg.model, 16, jax.random.key(0))
+    x = prompt(0, frames=8)
+    window = decode.trained_window(cfg)
+    small_cap = decode.generate(cfg.model, p, x, 40, jax.random.key(0), window=window)
+    large_cap = decode.generate(big, p, x, 40, jax.random.key(0), window=window)
+    np.testing.assert_array_equal(small_cap, large_cap)
+    with pytest.raises(ValueError, match="max_frames"):
+        decode.generate(cfg.model, p, x, 4, jax.random.key(0), window=33)
+
+
+def test_prompt_not_in_whole_groups_is_an_error(params):
+    with pytest.raises(ValueError, match="frames_per_step"):
+        decode.generate(CFG, params, prompt(0, frames=7), 4, jax.random.key(0), window=WINDOW)
