@@ -92,6 +92,7 @@ class ModelConfig:
     rope_base: float = 10000.0
     predict_residual: bool = True  # heads predict the change from the last input frame
     context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
+    gate: bool = False  # end-of-audio head (Tacotron's stop token), trained on where recordings end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +126,7 @@ class DataConfig:
     augment_gain_db: float = 0.0
     augment_snr_db: Optional[float] = None
     augment_pitch_semitones: float = 0.0
+    end_crop_fraction: float = 0.0  # share of training crops placed so their clip ends inside them (gate)
 
     @property
     def augments(self) -> bool:
@@ -144,6 +146,9 @@ class TrainConfig:
     grad_clip_norm: float = 1.0
     ema_decay: float = 0.999
     loss: Literal["mse", "l1"] = "mse"
+    input_noise: float = 0.0  # std (normalised units) of noise on teacher-forced inputs, against exposure bias
+    gate_weight: float = 1.0  # weight of the end-of-audio gate's cross-entropy (with model.gate)
+    gate_positive_weight: float = 5.0  # weight of 'ended' positions in it (one per recording end seen)
     eval_every: int = 500
     eval_batches: int = 4
     log_every: int = 50
@@ -167,6 +172,7 @@ class SampleConfig:
     griffin_lim_iters: int = 32
     seed: int = 0
     use_ema: bool = True
+    stop_at_gate: bool = False  # with model.gate: end each continuation where the gate fires (seconds = maximum)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -450,6 +456,7 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              d.augment_snr_db, "null (off) or an SNR in [-10, 100] dB")
     _require(0.0 <= d.augment_pitch_semitones <= 12.0, "data.augment_pitch_semitones",
              d.augment_pitch_semitones, "in [0, 12] semitones")
+    _require(0.0 <= d.end_crop_fraction <= 1.0, "data.end_crop_fraction", d.end_crop_fraction, "in [0, 1]")
 
 
 def _validate_train(t: TrainConfig) -> None:
@@ -461,6 +468,9 @@ def _validate_train(t: TrainConfig) -> None:
     _require(t.weight_decay >= 0, "train.weight_decay", t.weight_decay, ">= 0")
     _require(t.grad_clip_norm > 0, "train.grad_clip_norm", t.grad_clip_norm, "> 0")
     _require(0.0 <= t.ema_decay < 1.0, "train.ema_decay", t.ema_decay, "in [0, 1)")
+    _require(0.0 <= t.input_noise <= 4.0, "train.input_noise", t.input_noise, "a std in [0, 4] (normalised units)")
+    _require(t.gate_weight >= 0, "train.gate_weight", t.gate_weight, ">= 0")
+    _require(t.gate_positive_weight > 0, "train.gate_positive_weight", t.gate_positive_weight, "> 0")
 
 
 def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
@@ -473,6 +483,8 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
     for name in ("num_prompts", "num_samples", "griffin_lim_iters"):
         _require(getattr(s, name) > 0, f"sample.{name}", getattr(s, name), "a positive integer")
     _require(s.temperature >= 0, "sample.temperature", s.temperature, ">= 0")
+    _require(not s.stop_at_gate or m.gate, "sample.stop_at_gate", s.stop_at_gate,
+             "false unless model.gate is true (there is no gate to stop at)")
 
 
 def validate(config: ExperimentConfig) -> ExperimentConfig:

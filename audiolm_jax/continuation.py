@@ -102,16 +102,20 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: Any, prompts:
     results = []
     for index, prompt in enumerate(prompts):
         normalised = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
-        generated = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
-                                    window=window, temperature=s.temperature,
-                                    prenet_dropout=prenet_dropout_at_sampling(config))
-        generated_db = stats.denormalise(generated)
-        total = len(prompt.log_mel_db) * a.hop_length + int(round(s.seconds * a.sample_rate))
-        waves = invert.mel_to_audio(generated_db, a, s.inversion, s.griffin_lim_iters, seed=index, length=total)
-        full = [splice(prompt.waveform, w, a.hop_length * 4)[:total] for w in waves]
+        decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
+                                  window=window, temperature=s.temperature,
+                                  prenet_dropout=prenet_dropout_at_sampling(config))
+        generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)
-        results.append(Continuation(prompt.name, prompt.waveform, full, list(generated_db), start,
-                                    start * a.hop_length / a.sample_rate))
+        total = start * a.hop_length + int(round(s.seconds * a.sample_rate))
+        waves = invert.mel_to_audio(generated_db, a, s.inversion, s.griffin_lim_iters, seed=index, length=total)
+        frames, samples = np.full(len(waves), generated_db.shape[1]), np.full(len(waves), total)
+        if s.stop_at_gate:  # each sample ends where its gate fires: its frames, a hop of audio per frame
+            frames = np.maximum(decoded.lengths(config.model.frames_per_step), start + config.model.frames_per_step)
+            samples = np.minimum(frames * a.hop_length, total)
+        full = [splice(prompt.waveform, w, a.hop_length * 4)[:n] for w, n in zip(waves, samples)]
+        results.append(Continuation(prompt.name, prompt.waveform, full, [m[:n] for m, n in zip(generated_db, frames)],
+                                    start, start * a.hop_length / a.sample_rate))
         if progress is not None:
             progress.update(1)
     return results

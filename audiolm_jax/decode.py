@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -67,21 +67,37 @@ def _chunk_keys(key: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
     return dropout_key, noise_key
 
 
-def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float) -> jax.Array:
-    """The next group from head outputs `[B, 1, r*M]`: the mean, plus scaled noise for the
-    gaussian head, clipped to ±MAX_ABS_NORMALISED."""
+def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float) -> tuple[jax.Array, jax.Array]:
+    """The next group from head outputs at one position: the mean `[B, 1, r*M]`, plus scaled
+    noise for the gaussian head, clipped to ±MAX_ABS_NORMALISED; and the gate's probability
+    that this group lies past the end of the audio `[B, 1]` (0 without a gate)."""
     x = outputs["mean"]
     if "log_scale" in outputs and temperature > 0:
         x = x + temperature * jnp.exp(outputs["log_scale"]) * jax.random.normal(key, x.shape)
-    return jnp.clip(x, -MAX_ABS_NORMALISED, MAX_ABS_NORMALISED)
+    ended = jax.nn.sigmoid(outputs["gate_logit"]) if "gate_logit" in outputs else jnp.zeros(x.shape[:2])
+    return jnp.clip(x, -MAX_ABS_NORMALISED, MAX_ABS_NORMALISED), ended
+
+
+class Decoded(NamedTuple):
+    """A batch of continuations: `frames` `[B, prompt + new, n_mels]` (normalised), and each
+    row's `ended` probability per new group `[B, new_groups]` (the gate's; 0 without one)."""
+
+    frames: np.ndarray
+    ended: np.ndarray
+
+    def lengths(self, frames_per_step: int, threshold: float = 0.5) -> np.ndarray:
+        """Frames `[B]` of each row before the first new group the gate ends (all without one)."""
+        fired = self.ended > threshold
+        first = np.where(fired.any(axis=1), fired.argmax(axis=1), self.ended.shape[1])
+        return self.frames.shape[1] - (self.ended.shape[1] - first) * frames_per_step
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout"))
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
              dropout_key: jax.Array, noise_key: jax.Array, temperature: float, prenet_dropout: bool
-             ) -> tuple[jax.Array, list]:
+             ) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache;
-    returns the next group `[B, 1, r*M]` and the cache."""
+    returns the next group `[B, 1, r*M]` with its gate probability `[B, 1]`, and the cache."""
     model = MelTransformer(model_config, n_mels)
     cache = init_cache(model_config, context.shape[0], steps=window)
     outputs, cache = model.apply({"params": params}, context, cache=cache, start=0,
@@ -94,20 +110,21 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
                                              "prenet_dropout"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
             first: jax.Array, dropout_key: jax.Array, noise_key: jax.Array, num_steps: int,
-            temperature: float, prenet_dropout: bool) -> jax.Array:
+            temperature: float, prenet_dropout: bool) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
-    times; returns the `num_steps` predicted groups `[B, num_steps, r*M]`."""
+    times; returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
+    probabilities `[B, num_steps]`."""
     model = MelTransformer(model_config, n_mels)
 
     def step(carry, i):
         cache, current = carry
         outputs, cache = model.apply({"params": params}, current, cache=cache, start=start + i,
                                      prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
-        nxt = _draw(outputs, jax.random.fold_in(noise_key, start + i), temperature)
-        return (cache, nxt), nxt[:, 0]
+        nxt, ended = _draw(outputs, jax.random.fold_in(noise_key, start + i), temperature)
+        return (cache, nxt), (nxt[:, 0], ended[:, 0])
 
-    _, groups = jax.lax.scan(step, (cache, first), jnp.arange(num_steps))
-    return jnp.swapaxes(groups, 0, 1)
+    _, (groups, ended) = jax.lax.scan(step, (cache, first), jnp.arange(num_steps))
+    return jnp.swapaxes(groups, 0, 1), jnp.swapaxes(ended, 0, 1)
 
 
 def prompt_groups(prompt: np.ndarray, frames_per_step: int) -> jax.Array:
@@ -128,31 +145,32 @@ def _check_window(model_config: ModelConfig, window: int) -> None:
 
 
 def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int, key: jax.Array, *,
-             window: int, temperature: float = 1.0, prenet_dropout: bool = False) -> np.ndarray:
+             window: int, temperature: float = 1.0, prenet_dropout: bool = False) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`).
 
-    Returns `[batch, frames + num_frames', n_mels]`: the prompt as given, then the
-    continuation rounded up to whole groups.
+    Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
+    then the continuation rounded up to whole groups, and the gate per new group.
     """
     _check_window(model_config, window)
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
-    groups = prompt_groups(prompt, r)
+    groups, ended = prompt_groups(prompt, r), []
     for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
         dropout_key, noise_key = _chunk_keys(key, index)
-        first, cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:], dropout_key,
-                                noise_key, float(temperature), bool(prenet_dropout))
-        pieces = [first]
+        (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
+                                               dropout_key, noise_key, float(temperature), bool(prenet_dropout))
+        pieces, ended = [first], ended + [first_ended]
         if new > 1:
-            pieces.append(_decode(model_config, n_mels, params, cache, jnp.int32(context_len), first, dropout_key,
-                                  noise_key, new - 1, float(temperature), bool(prenet_dropout)))
+            more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
+                                       dropout_key, noise_key, new - 1, float(temperature), bool(prenet_dropout))
+            pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
-    return np.asarray(ungroup_frames(groups, n_mels))
+    return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))
 
 
 def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int,
                           key: jax.Array, *, window: int, temperature: float = 1.0,
-                          prenet_dropout: bool = False) -> np.ndarray:
+                          prenet_dropout: bool = False) -> Decoded:
     """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
 
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
@@ -167,15 +185,16 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     def next_group(p, padded, last, dropout_key, noise_key):
         outputs = model.apply({"params": p}, padded, prenet_deterministic=not prenet_dropout,
                               rngs={"dropout": dropout_key})[0]
-        picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}
+        picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}  # [B, 1, ...]
         return _draw(picked, jax.random.fold_in(noise_key, last), temperature)
 
+    ended = []
     for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
         dropout_key, noise_key = _chunk_keys(key, index)
         start = groups.shape[1] - context_len
         for _ in range(new):
             current = groups[:, start:]
             padded = jnp.pad(current, ((0, 0), (0, window - current.shape[1]), (0, 0)))
-            groups = jnp.concatenate([groups, next_group(params, padded, current.shape[1] - 1, dropout_key,
-                                                         noise_key)], axis=1)
-    return np.asarray(ungroup_frames(groups, n_mels))
+            group, group_ended = next_group(params, padded, current.shape[1] - 1, dropout_key, noise_key)
+            groups, ended = jnp.concatenate([groups, group], axis=1), ended + [group_ended]
+    return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

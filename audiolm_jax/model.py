@@ -169,8 +169,9 @@ class Block(nn.Module):
 class MelTransformer(nn.Module):
     """Groups of normalised log-mel frames in, a prediction of the next group out.
 
-    `__call__(groups [B, T, r*M], ...)` returns a dict: `mean` `[B, T, r*M]` and, for the
-    `gaussian` head, `log_scale` `[B, T, r*M]` (float32). With `cache` (from `init_cache`)
+    `__call__(groups [B, T, r*M], ...)` returns a dict: `mean` `[B, T, r*M]`, for the
+    `gaussian` head `log_scale` `[B, T, r*M]`, and with `gate` `gate_logit` `[B, T]` (the
+    logit that group t + 1 lies past the end of the audio), all float32. With `cache` (from `init_cache`)
     and `start` (index of the first new position) it decodes incrementally and also returns
     the updated cache; without, it runs the full causal pass and returns `None` for it.
     """
@@ -199,14 +200,18 @@ class MelTransformer(nn.Module):
                 x, positions, layer_cache, context, context_mask, deterministic)
             if new_cache is not None:
                 new_cache.append(layer_new)
-        x = nn.RMSNorm(dtype=dtype, name="norm_out")(x)
+        x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)
         width = cfg.frames_per_step * self.n_mels
+        outputs = {}
         if cfg.head == "gaussian":
-            out = nn.Dense(2 * width, dtype=jnp.float32, name="head")(x.astype(jnp.float32))
-            mean, log_scale = jnp.split(out, 2, axis=-1)
-            return {"mean": mean + self._residual_base(groups), "log_scale": jnp.clip(log_scale, -7.0, 5.0)}, new_cache
-        mean = nn.Dense(width, dtype=jnp.float32, name="head")(x.astype(jnp.float32))
-        return {"mean": mean + self._residual_base(groups)}, new_cache
+            mean, log_scale = jnp.split(nn.Dense(2 * width, dtype=jnp.float32, name="head")(x), 2, axis=-1)
+            outputs["log_scale"] = jnp.clip(log_scale, -7.0, 5.0)
+        else:
+            mean = nn.Dense(width, dtype=jnp.float32, name="head")(x)
+        outputs["mean"] = mean + self._residual_base(groups)
+        if cfg.gate:  # Tacotron's stop token: is the group this position predicts past the end?
+            outputs["gate_logit"] = nn.Dense(1, dtype=jnp.float32, name="gate")(x)[..., 0]
+        return outputs, new_cache
 
     def _residual_base(self, groups: jax.Array) -> jax.Array:
         """With `predict_residual`, the last input frame tiled over the group (else 0)."""

@@ -62,13 +62,14 @@ def _targets(mel: jax.Array, mask: jax.Array, frames_per_step: int):
 
 
 def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, frames_per_step: int,
-              loss: str) -> dict[str, jax.Array]:
+              loss: str, positive_weight: float = 1.0) -> dict[str, jax.Array]:
     """Summed errors over valid target frames: `loss`, `mse`, `baseline_mse`, and `count`.
 
     `outputs` are the model's head outputs for `mel[:, :-r]` grouped; targets are the
     frames after the first group. The copy-last-frame baseline predicts each target frame
     t by frame t - 1 (for r > 1 it sees frames the model does not), on the same frames.
-    Divide each sum by `count` (valid frames × n_mels) for a mean.
+    Divide each sum by `count` (valid frames × n_mels) for a mean; with a gate head, also
+    the `gate_sums` (`positive_weight` for its 'ended' positions).
     """
     _, targets, target_mask = _targets(mel, mask, frames_per_step)
     mean = outputs["mean"].reshape(targets.shape)
@@ -87,7 +88,35 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
         sums["loss"] = jnp.sum(jnp.abs(mean - targets) * target_mask)
     else:
         sums["loss"] = sums["mse"]
+    if "gate_logit" in outputs:
+        sums.update(gate_sums(outputs["gate_logit"], mask, frames_per_step, positive_weight))
     return sums
+
+
+def gate_labels(mask: jax.Array, frames_per_step: int, positive_weight: float
+                ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """From the frame mask `[B, N*r]`: which input positions count `[B, N-1]`, which are
+    labelled 'ended', and each position's loss weight (see `gate_sums`)."""
+    r = frames_per_step
+    counted = mask[:, : mask.shape[1] - r : r]  # input group i is real
+    ended = 1.0 - mask[:, r::r]  # target group i + 1 is padding
+    return counted, ended, counted * jnp.where(ended > 0, positive_weight, 1.0)
+
+
+def gate_sums(gate_logit: jax.Array, mask: jax.Array, frames_per_step: int, positive_weight: float
+              ) -> dict[str, jax.Array]:
+    """The end-of-audio gate's weighted cross-entropy `gate_bce`, its correct decisions
+    `gate_correct`, and the positions they cover `gate_count` (sums).
+
+    Position i (a real input group) is labelled 'ended' when group i + 1 holds no real frame:
+    the last real group of a clip whose end falls inside the crop. Positions after it are
+    padding and not counted. `gate_logit` is `[B, N-1]`, `mask` the frames' `[B, N*r]`.
+    """
+    counted, ended, weight = gate_labels(mask, frames_per_step, positive_weight)
+    bce = optax.sigmoid_binary_cross_entropy(gate_logit, ended)
+    correct = ((gate_logit > 0) == (ended > 0)).astype(jnp.float32)
+    return {"gate_bce": jnp.sum(bce * weight), "gate_weight_sum": jnp.sum(weight),
+            "gate_correct": jnp.sum(correct * counted), "gate_count": jnp.sum(counted)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -128,6 +157,18 @@ def _ema_decay(decay: float, step: jax.Array) -> jax.Array:
 # Steps
 
 
+def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float) -> jax.Array:
+    """Teacher-forced input groups `[B, N, r*M]` (normalised) plus Gaussian noise of std `noise`.
+
+    Free-running decoding feeds the model its own imperfect frames; trained only on clean
+    ones, its errors compound (exposure bias). Targets stay clean, so the model learns to
+    pull a corrupted past back towards the data.
+    """
+    if noise <= 0:
+        return inputs
+    return inputs + noise * jax.random.normal(key, inputs.shape, inputs.dtype)
+
+
 def make_mesh(devices: Optional[list] = None) -> Mesh:
     """A 1-D Mesh over all (or the given) devices with axis name `data`."""
     devices = jax.devices() if devices is None else devices
@@ -138,20 +179,30 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
                     mesh: Mesh) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """jit(shard_map(step)): (state, batch sharded on `data`) → (new state, metrics)."""
     r, loss_kind, decay = config.model.frames_per_step, config.train.loss, config.train.ema_decay
+    input_noise = config.train.input_noise
+    gate_weight, gate_positive = config.train.gate_weight, config.train.gate_positive_weight
     schedule = learning_rate_schedule(config.train)
 
     def step_fn(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         device_rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
                                         jax.lax.axis_index("data"))
+        dropout_rng, noise_rng = jax.random.split(device_rng)
         inputs, _, target_mask = _targets(batch["mel"], batch["mask"], r)
+        inputs = corrupt_inputs(inputs, noise_rng, input_noise)
         global_count = jax.lax.psum(jnp.sum(target_mask) * batch["mel"].shape[-1], "data")
         global_count = jnp.maximum(global_count, 1.0)
 
+        gate_weights = gate_labels(batch["mask"], r, gate_positive)[2]
+        global_gate = jnp.maximum(jax.lax.psum(jnp.sum(gate_weights), "data"), 1.0)
+
         def local_loss(params):
             outputs, _ = model.apply({"params": params}, inputs, deterministic=False,
-                                     rngs={"dropout": device_rng})
-            sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind)
-            return sums["loss"] / global_count, sums
+                                     rngs={"dropout": dropout_rng})
+            sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive)
+            total = sums["loss"] / global_count
+            if "gate_bce" in sums:
+                total = total + gate_weight * sums["gate_bce"] / global_gate
+            return total, sums
 
         (loss, sums), grads = jax.value_and_grad(local_loss, has_aux=True)(state.params)
         grads = jax.lax.psum(grads, "data")
@@ -174,11 +225,12 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
                    ) -> Callable[[Any, dict], dict]:
     """jit(shard_map): (params, batch) → summed `loss`, `mse`, `baseline_mse`, `count`."""
     r, loss_kind = config.model.frames_per_step, config.train.loss
+    gate_positive = config.train.gate_positive_weight
 
     def eval_fn(params, batch):
         inputs, _, _ = _targets(batch["mel"], batch["mask"], r)
         outputs, _ = model.apply({"params": params}, inputs, deterministic=True)
-        sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind)
+        sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive)
         return jax.tree.map(lambda x: jax.lax.psum(x, "data"), sums)
 
     return jax.jit(jax.shard_map(eval_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=P()))
@@ -191,15 +243,20 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 
 def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) -> dict[str, float]:
-    """Means over all evaluation batches: `loss`, `mse`, `baseline_mse`, `baseline_ratio`."""
+    """Means over all evaluation batches: `loss`, `mse`, `baseline_mse`, `baseline_ratio`, and
+    with a gate head `gate_bce` and `gate_accuracy` (per counted position)."""
     totals: dict[str, float] = {}
     for batch in batches:
         sums = jax.device_get(eval_step(params, shard_batch(batch, mesh)))
         for k, v in sums.items():
             totals[k] = totals.get(k, 0.0) + float(v)
     count = max(totals.pop("count"), 1.0)
+    gate = {k: totals.pop(k) for k in ("gate_bce", "gate_weight_sum", "gate_correct", "gate_count") if k in totals}
     means = {k: v / count for k, v in totals.items()}
     means["baseline_ratio"] = means["mse"] / max(means["baseline_mse"], 1e-12)
+    if gate:
+        means["gate_bce"] = gate["gate_bce"] / max(gate["gate_weight_sum"], 1.0)
+        means["gate_accuracy"] = gate["gate_correct"] / max(gate["gate_count"], 1.0)
     return means
 
 

@@ -41,29 +41,31 @@ def test_cached_generation_equals_the_reference_past_several_slides(params, dtyp
     new_frames = 40  # 20 groups: chunks (6, 7), (6, 7), (6, 6) over a 12-position window
     assert len(decode.chunk_plan(6, 20, WINDOW)) == 3
     cached = decode.generate(cfg, params, prompt(0), new_frames, jax.random.key(1), window=WINDOW,
-                             prenet_dropout=dropout)
+                             prenet_dropout=dropout).frames
     slow = decode.generate_by_recompute(cfg, params, prompt(0), new_frames, jax.random.key(1), window=WINDOW,
-                                        prenet_dropout=dropout)
+                                        prenet_dropout=dropout).frames
     assert cached.shape == slow.shape == (2, 52, 16)
     tolerance = 1e-4 if dtype == "float32" else 0.05
     np.testing.assert_allclose(cached, slow, atol=tolerance)
     if dropout:  # the masks matter: without them the continuation is another one
-        plain = decode.generate(cfg, params, prompt(0), new_frames, jax.random.key(1), window=WINDOW)
+        plain = decode.generate(cfg, params, prompt(0), new_frames, jax.random.key(1), window=WINDOW).frames
         assert np.max(np.abs(plain[:, 12:] - cached[:, 12:])) > 10 * tolerance
 
 
 def test_gaussian_head_noise_is_the_same_in_both(params):
     cfg = dataclasses.replace(CFG, head="gaussian")
     p = init_params(cfg, 16, jax.random.key(0))
-    cached = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=1.0)
-    slow = decode.generate_by_recompute(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=1.0)
+    cached = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=1.0).frames
+    slow = decode.generate_by_recompute(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW,
+                                        temperature=1.0).frames
     np.testing.assert_allclose(cached, slow, atol=1e-4)
-    cold = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=0.0)
+    cold = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=0.0).frames
     assert not np.allclose(cold, cached)
 
 
 def test_prompts_and_seeds(params):
-    gen = lambda x, key: decode.generate(CFG, params, x, 8, jax.random.key(key), window=WINDOW, prenet_dropout=True)
+    gen = lambda x, key: decode.generate(CFG, params, x, 8, jax.random.key(key), window=WINDOW,
+                                         prenet_dropout=True).frames
     a, again, b, other_seed = gen(prompt(0), 1), gen(prompt(0), 1), gen(prompt(1), 1), gen(prompt(0), 2)
     np.testing.assert_array_equal(a, again)
     assert not np.allclose(a[:, 12:], b[:, 12:])
@@ -83,8 +85,8 @@ def test_the_window_is_the_trained_context_not_max_frames(params, tmp_path):
     p = init_params(cfg.model, 16, jax.random.key(0))
     x = prompt(0, frames=8)
     window = decode.trained_window(cfg)
-    small_cap = decode.generate(cfg.model, p, x, 40, jax.random.key(0), window=window)
-    large_cap = decode.generate(big, p, x, 40, jax.random.key(0), window=window)
+    small_cap = decode.generate(cfg.model, p, x, 40, jax.random.key(0), window=window).frames
+    large_cap = decode.generate(big, p, x, 40, jax.random.key(0), window=window).frames
     np.testing.assert_array_equal(small_cap, large_cap)
     with pytest.raises(ValueError, match="max_frames"):
         decode.generate(cfg.model, p, x, 4, jax.random.key(0), window=33)

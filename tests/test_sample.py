@@ -75,3 +75,16 @@ def test_report_links_resolve_and_names_are_escaped(tmp_path):
     wav = [l for l in links if l.endswith("sample0.wav")][0]
     data, rate = sf.read(os.path.join(tmp_path / "out", wav))
     assert rate == 8000 and np.max(np.abs(data)) > 0.01
+
+
+@pytest.mark.parametrize("gate_bias, new_frames", [(10.0, 2), (-10.0, 32)])
+def test_stop_at_gate_ends_each_sample_where_its_gate_fires(tmp_path, gate_bias, new_frames):
+    cfg = tiny_config(str(tmp_path), model={"gate": True},
+                      sample={"num_samples": 2, "seconds": 0.5, "griffin_lim_iters": 2, "stop_at_gate": True})
+    params = init_params(cfg.model, 16, jax.random.key(0))
+    params = {**params, "gate": {**params["gate"], "bias": np.full(1, gate_bias, np.float32)}}
+    (cont,) = continuation.continue_waveforms(cfg, params, STATS, [("a", piano_like(0.25, 8000, seed=1))],
+                                              jax.random.key(0))
+    for wave, log_mel in zip(cont.full, cont.full_log_mel):  # a gate that always fires keeps one group
+        assert log_mel.shape[0] == 14 + new_frames
+        assert len(wave) == min((14 + new_frames) * 128, 14 * 128 + 4000)

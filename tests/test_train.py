@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -95,7 +96,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     assert checkpoint.latest_step(cfg.workdir) == 5
     sampler = sample.restore_sampler(cfg.workdir)
     out = decode.generate(sampler.config.model, sampler.params, data.eval[0][None, :8], 6, jax.random.key(0),
-                          window=decode.trained_window(sampler.config))
+                          window=decode.trained_window(sampler.config)).frames
     assert np.all(np.isfinite(out))
 
 
@@ -134,7 +135,7 @@ def test_eight_devices_equal_one_device_and_restore_onto_one(tmp_path):
     assert sampler.step == 5
     prompt = random_walk_data().eval[0][None, :8]
     out_mel = decode.generate(sampler.config.model, sampler.params, prompt, 6, jax.random.key(0),
-                              window=decode.trained_window(sampler.config))
+                              window=decode.trained_window(sampler.config)).frames.frames
     assert out_mel.shape == (1, 14, 16) and np.all(np.isfinite(out_mel))
 
 
@@ -148,3 +149,32 @@ def test_rerunning_a_finished_run_evaluates_its_final_checkpoint(tmp_path):
     assert again.eval_metrics == first.eval_metrics and again.history == []
     fewer = tiny_config(str(tmp_path), train={"steps": 2, "checkpoint_every": 2, "eval_every": 2})
     assert train.train(fewer, data).eval_metrics == first.eval_metrics
+
+
+def test_gate_labels_mark_the_last_real_group_of_a_clip():
+    mask = jnp.asarray([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]], jnp.float32)  # r = 2: 4 groups
+    counted, ended, weight = train.gate_labels(mask, 2, positive_weight=5.0)
+    np.testing.assert_array_equal(counted, [[1, 1, 1], [1, 1, 1]])  # input groups 0..2 are real
+    np.testing.assert_array_equal(ended, [[0, 0, 1], [0, 0, 0]])  # group 3 of row 0 is padding
+    np.testing.assert_array_equal(weight, [[1, 1, 5], [1, 1, 1]])
+
+
+def test_the_gate_learns_where_recordings_end_and_sampling_stops_there(tmp_path):
+    """Clips end with a distinctive fade (to -3.5): crops placed over clip ends teach
+    the gate; a prompt ending in that fade stops at once, one that does not runs on."""
+    data = random_walk_data(clips=8, frames=40)
+    fade = np.repeat(np.linspace(-1.0, -3.5, 6, dtype=np.float32)[:, None], 16, axis=1)  # last frame unique
+    ending = [np.concatenate([c[:30], fade]) for c in data.train]
+    data = PreparedData(ending, [np.concatenate([c[:30], fade]) for c in data.eval], [], data.stats,
+                        end_crop_fraction=0.5)
+    cfg = tiny_config(str(tmp_path), model={"gate": True}, data={"end_crop_fraction": 0.5},
+                      train={"steps": 150, "eval_every": 150, "checkpoint_every": 150, "log_every": 50})
+    result = train.train(cfg, data)
+    assert result.eval_metrics["gate_accuracy"] > 0.9
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    window = decode.trained_window(cfg)
+    params = result.state.ema_params
+    ended = decode.generate(cfg.model, params, ending[0][None, 20:36], 20, jax.random.key(0), window=window)
+    running = decode.generate(cfg.model, params, ending[0][None, 8:24], 20, jax.random.key(0), window=window)
+    assert ended.lengths(2)[0] <= 16 + 2  # stops within a group of the prompt's end
+    assert running.lengths(2)[0] > 16 + 4

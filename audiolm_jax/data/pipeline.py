@@ -146,18 +146,34 @@ def batch_examples(step: int, seed: int, batch_size: int, num_examples: int) -> 
     return indices, np.random.default_rng([seed, step, 1]).random(batch_size)
 
 
+def crop_start(total: int, length: int, fraction: float, end_crop_fraction: float = 0.0) -> int:
+    """Where a training crop of `length` starts in a clip of `total` (both frames, or both
+    samples), from its random draw `fraction` in [0, 1).
+
+    The first `1 - end_crop_fraction` of draws spread crops over the clip, never past its
+    end; the rest place the clip's end inside the crop (25-100% of it real audio, the rest
+    padding), so an end-of-audio gate sees where recordings end.
+    """
+    inside = 1.0 - end_crop_fraction
+    if fraction < inside:
+        return int(fraction / inside * max(total - length, 0) + 0.5)
+    u = (fraction - inside) / end_crop_fraction
+    return max(total - max(int(round(length * (0.25 + 0.75 * u))), 1), 0)
+
+
 def train_batch(mels: Sequence[np.ndarray], step: int, seed: int, batch_size: int, length: int,
-                process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
+                process_index: int = 0, process_count: int = 1, end_crop_fraction: float = 0.0
+                ) -> dict[str, np.ndarray]:
     """This process's rows of the global training batch of `step` (see `batch_examples`).
 
-    `mels` are normalised `[frames, n_mels]` clips; each row is a random crop of `length` frames.
+    `mels` are normalised `[frames, n_mels]` clips; each row is a random crop of `length`
+    frames placed by `crop_start`.
     """
     indices, fractions = batch_examples(step, seed, batch_size, len(mels))
     pieces = []
     for row in process_rows(batch_size, process_index, process_count):
         mel = mels[indices[row]]
-        start = int(fractions[row] * max(len(mel) - length, 0) + 0.5)
-        pieces.append(_crop(mel, start, length))
+        pieces.append(_crop(mel, crop_start(len(mel), length, fractions[row], end_crop_fraction), length))
     return _stack(pieces)
 
 
@@ -192,10 +208,12 @@ class PreparedData:
     eval: list[np.ndarray]
     eval_waveforms: list[np.ndarray]
     stats: NormStats
+    end_crop_fraction: float = 0.0  # see `crop_start`
 
     def train_batch(self, step: int, seed: int, batch_size: int, length: int,
                     process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
-        return train_batch(self.train, step, seed, batch_size, length, process_index, process_count)
+        return train_batch(self.train, step, seed, batch_size, length, process_index, process_count,
+                           self.end_crop_fraction)
 
     def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
         return eval_batches(self.eval, batch_size, length, num_batches)

@@ -24,7 +24,7 @@ from audiolm_jax.config import AudioConfig, DataConfig
 from audiolm_jax.data import augment as augment_lib
 from audiolm_jax.data.builders import to_float
 from audiolm_jax.data.files import DatasetError
-from audiolm_jax.data.pipeline import NormStats, batch_examples, process_rows
+from audiolm_jax.data.pipeline import NormStats, batch_examples, crop_start, process_rows
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,15 @@ class RecordData:
         self._log_mel = jax.jit(audio.log_mel_jax, static_argnums=(1,))
         self._segment_samples = int(round(self.data.segment_seconds * self.audio.sample_rate))
 
-    def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float) -> np.ndarray:
-        """Float32 `[≤ segment samples]` of example `index`, starting `fraction` of the way in."""
+    def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
+              end_crop_fraction: float = 0.0) -> np.ndarray:
+        """Float32 `[≤ segment samples]` of example `index`, placed by `crop_start` from `fraction`."""
         samples = source[int(index)][self.audio_key]
-        start = int(fraction * max(len(samples) - self._segment_samples, 0) + 0.5)
+        start = crop_start(len(samples), self._segment_samples, fraction, end_crop_fraction)
         return to_float(samples[start : start + self._segment_samples])
 
     def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int) -> np.ndarray:
-        crop = self._crop(self.train, index, fraction)
+        crop = self._crop(self.train, index, fraction, self.data.end_crop_fraction)
         if self.data.augments:
             rng = np.random.default_rng([seed, step, row, 2])
             crop = augment_lib.augment(crop, self.data, self.audio.sample_rate, rng)

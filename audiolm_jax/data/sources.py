@@ -129,7 +129,7 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
             stats = compute_norm_stats(train_mels, data.stats_clips)
         return PreparedData(train=[stats.normalise(m) for m in train_mels],
                             eval=[stats.normalise(m) for m in eval_mels],
-                            eval_waveforms=eval_clips, stats=stats)
+                            eval_waveforms=eval_clips, stats=stats, end_crop_fraction=data.end_crop_fraction)
     dataset = RecordData(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data)
     if stats is None:
         stats = compute_norm_stats(dataset.sample_log_mels(data.stats_clips, config.train.seed), data.stats_clips)
