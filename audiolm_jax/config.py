@@ -80,7 +80,8 @@ class ModelConfig:
     d_model: int = 256
     num_heads: int = 4
     mlp_ratio: int = 4
-    head: Literal["mse", "gaussian"] = "mse"
+    head: Literal["mse", "gaussian", "mixture"] = "mse"  # next-group prediction: mean, Gaussian, or mixture of Gaussians
+    mixture_components: int = 8  # components of the mixture head (each a diagonal Gaussian over a group)
     frames_per_step: int = 2
     prenet_dim: int = 256
     prenet_dropout: float = 0.5
@@ -400,7 +401,7 @@ def _validate_audio(a: AudioConfig) -> None:
 
 def _validate_model(m: ModelConfig) -> None:
     for name in ("num_layers", "d_model", "num_heads", "mlp_ratio", "frames_per_step",
-                 "prenet_dim", "max_frames"):
+                 "prenet_dim", "max_frames", "mixture_components"):
         _require(getattr(m, name) > 0, f"model.{name}", getattr(m, name), "a positive integer")
     _require(m.d_model % m.num_heads == 0, "model.d_model", m.d_model,
              f"a multiple of model.num_heads ({m.num_heads})")
@@ -495,6 +496,8 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
     _validate_model(config.model)
     _validate_data(config.data, config.audio, config.model)
     _validate_train(config.train)
+    _require(config.train.loss == "mse" or config.model.head == "mse", "train.loss", config.train.loss,
+             f"'mse' with model.head={config.model.head!r} (its loss is the negative log-likelihood)")
     _validate_sample(config.sample, config.data, config.audio, config.model)
     return config
 

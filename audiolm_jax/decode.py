@@ -69,10 +69,19 @@ def _chunk_keys(key: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
 
 def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float) -> tuple[jax.Array, jax.Array]:
     """The next group from head outputs at one position: the mean `[B, 1, r*M]`, plus scaled
-    noise for the gaussian head, clipped to ±MAX_ABS_NORMALISED; and the gate's probability
+    noise for the gaussian head, or a draw from the mixture head (a component by its weight,
+    then its Gaussian with scales times `temperature`), clipped to ±MAX_ABS_NORMALISED; and
+    the gate's probability
     that this group lies past the end of the audio `[B, 1]` (0 without a gate)."""
     x = outputs["mean"]
-    if "log_scale" in outputs and temperature > 0:
+    if "mixture_logits" in outputs:  # a component drawn by its weight, then its Gaussian at `temperature`
+        pick_key, key = jax.random.split(key)
+        k = jax.random.categorical(pick_key, outputs["mixture_logits"])  # [B, 1]
+        take = lambda v: jnp.take_along_axis(v, k[..., None, None], axis=2)[:, :, 0]
+        x = take(outputs["component_means"])
+        if temperature > 0:
+            x = x + temperature * jnp.exp(take(outputs["component_log_scales"])) * jax.random.normal(key, x.shape)
+    elif "log_scale" in outputs and temperature > 0:
         x = x + temperature * jnp.exp(outputs["log_scale"]) * jax.random.normal(key, x.shape)
     ended = jax.nn.sigmoid(outputs["gate_logit"]) if "gate_logit" in outputs else jnp.zeros(x.shape[:2])
     return jnp.clip(x, -MAX_ABS_NORMALISED, MAX_ABS_NORMALISED), ended

@@ -169,9 +169,12 @@ class Block(nn.Module):
 class MelTransformer(nn.Module):
     """Groups of normalised log-mel frames in, a prediction of the next group out.
 
-    `__call__(groups [B, T, r*M], ...)` returns a dict: `mean` `[B, T, r*M]`, for the
-    `gaussian` head `log_scale` `[B, T, r*M]`, and with `gate` `gate_logit` `[B, T]` (the
-    logit that group t + 1 lies past the end of the audio), all float32. With `cache` (from `init_cache`)
+    `__call__(groups [B, T, r*M], ...)` returns a dict: `mean` `[B, T, r*M]`; for the
+    `gaussian` head `log_scale` `[B, T, r*M]`; for the `mixture` head (GIVT's mixture of K
+    diagonal Gaussians over the whole group) `mixture_logits` `[B, T, K]`,
+    `component_means` and `component_log_scales` `[B, T, K, r*M]`; and with `gate`
+    `gate_logit` `[B, T]` (the logit that group t + 1 lies past the end of the audio). All
+    float32. With `cache` (from `init_cache`)
     and `start` (index of the first new position) it decodes incrementally and also returns
     the updated cache; without, it runs the full causal pass and returns `None` for it.
     """
@@ -203,12 +206,22 @@ class MelTransformer(nn.Module):
         x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)
         width = cfg.frames_per_step * self.n_mels
         outputs = {}
-        if cfg.head == "gaussian":
+        base = self._residual_base(groups)
+        if cfg.head == "mixture":
+            k = cfg.mixture_components
+            out = nn.Dense(k * (2 * width + 1), dtype=jnp.float32, name="head")(x)
+            means, log_scales = jnp.split(out[..., : 2 * k * width].reshape(*x.shape[:2], k, 2 * width), 2, axis=-1)
+            outputs["mixture_logits"] = out[..., 2 * k * width :]  # [B, T, K]
+            outputs["component_means"] = means + base[..., None, :]  # [B, T, K, r*M]
+            outputs["component_log_scales"] = jnp.clip(log_scales, -7.0, 5.0)
+            weights = jax.nn.softmax(outputs["mixture_logits"], axis=-1)
+            mean = jnp.einsum("btk,btkw->btw", weights, means)  # the mixture's mean (for MSE and reports)
+        elif cfg.head == "gaussian":
             mean, log_scale = jnp.split(nn.Dense(2 * width, dtype=jnp.float32, name="head")(x), 2, axis=-1)
             outputs["log_scale"] = jnp.clip(log_scale, -7.0, 5.0)
         else:
             mean = nn.Dense(width, dtype=jnp.float32, name="head")(x)
-        outputs["mean"] = mean + self._residual_base(groups)
+        outputs["mean"] = mean + base
         if cfg.gate:  # Tacotron's stop token: is the group this position predicts past the end?
             outputs["gate_logit"] = nn.Dense(1, dtype=jnp.float32, name="gate")(x)[..., 0]
         return outputs, new_cache
@@ -216,7 +229,7 @@ class MelTransformer(nn.Module):
     def _residual_base(self, groups: jax.Array) -> jax.Array:
         """With `predict_residual`, the last input frame tiled over the group (else 0)."""
         if not self.config.predict_residual:
-            return jnp.zeros((), jnp.float32)
+            return jnp.zeros(groups.shape[:2] + (self.config.frames_per_step * self.n_mels,), jnp.float32)
         last = groups[..., -self.n_mels:].astype(jnp.float32)  # [B, T, M]
         return jnp.tile(last, (1, 1, self.config.frames_per_step))
 

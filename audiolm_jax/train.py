@@ -80,7 +80,9 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
         "baseline_mse": jnp.sum((previous - targets) ** 2 * target_mask),
         "count": jnp.sum(target_mask) * targets.shape[-1],
     }
-    if "log_scale" in outputs:
+    if "mixture_logits" in outputs:
+        sums["loss"] = mixture_nll_sum(outputs, targets, target_mask)
+    elif "log_scale" in outputs:
         log_scale = outputs["log_scale"].reshape(targets.shape)
         nll = 0.5 * sq * jnp.exp(-2.0 * log_scale) + log_scale + 0.5 * math.log(2 * math.pi)
         sums["loss"] = jnp.sum(nll * target_mask)
@@ -91,6 +93,24 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
     if "gate_logit" in outputs:
         sums.update(gate_sums(outputs["gate_logit"], mask, frames_per_step, positive_weight))
     return sums
+
+
+def mixture_nll_sum(outputs: dict[str, jax.Array], targets: jax.Array, target_mask: jax.Array) -> jax.Array:
+    """Summed negative log-likelihood of target groups under the mixture head.
+
+    `targets` `[B, N-1, r, M]`, `target_mask` `[B, N-1, r, 1]`. Each group's density is a
+    mixture of K diagonal Gaussians over its r·M values; padded frames are left out of the
+    product (the marginal over the real frames), so the sum divides by valid values like
+    the other losses.
+    """
+    batch, steps = targets.shape[:2]
+    x = targets.reshape(batch, steps, 1, -1)  # [B, T, 1, W]
+    dims_mask = jnp.broadcast_to(target_mask, targets.shape).reshape(batch, steps, 1, -1)
+    means, log_scales = outputs["component_means"], outputs["component_log_scales"]  # [B, T, K, W]
+    log_density = -0.5 * ((x - means) * jnp.exp(-log_scales)) ** 2 - log_scales - 0.5 * math.log(2 * math.pi)
+    per_component = jnp.sum(log_density * dims_mask, axis=-1) + jax.nn.log_softmax(outputs["mixture_logits"])
+    group_mask = jnp.max(target_mask.reshape(batch, steps, -1), axis=-1)  # [B, T]: any real frame
+    return -jnp.sum(jax.scipy.special.logsumexp(per_component, axis=-1) * group_mask)
 
 
 def gate_labels(mask: jax.Array, frames_per_step: int, positive_weight: float

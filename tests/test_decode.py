@@ -52,8 +52,9 @@ def test_cached_generation_equals_the_reference_past_several_slides(params, dtyp
         assert np.max(np.abs(plain[:, 12:] - cached[:, 12:])) > 10 * tolerance
 
 
-def test_gaussian_head_noise_is_the_same_in_both(params):
-    cfg = dataclasses.replace(CFG, head="gaussian")
+@pytest.mark.parametrize("head", ["gaussian", "mixture"])
+def test_sampled_heads_draw_the_same_in_both(params, head):
+    cfg = dataclasses.replace(CFG, head=head, mixture_components=4)
     p = init_params(cfg, 16, jax.random.key(0))
     cached = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=1.0).frames
     slow = decode.generate_by_recompute(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW,

@@ -178,3 +178,30 @@ def test_the_gate_learns_where_recordings_end_and_sampling_stops_there(tmp_path)
     running = decode.generate(cfg.model, params, ending[0][None, 8:24], 20, jax.random.key(0), window=window)
     assert ended.lengths(2)[0] <= 16 + 2  # stops within a group of the prompt's end
     assert running.lengths(2)[0] > 16 + 4
+
+
+def test_mixture_of_one_gaussian_is_the_gaussian_loss():
+    rng = np.random.default_rng(0)
+    targets = jnp.asarray(rng.standard_normal((2, 5, 2, 4)), jnp.float32)  # [B, T, r, M]
+    mask = jnp.asarray(rng.random((2, 5, 2, 1)) > 0.3, jnp.float32)
+    mean = jnp.asarray(rng.standard_normal((2, 5, 8)), jnp.float32)
+    log_scale = jnp.asarray(0.3 * rng.standard_normal((2, 5, 8)), jnp.float32)
+    sq = (mean.reshape(targets.shape) - targets) ** 2
+    ls = log_scale.reshape(targets.shape)
+    expected = jnp.sum((0.5 * sq * jnp.exp(-2 * ls) + ls + 0.5 * np.log(2 * np.pi)) * mask)
+    one = {"mixture_logits": jnp.zeros((2, 5, 1)), "component_means": mean[:, :, None],
+           "component_log_scales": log_scale[:, :, None]}
+    np.testing.assert_allclose(train.mixture_nll_sum(one, targets, mask), expected, rtol=1e-5)
+    two = {"mixture_logits": jnp.zeros((2, 5, 2)), "component_means": jnp.stack([mean, mean + 50.0], axis=2),
+           "component_log_scales": jnp.stack([log_scale, log_scale], axis=2)}
+    groups_with_data = jnp.sum(jnp.max(mask.reshape(2, 5, -1), axis=-1))  # a far second component halves the weight
+    np.testing.assert_allclose(train.mixture_nll_sum(two, targets, mask), expected + np.log(2) * groups_with_data,
+                               rtol=1e-5)
+
+
+def test_mixture_head_trains(tmp_path):
+    cfg = tiny_config(str(tmp_path), model={"head": "mixture", "mixture_components": 4},
+                      train={"steps": 30, "eval_every": 30, "checkpoint_every": 30, "log_every": 10})
+    result = train.train(cfg, random_walk_data())
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < losses[0] - 0.3 and np.isfinite(result.eval_metrics["mse"])
