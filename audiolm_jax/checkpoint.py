@@ -16,7 +16,8 @@ import jax
 import orbax.checkpoint as ocp
 
 from audiolm_jax import config as config_lib
-from audiolm_jax.data.pipeline import NormStats
+from audiolm_jax.model import init_params
+from audiolm_jax.stats import NormStats
 
 ITEMS = ("state", "config", "norm_stats")
 
@@ -49,6 +50,19 @@ def restore_state(mngr: ocp.CheckpointManager, step: int, abstract_state: Any) -
     restored = mngr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))
     return restored["state"]
+
+
+def restore_params(mngr: ocp.CheckpointManager, step: int, config: config_lib.ExperimentConfig,
+                   use_ema: bool) -> Any:
+    """Only the EMA (or raw) params of `step`, onto the default device: what sampling needs,
+    without the optimizer state and without building a TrainState (no `train` import)."""
+    key = "ema_params" if use_ema else "params"
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    shapes = jax.eval_shape(lambda: init_params(config.model, config.audio.n_mels, jax.random.key(0)))
+    item = {key: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)}
+    restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True)))
+    return restored["state"][key]
 
 
 def restore_metadata(mngr: ocp.CheckpointManager, step: int

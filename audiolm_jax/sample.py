@@ -21,7 +21,7 @@ import jax
 
 from audiolm_jax import checkpoint, cli, config as config_lib, continuation, metrics, report
 from audiolm_jax.config import ExperimentConfig
-from audiolm_jax.data.pipeline import NormStats
+from audiolm_jax.stats import NormStats
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ def restore_sampler(workdir: str, overrides: Sequence[str] = (), step: Optional[
     default device, whatever number of devices trained it. Raises FileNotFoundError
     naming the workdir when it holds no checkpoint.
     """
-    from audiolm_jax import train  # local: train imports the data pipeline, sampling need not
-
     step = checkpoint.latest_step(workdir) if step is None else step
     if step is None:
         raise FileNotFoundError(f"'{checkpoint.checkpoint_dir(workdir)}': no complete checkpoint "
@@ -54,12 +52,10 @@ def restore_sampler(workdir: str, overrides: Sequence[str] = (), step: Optional[
     try:
         config, stats = checkpoint.restore_metadata(mngr, step)
         config = config_lib.apply_overrides(config, list(overrides))
-        mesh = train.make_mesh(jax.devices()[:1])
-        abstract = train.abstract_state(config, train.optimizer(config.train), mesh)
-        state = checkpoint.restore_state(mngr, step, abstract)
+        params = checkpoint.restore_params(mngr, step, config, config.sample.use_ema)
     finally:
         mngr.close()
-    return Sampler(config, state.ema_params if config.sample.use_ema else state.params, stats, step)
+    return Sampler(config, params, stats, step)
 
 
 # ---------------------------------------------------------------------------------------

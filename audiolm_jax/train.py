@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import flax
 import jax
@@ -25,10 +25,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
 from audiolm_jax import checkpoint, config as config_lib
-from audiolm_jax.config import ConfigError, ExperimentConfig, TrainConfig
-from audiolm_jax.data import PreparedData, RecordData, segment_frames
-from audiolm_jax.data.pipeline import prefetched
+from audiolm_jax.config import ConfigError, ExperimentConfig, TrainConfig, segment_frames
 from audiolm_jax.model import MelTransformer, group_frames, init_params
+from audiolm_jax.prefetch import prefetched
+
+if TYPE_CHECKING:  # the train step runs without the data pipeline (and TensorFlow) imported
+    from audiolm_jax.data import PreparedData, RecordData
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import soundfile as sf
 
 from audiolm_jax import data as data_lib
 from audiolm_jax.data import builders
-from audiolm_jax.data.pipeline import prefetched
+from audiolm_jax.prefetch import prefetched
 from benchmarks.common import emit, train_step_seconds
 from experiments import demo
 from tests.signals import piano_like

@@ -187,7 +187,7 @@ def test_prepare_cli_builds_an_experiments_dataset_without_training(tmp_path, ca
 
 
 def test_prefetched_batches_arrive_in_order_unchanged_and_errors_surface():
-    from audiolm_jax.data.pipeline import prefetched
+    from audiolm_jax.prefetch import prefetched
 
     steps = range(3, 11)
     for depth in (0, 1, 4, 20):

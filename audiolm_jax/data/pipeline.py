@@ -11,59 +11,16 @@ disjoint examples that together cover the split, whatever the process count.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
-import json
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Sequence
 
 import jax
 import numpy as np
 
-from audiolm_jax import atomic, audio
+from audiolm_jax import audio
 from audiolm_jax.config import AudioConfig, segment_frames  # noqa: F401 (re-exported)
-
-T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True)
-class NormStats:
-    """Per-mel-bin mean and std of the training log-mel (dB), each `[n_mels]`."""
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    def normalise(self, log_mel_db: np.ndarray) -> np.ndarray:
-        """dB `[..., n_mels]` → zero-mean unit-variance per bin."""
-        return ((log_mel_db - self.mean) / self.std).astype(np.float32)
-
-    def denormalise(self, normalised: np.ndarray) -> np.ndarray:
-        """Inverse of `normalise`: back to dB `[..., n_mels]`."""
-        return (np.asarray(normalised) * self.std + self.mean).astype(np.float32)
-
-    def to_dict(self) -> dict:
-        return {"mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
-
-    @classmethod
-    def from_dict(cls, data: dict, source: str = "normalisation statistics") -> "NormStats":
-        try:
-            mean = np.asarray(data["mean"], np.float32)
-            std = np.asarray(data["std"], np.float32)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{source}: expected {{'mean': [...], 'std': [...]}} ({e})") from None
-        if mean.shape != std.shape or mean.ndim != 1 or not np.all(std > 0):
-            raise ValueError(f"{source}: mean and std must be equal-length lists with std > 0")
-        return cls(mean, std)
-
-    def save(self, path: str) -> None:
-        atomic.write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str) -> "NormStats":
-        with open(path) as f:
-            return cls.from_dict(json.load(f), f"'{path}'")
-
+from audiolm_jax.stats import NormStats  # noqa: F401 (re-exported)
 
 def clip_log_mels(clips: Sequence[np.ndarray], config: AudioConfig, chunk: int = 16) -> list[np.ndarray]:
     """Log-mel in dB `[frames, n_mels]` of each `[samples]` clip (JAX path, equal lengths batched)."""
@@ -115,25 +72,6 @@ def _epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
     order = np.random.default_rng([seed, epoch]).permutation(num_examples)
     order.flags.writeable = False
     return order
-
-
-def prefetched(make_batch: Callable[[int], T], steps: Sequence[int], depth: int) -> Iterator[T]:
-    """`make_batch(step)` for each of `steps` in order, computed up to `depth` steps ahead
-    in a background thread (0: inline). Batches are pure functions of the step, so
-    prefetching changes timing, never content; an error in `make_batch` is raised here."""
-    if depth == 0:
-        yield from (make_batch(step) for step in steps)
-        return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
-    try:
-        pending = collections.deque(pool.submit(make_batch, step) for step in steps[:depth])
-        for i in range(len(steps)):
-            batch = pending.popleft().result()
-            if i + depth < len(steps):
-                pending.append(pool.submit(make_batch, steps[i + depth]))
-            yield batch
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def batch_examples(step: int, seed: int, batch_size: int, num_examples: int) -> tuple[np.ndarray, np.ndarray]:

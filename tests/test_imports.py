@@ -1,0 +1,19 @@
+"""Sampling, decoding, the train step and restoring a checkpoint import neither TensorFlow nor
+tfds (a GPU image with jax but no TensorFlow stack runs them); only preparing and reading
+datasets does."""
+
+import subprocess
+import sys
+
+CHECK = """
+import sys
+import audiolm_jax.checkpoint, audiolm_jax.continuation, audiolm_jax.decode, audiolm_jax.sample, audiolm_jax.train
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tensorflow_datasets'))
+print(len(loaded), loaded[:3])
+"""
+
+
+def test_sampling_and_the_train_step_import_no_tensorflow():
+    proc = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[0] == "0", proc.stdout
