@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SKIP = {"__init__", "__main__", "common"}
+SKIP = {"__init__", "__main__", "common", "corpora"}  # corpora: a tool that writes data, not a benchmark
 
 
 def names() -> list[str]:

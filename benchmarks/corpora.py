@@ -1,0 +1,168 @@
+"""Realistic measurement corpora in the official layouts, made here from engines Debian ships:
+
+    python -m benchmarks.corpora speech OUT [--speakers 8 --utterances 40]   # LibriSpeech layout, espeak-ng
+    python -m benchmarks.corpora piano OUT [--pieces 24 --seconds 40]        # MAESTRO v3 layout, fluidsynth
+
+Speech: espeak-ng (`apt-get install espeak-ng`) reads sentences drawn from a word list in
+several voices (accent, voice variant, pitch and speed differ per speaker) into
+`LibriSpeech/{train-clean-100,dev-clean}/<speaker>/<chapter>/*.flac` with `.trans.txt`
+transcripts, `SPEAKERS.TXT` and `CHAPTERS.TXT`; dev-clean speakers read sentences never read
+in training. Piano: pieces composed here (a key, a tempo, chords in the left hand, a
+melody in the right, velocity and sustain-pedal changes) are written as MIDI with
+pretty_midi and rendered by fluidsynth (`apt-get install fluidsynth`, with its General MIDI
+soundfont) into `maestro-v3.0.0/<year>/*.wav|*.midi` with `maestro-v3.0.0.csv`; whole pieces
+are split train/validation/test. Nothing here is needed by training or tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import soundfile as sf
+
+from audiolm_jax import atomic
+
+WORDS = ("the a one two three four five six seven eight nine ten red green blue yellow black white small large "
+         "quick slow happy quiet bright dark warm cold river mountain garden window kitchen market station "
+         "teacher doctor farmer sailor painter writer child mother father sister brother friend neighbour "
+         "walks runs reads writes sings paints builds opens closes carries watches finds keeps brings "
+         "morning evening winter summer today yesterday always never often slowly gently loudly "
+         "under over near behind across through before after with without and but because while").split()
+
+# (espeak-ng voice, pitch 0-99, words per minute) per speaker: accents, variants, pitch and speed differ.
+VOICES = [("en-us+m1", 40, 160), ("en-gb+f2", 65, 150), ("en-gb-scotland+m3", 35, 145), ("en-029+f3", 70, 170),
+          ("en-us+f1", 60, 155), ("en-gb-x-rp+m2", 45, 140), ("en-us+m4", 30, 175), ("en-gb+f4", 75, 150),
+          ("en-gb-x-gbclan+m5", 50, 165), ("en-us+f5", 55, 145)]
+
+
+def sentence(rng: np.random.Generator) -> str:
+    """A random sentence of 6-12 words from WORDS, upper case as LibriSpeech transcripts are."""
+    return " ".join(rng.choice(WORDS, size=int(rng.integers(6, 13)))).upper()
+
+
+def speak(text: str, voice: tuple[str, int, int], path: str, sample_rate: int = 16000) -> None:
+    """`text` read by espeak-ng in `voice`, written to `path` (flac) at `sample_rate` Hz."""
+    name, pitch, speed = voice
+    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+        subprocess.run(["espeak-ng", "-v", name, "-p", str(pitch), "-s", str(speed), "-w", tmp.name, text.lower()],
+                       check=True, capture_output=True)
+        wave, rate = sf.read(tmp.name, dtype="float32")
+    if rate != sample_rate:
+        import librosa
+
+        wave = librosa.resample(wave, orig_sr=rate, target_sr=sample_rate)
+    with atomic.atomic_path(path, suffix=".flac") as out:
+        sf.write(out, wave, sample_rate, format="FLAC")
+
+
+def write_speech(root: str, speakers: int, utterances: int, seed: int = 0) -> None:
+    """A LibriSpeech tree below `root`: `speakers` voices, 3/4 of them in train-clean-100."""
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("espeak-ng not found: apt-get install espeak-ng")
+    rng = np.random.default_rng(seed)
+    base = os.path.join(root, "LibriSpeech")
+    train_speakers = max(1, speakers * 3 // 4)
+    speaker_lines, chapter_lines = [], []
+    for index in range(speakers):
+        split = "train-clean-100" if index < train_speakers else "dev-clean"
+        speaker, chapter = 100 + index, 1000 + index
+        voice = VOICES[index % len(VOICES)]
+        folder = os.path.join(base, split, str(speaker), str(chapter))
+        os.makedirs(folder, exist_ok=True)
+        lines = []
+        for utt in range(utterances):
+            text = sentence(rng)
+            name = f"{speaker}-{chapter}-{utt:04d}"
+            speak(text, voice, os.path.join(folder, f"{name}.flac"))
+            lines.append(f"{name} {text}")
+        atomic.write_text(os.path.join(folder, f"{speaker}-{chapter}.trans.txt"), "\n".join(lines) + "\n")
+        speaker_lines.append(f"{speaker} | {'F' if '+f' in voice[0] else 'M'} | {split} | 1.00 | {voice[0]}")
+        chapter_lines.append(f"{chapter} | {speaker} | 1.00 | {split} | 0 | 0 | generated | generated")
+    atomic.write_text(os.path.join(base, "SPEAKERS.TXT"), ";ID|SEX|SUBSET|MINUTES|NAME\n" + "\n".join(speaker_lines) + "\n")
+    atomic.write_text(os.path.join(base, "CHAPTERS.TXT"),
+                      ";ID|READER|MINUTES|SUBSET|PROJ.|BOOK ID|CH. TITLE|PROJECT TITLE\n" + "\n".join(chapter_lines) + "\n")
+
+
+def compose(rng: np.random.Generator, seconds: float):
+    """A pretty_midi piano piece: chords (left hand) and a melody (right hand) in a random key
+    and tempo, velocities that swell and fade, the sustain pedal down for each bar."""
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0, name="piano")
+    key = int(rng.integers(0, 12))
+    scale = [key + s for s in (0, 2, 4, 5, 7, 9, 11)]
+    beat = 60.0 / float(rng.uniform(80, 150))
+    bar = 4 * beat
+    degrees = [0, 3, 4, 5, 0, 1, 4, 0]
+    t, b = 0.0, 0
+    while t + bar <= seconds:
+        root = scale[degrees[b % len(degrees)] % 7]
+        loud = int(55 + 30 * np.sin(2 * np.pi * t / max(seconds, 1.0)) + rng.integers(-8, 8))
+        for offset in (0, 4, 7):  # the bar's chord, held
+            piano.notes.append(pretty_midi.Note(loud - 10, 48 + root + offset, t, t + bar * 0.95))
+        step = beat / int(rng.choice([1, 2, 2, 4]))
+        melody_t = t
+        while melody_t + step <= t + bar + 1e-6:
+            pitch = 72 + scale[int(rng.integers(0, 7))]
+            piano.notes.append(pretty_midi.Note(int(np.clip(loud + rng.integers(-10, 15), 20, 120)), pitch,
+                                                melody_t, melody_t + step * 0.9))
+            melody_t += step
+        piano.control_changes += [pretty_midi.ControlChange(64, 100, t + 0.01), pretty_midi.ControlChange(64, 0, t + bar - 0.02)]
+        t, b = t + bar, b + 1
+    midi.instruments.append(piano)
+    return midi
+
+
+def write_piano(root: str, pieces: int, seconds: float, seed: int = 0) -> None:
+    """A maestro-v3.0.0 folder below `root`: `pieces` composed pieces rendered at 44.1 kHz."""
+    soundfont = next((p for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
+                      if os.path.exists(p)), None)
+    if shutil.which("fluidsynth") is None or soundfont is None:
+        raise SystemExit("fluidsynth and a General MIDI soundfont are needed: apt-get install fluidsynth")
+    rng = np.random.default_rng(seed)
+    base = os.path.join(root, "maestro-v3.0.0")
+    os.makedirs(os.path.join(base, "2026"), exist_ok=True)
+    rows = []
+    for i in range(pieces):
+        split = "validation" if i % 8 == 6 else "test" if i % 8 == 7 else "train"
+        stem = f"2026/generated_{i:03d}"
+        midi_path, wav_path = os.path.join(base, stem + ".midi"), os.path.join(base, stem + ".wav")
+        compose(rng, seconds).write(midi_path)
+        subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-r", "44100", "-F", wav_path, soundfont, midi_path],
+                       check=True, capture_output=True)
+        duration = sf.info(wav_path).duration
+        rows.append({"canonical_composer": "audiolm-jax", "canonical_title": f"Generated piece {i}", "split": split,
+                     "year": 2026, "midi_filename": stem + ".midi", "audio_filename": stem + ".wav",
+                     "duration": round(duration, 3)})
+    with atomic.atomic_path(os.path.join(base, "maestro-v3.0.0.csv"), suffix=".csv") as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.corpora", description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("speech", "piano"))
+    parser.add_argument("out", help="folder to write the corpus below")
+    parser.add_argument("--speakers", type=int, default=8)
+    parser.add_argument("--utterances", type=int, default=40, help="per speaker")
+    parser.add_argument("--pieces", type=int, default=24)
+    parser.add_argument("--seconds", type=float, default=40.0, help="per piano piece")
+    args = parser.parse_args()
+    if args.kind == "speech":
+        write_speech(args.out, args.speakers, args.utterances)
+    else:
+        write_piano(args.out, args.pieces, args.seconds)
+    print(f"wrote {args.kind} corpus below {args.out}")
+
+
+if __name__ == "__main__":
+    main()
