@@ -104,7 +104,8 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: Any, prompts:
         normalised = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
         decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
                                   window=window, temperature=s.temperature,
-                                  prenet_dropout=prenet_dropout_at_sampling(config))
+                                  prenet_dropout=prenet_dropout_at_sampling(config),
+                                  bounds=stats.normalised_bounds())
         generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)
         total = start * a.hop_length + int(round(s.seconds * a.sample_rate))

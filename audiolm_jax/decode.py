@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -29,9 +29,19 @@ import numpy as np
 from audiolm_jax.config import ExperimentConfig, ModelConfig, segment_frames
 from audiolm_jax.model import MelTransformer, group_frames, init_cache, ungroup_frames
 
-# Generated frames are kept within this many training standard deviations of the per-bin
-# mean: free-running generation fed its own outputs must not run away to infinite power.
+# Without recorded per-bin bounds, generated frames are kept within this many training
+# standard deviations of the per-bin mean: generation fed its own outputs must not run away.
 MAX_ABS_NORMALISED = 8.0
+
+
+def group_bounds(bounds: Optional[tuple[np.ndarray, np.ndarray]], n_mels: int, frames_per_step: int) -> jax.Array:
+    """Per-value clip range of a group `[2, r*M]` from per-bin normalised (low, high) `[M]`
+    (`NormStats.normalised_bounds`), or ±MAX_ABS_NORMALISED when None."""
+    if bounds is None:
+        low, high = np.full(n_mels, -MAX_ABS_NORMALISED), np.full(n_mels, MAX_ABS_NORMALISED)
+    else:
+        low, high = bounds
+    return jnp.asarray(np.stack([np.tile(low, frames_per_step), np.tile(high, frames_per_step)]), jnp.float32)
 
 
 def trained_window(config: ExperimentConfig) -> int:
@@ -67,11 +77,12 @@ def _chunk_keys(key: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
     return dropout_key, noise_key
 
 
-def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float) -> tuple[jax.Array, jax.Array]:
+def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float, bounds: jax.Array
+          ) -> tuple[jax.Array, jax.Array]:
     """The next group from head outputs at one position: the mean `[B, 1, r*M]`, plus scaled
     noise for the gaussian head, or a draw from the mixture head (a component by its weight,
-    then its Gaussian with scales times `temperature`), clipped to ±MAX_ABS_NORMALISED; and
-    the gate's probability
+    then its Gaussian with scales times `temperature`), clipped per value to `bounds`
+    `[2, r*M]` (low, high); and the gate's probability
     that this group lies past the end of the audio `[B, 1]` (0 without a gate)."""
     x = outputs["mean"]
     if "mixture_logits" in outputs:  # a component drawn by its weight, then its Gaussian at `temperature`
@@ -84,7 +95,7 @@ def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float) -> 
     elif "log_scale" in outputs and temperature > 0:
         x = x + temperature * jnp.exp(outputs["log_scale"]) * jax.random.normal(key, x.shape)
     ended = jax.nn.sigmoid(outputs["gate_logit"]) if "gate_logit" in outputs else jnp.zeros(x.shape[:2])
-    return jnp.clip(x, -MAX_ABS_NORMALISED, MAX_ABS_NORMALISED), ended
+    return jnp.clip(x, bounds[0], bounds[1]), ended
 
 
 class Decoded(NamedTuple):
@@ -103,8 +114,8 @@ class Decoded(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout"))
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
-             dropout_key: jax.Array, noise_key: jax.Array, temperature: float, prenet_dropout: bool
-             ) -> tuple[tuple[jax.Array, jax.Array], list]:
+             dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array, temperature: float,
+             prenet_dropout: bool) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache;
     returns the next group `[B, 1, r*M]` with its gate probability `[B, 1]`, and the cache."""
     model = MelTransformer(model_config, n_mels)
@@ -112,13 +123,13 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
     outputs, cache = model.apply({"params": params}, context, cache=cache, start=0,
                                  prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
     last = {k: v[:, -1:] for k, v in outputs.items()}
-    return _draw(last, jax.random.fold_in(noise_key, context.shape[1] - 1), temperature), cache
+    return _draw(last, jax.random.fold_in(noise_key, context.shape[1] - 1), temperature, bounds), cache
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
                                              "prenet_dropout"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
-            first: jax.Array, dropout_key: jax.Array, noise_key: jax.Array, num_steps: int,
+            first: jax.Array, dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array, num_steps: int,
             temperature: float, prenet_dropout: bool) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
     times; returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
@@ -129,7 +140,7 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
         cache, current = carry
         outputs, cache = model.apply({"params": params}, current, cache=cache, start=start + i,
                                      prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
-        nxt, ended = _draw(outputs, jax.random.fold_in(noise_key, start + i), temperature)
+        nxt, ended = _draw(outputs, jax.random.fold_in(noise_key, start + i), temperature, bounds)
         return (cache, nxt), (nxt[:, 0], ended[:, 0])
 
     _, (groups, ended) = jax.lax.scan(step, (cache, first), jnp.arange(num_steps))
@@ -154,9 +165,12 @@ def _check_window(model_config: ModelConfig, window: int) -> None:
 
 
 def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int, key: jax.Array, *,
-             window: int, temperature: float = 1.0, prenet_dropout: bool = False) -> Decoded:
+             window: int, temperature: float = 1.0, prenet_dropout: bool = False,
+             bounds: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
-    `num_frames` frames, attending over at most `window` positions (`trained_window`).
+    `num_frames` frames, attending over at most `window` positions (`trained_window`), each
+    value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
+    `group_bounds`).
 
     Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
     then the continuation rounded up to whole groups, and the gate per new group.
@@ -164,22 +178,24 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     _check_window(model_config, window)
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups, ended = prompt_groups(prompt, r), []
+    clip = group_bounds(bounds, n_mels, r)
     for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
         dropout_key, noise_key = _chunk_keys(key, index)
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
-                                               dropout_key, noise_key, float(temperature), bool(prenet_dropout))
+                                               dropout_key, noise_key, clip, float(temperature), bool(prenet_dropout))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
-                                       dropout_key, noise_key, new - 1, float(temperature), bool(prenet_dropout))
+                                       dropout_key, noise_key, clip, new - 1, float(temperature),
+                                       bool(prenet_dropout))
             pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))
 
 
 def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int,
-                          key: jax.Array, *, window: int, temperature: float = 1.0,
-                          prenet_dropout: bool = False) -> Decoded:
+                          key: jax.Array, *, window: int, temperature: float = 1.0, prenet_dropout: bool = False,
+                          bounds: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Decoded:
     """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
 
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
@@ -189,13 +205,14 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups = prompt_groups(prompt, r)
     model = MelTransformer(model_config, n_mels)
+    clip = group_bounds(bounds, n_mels, r)
 
     @jax.jit
     def next_group(p, padded, last, dropout_key, noise_key):
         outputs = model.apply({"params": p}, padded, prenet_deterministic=not prenet_dropout,
                               rngs={"dropout": dropout_key})[0]
         picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}  # [B, 1, ...]
-        return _draw(picked, jax.random.fold_in(noise_key, last), temperature)
+        return _draw(picked, jax.random.fold_in(noise_key, last), temperature, clip)
 
     ended = []
     for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):

@@ -15,6 +15,10 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   `silent_fraction` (frames 60 dB below the prompt's peak), `frozen_fraction` (frames
   changing by < 0.1 dB RMS from the previous one), `timbre_distance_db` (long-term average
   spectra of continuation and prompt, level removed, RMS over bins).
+- `real_*`: the same metrics of each clip's own audio after its prompt (where a second or
+  more follows): the data's reference, since real music and speech change level too
+  (the demo's clips fade in: their real continuations are about 11 dB louder than their
+  first 1.5 s); `drift_vs_real_db`, the mean |model drift - real drift| per prompt.
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
 - With the `eval` extra (`speechmos`, whose DNSMOS ONNX models ship inside the package and
   run offline) and speech (`librispeech` source, or `--dnsmos on`):
@@ -35,7 +39,7 @@ import jax
 import numpy as np
 
 from audiolm_jax import atomic, audio, cli, continuation, invert, sample, train
-from audiolm_jax.metrics import continuation_summary
+from audiolm_jax.metrics import CONTINUATION_KEYS, continuation_metrics, continuation_summary
 from audiolm_jax.config import ConfigError, ExperimentConfig
 
 log = logging.getLogger(__name__)
@@ -61,17 +65,47 @@ def dnsmos_available() -> bool:
 
 
 def evaluation_prompts(config: ExperimentConfig, waveforms: list[np.ndarray], count: int
-                       ) -> list[continuation.Prompt]:
-    """The first `sample.prompt_seconds` of up to `count` evaluation clips, as prompts (clips
-    too short for one whole group are left out)."""
+                       ) -> list[tuple[continuation.Prompt, np.ndarray]]:
+    """The first `sample.prompt_seconds` of up to `count` evaluation clips, as prompts, each
+    with its whole clip `[samples]` (clips too short for one whole group are left out)."""
     samples = int(round(config.sample.prompt_seconds * config.audio.sample_rate))
     prompts = []
     for i, wave in enumerate(waveforms[:count]):
         try:
-            prompts.append(continuation.prompt_from_waveform(f"{config.data.eval_split}_{i:03d}", wave[:samples], config))
+            prompt = continuation.prompt_from_waveform(f"{config.data.eval_split}_{i:03d}", wave[:samples], config)
         except ValueError:
             log.warning("evaluation clip %d is too short for a prompt; left out", i)
+            continue
+        prompts.append((prompt, wave))
     return prompts
+
+
+def real_continuation_metrics(prompt: continuation.Prompt, clip: np.ndarray, config: ExperimentConfig
+                              ) -> dict[str, float] | None:
+    """The collapse detectors of the clip's own audio after the prompt (up to `sample.seconds`),
+    the data's reference for a continuation's metrics; None when less than half of
+    `sample.seconds` (or a second) follows."""
+    start = len(prompt.log_mel_db)
+    real_db = np.asarray(audio.log_mel_jax(np.asarray(clip, np.float32)[None], config.audio))[0]
+    end = min(continuation.whole_window_frames(len(clip), config.audio),
+              start + int(round(config.sample.seconds * config.audio.frames_per_second)))
+    if end - start < min(1.0, config.sample.seconds / 2) * config.audio.frames_per_second:
+        return None
+    return continuation_metrics(real_db[:start], real_db[start:end])
+
+
+def compared_with_real(per_sample: list[list[dict[str, float]]], real: list[dict[str, float] | None]
+                       ) -> dict[str, float]:
+    """Means of the real continuations' metrics (`real_*`), and `drift_vs_real_db`: the mean
+    |model drift - real drift| over prompts that have a real continuation."""
+    pairs = [(samples, ref) for samples, ref in zip(per_sample, real) if ref is not None]
+    if not pairs:
+        return {}
+    out = {f"real_{key}": float(np.mean([ref[key] for _, ref in pairs])) for key in CONTINUATION_KEYS}
+    out["drift_vs_real_db"] = float(np.mean([abs(np.mean([m["energy_drift_db"] for m in samples])
+                                                 - ref["energy_drift_db"]) for samples, ref in pairs]))
+    out["real_prompts"] = len(pairs)
+    return out
 
 
 def resynthesis(prompt: continuation.Prompt, config: ExperimentConfig, seed: int) -> np.ndarray:
@@ -110,11 +144,13 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
             raise ValueError("--dnsmos on needs the eval extra: pip install -e '.[eval]'")
         log.warning("DNSMOS skipped: install the eval extra (speechmos) to score speech")
         use_dnsmos = False
-    prompts = evaluation_prompts(cfg, data.eval_waveforms, num_prompts)
+    pairs = evaluation_prompts(cfg, data.eval_waveforms, num_prompts)
+    prompts = [prompt for prompt, _ in pairs]
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts,
                                           jax.random.PRNGKey(cfg.sample.seed))
-    summary, _ = continuation_summary(conts)
+    summary, per_sample = continuation_summary(conts)
     metrics.update(summary)
+    metrics.update(compared_with_real(per_sample, [real_continuation_metrics(p, clip, cfg) for p, clip in pairs]))
     sc, mos = [], []
     for i, (prompt, cont) in enumerate(zip(prompts, conts)):
         rebuilt = resynthesis(prompt, cfg, seed=i)

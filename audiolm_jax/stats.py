@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Optional
 
 import numpy as np
 
@@ -17,10 +18,14 @@ from audiolm_jax import atomic
 
 @dataclasses.dataclass(frozen=True)
 class NormStats:
-    """Per-mel-bin mean and std of the training log-mel (dB), each `[n_mels]`."""
+    """Per-mel-bin mean, std, and lowest and highest level of the training log-mel (dB),
+    each `[n_mels]`. `low`/`high` bound generated frames to the range training ever showed
+    (statistics written before they existed load with None: no per-bin bound)."""
 
     mean: np.ndarray
     std: np.ndarray
+    low: Optional[np.ndarray] = None
+    high: Optional[np.ndarray] = None
 
     def normalise(self, log_mel_db: np.ndarray) -> np.ndarray:
         """dB `[..., n_mels]` → zero-mean unit-variance per bin."""
@@ -30,19 +35,33 @@ class NormStats:
         """Inverse of `normalise`: back to dB `[..., n_mels]`."""
         return (np.asarray(normalised) * self.std + self.mean).astype(np.float32)
 
+    def normalised_bounds(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """(`low`, `high`) normalised, each `[n_mels]`, or None when not recorded."""
+        if self.low is None or self.high is None:
+            return None
+        return self.normalise(self.low), self.normalise(self.high)
+
     def to_dict(self) -> dict:
-        return {"mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
+        out = {"mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
+        if self.low is not None and self.high is not None:
+            out.update(low=[float(x) for x in self.low], high=[float(x) for x in self.high])
+        return out
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "normalisation statistics") -> "NormStats":
         try:
             mean = np.asarray(data["mean"], np.float32)
             std = np.asarray(data["std"], np.float32)
+            low = np.asarray(data["low"], np.float32) if "low" in data else None
+            high = np.asarray(data["high"], np.float32) if "high" in data else None
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{source}: expected {{'mean': [...], 'std': [...]}} ({e})") from None
         if mean.shape != std.shape or mean.ndim != 1 or not np.all(std > 0):
             raise ValueError(f"{source}: mean and std must be equal-length lists with std > 0")
-        return cls(mean, std)
+        for name, bound in (("low", low), ("high", high)):
+            if bound is not None and bound.shape != mean.shape:
+                raise ValueError(f"{source}: '{name}' must have one value per bin like 'mean'")
+        return cls(mean, std, low, high)
 
     def save(self, path: str) -> None:
         atomic.write_json(path, self.to_dict())

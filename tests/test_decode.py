@@ -96,3 +96,32 @@ def test_the_window_is_the_trained_context_not_max_frames(params, tmp_path):
 def test_prompt_not_in_whole_groups_is_an_error(params):
     with pytest.raises(ValueError, match="frames_per_step"):
         decode.generate(CFG, params, prompt(0, frames=7), 4, jax.random.key(0), window=WINDOW)
+
+
+def test_generated_values_stay_inside_the_training_range(params):
+    """Sampled tails once reached 8 training stds per bin (+100 dB frames): a generated frame
+    now never leaves the per-bin range the training statistics saw."""
+    low, high = np.linspace(-0.5, -0.1, 16).astype(np.float32), np.linspace(0.1, 0.3, 16).astype(np.float32)
+    cfg = dataclasses.replace(CFG, head="gaussian")
+    p = init_params(cfg, 16, jax.random.key(0))
+    out = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=3.0,
+                          bounds=(low, high)).frames
+    new = out[:, 12:]
+    assert np.all(new >= low - 1e-6) and np.all(new <= high + 1e-6)
+    assert np.any(np.isclose(new, high)) and np.any(np.isclose(new, low))  # the bounds were needed
+    np.testing.assert_array_equal(out[:, :12], prompt(0))
+
+
+def test_norm_stats_record_the_training_range():
+    from audiolm_jax.data import compute_norm_stats
+    from audiolm_jax.stats import NormStats
+
+    mels = [np.array([[-80.0, -20.0], [-60.0, -10.0]]), np.array([[-70.0, -30.0]])]
+    stats = compute_norm_stats(mels, max_clips=2)
+    np.testing.assert_array_equal(stats.low, [-80.0, -30.0])
+    np.testing.assert_array_equal(stats.high, [-60.0, -10.0])
+    again = NormStats.from_dict(stats.to_dict())
+    np.testing.assert_array_equal(again.high, stats.high)
+    low, high = again.normalised_bounds()
+    np.testing.assert_allclose(stats.denormalise(high), [-60.0, -10.0], atol=1e-4)
+    assert NormStats.from_dict({"mean": [0.0], "std": [1.0]}).normalised_bounds() is None  # older statistics

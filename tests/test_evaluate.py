@@ -34,7 +34,8 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     assert metrics["step"] == 6 and metrics["num_prompts"] == 2 and metrics["split"] == "validation"
     assert metrics["baseline_ratio"] == pytest.approx(metrics["val_mse"] / metrics["baseline_mse"])
     for key in ("energy_drift_db", "abs_energy_drift_db", "spectral_flux_ratio", "silent_fraction",
-                "frozen_fraction", "timbre_distance_db", "resynthesis_sc_db"):
+                "frozen_fraction", "timbre_distance_db", "resynthesis_sc_db", "real_energy_drift_db",
+                "drift_vs_real_db"):
         assert np.isfinite(metrics[key]), key
     assert metrics["resynthesis_sc_db"] < -3.0
     assert "baseline_ratio" in capsys.readouterr().out

@@ -39,10 +39,12 @@ def clip_log_mels(clips: Sequence[np.ndarray], config: AudioConfig, chunk: int =
 
 
 def compute_norm_stats(mels: Sequence[np.ndarray], max_clips: int) -> NormStats:
-    """Per-bin mean/std over the frames of the first `max_clips` clips' log-mels (dB)."""
+    """Per-bin mean, std, min and max over the frames of the first `max_clips` clips'
+    log-mels (dB)."""
     frames = np.concatenate([np.asarray(m, np.float64) for m in mels[:max_clips]], axis=0)
     std = np.maximum(frames.std(axis=0), 1e-3)
-    return NormStats(frames.mean(axis=0).astype(np.float32), std.astype(np.float32))
+    return NormStats(frames.mean(axis=0).astype(np.float32), std.astype(np.float32),
+                     frames.min(axis=0).astype(np.float32), frames.max(axis=0).astype(np.float32))
 
 
 def _crop(mel: np.ndarray, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
