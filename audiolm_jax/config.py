@@ -45,22 +45,22 @@ class AudioConfig:
     `fmin`/`fmax` in Hz (`fmax=None` means sample_rate / 2), `top_db` in dB.
     """
 
-    sample_rate: int = 16000
-    n_fft: int = 1024
-    win_length: int = 1024
-    hop_length: int = 256
-    n_mels: int = 80
-    fmin: float = 0.0
-    fmax: Optional[float] = None
-    window: str = "hann"
-    center: bool = True
-    pad_mode: str = "constant"
-    power: float = 2.0
-    mel_norm: Optional[str] = "slaney"
-    htk: bool = False
-    amin: float = 1e-10
-    top_db: Optional[float] = 80.0
-    n_mfcc: int = 20
+    sample_rate: int = 16000  # Hz: every waveform is resampled to this rate at preparation
+    n_fft: int = 1024  # samples per FFT
+    win_length: int = 1024  # samples of the analysis window (<= n_fft)
+    hop_length: int = 256  # samples between frames: one mel frame per hop
+    n_mels: int = 80  # mel bins per frame: the model's frame width
+    fmin: float = 0.0  # Hz: lowest mel band edge
+    fmax: Optional[float] = None  # Hz: highest mel band edge (None: sample_rate / 2)
+    window: str = "hann"  # analysis window: hann, hamming or blackman
+    center: bool = True  # frames centred on t·hop (padding n_fft/2 at both ends)
+    pad_mode: str = "constant"  # padding of centred frames: constant, reflect or edge
+    power: float = 2.0  # spectrogram exponent: 2 power, 1 magnitude
+    mel_norm: Optional[str] = "slaney"  # mel filter normalisation (librosa's norm)
+    htk: bool = False  # HTK mel scale instead of Slaney's
+    amin: float = 1e-10  # power floor before the logarithm
+    top_db: Optional[float] = 80.0  # dB: each clip's log-mel is floored this far below its peak
+    n_mfcc: int = 20  # MFCC coefficients (audio.mfcc_*; not a model input)
 
     @property
     def frames_per_second(self) -> float:
@@ -76,21 +76,21 @@ class AudioConfig:
 class ModelConfig:
     """Decoder-only Transformer over groups of `frames_per_step` normalised mel frames."""
 
-    num_layers: int = 4
-    d_model: int = 256
-    num_heads: int = 4
-    mlp_ratio: int = 4
+    num_layers: int = 4  # decoder blocks
+    d_model: int = 256  # width of the residual stream
+    num_heads: int = 4  # attention heads (d_model / num_heads even, for RoPE)
+    mlp_ratio: int = 4  # MLP hidden width / d_model
     head: Literal["mse", "gaussian", "mixture"] = "mse"  # next-group prediction: mean, Gaussian, or mixture of Gaussians
     mixture_components: int = 8  # components of the mixture head (each a diagonal Gaussian over a group)
-    frames_per_step: int = 2
-    prenet_dim: int = 256
-    prenet_dropout: float = 0.5
-    prenet_dropout_at_sampling: bool = True
-    dropout: float = 0.0
-    max_frames: int = 1024
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    remat: bool = False
-    rope_base: float = 10000.0
+    frames_per_step: int = 2  # reduction factor r: mel frames per sequence position
+    prenet_dim: int = 256  # width of Tacotron's two-layer prenet
+    prenet_dropout: float = 0.5  # prenet dropout rate in training
+    prenet_dropout_at_sampling: bool = True  # keep prenet dropout on while sampling (Tacotron 2)
+    dropout: float = 0.0  # residual dropout in the blocks (training only)
+    max_frames: int = 1024  # frames the model can hold (cache capacity); sampling uses the trained crop
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # compute dtype (params stay float32)
+    remat: bool = False  # recompute block activations in the backward pass (less memory)
+    rope_base: float = 10000.0  # rotary embedding base
     predict_residual: bool = True  # heads predict the change from the last input frame
     context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
     gate: bool = False  # end-of-audio head (Tacotron's stop token), trained on where recordings end
@@ -111,22 +111,22 @@ class DataConfig:
     ratio, a pitch shift within ±`augment_pitch_semitones` (duration kept).
     """
 
-    source: Literal["synthetic", "librispeech", "maestro", "folder"] = "synthetic"
-    dir: Optional[str] = None
-    download: bool = False
-    tfds_dir: Optional[str] = None
-    chunk_seconds: int = 30
-    segment_seconds: float = 2.0
-    train_split: str = "train"
-    eval_split: str = "validation"
-    synthetic_train_clips: int = 128
-    synthetic_eval_clips: int = 16
-    synthetic_clip_seconds: float = 8.0
-    stats_clips: int = 256
-    prefetch_batches: int = 2
-    augment_gain_db: float = 0.0
-    augment_snr_db: Optional[float] = None
-    augment_pitch_semitones: float = 0.0
+    source: Literal["synthetic", "librispeech", "maestro", "folder"] = "synthetic"  # which tfds builder
+    dir: Optional[str] = None  # local copy in the official layout (or the folder of audio)
+    download: bool = False  # let tfds download LibriSpeech or MAESTRO instead of data.dir
+    tfds_dir: Optional[str] = None  # where datasets are prepared (None: <workdir>/tfds)
+    chunk_seconds: int = 30  # long recordings are stored in chunks of this many seconds
+    segment_seconds: float = 2.0  # training crop length: also the context sampling attends over
+    train_split: str = "train"  # split to train on
+    eval_split: str = "validation"  # split to evaluate and take prompts from
+    synthetic_train_clips: int = 128  # synthetic set: training clips
+    synthetic_eval_clips: int = 16  # synthetic set: validation and test clips each
+    synthetic_clip_seconds: float = 8.0  # synthetic set: seconds per clip
+    stats_clips: int = 256  # training crops sampled for the normalisation statistics
+    prefetch_batches: int = 2  # batches prepared ahead in a background thread (0: none)
+    augment_gain_db: float = 0.0  # random gain within ±this many dB (0: off)
+    augment_snr_db: Optional[float] = None  # white noise at this SNR in dB (None: off)
+    augment_pitch_semitones: float = 0.0  # random pitch shift within ±this many semitones (0: off)
     end_crop_fraction: float = 0.0  # share of training crops placed so their clip ends inside them (gate)
 
     @property
@@ -139,40 +139,40 @@ class DataConfig:
 class TrainConfig:
     """Optimisation, logging and checkpoint cadence. `batch_size` is global (all devices)."""
 
-    steps: int = 2000
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.0
-    grad_clip_norm: float = 1.0
-    ema_decay: float = 0.999
-    loss: Literal["mse", "l1"] = "mse"
+    steps: int = 2000  # optimizer steps in all (a re-run resumes towards it)
+    batch_size: int = 16  # global batch: crops per step over all devices and processes
+    learning_rate: float = 1e-3  # peak, after linear warmup; cosine decay to 10% at `steps`
+    warmup_steps: int = 100  # steps of linear warmup
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    grad_clip_norm: float = 1.0  # global gradient-norm clip
+    ema_decay: float = 0.999  # decay of the parameters' exponential moving average
+    loss: Literal["mse", "l1"] = "mse"  # regression loss of the mse head
     input_noise: float = 0.0  # std (normalised units) of noise on teacher-forced inputs, against exposure bias
     gate_weight: float = 1.0  # weight of the end-of-audio gate's cross-entropy (with model.gate)
     gate_positive_weight: float = 5.0  # weight of 'ended' positions in it (one per recording end seen)
-    eval_every: int = 500
-    eval_batches: int = 4
-    log_every: int = 50
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    seed: int = 0
-    distributed: bool = False
+    eval_every: int = 500  # steps between teacher-forced evaluations
+    eval_batches: int = 4  # evaluation batches (deterministic crops of the eval split)
+    log_every: int = 50  # steps between logged training scalars
+    checkpoint_every: int = 500  # steps between checkpoints (and one at the end)
+    keep_checkpoints: int = 3  # newest checkpoints kept
+    seed: int = 0  # params, batch order, dropout and noise all derive from it
+    distributed: bool = False  # call jax.distributed.initialize() (multi-host)
 
 
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:
     """Prompted continuation. `prompt_seconds` of audio in, `seconds` of new audio out."""
 
-    prompt_seconds: float = 1.0
-    seconds: float = 3.0
-    num_prompts: int = 2
-    num_samples: int = 2
-    temperature: float = 1.0
+    prompt_seconds: float = 1.0  # seconds of each prompt used
+    seconds: float = 3.0  # seconds generated after the prompt (a maximum with stop_at_gate)
+    num_prompts: int = 2  # held-out prompts a run continues
+    num_samples: int = 2  # continuations per prompt (decoded as one batch)
+    temperature: float = 1.0  # scale of the gaussian/mixture heads' noise (0: their means)
     prenet_dropout: Optional[bool] = None  # None: model.prenet_dropout_at_sampling
-    inversion: Literal["jax", "librosa"] = "jax"
-    griffin_lim_iters: int = 32
-    seed: int = 0
-    use_ema: bool = True
+    inversion: Literal["jax", "librosa"] = "jax"  # Griffin-Lim backend
+    griffin_lim_iters: int = 32  # Griffin-Lim iterations
+    seed: int = 0  # sampling PRNG seed
+    use_ema: bool = True  # sample with the EMA params (else the raw ones)
     stop_at_gate: bool = False  # with model.gate: end each continuation where the gate fires (seconds = maximum)
 
 
