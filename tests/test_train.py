@@ -135,7 +135,7 @@ def test_eight_devices_equal_one_device_and_restore_onto_one(tmp_path):
     assert sampler.step == 5
     prompt = random_walk_data().eval[0][None, :8]
     out_mel = decode.generate(sampler.config.model, sampler.params, prompt, 6, jax.random.key(0),
-                              window=decode.trained_window(sampler.config)).frames.frames
+                              window=decode.trained_window(sampler.config)).frames
     assert out_mel.shape == (1, 14, 16) and np.all(np.isfinite(out_mel))
 
 
