@@ -148,6 +148,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # decay of the parameters' exponential moving average
     loss: Literal["mse", "l1"] = "mse"  # regression loss of the mse head
     input_noise: float = 0.0  # std (normalised units) of noise on teacher-forced inputs, against exposure bias
+    mean_mse_weight: float = 0.0  # gaussian/mixture heads: adds this × the MSE of their mean to the likelihood
     gate_weight: float = 1.0  # weight of the end-of-audio gate's cross-entropy (with model.gate)
     gate_positive_weight: float = 5.0  # weight of 'ended' positions in it (one per recording end seen)
     eval_every: int = 500  # steps between teacher-forced evaluations
@@ -471,6 +472,7 @@ def _validate_train(t: TrainConfig) -> None:
     _require(0.0 <= t.ema_decay < 1.0, "train.ema_decay", t.ema_decay, "in [0, 1)")
     _require(0.0 <= t.input_noise <= 4.0, "train.input_noise", t.input_noise, "a std in [0, 4] (normalised units)")
     _require(t.gate_weight >= 0, "train.gate_weight", t.gate_weight, ">= 0")
+    _require(t.mean_mse_weight >= 0, "train.mean_mse_weight", t.mean_mse_weight, ">= 0")
     _require(t.gate_positive_weight > 0, "train.gate_positive_weight", t.gate_positive_weight, "> 0")
 
 

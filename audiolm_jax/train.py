@@ -64,14 +64,15 @@ def _targets(mel: jax.Array, mask: jax.Array, frames_per_step: int):
 
 
 def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, frames_per_step: int,
-              loss: str, positive_weight: float = 1.0) -> dict[str, jax.Array]:
+              loss: str, positive_weight: float = 1.0, mean_mse_weight: float = 0.0) -> dict[str, jax.Array]:
     """Summed errors over valid target frames: `loss`, `mse`, `baseline_mse`, and `count`.
 
     `outputs` are the model's head outputs for `mel[:, :-r]` grouped; targets are the
     frames after the first group. The copy-last-frame baseline predicts each target frame
     t by frame t - 1 (for r > 1 it sees frames the model does not), on the same frames.
     Divide each sum by `count` (valid frames × n_mels) for a mean; with a gate head, also
-    the `gate_sums` (`positive_weight` for its 'ended' positions).
+    the `gate_sums` (`positive_weight` for its 'ended' positions). A likelihood head's loss
+    adds `mean_mse_weight` × the squared error of its mean (a good point prediction too).
     """
     _, targets, target_mask = _targets(mel, mask, frames_per_step)
     mean = outputs["mean"].reshape(targets.shape)
@@ -92,6 +93,8 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
         sums["loss"] = jnp.sum(jnp.abs(mean - targets) * target_mask)
     else:
         sums["loss"] = sums["mse"]
+    if mean_mse_weight > 0 and ("mixture_logits" in outputs or "log_scale" in outputs):
+        sums["loss"] = sums["loss"] + mean_mse_weight * sums["mse"]
     if "gate_logit" in outputs:
         sums.update(gate_sums(outputs["gate_logit"], mask, frames_per_step, positive_weight))
     return sums
@@ -203,6 +206,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
     r, loss_kind, decay = config.model.frames_per_step, config.train.loss, config.train.ema_decay
     input_noise = config.train.input_noise
     gate_weight, gate_positive = config.train.gate_weight, config.train.gate_positive_weight
+    mean_mse = config.train.mean_mse_weight
     schedule = learning_rate_schedule(config.train)
 
     def step_fn(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
@@ -220,7 +224,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         def local_loss(params):
             outputs, _ = model.apply({"params": params}, inputs, deterministic=False,
                                      rngs={"dropout": dropout_rng})
-            sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive)
+            sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive, mean_mse)
             total = sums["loss"] / global_count
             if "gate_bce" in sums:
                 total = total + gate_weight * sums["gate_bce"] / global_gate
@@ -252,7 +256,8 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
     def eval_fn(params, batch):
         inputs, _, _ = _targets(batch["mel"], batch["mask"], r)
         outputs, _ = model.apply({"params": params}, inputs, deterministic=True)
-        sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive)
+        sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive,
+                         config.train.mean_mse_weight)
         return jax.tree.map(lambda x: jax.lax.psum(x, "data"), sums)
 
     return jax.jit(jax.shard_map(eval_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=P()))

@@ -44,7 +44,7 @@ def test_demo_writes_checkpoints_metrics_tensorboard_and_a_report(tmp_path):
     links = html_links(index.read_text())
     wavs = [l for l in links if l.endswith(".wav")]
     pngs = [l for l in links if l.endswith(".png")]
-    assert len(wavs) == 4 and len(pngs) >= 2  # 2 prompts: prompt + 1 sample each
+    assert len(wavs) == 2 * (1 + cfg.sample.num_samples) and len(pngs) >= 2  # 2 prompts: prompt + samples
     for link in links:
         assert not os.path.isabs(link) and (workdir / "samples" / link).exists(), link
     for wav in wavs:

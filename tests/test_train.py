@@ -205,3 +205,16 @@ def test_mixture_head_trains(tmp_path):
     result = train.train(cfg, random_walk_data())
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < losses[0] - 0.3 and np.isfinite(result.eval_metrics["mse"])
+
+
+def test_input_noise_and_the_mean_mse_term():
+    x = jnp.zeros((4, 300, 16))
+    assert train.corrupt_inputs(x, jax.random.key(0), 0.0) is x
+    noisy = np.asarray(train.corrupt_inputs(x, jax.random.key(0), 0.5))
+    assert abs(noisy.std() - 0.5) < 0.01 and abs(noisy.mean()) < 0.01
+    rng = np.random.default_rng(1)
+    mel, mask = jnp.asarray(rng.standard_normal((2, 8, 4)), jnp.float32), jnp.ones((2, 8))
+    outputs = {"mean": jnp.zeros((2, 3, 8)), "log_scale": jnp.zeros((2, 3, 8))}
+    plain = train.loss_sums(outputs, mel, mask, 2, "mse")
+    weighted = train.loss_sums(outputs, mel, mask, 2, "mse", mean_mse_weight=10.0)
+    np.testing.assert_allclose(weighted["loss"], plain["loss"] + 10.0 * plain["mse"], rtol=1e-6)
