@@ -393,6 +393,7 @@ def _validate_audio(a: AudioConfig) -> None:
     _require(a.power > 0, "audio.power", a.power, "a positive exponent (1 magnitude, 2 power)")
     _require(a.amin > 0, "audio.amin", a.amin, "a positive floor")
     _require(a.top_db is None or a.top_db > 0, "audio.top_db", a.top_db, "a positive dB range or None")
+    _require(a.center, "audio.center", a.center, "true (frame counts and prompt alignment assume centred frames)")
     _require(a.pad_mode in ("constant", "reflect", "edge"), "audio.pad_mode", a.pad_mode,
              "one of 'constant', 'reflect', 'edge'")
     _require(a.mel_norm in (None, "slaney"), "audio.mel_norm", a.mel_norm, "'slaney' or None")
@@ -415,6 +416,8 @@ def _validate_model(m: ModelConfig) -> None:
         _require(0.0 <= v < 1.0, f"model.{name}", v, "a probability in [0, 1)")
     _require(m.context_dim >= 0, "model.context_dim", m.context_dim, ">= 0 (0 disables conditioning)")
     _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")
+    _require(m.dtype != "float16", "model.dtype", m.dtype,
+             "'float32' or 'bfloat16' (float16 would need loss scaling, which training does not do)")
 
 
 # tfds's LibriSpeech split names and the folders of the official archives they stand for.

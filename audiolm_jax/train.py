@@ -388,12 +388,17 @@ def train(config: ExperimentConfig, data: "PreparedData | RecordData", writer: A
     return TrainResult(state=state, mesh=mesh, eval_metrics=eval_metrics, history=history)
 
 
+# Model fields a resumed run may change: none changes a parameter's shape or meaning.
+RESUMABLE_MODEL_FIELDS = ("dtype", "remat", "dropout", "prenet_dropout", "prenet_dropout_at_sampling", "max_frames")
+
+
 def _check_resumable(config: ExperimentConfig, saved: ExperimentConfig, mngr) -> None:
-    """Resuming needs the saved run's audio and model settings (they fix every shape)."""
+    """Resuming needs the saved run's audio and model settings (they fix every shape), but
+    for the compute settings in RESUMABLE_MODEL_FIELDS."""
     for section in ("audio", "model"):
         ours, theirs = config_lib.to_dict(config)[section], config_lib.to_dict(saved)[section]
         for name in ours:
-            if ours[name] != theirs[name]:
+            if ours[name] != theirs[name] and not (section == "model" and name in RESUMABLE_MODEL_FIELDS):
                 raise ConfigError(f"{section}.{name}", ours[name],
                                   f"{theirs[name]!r} as in the checkpoints of {mngr.directory} "
                                   "(use another --workdir to train a different model)")

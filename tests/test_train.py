@@ -218,3 +218,14 @@ def test_input_noise_and_the_mean_mse_term():
     plain = train.loss_sums(outputs, mel, mask, 2, "mse")
     weighted = train.loss_sums(outputs, mel, mask, 2, "mse", mean_mse_weight=10.0)
     np.testing.assert_allclose(weighted["loss"], plain["loss"] + 10.0 * plain["mse"], rtol=1e-6)
+
+
+def test_resuming_may_change_compute_settings_but_not_shapes(tmp_path):
+    data = random_walk_data()
+    train.train(tiny_config(str(tmp_path), train={"steps": 2, "checkpoint_every": 2}), data)
+    changed = tiny_config(str(tmp_path), model={"dtype": "bfloat16", "remat": True, "dropout": 0.1},
+                          train={"steps": 4, "checkpoint_every": 2})
+    assert train.train(changed, data).state.step == 4  # these were refused before
+    wider = tiny_config(str(tmp_path), model={"d_model": 64}, train={"steps": 6, "checkpoint_every": 2})
+    with pytest.raises(train.ConfigError, match="model.d_model"):
+        train.train(wider, data)
