@@ -7,7 +7,8 @@ Continuations go through the one continuation path (`continuation.py`) with the
 checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and writes
 `<workdir>/eval.json` atomically:
 - `val_loss`, `val_mse`, `baseline_mse`, `baseline_ratio`: teacher-forced, on the split's
-  deterministic evaluation crops (the model sees the true past; < 1 beats copying).
+  deterministic evaluation crops (the model sees the true past; < 1 beats copying); with
+  an end-of-audio gate, `gate_bce` and `gate_accuracy` on the same crops.
 - For each sample of `sample.seconds` after `sample.prompt_seconds` of each prompt, averaged:
   `energy_drift_db` (mean frame energy of the continuation minus the prompt's) and
   `abs_energy_drift_db` (the mean of its magnitude), `spectral_flux_ratio` (frame-to-frame
@@ -137,6 +138,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     metrics = {"step": sampler.step, "split": cfg.data.eval_split, "val_loss": teacher["loss"],
                "val_mse": teacher["mse"], "baseline_mse": teacher["baseline_mse"],
                "baseline_ratio": teacher["baseline_ratio"]}
+    metrics.update({key: teacher[key] for key in ("gate_bce", "gate_accuracy") if key in teacher})
 
     use_dnsmos = dnsmos == "on" or (dnsmos == "auto" and cfg.data.source == "librispeech")
     if use_dnsmos and not dnsmos_available():
