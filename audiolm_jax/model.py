@@ -147,23 +147,29 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-RMSNorm decoder block: self-attention, [cross-attention], MLP, each residual."""
+    """Pre-RMSNorm decoder block: self-attention, [cross-attention], MLP, each residual.
+
+    The residual stream `x` `[B, T, d_model]` stays float32 whatever the compute dtype: each
+    branch computes in `model.dtype` and its output is added back in float32, so bfloat16
+    rounding does not accumulate over the layers.
+    """
 
     config: ModelConfig
 
     @nn.compact
     def __call__(self, x, positions, cache, context, context_mask, deterministic: bool):
         cfg, dtype = self.config, _dtype(self.config)
-        drop = nn.Dropout(cfg.dropout)
+        drop = lambda h: nn.Dropout(cfg.dropout)(h, deterministic=deterministic).astype(jnp.float32)
+        x = x.astype(jnp.float32)
         h, new_cache = SelfAttention(cfg.num_heads, cfg.rope_base, dtype, name="attn")(
             nn.RMSNorm(dtype=dtype, name="norm_attn")(x), positions, cache)
-        x = x + drop(h, deterministic=deterministic)
+        x = x + drop(h)
         if cfg.context_dim > 0 and context is not None:
             h = CrossAttention(cfg.num_heads, dtype, name="cross")(
                 nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask)
-            x = x + drop(h, deterministic=deterministic)
+            x = x + drop(h)
         h = Mlp(cfg.mlp_ratio * cfg.d_model, dtype, name="mlp")(nn.RMSNorm(dtype=dtype, name="norm_mlp")(x))
-        return x + drop(h, deterministic=deterministic), new_cache
+        return x + drop(h), new_cache
 
 
 class MelTransformer(nn.Module):
@@ -192,7 +198,7 @@ class MelTransformer(nn.Module):
         positions = start + jnp.arange(groups.shape[1])
         x = Prenet(cfg.prenet_dim, cfg.prenet_dropout, dtype, name="prenet")(
             groups.astype(dtype), positions, deterministic=prenet_deterministic)
-        x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x)
+        x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x).astype(jnp.float32)  # the residual stream
         if cfg.context_dim > 0 and context is not None:
             context = nn.Dense(cfg.d_model, dtype=dtype, name="context_embed")(context.astype(dtype))
         block_cls = nn.remat(Block, static_argnums=(6,)) if cfg.remat else Block

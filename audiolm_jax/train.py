@@ -156,11 +156,19 @@ def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
         decay_steps=max(config.steps, warmup + 1), end_value=0.1 * config.learning_rate)
 
 
+def decays(params: Any) -> Any:
+    """Which params weight decay applies to: the weight matrices (`kernel`), not norm scales
+    or biases (decaying those pulls normalisation and offsets towards 0 for no benefit)."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+
+
 def optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Global-norm clipping then AdamW (weight decay 0 by default: plain Adam)."""
+    """Global-norm clipping then AdamW (weight decay 0 by default: plain Adam), decaying
+    only the weight matrices."""
     return optax.chain(
         optax.clip_by_global_norm(config.grad_clip_norm),
-        optax.adamw(learning_rate_schedule(config), weight_decay=config.weight_decay))
+        optax.adamw(learning_rate_schedule(config), weight_decay=config.weight_decay, mask=decays))
 
 
 def init_state(config: ExperimentConfig, tx: optax.GradientTransformation) -> TrainState:

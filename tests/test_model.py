@@ -87,3 +87,14 @@ def test_prenet_dropout_only_when_asked():
     drop1, _ = model.apply({"params": params}, x, prenet_deterministic=False, rngs={"dropout": jax.random.key(1)})
     drop2, _ = model.apply({"params": params}, x, prenet_deterministic=False, rngs={"dropout": jax.random.key(2)})
     assert not np.allclose(drop1["mean"], drop2["mean"])
+
+
+def test_the_residual_stream_stays_float32_in_bfloat16():
+    cfg = dataclasses.replace(CFG, dtype="bfloat16")
+    model = MelTransformer(cfg, 16)
+    params = init_params(cfg, 16, jax.random.key(0))
+    groups = jnp.asarray(np.random.default_rng(0).standard_normal((1, 6, 32)), jnp.float32)
+    _, state = model.apply({"params": params}, groups, capture_intermediates=True, mutable=["intermediates"])
+    for i in range(cfg.num_layers):  # each block's output: the stream was bfloat16 from the embedding on
+        stream, _ = state["intermediates"][f"block_{i}"]["__call__"][0]
+        assert stream.dtype == jnp.float32, i

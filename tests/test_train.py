@@ -11,7 +11,7 @@ import pytest
 
 from audiolm_jax import checkpoint, decode, sample, train
 from audiolm_jax.data import PreparedData
-from audiolm_jax.model import MelTransformer
+from audiolm_jax.model import MelTransformer, init_params
 from tests.helpers import random_walk_data, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -229,3 +229,18 @@ def test_resuming_may_change_compute_settings_but_not_shapes(tmp_path):
     wider = tiny_config(str(tmp_path), model={"d_model": 64}, train={"steps": 6, "checkpoint_every": 2})
     with pytest.raises(train.ConfigError, match="model.d_model"):
         train.train(wider, data)
+
+
+def test_weight_decay_skips_norms_and_biases():
+    cfg = tiny_config("unused", train={"weight_decay": 0.5, "learning_rate": 1e-2, "warmup_steps": 0})
+    params = init_params(cfg.model, 16, jax.random.key(0))
+    mask = train.decays(params)
+    flat = {"/".join(str(getattr(k, "key", k)) for k in path): v
+            for path, v in jax.tree_util.tree_flatten_with_path(mask)[0]}
+    assert flat["block_0/mlp/up/kernel"] and not flat["block_0/mlp/up/bias"]
+    assert not flat["block_0/norm_attn/scale"] and not flat["norm_out/scale"]
+    tx = train.optimizer(cfg.train)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = tx.update(zeros, tx.init(params), params)
+    assert float(jnp.max(jnp.abs(updates["norm_out"]["scale"]))) == 0.0  # no gradient, no decay
+    assert float(jnp.max(jnp.abs(updates["block_0"]["mlp"]["up"]["kernel"]))) > 0.0
