@@ -271,6 +271,15 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
     return jax.jit(jax.shard_map(eval_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=P()))
 
 
+def this_process_rows(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """This process's rows [p·B/P, (p+1)·B/P) of a global batch `[B, ...]` that every process
+    holds whole (the evaluation batches): P processes evaluate the global batch once between
+    them, as one process does, not P copies of its first B/P rows."""
+    per = len(next(iter(batch.values()))) // jax.process_count()
+    rows = slice(jax.process_index() * per, (jax.process_index() + 1) * per)
+    return {k: v[rows] for k, v in batch.items()}
+
+
 def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
     """This process's rows → global arrays sharded along `data` (works on 1 or many hosts)."""
     sharding = NamedSharding(mesh, P("data"))
@@ -348,7 +357,7 @@ def train(config: ExperimentConfig, data: "PreparedData | RecordData", writer: A
     eval_step = make_eval_step(model, cfg, mesh)
     forward = make_forward(model)  # compiled once, for TensorBoard reconstructions
     length = segment_frames(cfg.data.segment_seconds, cfg.audio, cfg.model.frames_per_step)
-    evals = data.eval_batches(tcfg.batch_size // jax.process_count(), length, tcfg.eval_batches)
+    evals = [this_process_rows(b) for b in data.eval_batches(tcfg.batch_size, length, tcfg.eval_batches)]
     frames_per_batch = tcfg.batch_size * length
     history: list[dict[str, float]] = []
     eval_metrics: dict[str, float] = {}

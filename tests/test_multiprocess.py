@@ -1,6 +1,6 @@
 """Two processes on loopback (jax.distributed with CPU gloo collectives), two simulated devices
 each, prepare one dataset (process 0 builds it while process 1 waits), train a few steps and
-end with the params of one process on one device."""
+end with the params and the validation metrics of one process on one device."""
 
 import json
 import os
@@ -30,7 +30,7 @@ WORKER = textwrap.dedent("""
     cfg = tiny_config({workdir!r}, train={{"steps": 5, "checkpoint_every": 5}})
     result = train.train(cfg, random_walk_data())
     params = [np.asarray(x.addressable_data(0)).ravel().tolist() for x in jax.tree.leaves(result.state.params)]
-    print(json.dumps({{"losses": [h["loss"] for h in result.history], "params": params,
+    print(json.dumps({{"losses": [h["loss"] for h in result.history], "params": params, "eval": result.eval_metrics,
                       "stats": prepared.stats.mean.tolist(), "clips": len(prepared.train)}}))
 """)
 
@@ -64,5 +64,7 @@ def test_two_processes_equal_one_process(tmp_path):
     single = train.train(tiny_config(str(tmp_path / "single"), train={"steps": 5, "checkpoint_every": 5}),
                          random_walk_data(), mesh=train.make_mesh(jax.devices()[:1]))
     np.testing.assert_allclose(outs[0]["losses"], [h["loss"] for h in single.history], rtol=1e-5)
+    for key, value in single.eval_metrics.items():  # the same evaluation set, not 2 copies of half of it
+        np.testing.assert_allclose(outs[0]["eval"][key], value, rtol=1e-5, err_msg=key)
     for multi, one in zip(outs[0]["params"], jax.tree.leaves(single.state.params)):
         np.testing.assert_allclose(multi, np.asarray(one).ravel(), atol=1e-5)
