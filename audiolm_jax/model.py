@@ -42,33 +42,39 @@ def _dtype(config: ModelConfig) -> Any:
     return jnp.dtype(config.dtype)
 
 
-class Prenet(nn.Module):
-    """Tacotron's bottleneck: two ReLU layers with dropout (kept on at sampling if asked).
+def keep_mask(key: jax.Array, rate: float, example_ids: jax.Array, positions: jax.Array, width: int,
+              dtype: Any) -> jax.Array:
+    """Inverted-dropout scale `[batch, steps, width]`: 0 or 1 / (1 - rate), drawn per example
+    and position from `key` folded with the example's id `[batch]` and the position `[steps]`.
 
-    The dropout mask of sequence position p is drawn from the `dropout` stream folded with
-    p, so a position sees the same mask whether it is computed in a full pass or fed alone
-    to a KV cache: cached decoding and its full-recompute reference agree with dropout on.
+    A mask is then a function of (step key, global example, position): the same on 1 or 8
+    devices, in a full pass or fed one position at a time to a KV cache.
     """
+    keep = 1.0 - rate
+    draw = lambda e, p: jax.random.bernoulli(jax.random.fold_in(jax.random.fold_in(key, e), p), keep, (width,))
+    mask = jax.vmap(lambda e: jax.vmap(lambda p: draw(e, p))(positions))(example_ids)
+    return (mask / keep).astype(dtype)
+
+
+class Prenet(nn.Module):
+    """Tacotron's bottleneck: two ReLU layers with dropout (kept on at sampling if asked),
+    masks drawn by `keep_mask`."""
 
     dim: int
     dropout: float
     dtype: Any
 
     @nn.compact
-    def __call__(self, x: jax.Array, positions: jax.Array, deterministic: bool) -> jax.Array:
-        """`x` `[batch, steps, features]`, `positions` `[steps]` → `[batch, steps, dim]`."""
+    def __call__(self, x: jax.Array, positions: jax.Array, example_ids: jax.Array, deterministic: bool
+                 ) -> jax.Array:
+        """`x` `[batch, steps, features]`, `positions` `[steps]`, `example_ids` `[batch]` →
+        `[batch, steps, dim]`."""
         for i in range(2):
             x = nn.relu(nn.Dense(self.dim, dtype=self.dtype, name=f"dense_{i}")(x))
             if not deterministic and self.dropout > 0:
-                x = x * self._keep_mask(jax.random.fold_in(self.make_rng("dropout"), i), positions, x.shape)
+                x = x * keep_mask(jax.random.fold_in(self.make_rng("dropout"), i), self.dropout, example_ids,
+                                  positions, self.dim, self.dtype)
         return x
-
-    def _keep_mask(self, key: jax.Array, positions: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-        """Inverted-dropout scale `[batch, steps, dim]`: 0 or 1 / (1 - rate), per position's key."""
-        keep = 1.0 - self.dropout
-        per_position = jax.vmap(lambda p: jax.random.bernoulli(jax.random.fold_in(key, p), keep,
-                                                               (shape[0], shape[2])))(positions)
-        return (jnp.swapaxes(per_position, 0, 1) / keep).astype(self.dtype)
 
 
 def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
@@ -157,9 +163,14 @@ class Block(nn.Module):
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, x, positions, cache, context, context_mask, deterministic: bool):
+    def __call__(self, x, positions, example_ids, cache, context, context_mask, deterministic: bool):
         cfg, dtype = self.config, _dtype(self.config)
-        drop = lambda h: nn.Dropout(cfg.dropout)(h, deterministic=deterministic).astype(jnp.float32)
+
+        def drop(h: jax.Array) -> jax.Array:
+            if not deterministic and cfg.dropout > 0:
+                h = h * keep_mask(self.make_rng("dropout"), cfg.dropout, example_ids, positions, h.shape[-1], h.dtype)
+            return h.astype(jnp.float32)
+
         x = x.astype(jnp.float32)
         h, new_cache = SelfAttention(cfg.num_heads, cfg.rope_base, dtype, name="attn")(
             nn.RMSNorm(dtype=dtype, name="norm_attn")(x), positions, cache)
@@ -180,9 +191,10 @@ class MelTransformer(nn.Module):
     diagonal Gaussians over the whole group) `mixture_logits` `[B, T, K]`,
     `component_means` and `component_log_scales` `[B, T, K, r*M]`; and with `gate`
     `gate_logit` `[B, T]` (the logit that group t + 1 lies past the end of the audio). All
-    float32. With `cache` (from `init_cache`)
-    and `start` (index of the first new position) it decodes incrementally and also returns
-    the updated cache; without, it runs the full causal pass and returns `None` for it.
+    float32. With `cache` (from `init_cache`) and `start` (index of the first new position)
+    it decodes incrementally and also returns the updated cache; without, it runs the full
+    causal pass and returns `None` for it. `example_ids` `[B]` (default 0..B-1) name the
+    rows for dropout masks (`keep_mask`): training passes each row's global index.
     """
 
     config: ModelConfig
@@ -192,21 +204,23 @@ class MelTransformer(nn.Module):
     def __call__(self, groups: jax.Array, *, cache: Optional[Cache] = None,
                  start: jax.Array | int = 0, context: Optional[jax.Array] = None,
                  context_mask: Optional[jax.Array] = None, deterministic: bool = True,
-                 prenet_deterministic: Optional[bool] = None) -> tuple[dict[str, jax.Array], Optional[Cache]]:
+                 prenet_deterministic: Optional[bool] = None, example_ids: Optional[jax.Array] = None
+                 ) -> tuple[dict[str, jax.Array], Optional[Cache]]:
         cfg, dtype = self.config, _dtype(self.config)
         prenet_deterministic = deterministic if prenet_deterministic is None else prenet_deterministic
         positions = start + jnp.arange(groups.shape[1])
+        example_ids = jnp.arange(groups.shape[0]) if example_ids is None else example_ids
         x = Prenet(cfg.prenet_dim, cfg.prenet_dropout, dtype, name="prenet")(
-            groups.astype(dtype), positions, deterministic=prenet_deterministic)
+            groups.astype(dtype), positions, example_ids, deterministic=prenet_deterministic)
         x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x).astype(jnp.float32)  # the residual stream
         if cfg.context_dim > 0 and context is not None:
             context = nn.Dense(cfg.d_model, dtype=dtype, name="context_embed")(context.astype(dtype))
-        block_cls = nn.remat(Block, static_argnums=(6,)) if cfg.remat else Block
+        block_cls = nn.remat(Block, static_argnums=(7,)) if cfg.remat else Block
         new_cache: Optional[Cache] = None if cache is None else []
         for i in range(cfg.num_layers):
             layer_cache = None if cache is None else cache[i]
             x, layer_new = block_cls(cfg, name=f"block_{i}")(
-                x, positions, layer_cache, context, context_mask, deterministic)
+                x, positions, example_ids, layer_cache, context, context_mask, deterministic)
             if new_cache is not None:
                 new_cache.append(layer_new)
         x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)

@@ -190,8 +190,9 @@ def _ema_decay(decay: float, step: jax.Array) -> jax.Array:
 # Steps
 
 
-def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float) -> jax.Array:
-    """Teacher-forced input groups `[B, N, r*M]` (normalised) plus Gaussian noise of std `noise`.
+def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float, example_ids: jax.Array) -> jax.Array:
+    """Teacher-forced input groups `[B, N, r*M]` (normalised) plus Gaussian noise of std
+    `noise`, each row's drawn from `key` folded with its global example id `[B]`.
 
     Free-running decoding feeds the model its own imperfect frames; trained only on clean
     ones, its errors compound (exposure bias). Targets stay clean, so the model learns to
@@ -199,7 +200,8 @@ def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float) -> jax.Array
     """
     if noise <= 0:
         return inputs
-    return inputs + noise * jax.random.normal(key, inputs.shape, inputs.dtype)
+    draw = lambda e: jax.random.normal(jax.random.fold_in(key, e), inputs.shape[1:], inputs.dtype)
+    return inputs + noise * jax.vmap(draw)(example_ids)
 
 
 def make_mesh(devices: Optional[list] = None) -> Mesh:
@@ -218,11 +220,13 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
     schedule = learning_rate_schedule(config.train)
 
     def step_fn(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-        device_rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
-                                        jax.lax.axis_index("data"))
-        dropout_rng, noise_rng = jax.random.split(device_rng)
+        # Dropout masks and input noise are functions of (step, global example): the same
+        # update on 1 device or many. This device holds global rows [d·b, (d+1)·b).
+        dropout_rng, noise_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
         inputs, _, target_mask = _targets(batch["mel"], batch["mask"], r)
-        inputs = corrupt_inputs(inputs, noise_rng, input_noise)
+        local = inputs.shape[0]
+        example_ids = jax.lax.axis_index("data") * local + jnp.arange(local)
+        inputs = corrupt_inputs(inputs, noise_rng, input_noise, example_ids)
         global_count = jax.lax.psum(jnp.sum(target_mask) * batch["mel"].shape[-1], "data")
         global_count = jnp.maximum(global_count, 1.0)
 
@@ -230,7 +234,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         global_gate = jnp.maximum(jax.lax.psum(jnp.sum(gate_weights), "data"), 1.0)
 
         def local_loss(params):
-            outputs, _ = model.apply({"params": params}, inputs, deterministic=False,
+            outputs, _ = model.apply({"params": params}, inputs, deterministic=False, example_ids=example_ids,
                                      rngs={"dropout": dropout_rng})
             sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive, mean_mse)
             total = sums["loss"] / global_count

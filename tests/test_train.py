@@ -110,7 +110,8 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent("""
     data = random_walk_data()
     out = {{}}
     for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
-        cfg = tiny_config(os.path.join({workdir!r}, name), train={{"steps": 5, "checkpoint_every": 5}})
+        cfg = tiny_config(os.path.join({workdir!r}, name), model={{"prenet_dropout": 0.5, "dropout": 0.1}},
+                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3}})
         result = train.train(cfg, data, mesh=train.make_mesh(devices))
         out[name] = {{"losses": [h["loss"] for h in result.history],
                      "params": [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(result.state.params)]}}
@@ -209,8 +210,8 @@ def test_mixture_head_trains(tmp_path):
 
 def test_input_noise_and_the_mean_mse_term():
     x = jnp.zeros((4, 300, 16))
-    assert train.corrupt_inputs(x, jax.random.key(0), 0.0) is x
-    noisy = np.asarray(train.corrupt_inputs(x, jax.random.key(0), 0.5))
+    assert train.corrupt_inputs(x, jax.random.key(0), 0.0, jnp.arange(4)) is x
+    noisy = np.asarray(train.corrupt_inputs(x, jax.random.key(0), 0.5, jnp.arange(4)))
     assert abs(noisy.std() - 0.5) < 0.01 and abs(noisy.mean()) < 0.01
     rng = np.random.default_rng(1)
     mel, mask = jnp.asarray(rng.standard_normal((2, 8, 4)), jnp.float32), jnp.ones((2, 8))
