@@ -200,13 +200,3 @@ def spectral_convergence_db(waveform: np.ndarray, target_magnitude: np.ndarray,
     num = np.linalg.norm((target - rebuilt).reshape(len(target), -1), axis=-1)
     den = np.linalg.norm(target.reshape(len(target), -1), axis=-1)
     return 20.0 * np.log10(num / np.maximum(den, 1e-12) + 1e-12)
-
-
-def log_spectral_distance_db(waveform: np.ndarray, target_magnitude: np.ndarray,
-                             config: AudioConfig, amin: float = 1e-5) -> np.ndarray:
-    """RMS over bins of the dB difference, averaged over frames, per batch item `[batch]`."""
-    rebuilt = np.asarray(audio.stft_magnitude_jax(waveform, config))
-    frames = min(rebuilt.shape[1], target_magnitude.shape[1])
-    a = 20.0 * np.log10(np.maximum(rebuilt[:, :frames], amin))
-    b = 20.0 * np.log10(np.maximum(np.asarray(target_magnitude)[:, :frames], amin))
-    return np.sqrt(np.mean((a - b) ** 2, axis=-1)).mean(axis=-1)
