@@ -18,6 +18,7 @@ import numpy as np
 
 from audiolm_jax import audio, decode, invert
 from audiolm_jax.config import AudioConfig, ExperimentConfig
+from audiolm_jax.stats import NormStats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +68,7 @@ def prompt_from_waveform(name: str, waveform: np.ndarray, config: ExperimentConf
     return Prompt(name, np.asarray(waveform[: frames * hop], np.float32), log_mel[:frames])
 
 
-def unconditional_prompt(config: ExperimentConfig, stats: Any) -> Prompt:
+def unconditional_prompt(config: ExperimentConfig, stats: NormStats) -> Prompt:
     """Unconditional generation's start: one group of the training set's mean frame (per-bin
     mean in dB), a frame the model has seen, not digital silence far below every crop."""
     frames = np.repeat(np.asarray(stats.mean, np.float32)[None], config.model.frames_per_step, axis=0)
@@ -92,7 +93,7 @@ def splice(prompt: np.ndarray, generated: np.ndarray, fade_samples: int) -> np.n
     return out
 
 
-def continue_prompts(config: ExperimentConfig, params: Any, stats: Any, prompts: list[Prompt], key: jax.Array,
+def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, prompts: list[Prompt], key: jax.Array,
                      progress: Any = None) -> list[Continuation]:
     """Continues each prompt by `sample.seconds`, `sample.num_samples` times (one batch per
     prompt), with the checkpoint's sampling settings; inverts and splices each."""
@@ -122,7 +123,7 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: Any, prompts:
     return results
 
 
-def continue_waveforms(config: ExperimentConfig, params: Any, stats: Any, waveforms: list[tuple[str, np.ndarray]],
+def continue_waveforms(config: ExperimentConfig, params: Any, stats: NormStats, waveforms: list[tuple[str, np.ndarray]],
                        key: jax.Array, progress: Optional[Any] = None) -> list[Continuation]:
     """`continue_prompts` of (name, mono `[samples]` at `audio.sample_rate`) prompts."""
     prompts = [prompt_from_waveform(name, wave, config) for name, wave in waveforms]
