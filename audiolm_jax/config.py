@@ -436,8 +436,9 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
                  f"a {d.source} split: one of {', '.join(allowed)}")
     _require(d.segment_seconds > 0, "data.segment_seconds", d.segment_seconds, "> 0 seconds")
     frames = a.seconds_to_frames(d.segment_seconds)
-    _require(frames >= 2 * m.frames_per_step, "data.segment_seconds", d.segment_seconds,
-             f"at least {2 * m.frames_per_step} mel frames long")
+    _require(frames >= 3 * m.frames_per_step, "data.segment_seconds", d.segment_seconds,
+             f"at least {3 * m.frames_per_step} mel frames long (decoding attends over a crop's groups but one: "
+             "at least 2)")
     _require(frames <= m.max_frames + m.frames_per_step, "data.segment_seconds", d.segment_seconds,
              f"<= model.max_frames ({m.max_frames}) frames of audio")
     for name in ("synthetic_train_clips", "synthetic_eval_clips", "stats_clips"):

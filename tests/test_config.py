@@ -47,6 +47,7 @@ def test_override_sets_nested_fields_and_types():
     (["--train.batch_size=-4"], "train.batch_size", "positive"),
     (["--sample.prompt_seconds=10"], "sample.prompt_seconds", "shorter than data.segment_seconds"),
     (["--data.segment_seconds=0"], "data.segment_seconds", "> 0"),
+    (["--data.segment_seconds=0.02", "--sample.prompt_seconds=0.01"], "data.segment_seconds", "at least 3 mel frames"),
     (["--model.dropout=1.5"], "model.dropout", "[0, 1)"),
     (["--train"], "train", "a value"),
     (["--model=3"], "model", "leaf field"),
