@@ -69,27 +69,17 @@ def main(config_fn: Callable[[], ExperimentConfig], argv: Optional[Sequence[str]
 
 def split_overrides(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]],
                     sections: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    """A command's own flags (parsed by `parser`) and its dotted config overrides.
+    """A command's own flags (parsed by `parser`) and the rest: its dotted config overrides.
 
     Every command speaks the experiments' convention: `--section.field=value` (or
     `--section.field value`) for any field of the allowed `sections` of the checkpoint's
-    config, beside its few own flags. Anything else exits 2 with one usage line.
+    config, beside its few own flags; `config.apply_overrides` parses and validates them.
+    A flag of another section exits 2 with one usage line.
     """
     args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
-    overrides, i = [], 0
-    while i < len(rest):
-        arg = rest[i]
-        body = arg[2:] if arg.startswith("--") else ""
-        path = body.split("=", 1)[0]
-        if path.split(".", 1)[0] not in sections or "." not in path:
+    for arg in rest:
+        path = arg[2:].split("=", 1)[0] if arg.startswith("--") else None
+        if path is not None and ("." not in path or path.split(".", 1)[0] not in sections):
             allowed = ", ".join(f"--{s}.<field>=value" for s in sections)
             parser.error(f"unrecognised argument {arg!r} (config overrides here: {allowed})")
-        if "=" in body:
-            overrides.append(arg)
-            i += 1
-        elif i + 1 < len(rest):
-            overrides.append(f"{arg}={rest[i + 1]}")
-            i += 2
-        else:
-            parser.error(f"{arg}: expected a value")
-    return args, overrides
+    return args, rest

@@ -11,6 +11,7 @@ first generated frame is centred. Every setting comes from the checkpoint's `Sam
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, Optional
 
 import jax
@@ -19,6 +20,8 @@ import numpy as np
 from audiolm_jax import audio, decode, invert
 from audiolm_jax.config import AudioConfig, ExperimentConfig
 from audiolm_jax.stats import NormStats
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +69,21 @@ def prompt_from_waveform(name: str, waveform: np.ndarray, config: ExperimentConf
                          f"frames_per_step={r} whole frames")
     log_mel = np.asarray(audio.log_mel_jax(np.asarray(waveform, np.float32)[None], config.audio))[0]
     return Prompt(name, np.asarray(waveform[: frames * hop], np.float32), log_mel[:frames])
+
+
+def held_out_prompts(config: ExperimentConfig, clips: list[np.ndarray], count: int
+                     ) -> list[tuple[Prompt, np.ndarray]]:
+    """The first `sample.prompt_seconds` of up to `count` evaluation clips `[samples]` as
+    prompts, each with its whole clip; clips too short for one whole group are left out."""
+    samples = int(round(config.sample.prompt_seconds * config.audio.sample_rate))
+    prompts = []
+    for i, clip in enumerate(clips[:count]):
+        name = f"{config.data.source}_{config.data.eval_split}_{i:03d}"
+        try:
+            prompts.append((prompt_from_waveform(name, clip[:samples], config), clip))
+        except ValueError:
+            log.warning("evaluation clip %d is too short for a prompt; left out", i)
+    return prompts
 
 
 def unconditional_prompt(config: ExperimentConfig, stats: NormStats) -> Prompt:

@@ -16,8 +16,8 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   `silent_fraction` (frames 60 dB below the prompt's peak), `frozen_fraction` (frames
   changing by < 0.1 dB RMS from the previous one), `timbre_distance_db` (long-term average
   spectra of continuation and prompt, level removed, RMS over bins).
-- `real_*`: the same metrics of each clip's own audio after its prompt (where a second or
-  more follows): the data's reference, since real music and speech change level too
+- `real_*`: the same metrics of each clip's own audio after its prompt (where at least half
+  of `sample.seconds`, or a second, follows): the data's reference, since real music and speech change level too
   (the demo's clips fade in: their real continuations are about 11 dB louder than their
   first 1.5 s); `drift_vs_real_db`, the mean |model drift - real drift| per prompt.
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
@@ -63,22 +63,6 @@ def dnsmos_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def evaluation_prompts(config: ExperimentConfig, waveforms: list[np.ndarray], count: int
-                       ) -> list[tuple[continuation.Prompt, np.ndarray]]:
-    """The first `sample.prompt_seconds` of up to `count` evaluation clips, as prompts, each
-    with its whole clip `[samples]` (clips too short for one whole group are left out)."""
-    samples = int(round(config.sample.prompt_seconds * config.audio.sample_rate))
-    prompts = []
-    for i, wave in enumerate(waveforms[:count]):
-        try:
-            prompt = continuation.prompt_from_waveform(f"{config.data.eval_split}_{i:03d}", wave[:samples], config)
-        except ValueError:
-            log.warning("evaluation clip %d is too short for a prompt; left out", i)
-            continue
-        prompts.append((prompt, wave))
-    return prompts
 
 
 def real_continuation_metrics(prompt: continuation.Prompt, clip: np.ndarray, config: ExperimentConfig
@@ -146,7 +130,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
             raise ValueError("--dnsmos on needs the eval extra: pip install -e '.[eval]'")
         log.warning("DNSMOS skipped: install the eval extra (speechmos) to score speech")
         use_dnsmos = False
-    pairs = evaluation_prompts(cfg, data.eval_waveforms, num_prompts)
+    pairs = continuation.held_out_prompts(cfg, data.eval_waveforms, num_prompts)
     prompts = [prompt for prompt, _ in pairs]
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts,
                                           jax.random.PRNGKey(cfg.sample.seed))

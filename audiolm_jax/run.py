@@ -20,15 +20,6 @@ from audiolm_jax.config import ExperimentConfig
 log = logging.getLogger(__name__)
 
 
-def held_out_prompts(data: "data_lib.PreparedData | data_lib.RecordData", config: ExperimentConfig
-                     ) -> list[continuation.Prompt]:
-    """The first `sample.num_prompts` evaluation clips, cut to `sample.prompt_seconds`."""
-    samples = int(round(config.sample.prompt_seconds * config.audio.sample_rate))
-    clips = data.eval_waveforms[: config.sample.num_prompts]
-    return [continuation.prompt_from_waveform(f"{config.data.source}_{config.data.eval_split}_{i:03d}",
-                                              clip[:samples], config) for i, clip in enumerate(clips)]
-
-
 def write_samples(config: ExperimentConfig, prompts: list[continuation.Prompt], out_dir: str) -> str:
     """Restores the latest checkpoint of `config.workdir`, continues `prompts`, writes the report."""
     sampler = sample.restore_sampler(config.workdir)
@@ -87,6 +78,8 @@ def run(config: ExperimentConfig) -> dict[str, float]:
         atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)
         print(f"val_mse={metrics['val_mse']:.4f} baseline_mse={metrics['baseline_mse']:.4f} "
               f"baseline_ratio={metrics['baseline_ratio']:.3f} (copy-last-frame baseline; < 1 beats it)")
-        index = write_samples(config, held_out_prompts(data, config), os.path.join(workdir, "samples"))
+        held_out = continuation.held_out_prompts(config, data.eval_waveforms, config.sample.num_prompts)
+        prompts = [prompt for prompt, _ in held_out]
+        index = write_samples(config, prompts, os.path.join(workdir, "samples"))
         print(f"samples: {index}")
     return metrics

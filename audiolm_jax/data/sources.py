@@ -86,8 +86,8 @@ def _failure_message(config: ExperimentConfig, error: Exception) -> str:
     origin = f"local copy '{data.dir}'" if data.dir else ("download" if data.download else "generated")
     reason = (str(error).strip().splitlines() or [""])[0][:300]
     return (f"data.source={data.source} ({origin}, prepared into '{tfds_dir(config)}'): tfds failed with "
-            f"{type(error).__name__}: {reason} — check the copy's layout (README, 'Train on LibriSpeech, MAESTRO or your own audio'), or delete "
-            f"'{tfds_dir(config)}' to prepare it again")
+            f"{type(error).__name__}: {reason} — check the copy's layout (README, 'Train on LibriSpeech, "
+            f"MAESTRO or your own audio'), or delete '{tfds_dir(config)}' to prepare it again")
 
 
 def _build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
