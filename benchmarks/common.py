@@ -64,10 +64,10 @@ def emit(benchmark: str, case: str, ours: float, reference: float, unit: str, ta
     return record
 
 
-def train_step_seconds(cfg, batch: dict, steps: int) -> tuple[float, int]:
-    """Mean seconds per jit-compiled train step of `cfg` on one device, repeating `batch`
-    (`{"mel": [B, T, M], "mask": [B, T]}`) `steps` times after a compiling step; also the
-    parameter count."""
+def jax_train_step(cfg, batch: dict) -> tuple[Callable[[], Any], int]:
+    """A function running one jit-compiled train step of `cfg` on one device over `batch`
+    (`{"mel": [B, T, M], "mask": [B, T]}`, repeated), returning its metrics; also the
+    parameter count. The first call compiles."""
     import jax
 
     from audiolm_jax import train
@@ -76,14 +76,23 @@ def train_step_seconds(cfg, batch: dict, steps: int) -> tuple[float, int]:
     mesh = train.make_mesh(jax.devices()[:1])
     tx = train.optimizer(cfg.train)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    state = jax.device_put(train.init_state(cfg, tx), replicated)
+    holder = {"state": jax.device_put(train.init_state(cfg, tx), replicated)}
     step = train.make_train_step(MelTransformer(cfg.model, cfg.audio.n_mels), tx, cfg, mesh)
     sharded = train.shard_batch(batch, mesh)
-    state, metrics = step(state, sharded)
-    jax.block_until_ready(metrics)
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, metrics = step(state, sharded)
-    jax.block_until_ready(metrics)
-    n_params = sum(x.size for x in jax.tree.leaves(state.params))
-    return (time.perf_counter() - start) / steps, n_params
+
+    def one() -> Any:
+        holder["state"], metrics = step(holder["state"], sharded)
+        return metrics
+
+    n_params = sum(x.size for x in jax.tree.leaves(holder["state"].params))
+    return one, n_params
+
+
+def repeated(fn: Callable[[], Any], times: int) -> Callable[[], Any]:
+    """`fn` called `times` times in a row (one timed sample of several short steps)."""
+    def run() -> Any:
+        out = None
+        for _ in range(times):
+            out = fn()
+        return out
+    return run

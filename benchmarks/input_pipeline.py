@@ -26,7 +26,7 @@ import soundfile as sf
 from audiolm_jax import data as data_lib
 from audiolm_jax.data import builders
 from audiolm_jax.prefetch import prefetched
-from benchmarks.common import emit, train_step_seconds
+from benchmarks.common import emit, interleaved_seconds, jax_train_step, repeated
 from experiments import demo
 from tests.signals import piano_like
 
@@ -98,7 +98,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = dataclasses.replace(cfg, workdir=os.path.join(tmp, "run"))
         memory = data_lib.prepare(cfg)
-        demand = 1.0 / train_step_seconds(cfg, memory.train_batch(0, 0, b, length), 10)[0]
+        step = jax_train_step(cfg, memory.train_batch(0, 0, b, length))[0]
+        demand = 10.0 / min(interleaved_seconds({"step": repeated(step, 10)}, repeats=3)["step"])
         supply = batches_per_second(lambda s: memory.train_batch(s, 0, b, length), 50)
         emit("input_pipeline", "synthetic in memory vs demo train step", supply, demand, "batches/s",
              target=5.0, higher_is_better=True, frames_per_second=supply * b * length)

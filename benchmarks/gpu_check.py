@@ -1,0 +1,162 @@
+"""The GPU check (issue 15): on one accelerator, in a few minutes,
+
+- the base-size train step in bfloat16 (12×768, batch 32 × 10 s crops, `experiments.maestro_base`'s
+  shapes with the `mse` head the reference also has): step time against the PyTorch
+  reference (`benchmarks.torch_reference`, autocast bfloat16) timed interleaved, and the
+  model FLOP utilisation (MFU) against the card's dense bfloat16 peak (target ≥ 40%);
+- decoding 10 s at batch 1 and 16 (KV cache, the same chunking inside the trained window):
+  frames/s and real-time factor, against the same reference's KV-cached loop.
+
+Nothing on this path imports TensorFlow, tfds, librosa or soundfile (the GPU image has none
+of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.jsonl`.
+
+    python -m benchmarks.gpu_check            # the check (on a GPU)
+    python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
+    python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+# JAX and PyTorch share the card: JAX must not reserve 75% of its memory up front.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from audiolm_jax import decode  # noqa: E402
+from audiolm_jax.model import init_params  # noqa: E402
+from benchmarks.common import emit, emit_timed, interleaved_seconds, jax_train_step, repeated  # noqa: E402
+from benchmarks.train_step import config_for, random_batch, step_flops, torch_step  # noqa: E402
+
+# Dense bfloat16 peak FLOP/s by `device_kind` prefix (vendor data sheets, without sparsity).
+PEAK_BF16 = {"NVIDIA H200": 989.4e12, "NVIDIA H100 80GB HBM3": 989.4e12, "NVIDIA H100 PCIe": 756.5e12,
+             "NVIDIA H100": 989.4e12, "NVIDIA A100": 312e12, "NVIDIA L4": 121e12}
+
+SIZES = {  # layers, d_model, heads, train batch, crop frames, frames_per_step, steps per timed sample, seconds
+    "base": (12, 768, 12, 32, 864, 2, 10, 10.0),
+    "tiny": (2, 64, 4, 2, 32, 2, 2, 0.5),
+}
+
+
+def card_peak(device) -> tuple[float, str]:
+    """The device's dense bfloat16 peak FLOP/s and where the number comes from: the data sheet
+    for known cards, else an 8192³ bfloat16 matmul measured here."""
+    for prefix, peak in PEAK_BF16.items():
+        if device.device_kind.startswith(prefix):
+            return peak, "data sheet"
+    return measured_matmul(8192 if device.platform == "gpu" else 512), "measured matmul"
+
+
+def measured_matmul(size: int) -> float:
+    """FLOP/s of a `size`³ bfloat16 matmul (best of 5)."""
+    a = jnp.ones((size, size), jnp.bfloat16)
+    f = jax.jit(lambda x, y: x @ y)
+    jax.block_until_ready(f(a, a))
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        jax.block_until_ready(f(a, a))
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def record(line: dict, sink) -> None:
+    if sink is not None:
+        sink.write(json.dumps(line) + "\n")
+        sink.flush()
+
+
+def check_train_step(size: str, device: str | None, peak: float, sink) -> None:
+    """Times our step (and, with a torch `device`, the reference's) interleaved."""
+    layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
+    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16")
+    data = random_batch(batch, frames)
+    ours, n_params = jax_train_step(cfg, data)
+    sides = {"ours": repeated(ours, per_sample)}
+    if device is not None:
+        reference, torch_params = torch_step(layers, d, heads, r, data["mel"], "bfloat16", device)
+        sides["torch"] = repeated(reference, per_sample)
+    times = {name: [t / per_sample for t in ts] for name, ts in interleaved_seconds(sides, repeats=5, warmup=2).items()}
+    ours_s = times["ours"]
+    flops = step_flops(n_params, layers, d, batch, frames // r - 1)
+    if device is not None:
+        record(emit_timed("gpu_train_step", f"{size} bf16 ({n_params / 1e6:.1f}M, {batch}x{frames} frames) vs "
+                          "PyTorch, s/step", ours_s, times["torch"], target=1.0, torch_params=torch_params), sink)
+    mfu = [flops / t / peak for t in ours_s]
+    torch_mfu = [flops / t / peak for t in times.get("torch", [float("nan")])]
+    record(emit("gpu_train_step", f"{size} bf16: MFU (model FLOP/s / card peak)", float(np.median(mfu)), 1.0,
+                "fraction", target=0.4, higher_is_better=True, ratio_low=min(mfu),
+                mfu_spread=[min(mfu), max(mfu)], torch_mfu_median=float(np.median(torch_mfu)),
+                flops_per_step=flops, peak_flops=peak), sink)
+
+
+def check_decode(size: str, batch: int, device: str | None, sink) -> None:
+    """Times our decoding (and, with a torch `device`, the reference's) interleaved."""
+    layers, d, heads, _, frames, r, _, seconds = SIZES[size]
+    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, prenet_dropout=0.0))
+    window = decode.trained_window(cfg)
+    params = init_params(cfg.model, cfg.audio.n_mels, jax.random.key(0))
+    prompt = np.random.default_rng(0).standard_normal((batch, 8 * r, cfg.audio.n_mels)).astype(np.float32)
+    new_frames = int(round(seconds * cfg.audio.frames_per_second))
+    new_frames -= new_frames % r
+    ours = lambda: decode.generate(cfg.model, params, prompt, new_frames, jax.random.key(0), window=window,
+                                   temperature=0.0).frames
+    sides = {"ours": ours}
+    if device is not None:
+        import torch
+
+        from benchmarks import torch_reference as ref
+
+        torch.manual_seed(0)
+        model = ref.Model(layers, d, heads, r, cfg.audio.n_mels, prenet_dropout=0.0).to(device)
+        groups = torch.from_numpy(prompt).to(device).reshape(batch, 8, r * cfg.audio.n_mels)
+        sides["torch"] = lambda: ref.generate(model, groups, new_frames // r, window, "bfloat16")
+    times = interleaved_seconds(sides, repeats=5, warmup=1)
+    rtf = [seconds * batch / t for t in times["ours"]]
+    if device is None:
+        record(emit("gpu_decode", f"{size} bf16 batch {batch}: {seconds:g} s decoded, frames/s",
+                    batch * new_frames / float(np.median(times["ours"])), 1.0, "frames/s", target=0.0,
+                    higher_is_better=True, real_time_factor=float(np.median(rtf)), window_positions=window), sink)
+        return
+    record(emit_timed("gpu_decode", f"{size} bf16 batch {batch}: {seconds:g} s decoded vs PyTorch KV cache, s",
+                      times["ours"], times["torch"], target=1.0, window_positions=window,
+                      frames_per_second=batch * new_frames / float(np.median(times["ours"])),
+                      real_time_factor=float(np.median(rtf)),
+                      torch_real_time_factor=float(np.median([seconds * batch / t for t in times["torch"]]))), sink)
+
+
+def main(argv: list[str]) -> None:
+    size = "tiny" if "--tiny" in argv else "base"
+    device, torch_version, torch_device = None, "not used", "none"
+    if "--no-reference" not in argv:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        torch_version = torch.__version__
+        torch_device = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    accelerator = jax.devices()[0]
+    peak, peak_source = card_peak(accelerator)
+    out = os.environ.get("OUT")
+    sink = open(os.path.join(out, "gpu_check.jsonl"), "w") if out else None
+    record(emit("gpu_check", f"device: {accelerator.device_kind} (jax {jax.__version__}, torch {torch_version})",
+                peak, peak, "FLOP/s", target=0.0, higher_is_better=True, peak_source=peak_source,
+                torch_device=torch_device), sink)
+    started = time.perf_counter()
+    check_train_step(size, device, peak, sink)
+    for batch in (1, 16):
+        check_decode(size, batch, device, sink)
+    print(f"gpu_check: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if sink is not None:
+        sink.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
