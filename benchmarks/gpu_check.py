@@ -13,6 +13,7 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
     python -m benchmarks.gpu_check            # the check (on a GPU)
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
+    python -m benchmarks.gpu_check --variants # our train step under variants, to find its bound
 """
 
 from __future__ import annotations
@@ -133,6 +134,24 @@ def check_decode(size: str, batch: int, device: str | None, sink) -> None:
                       torch_real_time_factor=float(np.median([seconds * batch / t for t in times["torch"]]))), sink)
 
 
+def time_variants(size: str, peak: float, sink) -> None:
+    """Our train step's MFU with one thing changed at a time: what bounds it."""
+    layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
+    variants = {"as configured": {}, "no prenet dropout": {"prenet_dropout": 0.0},
+                "batch x2": {"batch": 2 * batch}, "no prenet dropout, batch x2": {"prenet_dropout": 0.0, "batch": 2 * batch},
+                "float32": {"dtype": "float32"}}
+    for name, change in variants.items():
+        b = change.get("batch", batch)
+        cfg = config_for(layers, d, heads, b, frames, r, dtype=change.get("dtype", "bfloat16"))
+        if "prenet_dropout" in change:
+            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, prenet_dropout=change["prenet_dropout"]))
+        ours, n_params = jax_train_step(cfg, random_batch(b, frames))
+        seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
+        mfu = step_flops(n_params, layers, d, b, frames // r - 1) / float(np.median(seconds)) / peak
+        record(emit("gpu_variants", f"{size}: {name}", mfu, 1.0, "fraction", target=0.4, higher_is_better=True,
+                    step_seconds=float(np.median(seconds))), sink)
+
+
 def main(argv: list[str]) -> None:
     size = "tiny" if "--tiny" in argv else "base"
     device, torch_version, torch_device = None, "not used", "none"
@@ -150,6 +169,9 @@ def main(argv: list[str]) -> None:
                 peak, peak, "FLOP/s", target=0.0, higher_is_better=True, peak_source=peak_source,
                 torch_device=torch_device), sink)
     started = time.perf_counter()
+    if "--variants" in argv:
+        time_variants(size, peak, sink)
+        return
     check_train_step(size, device, peak, sink)
     for batch in (1, 16):
         check_decode(size, batch, device, sink)
