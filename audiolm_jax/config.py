@@ -73,6 +73,30 @@ class AudioConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConditionConfig:
+    """What the model is conditioned on, through cross-attention over a context sequence
+    (`conditioning.py` turns metadata into arrays; `model.Conditioner` into the context).
+
+    The context is one summary slot (the label's embedding, or a learned 'conditioned'
+    vector) followed by the text's characters; a row whose conditions are dropped (at
+    training, `dropout` of them) sees only the learned null, which classifier-free
+    guidance contrasts with at sampling (`sample.guidance`).
+    """
+
+    label: bool = False  # condition on each example's class label (a learned embedding per label)
+    max_labels: int = 64  # rows of the label embedding: a dataset with more labels is rejected
+    text: bool = False  # condition on each example's text (transcript or caption), as characters
+    max_text_chars: int = 96  # characters of text kept (longer texts are cut at a word boundary)
+    text_layers: int = 2  # bidirectional Transformer layers of the character encoder
+    dropout: float = 0.1  # share of training examples whose conditions are replaced by the learned null
+
+    @property
+    def active(self) -> bool:
+        """Whether the model has a conditioner (and cross-attention) at all."""
+        return self.label or self.text
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Decoder-only Transformer over groups of `frames_per_step` normalised mel frames."""
 
@@ -94,6 +118,7 @@ class ModelConfig:
     predict_residual: bool = True  # heads predict the change from the last input frame
     context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
     gate: bool = False  # end-of-audio head (Tacotron's stop token), trained on where recordings end
+    condition: ConditionConfig = ConditionConfig()  # conditioners (label, text) feeding cross-attention
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +136,7 @@ class DataConfig:
     ratio, a pitch shift within ±`augment_pitch_semitones` (duration kept).
     """
 
-    source: Literal["synthetic", "librispeech", "maestro", "folder"] = "synthetic"  # which tfds builder
+    source: Literal["synthetic", "sounds", "librispeech", "maestro", "folder"] = "synthetic"  # which tfds builder
     dir: Optional[str] = None  # local copy in the official layout (or the folder of audio)
     download: bool = False  # let tfds download LibriSpeech or MAESTRO instead of data.dir
     tfds_dir: Optional[str] = None  # where datasets are prepared (None: <workdir>/tfds)
@@ -119,9 +144,9 @@ class DataConfig:
     segment_seconds: float = 2.0  # training crop length: also the context sampling attends over
     train_split: str = "train"  # split to train on
     eval_split: str = "validation"  # split to evaluate and take prompts from
-    synthetic_train_clips: int = 128  # synthetic set: training clips
-    synthetic_eval_clips: int = 16  # synthetic set: validation and test clips each
-    synthetic_clip_seconds: float = 8.0  # synthetic set: seconds per clip
+    synthetic_train_clips: int = 128  # synthetic and sounds sets: training clips (sounds: rounded up to whole classes)
+    synthetic_eval_clips: int = 16  # synthetic and sounds sets: validation and test clips each
+    synthetic_clip_seconds: float = 8.0  # synthetic and sounds sets: seconds per clip
     stats_clips: int = 256  # training crops sampled for the normalisation statistics
     prefetch_batches: int = 2  # batches prepared ahead in a background thread (0: none)
     augment_gain_db: float = 0.0  # random gain within ±this many dB (0: off)
@@ -175,6 +200,7 @@ class SampleConfig:
     seed: int = 0  # sampling PRNG seed
     use_ema: bool = True  # sample with the EMA params (else the raw ones)
     stop_at_gate: bool = False  # with model.gate: end each continuation where the gate fires (seconds = maximum)
+    guidance: float = 1.0  # classifier-free guidance scale with conditions (1: plain conditional sampling)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,6 +441,13 @@ def _validate_model(m: ModelConfig) -> None:
         v = getattr(m, name)
         _require(0.0 <= v < 1.0, f"model.{name}", v, "a probability in [0, 1)")
     _require(m.context_dim >= 0, "model.context_dim", m.context_dim, ">= 0 (0 disables conditioning)")
+    _require(m.context_dim == 0 or not m.condition.active, "model.context_dim", m.context_dim,
+             "0 with model.condition.label or .text (the conditioner makes the context)")
+    c = m.condition
+    for name in ("max_labels", "max_text_chars"):
+        _require(getattr(c, name) > 0, f"model.condition.{name}", getattr(c, name), "a positive integer")
+    _require(c.text_layers >= 0, "model.condition.text_layers", c.text_layers, ">= 0")
+    _require(0.0 <= c.dropout < 1.0, "model.condition.dropout", c.dropout, "a probability in [0, 1)")
     _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")
     _require(m.dtype != "float16", "model.dtype", m.dtype,
              "'float32' or 'bfloat16' (float16 would need loss scaling, which training does not do)")
@@ -443,14 +476,14 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              f"<= model.max_frames ({m.max_frames}) frames of audio")
     for name in ("synthetic_train_clips", "synthetic_eval_clips", "stats_clips"):
         _require(getattr(d, name) > 0, f"data.{name}", getattr(d, name), "a positive integer")
-    if d.source == "synthetic":
+    if d.source in ("synthetic", "sounds"):
         _require(d.synthetic_clip_seconds >= d.segment_seconds, "data.synthetic_clip_seconds",
                  d.synthetic_clip_seconds, f">= data.segment_seconds ({d.segment_seconds:g} s)")
     if d.source == "folder" or (d.source in ("librispeech", "maestro") and not d.download):
         _require(d.dir is not None and bool(d.dir.strip()), "data.dir", d.dir,
                  f"the folder of a local copy for source '{d.source}'"
                  + (" (or data.download=true to fetch it through tfds)" if d.source != "folder" else ""))
-    _require(not (d.download and d.source in ("synthetic", "folder")), "data.download", d.download,
+    _require(not (d.download and d.source in ("synthetic", "sounds", "folder")), "data.download", d.download,
              "false for source '%s' (only librispeech and maestro download)" % d.source)
     _require(not (d.download and d.dir), "data.download", d.download,
              "false when data.dir names a local copy (one or the other)")
@@ -490,6 +523,9 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
     for name in ("num_prompts", "num_samples", "griffin_lim_iters"):
         _require(getattr(s, name) > 0, f"sample.{name}", getattr(s, name), "a positive integer")
     _require(s.temperature >= 0, "sample.temperature", s.temperature, ">= 0")
+    _require(s.guidance >= 0, "sample.guidance", s.guidance, ">= 0 (1: no guidance)")
+    _require(s.guidance == 1.0 or m.condition.active, "sample.guidance", s.guidance,
+             "1 unless model.condition has a conditioner (there is nothing to guide with)")
     _require(not s.stop_at_gate or m.gate, "sample.stop_at_gate", s.stop_at_gate,
              "false unless model.gate is true (there is no gate to stop at)")
 

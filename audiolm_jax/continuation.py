@@ -17,7 +17,7 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
-from audiolm_jax import audio, decode, invert
+from audiolm_jax import audio, conditioning, decode, invert
 from audiolm_jax.config import AudioConfig, ExperimentConfig
 from audiolm_jax.stats import NormStats
 
@@ -28,11 +28,15 @@ log = logging.getLogger(__name__)
 class Prompt:
     """What a continuation follows: real audio `[samples]` (empty for unconditional generation)
     and its log-mel in dB `[frames, n_mels]`, frames a multiple of `frames_per_step`, frame
-    t centred on sample t·hop_length; `waveform` ends where frame `frames` is centred."""
+    t centred on sample t·hop_length; `waveform` ends where frame `frames` is centred.
+    A conditioned model also takes the prompt's `label` (a name of the run's label set) and
+    `text` (a transcript or description)."""
 
     name: str
     waveform: np.ndarray
     log_mel_db: np.ndarray
+    label: Optional[str] = None
+    text: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,26 +75,52 @@ def prompt_from_waveform(name: str, waveform: np.ndarray, config: ExperimentConf
     return Prompt(name, np.asarray(waveform[: frames * hop], np.float32), log_mel[:frames])
 
 
-def held_out_prompts(config: ExperimentConfig, clips: list[np.ndarray], count: int
-                     ) -> list[tuple[Prompt, np.ndarray]]:
+def held_out_prompts(config: ExperimentConfig, clips: list[np.ndarray], count: int,
+                     metadata: Optional[list[dict]] = None) -> list[tuple[Prompt, np.ndarray]]:
     """The first `sample.prompt_seconds` of up to `count` evaluation clips `[samples]` as
-    prompts, each with its whole clip; clips too short for one whole group are left out."""
+    prompts, each with its whole clip and its `metadata` ({"label", "text"}, for a
+    conditioned model); clips too short for one whole group are left out."""
     samples = int(round(config.sample.prompt_seconds * config.audio.sample_rate))
     prompts = []
     for i, clip in enumerate(clips[:count]):
         name = f"{config.data.source}_{config.data.eval_split}_{i:03d}"
+        meta = metadata[i] if metadata is not None else {}
         try:
-            prompts.append((prompt_from_waveform(name, clip[:samples], config), clip))
+            prompt = prompt_from_waveform(name, clip[:samples], config)
+            prompts.append((dataclasses.replace(prompt, label=meta.get("label"), text=meta.get("text")), clip))
         except ValueError:
             log.warning("evaluation clip %d is too short for a prompt; left out", i)
     return prompts
 
 
-def unconditional_prompt(config: ExperimentConfig, stats: NormStats) -> Prompt:
-    """Unconditional generation's start: one group of the training set's mean frame (per-bin
-    mean in dB), a frame the model has seen, not digital silence far below every crop."""
+def unconditional_prompt(config: ExperimentConfig, stats: NormStats, name: str = "unconditional",
+                         label: Optional[str] = None, text: Optional[str] = None) -> Prompt:
+    """Generation without audio: one group of the training set's mean frame (per-bin mean in
+    dB), a frame the model has seen, not digital silence far below every crop; with a
+    conditioned model, the `label` and `text` to generate from."""
     frames = np.repeat(np.asarray(stats.mean, np.float32)[None], config.model.frames_per_step, axis=0)
-    return Prompt("unconditional", np.zeros(0, np.float32), frames)
+    return Prompt(name, np.zeros(0, np.float32), frames, label, text)
+
+
+def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
+                      labels: Optional[conditioning.LabelSet]) -> Optional[dict[str, np.ndarray]]:
+    """The prompt's conditions for `rows` samples, as `decode.generate` takes them (None for an
+    unconditioned model). A conditioned model needs what it was trained on: ConditionError
+    naming the missing label or text."""
+    condition = config.model.condition
+    if not condition.active:
+        return None
+    label_ids = None
+    if condition.label:
+        if prompt.label is None:
+            raise conditioning.ConditionError(f"prompt '{prompt.name}': this model generates from a label; give one"
+                                              + (f" of {', '.join(labels.names)}" if labels else ""))
+        if labels is None:
+            raise conditioning.ConditionError("the model is conditioned on labels but no label set was given")
+        label_ids = labels.ids([prompt.label] * rows)
+    if condition.text and prompt.text is None:
+        raise conditioning.ConditionError(f"prompt '{prompt.name}': this model is conditioned on text; give one")
+    return conditioning.condition_arrays(condition, label_ids, [prompt.text or ""] * rows)
 
 
 def prenet_dropout_at_sampling(config: ExperimentConfig) -> bool:
@@ -112,9 +142,10 @@ def splice(prompt: np.ndarray, generated: np.ndarray, fade_samples: int) -> np.n
 
 
 def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, prompts: list[Prompt], key: jax.Array,
-                     progress: Any = None) -> list[Continuation]:
+                     progress: Any = None, labels: Optional[conditioning.LabelSet] = None) -> list[Continuation]:
     """Continues each prompt by `sample.seconds`, `sample.num_samples` times (one batch per
-    prompt), with the checkpoint's sampling settings; inverts and splices each."""
+    prompt), with the checkpoint's sampling settings (`sample.guidance` with a conditioned
+    model, whose label names `labels` turns into ids); inverts and splices each."""
     s, a = config.sample, config.audio
     new_frames = int(round(s.seconds * a.frames_per_second))
     window = decode.trained_window(config)
@@ -124,7 +155,9 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
         decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
                                   window=window, temperature=s.temperature,
                                   prenet_dropout=prenet_dropout_at_sampling(config),
-                                  bounds=stats.normalised_bounds())
+                                  bounds=stats.normalised_bounds(),
+                                  conditions=prompt_conditions(config, prompt, s.num_samples, labels),
+                                  guidance=s.guidance)
         generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)
         total = start * a.hop_length + int(round(s.seconds * a.sample_rate))

@@ -11,6 +11,12 @@ says how many groups of context each chunk re-prefills (the most recent half win
 how many new groups it decodes. `generate_by_recompute` is the slow reference: the same
 chunks, the same PRNG keys, one full forward pass per new group.
 
+Conditions (`conditioning.condition_arrays`) go to the prefill, whose cache then holds the
+context's keys and values for every later step. With `guidance` g ≠ 1 the batch is run
+twice over, conditioned and with every condition dropped to the learned null, and the head
+outputs are mixed as u + g·(c − u) (classifier-free guidance: the mean, the mixture's
+logits and component means); both halves are fed the group drawn from the mix.
+
 PRNG keys: chunk k uses `fold_in(key, k)`, split into a prenet-dropout key (the prenet
 folds in each position, so a position's mask is the same cached or recomputed) and a noise
 key, folded with the position whose output is drawn.
@@ -98,6 +104,41 @@ def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float, bou
     return jnp.clip(x, bounds[0], bounds[1]), ended
 
 
+GUIDED_OUTPUTS = ("mean", "mixture_logits", "component_means")
+
+
+def guide(outputs: dict[str, jax.Array], guidance: float) -> dict[str, jax.Array]:
+    """Head outputs of a doubled batch (rows [0, B) conditioned, [B, 2B) null) → outputs of B
+    rows: u + g·(c − u) for the mean, mixture logits and component means, the conditioned
+    half of everything else (scales, gate)."""
+    half = outputs["mean"].shape[0] // 2
+    mixed = {}
+    for name, value in outputs.items():
+        cond, null = value[:half], value[half:]
+        mixed[name] = null + guidance * (cond - null) if name in GUIDED_OUTPUTS else cond
+    return mixed
+
+
+def guided_conditions(conditions: Optional[dict], guidance: float) -> Optional[dict]:
+    """Conditions as decoding feeds them: with guidance ≠ 1, twice over (conditioned, then
+    with `drop` set, so the model sees only the null)."""
+    if conditions is None or guidance == 1.0:
+        return conditions
+    batch = len(next(iter(conditions.values())))
+    doubled = {k: jnp.concatenate([jnp.asarray(v)] * 2) for k, v in conditions.items() if k != "drop"}
+    doubled["drop"] = jnp.concatenate([jnp.zeros(batch, bool), jnp.ones(batch, bool)])
+    return doubled
+
+
+def _doubled(x: jax.Array, guided: bool) -> jax.Array:
+    return jnp.concatenate([x, x]) if guided else x
+
+
+def _example_ids(batch: int, guided: bool) -> jax.Array:
+    """Row ids for prenet-dropout masks: a guided batch's null half shares its rows' masks."""
+    return _doubled(jnp.arange(batch), guided)
+
+
 class Decoded(NamedTuple):
     """A batch of continuations: `frames` `[B, prompt + new, n_mels]` (normalised), and each
     row's `ended` probability per new group `[B, new_groups]` (the gate's; 0 without one)."""
@@ -112,34 +153,45 @@ class Decoded(NamedTuple):
         return self.frames.shape[1] - (self.ended.shape[1] - first) * frames_per_step
 
 
-@functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout"))
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout",
+                                             "guidance"))
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
-             dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array, temperature: float,
-             prenet_dropout: bool) -> tuple[tuple[jax.Array, jax.Array], list]:
-    """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache;
-    returns the next group `[B, 1, r*M]` with its gate probability `[B, 1]`, and the cache."""
+             conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
+             temperature: float, prenet_dropout: bool, guidance: float) -> tuple[tuple[jax.Array, jax.Array], list]:
+    """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache
+    (with `conditions` from `guided_conditions`: `2B` rows when guided); returns the next
+    group `[B, 1, r*M]` with its gate probability `[B, 1]`, and the cache."""
     model = MelTransformer(model_config, n_mels)
-    cache = init_cache(model_config, context.shape[0], steps=window)
-    outputs, cache = model.apply({"params": params}, context, cache=cache, start=0,
-                                 prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
+    guided = conditions is not None and guidance != 1.0
+    cache = init_cache(model_config, context.shape[0] * (2 if guided else 1), steps=window)
+    outputs, cache = model.apply({"params": params}, _doubled(context, guided), cache=cache, start=0,
+                                 conditions=conditions, example_ids=_example_ids(context.shape[0], guided),
+                                 prenet_deterministic=not prenet_dropout,
+                                 rngs={"dropout": dropout_key})
     last = {k: v[:, -1:] for k, v in outputs.items()}
+    if guided:
+        last = guide(last, guidance)
     return _draw(last, jax.random.fold_in(noise_key, context.shape[1] - 1), temperature, bounds), cache
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
-                                             "prenet_dropout"))
+                                             "prenet_dropout", "guidance"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
             first: jax.Array, dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array, num_steps: int,
-            temperature: float, prenet_dropout: bool) -> tuple[jax.Array, jax.Array]:
+            temperature: float, prenet_dropout: bool, guidance: float) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
-    times; returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
-    probabilities `[B, num_steps]`."""
+    times (guided when the cache holds 2B rows and `guidance` ≠ 1); returns the `num_steps`
+    predicted groups `[B, num_steps, r*M]` and their gate probabilities `[B, num_steps]`."""
     model = MelTransformer(model_config, n_mels)
+    guided = cache[0]["k"].shape[0] == 2 * first.shape[0] and guidance != 1.0
 
     def step(carry, i):
         cache, current = carry
-        outputs, cache = model.apply({"params": params}, current, cache=cache, start=start + i,
+        outputs, cache = model.apply({"params": params}, _doubled(current, guided), cache=cache, start=start + i,
+                                     example_ids=_example_ids(current.shape[0], guided),
                                      prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
+        if guided:
+            outputs = guide(outputs, guidance)
         nxt, ended = _draw(outputs, jax.random.fold_in(noise_key, start + i), temperature, bounds)
         return (cache, nxt), (nxt[:, 0], ended[:, 0])
 
@@ -157,6 +209,13 @@ def prompt_groups(prompt: np.ndarray, frames_per_step: int) -> jax.Array:
     return jnp.asarray(group_frames(prompt, frames_per_step))
 
 
+def _check_conditions(model_config: ModelConfig, conditions: Optional[dict]) -> None:
+    if model_config.condition.active and conditions is None:
+        raise ValueError("generate: the model is conditioned (model.condition); pass `conditions`")
+    if not model_config.condition.active and conditions is not None:
+        raise ValueError("generate: `conditions` given to a model without conditioners (model.condition)")
+
+
 def _check_window(model_config: ModelConfig, window: int) -> None:
     capacity = model_config.max_frames // model_config.frames_per_step
     if not 2 <= window <= capacity:
@@ -166,28 +225,33 @@ def _check_window(model_config: ModelConfig, window: int) -> None:
 
 def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int, key: jax.Array, *,
              window: int, temperature: float = 1.0, prenet_dropout: bool = False,
-             bounds: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Decoded:
+             bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
+             guidance: float = 1.0) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
-    `group_bounds`).
+    `group_bounds`), given `conditions` (`[batch, ...]` arrays, see `conditioning.py`) at
+    classifier-free `guidance`.
 
     Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
     then the continuation rounded up to whole groups, and the gate per new group.
     """
     _check_window(model_config, window)
+    _check_conditions(model_config, conditions)
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups, ended = prompt_groups(prompt, r), []
     clip = group_bounds(bounds, n_mels, r)
+    fed = guided_conditions(conditions, float(guidance))
     for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
         dropout_key, noise_key = _chunk_keys(key, index)
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
-                                               dropout_key, noise_key, clip, float(temperature), bool(prenet_dropout))
+                                               fed, dropout_key, noise_key, clip, float(temperature),
+                                               bool(prenet_dropout), float(guidance))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
                                        dropout_key, noise_key, clip, new - 1, float(temperature),
-                                       bool(prenet_dropout))
+                                       bool(prenet_dropout), float(guidance))
             pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))
@@ -195,23 +259,30 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
 
 def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int,
                           key: jax.Array, *, window: int, temperature: float = 1.0, prenet_dropout: bool = False,
-                          bounds: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Decoded:
+                          bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
+                          guidance: float = 1.0) -> Decoded:
     """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
 
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
     end to `window` (causal attention ignores the padding), so one compilation serves all.
     """
     _check_window(model_config, window)
+    _check_conditions(model_config, conditions)
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups = prompt_groups(prompt, r)
     model = MelTransformer(model_config, n_mels)
     clip = group_bounds(bounds, n_mels, r)
+    fed = guided_conditions(conditions, float(guidance))
+    guided = fed is not None and guidance != 1.0
 
     @jax.jit
     def next_group(p, padded, last, dropout_key, noise_key):
-        outputs = model.apply({"params": p}, padded, prenet_deterministic=not prenet_dropout,
-                              rngs={"dropout": dropout_key})[0]
+        outputs = model.apply({"params": p}, _doubled(padded, guided), conditions=fed,
+                              example_ids=_example_ids(padded.shape[0], guided),
+                              prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})[0]
         picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}  # [B, 1, ...]
+        if guided:
+            picked = guide(picked, guidance)
         return _draw(picked, jax.random.fold_in(noise_key, last), temperature, clip)
 
     ended = []

@@ -130,10 +130,10 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
             raise ValueError("--dnsmos on needs the eval extra: pip install -e '.[eval]'")
         log.warning("DNSMOS skipped: install the eval extra (speechmos) to score speech")
         use_dnsmos = False
-    pairs = continuation.held_out_prompts(cfg, data.eval_waveforms, num_prompts)
+    pairs = continuation.held_out_prompts(cfg, data.eval_waveforms, num_prompts, data.eval_metadata(num_prompts))
     prompts = [prompt for prompt, _ in pairs]
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts,
-                                          jax.random.PRNGKey(cfg.sample.seed))
+                                          jax.random.PRNGKey(cfg.sample.seed), labels=sampler.labels)
     summary, per_sample = continuation_summary(conts)
     metrics.update(summary)
     metrics.update(compared_with_real(per_sample, [real_continuation_metrics(p, clip, cfg) for p, clip in pairs]))

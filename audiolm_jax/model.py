@@ -1,8 +1,9 @@
 """The model: a decoder-only Transformer over groups of normalised log-mel frames.
 
 Read top to bottom: `group_frames`/`ungroup_frames` (the reduction factor), `Prenet`,
-`rope`, `SelfAttention`, `CrossAttention` (the conditioning seam), `Mlp`, `Block`,
-`MelTransformer`, and `init_cache` for incremental decoding.
+`rope`, `SelfAttention`, `CrossAttention`, `Mlp`, `Block`, `Conditioner` (labels and text
+→ the context cross-attention reads), `MelTransformer`, and `init_cache` for incremental
+decoding.
 
 Position i of the sequence sees groups 0..i (each group is `frames_per_step` frames,
 `[batch, steps, frames_per_step * n_mels]`) and predicts group i + 1. The same `__call__`
@@ -19,7 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from audiolm_jax.config import ModelConfig
+from audiolm_jax.config import ConditionConfig, ModelConfig
 
 Cache = list[dict[str, jax.Array]]  # one {"k", "v"} [batch, cache_steps, heads, head_dim] per layer
 
@@ -122,22 +123,31 @@ class SelfAttention(nn.Module):
 class CrossAttention(nn.Module):
     """Attention from the mel sequence to a conditioning sequence (text, MIDI, labels).
 
-    `context` is `[batch, context_steps, context_dim]`; `context_mask` `[batch, context_steps]`
-    marks valid entries. The conditioners that produce `context` live outside the model.
+    `context` is `[batch, context_steps, width]`; `context_mask` `[batch, context_steps]`
+    marks valid entries. With a layer `cache`, the context's keys and values are computed
+    once (at prefill, when the cache has none) and read from the cache afterwards, where
+    `context` may be None.
     """
 
     num_heads: int
     dtype: Any
 
     @nn.compact
-    def __call__(self, x: jax.Array, context: jax.Array, context_mask: Optional[jax.Array]) -> jax.Array:
+    def __call__(self, x: jax.Array, context: Optional[jax.Array], context_mask: Optional[jax.Array],
+                 cache: Optional[dict[str, jax.Array]] = None) -> tuple[jax.Array, dict[str, jax.Array]]:
         d_model = x.shape[-1]
         head_dim = d_model // self.num_heads
         proj = lambda name: nn.DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
-        q, k, v = proj("query")(x), proj("key")(context), proj("value")(context)
-        mask = None if context_mask is None else context_mask[:, None, None, :].astype(bool)
-        out = jax.nn.dot_product_attention(q, k, v, mask=mask)
-        return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out)
+        q = proj("query")(x)
+        if cache is not None and "context_k" in cache:
+            k, v, valid = cache["context_k"], cache["context_v"], cache["context_mask"]
+        else:
+            k, v = proj("key")(context), proj("value")(context)
+            valid = jnp.ones(context.shape[:2], jnp.float32) if context_mask is None else context_mask
+        out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype),
+                                           mask=valid[:, None, None, :].astype(bool))
+        out = nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out)
+        return out, {"context_k": k, "context_v": v, "context_mask": valid.astype(jnp.float32)}
 
 
 class Mlp(nn.Module):
@@ -175,12 +185,77 @@ class Block(nn.Module):
         h, new_cache = SelfAttention(cfg.num_heads, cfg.rope_base, dtype, name="attn")(
             nn.RMSNorm(dtype=dtype, name="norm_attn")(x), positions, cache)
         x = x + drop(h)
-        if cfg.context_dim > 0 and context is not None:
-            h = CrossAttention(cfg.num_heads, dtype, name="cross")(
-                nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask)
+        cached_context = cache is not None and "context_k" in cache
+        if cfg.condition.active or (cfg.context_dim > 0 and (context is not None or cached_context)):
+            h, context_cache = CrossAttention(cfg.num_heads, dtype, name="cross")(
+                nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask, cache)
+            if new_cache is not None:
+                new_cache = {**new_cache, **context_cache}
             x = x + drop(h)
         h = Mlp(cfg.mlp_ratio * cfg.d_model, dtype, name="mlp")(nn.RMSNorm(dtype=dtype, name="norm_mlp")(x))
         return x + drop(h), new_cache
+
+
+class EncoderBlock(nn.Module):
+    """Pre-RMSNorm bidirectional Transformer layer over a masked sequence `[B, S, width]`."""
+
+    num_heads: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
+        width = x.shape[-1]
+        proj = lambda name: nn.DenseGeneral((self.num_heads, width // self.num_heads), dtype=self.dtype, name=name)
+        h = nn.RMSNorm(dtype=self.dtype, name="norm_attn")(x)
+        keys = jnp.asarray(mask).at[:, 0].set(1.0)  # an empty text still has one key: no row attends to nothing
+        a = jax.nn.dot_product_attention(proj("query")(h), proj("key")(h), proj("value")(h),
+                                         mask=keys[:, None, None, :].astype(bool))
+        x = x + nn.DenseGeneral(width, axis=(-2, -1), dtype=self.dtype, name="out")(a).astype(jnp.float32)
+        return x + Mlp(4 * width, self.dtype, name="mlp")(nn.RMSNorm(dtype=self.dtype, name="norm_mlp")(x)
+                                                         ).astype(jnp.float32)
+
+
+class Conditioner(nn.Module):
+    """Conditions → the context cross-attention reads: `[B, 1 + S, width]` and its mask `[B, 1 + S]`.
+
+    Slot 0 summarises the conditions: the label's embedding (`label` `[B]` ids) or, without
+    a label conditioner, a learned 'conditioned' vector. With a text conditioner, slots
+    1..S are the characters (`text` `[B, S]`, `text_mask` `[B, S]`) through an embedding,
+    learned positions and `text_layers` bidirectional layers. A row with `drop` `[B]` set
+    sees only the learned `null` in slot 0 (its text masked out): the unconditional model
+    of classifier-free guidance.
+    """
+
+    config: ConditionConfig
+    width: int
+    num_heads: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, conditions: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        from audiolm_jax.conditioning import VOCABULARY_SIZE
+
+        cfg = self.config
+        batch = next(v.shape[0] for k, v in conditions.items() if k in ("label", "text"))
+        drop = conditions.get("drop", jnp.zeros((batch,), bool)).astype(bool)
+        init = nn.initializers.normal(0.02)
+        if cfg.label:
+            slot = nn.Embed(cfg.max_labels, self.width, embedding_init=init, name="label_embed")(conditions["label"])
+        else:
+            slot = jnp.broadcast_to(self.param("conditioned", init, (self.width,)), (batch, self.width))
+        null = self.param("null", init, (self.width,))
+        slot = jnp.where(drop[:, None], null[None, :], slot)
+        context, mask = [slot[:, None, :]], [jnp.ones((batch, 1), jnp.float32)]
+        if cfg.text:
+            text_mask = conditions["text_mask"].astype(jnp.float32)
+            steps = conditions["text"].shape[1]
+            x = nn.Embed(VOCABULARY_SIZE, self.width, embedding_init=init, name="char_embed")(conditions["text"])
+            x = x + self.param("text_positions", init, (cfg.max_text_chars, self.width))[None, :steps]
+            for i in range(cfg.text_layers):
+                x = EncoderBlock(self.num_heads, self.dtype, name=f"text_block_{i}")(x, text_mask)
+            context.append(nn.RMSNorm(dtype=self.dtype, name="text_norm")(x).astype(jnp.float32))
+            mask.append(text_mask * (1.0 - drop[:, None].astype(jnp.float32)))
+        return jnp.concatenate(context, axis=1), jnp.concatenate(mask, axis=1)
 
 
 class MelTransformer(nn.Module):
@@ -195,6 +270,11 @@ class MelTransformer(nn.Module):
     it decodes incrementally and also returns the updated cache; without, it runs the full
     causal pass and returns `None` for it. `example_ids` `[B]` (default 0..B-1) name the
     rows for dropout masks (`keep_mask`): training passes each row's global index.
+
+    With `model.condition` active, `conditions` (see `conditioning.py`: `label`, `text`,
+    `text_mask`, and `drop` `[B]` for rows that get the null) feed the `Conditioner`,
+    whose context every block cross-attends to; in incremental decoding the cache keeps
+    the context's keys and values from the prefill and later steps may omit `conditions`.
     """
 
     config: ModelConfig
@@ -203,7 +283,8 @@ class MelTransformer(nn.Module):
     @nn.compact
     def __call__(self, groups: jax.Array, *, cache: Optional[Cache] = None,
                  start: jax.Array | int = 0, context: Optional[jax.Array] = None,
-                 context_mask: Optional[jax.Array] = None, deterministic: bool = True,
+                 context_mask: Optional[jax.Array] = None, conditions: Optional[dict[str, jax.Array]] = None,
+                 deterministic: bool = True,
                  prenet_deterministic: Optional[bool] = None, example_ids: Optional[jax.Array] = None
                  ) -> tuple[dict[str, jax.Array], Optional[Cache]]:
         cfg, dtype = self.config, _dtype(self.config)
@@ -215,6 +296,13 @@ class MelTransformer(nn.Module):
         x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x).astype(jnp.float32)  # the residual stream
         if cfg.context_dim > 0 and context is not None:
             context = nn.Dense(cfg.d_model, dtype=dtype, name="context_embed")(context.astype(dtype))
+        if cfg.condition.active:
+            cached = cache is not None and "context_k" in cache[0]
+            if not cached:
+                if conditions is None:
+                    raise ValueError("MelTransformer: the model is conditioned (model.condition); pass `conditions`")
+                context, context_mask = Conditioner(cfg.condition, cfg.d_model, cfg.num_heads, dtype,
+                                                    name="conditioner")(conditions)
         block_cls = nn.remat(Block, static_argnums=(7,)) if cfg.remat else Block
         new_cache: Optional[Cache] = None if cache is None else []
         for i in range(cfg.num_layers):
@@ -268,4 +356,16 @@ def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
     model = MelTransformer(config, n_mels)
     dummy = jnp.zeros((1, 2, config.frames_per_step * n_mels), jnp.float32)
     context = jnp.zeros((1, 1, config.context_dim), jnp.float32) if config.context_dim > 0 else None
-    return model.init({"params": key}, dummy, context=context)["params"]
+    return model.init({"params": key}, dummy, context=context, conditions=dummy_conditions(config, 1))["params"]
+
+
+def dummy_conditions(config: ModelConfig, batch: int) -> Optional[dict[str, jax.Array]]:
+    """Zero conditions of the right shapes for `batch` rows (None without conditioners)."""
+    c = config.condition
+    out: dict[str, jax.Array] = {}
+    if c.label:
+        out["label"] = jnp.zeros((batch,), jnp.int32)
+    if c.text:
+        out["text"] = jnp.zeros((batch, c.max_text_chars), jnp.int32)
+        out["text_mask"] = jnp.zeros((batch, c.max_text_chars), jnp.float32)
+    return out or None

@@ -14,7 +14,7 @@ import time
 import jax
 from tqdm.auto import tqdm
 
-from audiolm_jax import atomic, cli, config as config_lib, continuation, data as data_lib, sample, train
+from audiolm_jax import atomic, cli, conditioning, config as config_lib, continuation, data as data_lib, sample, train
 from audiolm_jax.config import ExperimentConfig
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,20 @@ def workdir_stats(config: ExperimentConfig) -> "data_lib.NormStats | None":
     return stats
 
 
+def save_label_set(config: ExperimentConfig, names: tuple[str, ...]) -> None:
+    """Writes the dataset's label names as the run's label set (`<workdir>/labels.json`);
+    a workdir that already holds a different set is a ConfigError (ids would change meaning)."""
+    labels = conditioning.LabelSet(names)
+    conditioning.check_label_set(labels, config.model.condition)
+    if os.path.exists(os.path.join(config.workdir, conditioning.LABELS_FILE)):
+        known = conditioning.LabelSet.load(config.workdir)
+        if known.names != labels.names:
+            raise config_lib.ConfigError("data.source", config.data.source,
+                                         f"a dataset with this workdir's labels {known.names} (or a new workdir)")
+        return
+    labels.save(config.workdir)
+
+
 def run(config: ExperimentConfig) -> dict[str, float]:
     """Trains `config`, evaluates it, samples continuations; returns the metrics it wrote."""
     from tensorboardX import SummaryWriter  # local: only the full run writes TensorBoard
@@ -64,6 +78,8 @@ def run(config: ExperimentConfig) -> dict[str, float]:
     data = data_lib.prepare(config, stats=workdir_stats(config))
     if jax.process_index() == 0:
         data.stats.save(stats_path(config))
+        if config.model.condition.label:
+            save_label_set(config, data.label_names)
     writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if jax.process_index() == 0 else None
     try:
         result = train.train(config, data, writer)
@@ -78,7 +94,8 @@ def run(config: ExperimentConfig) -> dict[str, float]:
         atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)
         print(f"val_mse={metrics['val_mse']:.4f} baseline_mse={metrics['baseline_mse']:.4f} "
               f"baseline_ratio={metrics['baseline_ratio']:.3f} (copy-last-frame baseline; < 1 beats it)")
-        held_out = continuation.held_out_prompts(config, data.eval_waveforms, config.sample.num_prompts)
+        held_out = continuation.held_out_prompts(config, data.eval_waveforms, config.sample.num_prompts,
+                                                 data.eval_metadata(config.sample.num_prompts))
         prompts = [prompt for prompt, _ in held_out]
         index = write_samples(config, prompts, os.path.join(workdir, "samples"))
         print(f"samples: {index}")

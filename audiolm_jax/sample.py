@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 
 import jax
 
-from audiolm_jax import checkpoint, cli, config as config_lib, continuation, metrics, report
+from audiolm_jax import checkpoint, cli, conditioning, config as config_lib, continuation, metrics, report
 from audiolm_jax.config import ExperimentConfig
 from audiolm_jax.stats import NormStats
 
@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class Sampler:
-    """A trained model ready to sample: its config, params and normalisation statistics."""
+    """A trained model ready to sample: its config, params, normalisation statistics and,
+    for a label-conditioned model, its label set."""
 
     config: ExperimentConfig
     params: Any
     stats: NormStats
     step: int
+    labels: Optional[conditioning.LabelSet] = None
 
 
 def restore_sampler(workdir: str, overrides: Sequence[str] = (), step: Optional[int] = None) -> Sampler:
@@ -55,7 +57,8 @@ def restore_sampler(workdir: str, overrides: Sequence[str] = (), step: Optional[
         params = checkpoint.restore_params(mngr, step, config, config.sample.use_ema)
     finally:
         mngr.close()
-    return Sampler(config, params, stats, step)
+    labels = conditioning.LabelSet.load(workdir) if config.model.condition.label else None
+    return Sampler(config, params, stats, step, labels)
 
 
 # ---------------------------------------------------------------------------------------
@@ -100,11 +103,12 @@ def write_report(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: 
     """Continues `prompts` with the sampler's settings and writes the report; returns index.html."""
     cfg, s = sampler.config, sampler.config.sample
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, jax.random.PRNGKey(s.seed),
-                                          progress)
+                                          progress, sampler.labels)
     notes = [f"checkpoint step {sampler.step} of {os.path.abspath(cfg.workdir)}",
              f"{s.prompt_seconds:g} s prompt, {s.seconds:g} s continuation, temperature {s.temperature:g}, "
              f"prenet dropout {'on' if continuation.prenet_dropout_at_sampling(cfg) else 'off'}, "
-             f"{'EMA' if s.use_ema else 'raw'} params, {s.inversion} Griffin-Lim × {s.griffin_lim_iters}"]
+             f"{'EMA' if s.use_ema else 'raw'} params, {s.inversion} Griffin-Lim × {s.griffin_lim_iters}"
+             + (f", guidance {s.guidance:g}" if cfg.model.condition.active else "")]
     summary, per_sample = metrics.continuation_summary(conts)
     notes.append("metrics against each prompt: " + ", ".join(f"{k} {v:.3g}" for k, v in summary.items())
                  + " (mean over samples; see python -m audiolm_jax.evaluate)")

@@ -24,7 +24,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
-from audiolm_jax import checkpoint, config as config_lib
+from audiolm_jax import checkpoint, conditioning, config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig, TrainConfig, segment_frames
 from audiolm_jax.model import MelTransformer, group_frames, init_params
 from audiolm_jax.prefetch import prefetched
@@ -204,6 +204,22 @@ def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float, example_ids:
     return inputs + noise * jax.vmap(draw)(example_ids)
 
 
+CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dropout draw
+
+
+def batch_conditions(batch: dict, condition: config_lib.ConditionConfig) -> Optional[dict]:
+    """The conditioning arrays of a batch (see `conditioning.py`), None without conditioners;
+    a conditioned model given a batch without them is a ValueError naming what is missing."""
+    if not condition.active:
+        return None
+    wanted = (("label",) if condition.label else ()) + (("text", "text_mask") if condition.text else ())
+    missing = [k for k in wanted if k not in batch]
+    if missing:
+        raise ValueError(f"the model is conditioned (model.condition) but batches lack {', '.join(missing)}: "
+                         "the dataset must provide them (data.source)")
+    return {k: batch[k] for k in wanted}
+
+
 def make_mesh(devices: Optional[list] = None) -> Mesh:
     """A 1-D Mesh over all (or the given) devices with axis name `data`."""
     devices = jax.devices() if devices is None else devices
@@ -217,16 +233,22 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
     input_noise = config.train.input_noise
     gate_weight, gate_positive = config.train.gate_weight, config.train.gate_positive_weight
     mean_mse = config.train.mean_mse_weight
+    condition = config.model.condition
     schedule = learning_rate_schedule(config.train)
 
     def step_fn(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-        # Dropout masks and input noise are functions of (step, global example): the same
-        # update on 1 device or many. This device holds global rows [d·b, (d+1)·b).
-        dropout_rng, noise_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
+        # Dropout masks, input noise and condition dropout are functions of (step, global
+        # example): the same update on 1 device or many. This device holds global rows [d·b, (d+1)·b).
+        step_key = jax.random.fold_in(state.rng, state.step)
+        dropout_rng, noise_rng = jax.random.split(step_key)
         inputs, _, target_mask = _targets(batch["mel"], batch["mask"], r)
         local = inputs.shape[0]
         example_ids = jax.lax.axis_index("data") * local + jnp.arange(local)
         inputs = corrupt_inputs(inputs, noise_rng, input_noise, example_ids)
+        conditions = batch_conditions(batch, condition)
+        if conditions is not None:
+            conditions["drop"] = conditioning.drop_mask(jax.random.fold_in(step_key, CONDITION_DROP_TAG),
+                                                        condition.dropout, example_ids)
         global_count = jax.lax.psum(jnp.sum(target_mask) * batch["mel"].shape[-1], "data")
         global_count = jnp.maximum(global_count, 1.0)
 
@@ -235,7 +257,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
 
         def local_loss(params):
             outputs, _ = model.apply({"params": params}, inputs, deterministic=False, example_ids=example_ids,
-                                     rngs={"dropout": dropout_rng})
+                                     conditions=conditions, rngs={"dropout": dropout_rng})
             sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive, mean_mse)
             total = sums["loss"] / global_count
             if "gate_bce" in sums:
@@ -267,7 +289,8 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
 
     def eval_fn(params, batch):
         inputs, _, _ = _targets(batch["mel"], batch["mask"], r)
-        outputs, _ = model.apply({"params": params}, inputs, deterministic=True)
+        outputs, _ = model.apply({"params": params}, inputs, deterministic=True,
+                                 conditions=batch_conditions(batch, config.model.condition))
         sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive,
                          config.train.mean_mse_weight)
         return jax.tree.map(lambda x: jax.lax.psum(x, "data"), sums)
@@ -436,18 +459,20 @@ def _stop_if_diverged(loss: float, step: int, last_saved: Optional[int], workdir
                            "Lower train.learning_rate or check the data.")
 
 
-def make_forward(model: MelTransformer) -> Callable[[Any, jax.Array], dict[str, jax.Array]]:
-    """jit(full causal pass): (params, groups `[B, N, r*M]`) → head outputs (no dropout)."""
-    return jax.jit(lambda params, groups: model.apply({"params": params}, groups)[0])
+def make_forward(model: MelTransformer) -> Callable[..., dict[str, jax.Array]]:
+    """jit(full causal pass): (params, groups `[B, N, r*M]`, conditions or None) → head
+    outputs (no dropout)."""
+    return jax.jit(lambda params, groups, conditions=None: model.apply({"params": params}, groups,
+                                                                       conditions=conditions)[0])
 
 
-def teacher_forced_prediction(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int
-                              ) -> np.ndarray:
-    """The model's prediction of every frame after the first group, given the true past:
-    `[B, T, M]` normalised → `[B, T, M]` (the first group copied from the input).
-    `forward` is `make_forward(model)`."""
+def teacher_forced_prediction(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int,
+                              conditions: Optional[dict] = None) -> np.ndarray:
+    """The model's prediction of every frame after the first group, given the true past (and
+    the rows' `conditions`): `[B, T, M]` normalised → `[B, T, M]` (the first group copied
+    from the input). `forward` is `make_forward(model)`."""
     inputs, _, _ = _targets(jnp.asarray(mel), jnp.ones(mel.shape[:2]), frames_per_step)
-    predicted = forward(params, inputs)["mean"].reshape(mel.shape[0], -1, mel.shape[-1])
+    predicted = forward(params, inputs, conditions)["mean"].reshape(mel.shape[0], -1, mel.shape[-1])
     return np.concatenate([mel[:, :frames_per_step], np.asarray(predicted)], axis=1)
 
 
@@ -460,7 +485,11 @@ def _write_reconstruction(writer: Any, forward: Callable, params: Any, batch: di
     keep = batch["mask"][:rows].sum(axis=1) > 0
     if not keep.any():
         return
-    predicted_db = stats.denormalise(teacher_forced_prediction(forward, params, mel[keep], cfg.model.frames_per_step))
+    conditions = batch_conditions(batch, cfg.model.condition)
+    if conditions is not None:
+        conditions = {k: v[:rows][keep] for k, v in conditions.items()}
+    predicted_db = stats.denormalise(teacher_forced_prediction(forward, params, mel[keep], cfg.model.frames_per_step,
+                                                               conditions))
     target_db = stats.denormalise(mel[keep])
     waves = invert.mel_to_audio(predicted_db, cfg.audio, "jax", 32, seed=0)
     for i in range(len(waves)):

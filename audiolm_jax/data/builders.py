@@ -41,7 +41,7 @@ from tensorflow_datasets.datasets.librispeech import librispeech_dataset_builder
 
 from audiolm_jax import audio
 from audiolm_jax.config import LIBRISPEECH_SPLITS
-from audiolm_jax.data import files, synthetic
+from audiolm_jax.data import files, sounds, synthetic
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,16 @@ def synthetic_config(sample_rate: int, clip_seconds: float, train_clips: int, ev
                            description=f"{train_clips} training clips of {clip_seconds:g} s at {sample_rate} Hz")
 
 
+def sounds_config(sample_rate: int, clip_seconds: float, train_clips: int, eval_clips: int) -> SyntheticConfig:
+    """The labelled sound set's config: clips per split are rounded up to whole classes."""
+    per_class = lambda clips: max(-(-clips // len(sounds.CLASSES)), 1)
+    train, evaluation = per_class(train_clips), per_class(eval_clips)
+    name = f"sr{sample_rate}_{train}x{len(sounds.CLASSES)}x{round(clip_seconds * 1000)}ms_eval{evaluation}"
+    return SyntheticConfig(name=name, sample_rate=sample_rate, clip_seconds=clip_seconds, train_clips=train,
+                           validation_clips=evaluation, test_clips=evaluation,
+                           description=f"{train} training clips per class of {clip_seconds:g} s at {sample_rate} Hz")
+
+
 def audio_config(sample_rate: int, chunk_seconds: int = 30) -> AudioBuilderConfig:
     return AudioBuilderConfig(name=f"sr{sample_rate}_chunk{chunk_seconds}s", sample_rate=sample_rate,
                               chunk_seconds=chunk_seconds,
@@ -224,6 +234,41 @@ class SyntheticPiano(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
             yield f"{split}-{i:06d}", {"audio": to_int16(wave), "id": f"{split}-{i:06d}"}
 
 
+class SyntheticSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+    """Ten kinds of everyday sound with labels and captions (see `sounds.py`); no download.
+    The config's clip counts are per class."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "rain, wind, engine, siren, bell, footsteps, knocking, applause, dripping, thunder."}
+    BUILDER_CONFIGS = [sounds_config(16000, 3.0, 640, 80)]
+    AUDIO_KEY = "audio"
+    LABEL_KEY = "label"
+    TEXT_KEY = "caption"
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        c = self.builder_config
+        return tfds.core.DatasetInfo(
+            builder=self, description="Procedural everyday sounds, a label and a caption per clip.",
+            features=tfds.features.FeaturesDict({
+                "audio": _audio_feature(c.sample_rate), "label": tfds.features.ClassLabel(names=sounds.CLASSES),
+                "caption": tfds.features.Text(), "id": np.str_}),
+            supervised_keys=("audio", "label"), metadata=_metadata(c.sample_rate))
+
+    def _split_generators(self, dl_manager):
+        c = self.builder_config
+        counts = {"train": c.train_clips, "validation": c.validation_clips, "test": c.test_clips}
+        return {split: self._generate_examples(split, n) for split, n in counts.items()}
+
+    def _generate_examples(self, split: str, per_class: int):
+        c = self.builder_config
+        seed = synthetic.split_seed(split)
+        for i in range(per_class):
+            for label in sounds.CLASSES:
+                wave, caption = sounds.synthesize_sound(label, seed, i, c.clip_seconds, c.sample_rate)
+                key = f"{split}-{label}-{i:05d}"
+                yield key, {"audio": to_int16(wave), "label": label, "caption": caption, "id": key}
+
+
 class LibrispeechAudio(_ConfigsByName, tfds_librispeech.Builder):
     """tfds's LibriSpeech builder, resampled to the config's rate, decoded with soundfile.
 
@@ -236,6 +281,7 @@ class LibrispeechAudio(_ConfigsByName, tfds_librispeech.Builder):
     SUPPORTED_VERSIONS = []
     BUILDER_CONFIGS = [audio_config(16000)]
     AUDIO_KEY = "speech"
+    TEXT_KEY = "text"
 
     def __init__(self, *, source_dir: Optional[str] = None, **kwargs):
         self._source_dir = source_dir

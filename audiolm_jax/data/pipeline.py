@@ -157,3 +157,7 @@ class PreparedData:
 
     def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
         return eval_batches(self.eval, batch_size, length, num_batches)
+
+    def eval_metadata(self, count: int) -> list[dict]:
+        """The embedded piano set has no labels or text."""
+        return [{"label": None, "text": None} for _ in range(min(count, len(self.eval_waveforms)))]

@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import jax
 import numpy as np
 
-from audiolm_jax import audio
-from audiolm_jax.config import AudioConfig, DataConfig
+from audiolm_jax import audio, conditioning
+from audiolm_jax.config import AudioConfig, ConditionConfig, DataConfig
 from audiolm_jax.data import augment as augment_lib
 from audiolm_jax.data.builders import to_float
 from audiolm_jax.data.files import DatasetError
@@ -37,6 +37,10 @@ class RecordData:
     holds int16 `[samples]` at `audio.sample_rate`. Provides the same `train_batch` /
     `eval_batches` / `eval_waveforms` as the in-memory `PreparedData`; `stats` must be set
     before batches are read (`sources.prepare` computes them with `sample_log_mels`).
+
+    With `condition` active, batches also carry the examples' conditions
+    (`conditioning.condition_arrays`): the class label from `label_key` (a tfds ClassLabel,
+    whose ids are the run's label ids; names `label_names`) and the text from `text_key`.
     """
 
     train: Sequence[dict[str, Any]]
@@ -46,29 +50,45 @@ class RecordData:
     data: DataConfig
     stats: NormStats | None = None
     workers: int = 4
+    condition: ConditionConfig = ConditionConfig()
+    label_key: Optional[str] = None  # the ClassLabel feature, if the dataset has one
+    text_key: Optional[str] = None  # the text feature (transcript, caption), if any
+    label_names: tuple[str, ...] = ()  # the ClassLabel's names, in id order
 
     def __post_init__(self):
         if len(self.train) == 0:
             raise DatasetError("no readable training audio (every file was skipped; see the warnings)")
         if len(self.eval) == 0:
             raise DatasetError("no readable evaluation audio (every file was skipped; see the warnings)")
+        if self.condition.label and self.label_key is None:
+            raise DatasetError(f"model.condition.label is on but data.source={self.data.source} has no labels")
+        if self.condition.text and self.text_key is None:
+            raise DatasetError(f"model.condition.text is on but data.source={self.data.source} has no text")
         self._pool = ThreadPoolExecutor(max_workers=self.workers)
         self._log_mel = jax.jit(audio.log_mel_jax, static_argnums=(1,))
         self._segment_samples = int(round(self.data.segment_seconds * self.audio.sample_rate))
 
     def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
-              end_crop_fraction: float = 0.0) -> np.ndarray:
-        """Float32 `[≤ segment samples]` of example `index`, placed by `crop_start` from `fraction`."""
-        samples = source[int(index)][self.audio_key]
+              end_crop_fraction: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
+        """Float32 `[≤ segment samples]` of example `index`, placed by `crop_start` from
+        `fraction`, and its metadata (`label` id, `text`; None where the dataset has none)."""
+        example = source[int(index)]
+        samples = example[self.audio_key]
         start = crop_start(len(samples), self._segment_samples, fraction, end_crop_fraction)
-        return to_float(samples[start : start + self._segment_samples])
+        return to_float(samples[start : start + self._segment_samples]), self._metadata(example)
 
-    def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int) -> np.ndarray:
-        crop = self._crop(self.train, index, fraction, self.data.end_crop_fraction)
+    def _metadata(self, example: dict[str, Any]) -> dict[str, Any]:
+        text = example.get(self.text_key) if self.text_key else None
+        return {"label": int(example[self.label_key]) if self.label_key else None,
+                "text": text.decode("utf-8") if isinstance(text, bytes) else text}
+
+    def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int
+                    ) -> tuple[np.ndarray, dict[str, Any]]:
+        crop, meta = self._crop(self.train, index, fraction, self.data.end_crop_fraction)
         if self.data.augments:
             rng = np.random.default_rng([seed, step, row, 2])
             crop = augment_lib.augment(crop, self.data, self.audio.sample_rate, rng)
-        return crop
+        return crop, meta
 
     def _log_mels(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Crops → log-mel in dB `[B, T, M]` (zero-padded to the segment) and frame mask `[B, T]`."""
@@ -80,40 +100,57 @@ class RecordData:
         valid = np.array([min(1 + len(c) // self.audio.hop_length, frames) if len(c) else 0 for c in crops])
         return mel, (np.arange(frames)[None, :] < valid[:, None]).astype(np.float32)
 
-    def _batch(self, crops: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """Crops → normalised log-mel `[B, T, M]` (padding zeroed) and frame mask `[B, T]`."""
-        mel, mask = self._log_mels(crops)
-        return {"mel": (self.stats.normalise(mel) * mask[..., None]).astype(np.float32), "mask": mask}
+    def _batch(self, read: list[tuple[np.ndarray, dict[str, Any]]]) -> dict[str, np.ndarray]:
+        """(crop, metadata) pairs → normalised log-mel `[B, T, M]` (padding zeroed), frame
+        mask `[B, T]`, and the conditions the model takes (`label` `[B]`, `text` `[B, S]` ...)."""
+        mel, mask = self._log_mels([crop for crop, _ in read])
+        batch = {"mel": (self.stats.normalise(mel) * mask[..., None]).astype(np.float32), "mask": mask}
+        if self.condition.active:
+            labels = np.array([m["label"] if m["label"] is not None else 0 for _, m in read], np.int32)
+            texts = [m["text"] or "" for _, m in read]
+            batch.update(conditioning.condition_arrays(self.condition, labels, texts))
+        return batch
 
     def train_batch(self, step: int, seed: int, batch_size: int, length: int,
                     process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
         """This process's rows of the global batch of `step`, `length` frames each."""
         indices, fractions = batch_examples(step, seed, batch_size, len(self.train))
         rows = process_rows(batch_size, process_index, process_count)
-        crops = list(self._pool.map(lambda r: self._train_crop(indices[r], fractions[r], seed, step, r), rows))
-        return {k: v[:, :length] for k, v in self._batch(crops).items()}
+        read = list(self._pool.map(lambda r: self._train_crop(indices[r], fractions[r], seed, step, r), rows))
+        return _cut_frames(self._batch(read), length)
 
     def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
         """Deterministic evaluation batches: each evaluation example's first segment, in order."""
         count = min(len(self.eval), batch_size * num_batches)
-        crops = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), range(count)))
-        while len(crops) % batch_size:
-            crops.append(np.zeros(0, np.float32))
-        batches = [self._batch(crops[i : i + batch_size]) for i in range(0, len(crops), batch_size)]
-        return [{k: v[:, :length] for k, v in b.items()} for b in batches]
+        read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), range(count)))
+        while len(read) % batch_size:
+            read.append((np.zeros(0, np.float32), {"label": None, "text": None}))
+        batches = [self._batch(read[i : i + batch_size]) for i in range(0, len(read), batch_size)]
+        return [_cut_frames(b, length) for b in batches]
 
     @property
     def eval_waveforms(self) -> list[np.ndarray]:
         """The first segment of a few evaluation examples `[samples]`, as prompts for sampling."""
-        return [self._crop(self.eval, i, 0.0) for i in range(min(len(self.eval), 8))]
+        return [self._crop(self.eval, i, 0.0)[0] for i in range(min(len(self.eval), 8))]
+
+    def eval_metadata(self, count: int) -> list[dict[str, Any]]:
+        """The label name (or None) and text (or None) of the first `count` evaluation examples."""
+        metas = [self._metadata(self.eval[i]) for i in range(min(len(self.eval), count))]
+        return [{"label": self.label_names[m["label"]] if m["label"] is not None else None, "text": m["text"]}
+                for m in metas]
 
     def sample_log_mels(self, count: int, seed: int) -> list[np.ndarray]:
         """Log-mels in dB `[frames, n_mels]` of `count` random training crops (for statistics)."""
         indices = np.random.default_rng([seed, 3]).integers(0, len(self.train), size=count)
         fractions = np.random.default_rng([seed, 4]).random(count)
-        crops = list(self._pool.map(lambda r: self._crop(self.train, indices[r], fractions[r]), range(count)))
+        crops = list(self._pool.map(lambda r: self._crop(self.train, indices[r], fractions[r])[0], range(count)))
         mels = []
         for start in range(0, count, 32):  # bounded STFT memory
             mel, mask = self._log_mels(crops[start : start + 32])
             mels += [m[valid > 0] for m, valid in zip(mel, mask)]
         return mels
+
+
+def _cut_frames(batch: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
+    """The batch's `mel` and `mask` cut to `length` frames (conditions untouched)."""
+    return {k: v[:, :length] if k in ("mel", "mask") else v for k, v in batch.items()}

@@ -41,6 +41,10 @@ def make_builder(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
         cfg = builders.synthetic_config(rate, data.synthetic_clip_seconds, data.synthetic_train_clips,
                                         data.synthetic_eval_clips)
         return builders.SyntheticPiano(config=cfg, data_dir=data_dir)
+    if data.source == "sounds":
+        cfg = builders.sounds_config(rate, data.synthetic_clip_seconds, data.synthetic_train_clips,
+                                     data.synthetic_eval_clips)
+        return builders.SyntheticSounds(config=cfg, data_dir=data_dir)
     cfg = builders.audio_config(rate, data.chunk_seconds)
     if data.source == "librispeech":
         return builders.LibrispeechAudio(config=cfg, source_dir=data.dir, data_dir=data_dir)
@@ -121,6 +125,10 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
     builder = build(config)
     train_source = builder.as_data_source(data.train_split)
     eval_source = builder.as_data_source(data.eval_split)
+    condition = config.model.condition
+    if data.source == "synthetic" and condition.active:
+        raise DatasetError("data.source=synthetic has no labels or text to condition on (model.condition): "
+                           "use data.source=sounds, librispeech or a labelled set")
     if data.source == "synthetic" and not data.augments:
         train_clips, eval_clips = _waveforms(train_source), _waveforms(eval_source)
         train_mels = clip_log_mels(train_clips, config.audio)
@@ -130,7 +138,10 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
         return PreparedData(train=[stats.normalise(m) for m in train_mels],
                             eval=[stats.normalise(m) for m in eval_mels],
                             eval_waveforms=eval_clips, stats=stats, end_crop_fraction=data.end_crop_fraction)
-    dataset = RecordData(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data)
+    label_key = getattr(type(builder), "LABEL_KEY", None)
+    dataset = RecordData(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data, condition=condition,
+                         label_key=label_key, text_key=getattr(type(builder), "TEXT_KEY", None),
+                         label_names=tuple(builder.info.features[label_key].names) if label_key else ())
     if stats is None:
         stats = compute_norm_stats(dataset.sample_log_mels(data.stats_clips, config.train.seed), data.stats_clips)
     dataset.stats = stats

@@ -1,0 +1,145 @@
+"""Conditioning: metadata (a class label, a text) → the arrays a batch carries beside its mel.
+
+A batch's conditions, all optional and batch-first like the mel:
+- `label` `[B]` int32: the index of the example's label in the run's `LabelSet`;
+- `text` `[B, S]` int32 character ids (`encode_texts`) and `text_mask` `[B, S]` (1 for a
+  character, 0 for padding), S = `model.condition.max_text_chars`.
+
+The label set is a run's own: the dataset's label names in order, saved once in
+`<workdir>/labels.json` when training starts, so sampling turns a name into the same id
+with nothing but the workdir. The character vocabulary is fixed here (lower-cased ASCII
+letters, digits, a little punctuation), so it needs no file.
+
+`drop_mask` draws which examples lose their conditions for classifier-free guidance; the
+model replaces theirs with a learned null (`model.Conditioner`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiolm_jax import atomic
+from audiolm_jax.config import ConditionConfig
+
+PAD, UNKNOWN = 0, 1
+CHARACTERS = " abcdefghijklmnopqrstuvwxyz0123456789'.,;:?!-"
+VOCABULARY_SIZE = 2 + len(CHARACTERS)  # padding, unknown, then the characters
+_IDS = {c: i + 2 for i, c in enumerate(CHARACTERS)}
+LABELS_FILE = "labels.json"
+
+
+class ConditionError(ValueError):
+    """A condition the run cannot take: an unknown label, a text where none is expected."""
+
+
+def normalise_text(text: str) -> str:
+    """Lower case, runs of whitespace as one space, trimmed."""
+    return " ".join(text.lower().split())
+
+
+def cut_text(text: str, max_chars: int) -> str:
+    """`text` (normalised) cut to at most `max_chars` characters at a word boundary (a
+    single word longer than that is cut inside)."""
+    text = normalise_text(text)
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars + 1].rsplit(" ", 1)[0]
+    return cut if 0 < len(cut) <= max_chars else text[:max_chars]
+
+
+def encode_texts(texts: Sequence[str], max_chars: int) -> tuple[np.ndarray, np.ndarray]:
+    """Texts → character ids `[B, max_chars]` int32 (unknown characters → UNKNOWN) and mask
+    `[B, max_chars]` float32, each text normalised and cut by `cut_text`."""
+    ids = np.full((len(texts), max_chars), PAD, np.int32)
+    for row, text in enumerate(texts):
+        chars = cut_text(text, max_chars)
+        ids[row, : len(chars)] = [_IDS.get(c, UNKNOWN) for c in chars]
+    return ids, (ids != PAD).astype(np.float32)
+
+
+def decode_ids(ids: np.ndarray) -> str:
+    """Character ids `[S]` → text (padding dropped, unknown as '?')."""
+    lookup = {i: c for c, i in _IDS.items()}
+    return "".join(lookup.get(int(i), "?") for i in ids if int(i) != PAD)
+
+
+class LabelSet:
+    """A run's label names in id order; `ids(names)` → `[B]` int32."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = tuple(str(n) for n in names)
+        if len(set(self.names)) != len(self.names):
+            raise ConditionError(f"label set {self.names}: names repeat")
+        self._ids = {n: i for i, n in enumerate(self.names)}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def id(self, name: str) -> int:
+        """The id of `name`; an unknown name raises ConditionError listing the known ones."""
+        if name not in self._ids:
+            raise ConditionError(f"label {name!r}: this run knows {', '.join(self.names) or 'no labels'}")
+        return self._ids[name]
+
+    def ids(self, names: Sequence[str]) -> np.ndarray:
+        return np.array([self.id(n) for n in names], np.int32)
+
+    def save(self, workdir: str) -> None:
+        """Writes `<workdir>/labels.json` atomically."""
+        atomic.write_json(os.path.join(workdir, LABELS_FILE), {"labels": list(self.names)})
+
+    @classmethod
+    def load(cls, workdir: str) -> "LabelSet":
+        path = os.path.join(workdir, LABELS_FILE)
+        try:
+            with open(path) as f:
+                return cls(json.load(f)["labels"])
+        except FileNotFoundError:
+            raise ConditionError(f"{path}: no label set (the run was not trained with model.condition.label)") from None
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConditionError(f"{path}: expected {{\"labels\": [names]}} ({e})") from None
+
+
+def check_label_set(labels: LabelSet, config: ConditionConfig) -> None:
+    """Fails when the dataset has more labels than the embedding has rows."""
+    if len(labels) > config.max_labels:
+        raise ConditionError(f"the dataset has {len(labels)} labels; model.condition.max_labels is "
+                             f"{config.max_labels}: raise it")
+    if len(labels) == 0:
+        raise ConditionError("model.condition.label is on but the dataset has no labels")
+
+
+def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = None,
+                     texts: Optional[Sequence[str]] = None) -> dict[str, np.ndarray]:
+    """The conditions of a batch as the model takes them: `label` `[B]` (ids) when
+    `config.label`, `text`/`text_mask` `[B, S]` when `config.text`; {} without conditioners.
+    Raises ConditionError when a conditioner's input is missing."""
+    out: dict[str, np.ndarray] = {}
+    if config.label:
+        if labels is None:
+            raise ConditionError("the model is conditioned on labels (model.condition.label): give a label")
+        out["label"] = np.asarray(labels, np.int32)
+    if config.text:
+        if texts is None:
+            raise ConditionError("the model is conditioned on text (model.condition.text): give a text")
+        out["text"], out["text_mask"] = encode_texts(texts, config.max_text_chars)
+    return out
+
+
+def drop_mask(key: jax.Array, rate: float, example_ids: jax.Array) -> jax.Array:
+    """`[B]` bool: which examples lose their conditions (to the learned null), each drawn from
+    `key` folded with its global example id, so the draw is the same on any device count."""
+    if rate <= 0:
+        return jnp.zeros(example_ids.shape, bool)
+    return jax.vmap(lambda e: jax.random.bernoulli(jax.random.fold_in(key, e), rate))(example_ids)
+
+
+def null_conditions(conditions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The same arrays with every row marked dropped: the unconditional half of guidance."""
+    return {**conditions, "drop": np.ones(len(next(iter(conditions.values()))), bool)}
