@@ -21,6 +21,16 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   (the demo's clips fade in: their real continuations are about 11 dB louder than their
   first 1.5 s); `drift_vs_real_db`, the mean |model drift - real drift| per prompt.
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
+- With a label-conditioned model (`model.condition.label`), generated sound is scored by a
+  classifier trained here on the run's real training clips (`classifier.py`):
+  `classifier_real_accuracy` on held-out real clips (the sanity line),
+  `classifier_resynth_accuracy` on their Griffin-Lim resynthesis (the vocoder's ceiling),
+  `label_accuracy` of clips generated from each label at `sample.guidance` and
+  `label_accuracy_g<g>` across the guidance sweep (g = 0 is the unconditional model),
+  `frechet_distance` (generated vs real training clips of each label, in the classifier's
+  embedding, mean over labels; `frechet_distance_resynth` of the resynthesised held-out
+  clips the same way) and `diversity_ratio` (mean pairwise embedding distance among one
+  label's generated clips over the same among its real clips, mean over labels).
 - With the `eval` extra (`speechmos`, whose DNSMOS ONNX models ship inside the package and
   run offline) and speech (`librispeech` source, or `--dnsmos on`):
   `dnsmos_prompt_resynth_ovrl` (the prompt after the same Griffin-Lim: the vocoder's
@@ -40,6 +50,7 @@ import jax
 import numpy as np
 
 from audiolm_jax import atomic, audio, cli, continuation, invert, sample, train
+from audiolm_jax import classifier as classifier_lib
 from audiolm_jax.metrics import CONTINUATION_KEYS, continuation_metrics, continuation_summary
 from audiolm_jax.config import ConfigError, ExperimentConfig
 
@@ -100,6 +111,73 @@ def resynthesis(prompt: continuation.Prompt, config: ExperimentConfig, seed: int
                                length=len(prompt.waveform))[0]
 
 
+GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 5.0)
+
+
+def clip_feature_matrix(waves: list[np.ndarray], config: ExperimentConfig) -> np.ndarray:
+    """Classifier features `[N, F]` of mono clips `[samples]` (log-mel of each, then `clip_features`)."""
+    from audiolm_jax.data.pipeline import clip_log_mels
+
+    return np.stack([classifier_lib.clip_features(m) for m in clip_log_mels(waves, config.audio)])
+
+
+def generated_by_label(sampler: "sample.Sampler", guidance: float, per_label: int, key: jax.Array
+                       ) -> tuple[list[np.ndarray], np.ndarray]:
+    """`per_label` clips `[samples]` generated from no audio for every label of the run, at
+    `guidance`, through the one continuation path; and their label ids `[N]`."""
+    import dataclasses
+
+    cfg = sampler.config
+    a, r = cfg.audio, cfg.model.frames_per_step
+    seconds = cfg.data.segment_seconds - r * a.hop_length / a.sample_rate
+    cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, guidance=guidance, num_samples=per_label,
+                                                              seconds=seconds))
+    prompts = [continuation.unconditional_prompt(cfg, sampler.stats, name, label=name) for name in sampler.labels.names]
+    conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key, labels=sampler.labels)
+    waves = [w for c in conts for w in c.full]
+    return waves, np.repeat(np.arange(len(prompts)), per_label).astype(np.int32)
+
+
+def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances: Sequence[float] = GUIDANCE_SWEEP
+                  ) -> dict[str, float]:
+    """Label accuracy, Fréchet distance and diversity of generated sound (see the module docstring)."""
+    cfg, s = sampler.config, sampler.config.sample
+    num_classes = len(sampler.labels)
+    train_waves, train_y = data.labelled_clips("train", 4000)
+    eval_waves, eval_y = data.labelled_clips("eval", 2000)
+    clf = classifier_lib.train_classifier(clip_feature_matrix(train_waves, cfg), train_y, num_classes,
+                                          jax.random.PRNGKey(cfg.train.seed))
+    out = {"classifier_real_accuracy": float(np.mean(clf.predict(clip_feature_matrix(eval_waves, cfg)) == eval_y))}
+    eval_db = [np.asarray(audio.log_mel_jax(np.asarray(w, np.float32)[None], cfg.audio))[0] for w in eval_waves]
+    resynth = [invert.mel_to_audio(m[None], cfg.audio, s.inversion, s.griffin_lim_iters, seed=i, length=len(w))[0]
+               for i, (m, w) in enumerate(zip(eval_db, eval_waves))]
+    resynth_f = clip_feature_matrix(resynth, cfg)
+    out["classifier_resynth_accuracy"] = float(np.mean(clf.predict(resynth_f) == eval_y))
+    real_embedding = clf.embed(clip_feature_matrix(train_waves, cfg))
+    key = jax.random.PRNGKey(s.seed)
+    for g in sorted(set(guidances) | {s.guidance}):
+        waves, y = generated_by_label(sampler, g, per_label, jax.random.fold_in(key, int(g * 100)))
+        features = clip_feature_matrix(waves, cfg)
+        accuracy = float(np.mean(clf.predict(features) == y))
+        out[f"label_accuracy_g{g:g}"] = accuracy
+        if g == s.guidance:
+            out["label_accuracy"] = accuracy
+            generated = clf.embed(features)
+            per_class = [(generated[y == c], real_embedding[train_y == c]) for c in range(num_classes)]
+            out["frechet_distance"] = float(np.mean([classifier_lib.frechet_distance(gen, real)
+                                                     for gen, real in per_class]))
+            out["diversity_ratio"] = float(np.mean([
+                classifier_lib.mean_pairwise_distance(gen)
+                / max(classifier_lib.mean_pairwise_distance(real[: max(len(gen), 8)]), 1e-9)
+                for gen, real in per_class]))
+    resynth_embedding = clf.embed(resynth_f)
+    out["frechet_distance_resynth"] = float(np.mean([
+        classifier_lib.frechet_distance(resynth_embedding[eval_y == c], real_embedding[train_y == c])
+        for c in range(num_classes) if np.sum(eval_y == c) > 1]))
+    out["generated_per_label"] = per_label
+    return out
+
+
 def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
                         dnsmos: str = "auto") -> dict[str, float]:
     """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
@@ -156,6 +234,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     if mos:
         metrics["dnsmos_ratio"] = metrics["dnsmos_continuation_ovrl"] / metrics["dnsmos_prompt_resynth_ovrl"]
     metrics["num_prompts"] = len(prompts)
+    if cfg.model.condition.label:
+        metrics.update(label_metrics(sampler, data))
     return metrics
 
 

@@ -133,6 +133,15 @@ class RecordData:
         """The first segment of a few evaluation examples `[samples]`, as prompts for sampling."""
         return [self._crop(self.eval, i, 0.0)[0] for i in range(min(len(self.eval), 8))]
 
+    def labelled_clips(self, split: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """The first segment `[samples]` of up to `count` examples of the `train` or `eval`
+        split, with their label ids `[N]` (for the evaluation's own classifier)."""
+        if self.label_key is None:
+            raise DatasetError(f"data.source={self.data.source} has no labels")
+        source = self.train if split == "train" else self.eval
+        read = list(self._pool.map(lambda i: self._crop(source, i, 0.0), range(min(len(source), count))))
+        return [crop for crop, _ in read], np.array([meta["label"] for _, meta in read], np.int32)
+
     def eval_metadata(self, count: int) -> list[dict[str, Any]]:
         """The label name (or None) and text (or None) of the first `count` evaluation examples."""
         metas = [self._metadata(self.eval[i]) for i in range(min(len(self.eval), count))]
