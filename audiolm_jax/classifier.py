@@ -101,9 +101,14 @@ def train_classifier(features: np.ndarray, labels: np.ndarray, num_classes: int,
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to embeddings `a` `[N, D]` and `b` `[M, D]`
-    (as FID/FAD: |μa − μb|² + tr(Σa + Σb − 2(ΣaΣb)^½))."""
+    (as FID/FAD: |μa − μb|² + tr(Σa + Σb − 2(ΣaΣb)^½)); both need 2 or more rows. As in
+    FID's reference code, 1e-6·I is added to both covariances (few rows make them singular)."""
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"frechet_distance: {len(a)} and {len(b)} rows; at least 2 of each are needed")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ridge = 1e-6 * np.eye(a.shape[1])
+    cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
     root = linalg.sqrtm(cov_a @ cov_b)
     root = root.real if np.iscomplexobj(root) else root
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))

@@ -153,6 +153,7 @@ class DataConfig:
     augment_snr_db: Optional[float] = None  # white noise at this SNR in dB (None: off)
     augment_pitch_semitones: float = 0.0  # random pitch shift within ±this many semitones (0: off)
     end_crop_fraction: float = 0.0  # share of training crops placed so their clip ends inside them (gate)
+    go_frames: int = 0  # frames of the mean frame before every crop: where generation from no audio starts
 
     @property
     def augments(self) -> bool:
@@ -496,6 +497,8 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
     _require(0.0 <= d.augment_pitch_semitones <= 12.0, "data.augment_pitch_semitones",
              d.augment_pitch_semitones, "in [0, 12] semitones")
     _require(0.0 <= d.end_crop_fraction <= 1.0, "data.end_crop_fraction", d.end_crop_fraction, "in [0, 1]")
+    _require(d.go_frames >= 0 and d.go_frames % m.frames_per_step == 0, "data.go_frames", d.go_frames,
+             f"0 or a multiple of model.frames_per_step ({m.frames_per_step})")
 
 
 def _validate_train(t: TrainConfig) -> None:

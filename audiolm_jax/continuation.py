@@ -98,8 +98,16 @@ def unconditional_prompt(config: ExperimentConfig, stats: NormStats, name: str =
     """Generation without audio: one group of the training set's mean frame (per-bin mean in
     dB), a frame the model has seen, not digital silence far below every crop; with a
     conditioned model, the `label` and `text` to generate from."""
-    frames = np.repeat(np.asarray(stats.mean, np.float32)[None], config.model.frames_per_step, axis=0)
+    count = max(config.data.go_frames, config.model.frames_per_step)  # the trained start, with data.go_frames
+    frames = np.repeat(np.asarray(stats.mean, np.float32)[None], count, axis=0)
     return Prompt(name, np.zeros(0, np.float32), frames, label, text)
+
+
+def go_frames_before(config: ExperimentConfig, prompt: Prompt) -> int:
+    """Frames of the mean frame decoding puts before a prompt of real audio, as training put
+    them before every crop (`data.go_frames`); none before `unconditional_prompt`, which is
+    that start already."""
+    return config.data.go_frames if len(prompt.waveform) else 0
 
 
 def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
@@ -145,19 +153,24 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
                      progress: Any = None, labels: Optional[conditioning.LabelSet] = None) -> list[Continuation]:
     """Continues each prompt by `sample.seconds`, `sample.num_samples` times (one batch per
     prompt), with the checkpoint's sampling settings (`sample.guidance` with a conditioned
-    model, whose label names `labels` turns into ids); inverts and splices each."""
+    model, whose label names `labels` turns into ids); inverts and splices each. A prompt
+    without audio (`unconditional_prompt`) gives `sample.seconds` of generated audio alone:
+    its start frames are dropped from the result."""
     s, a = config.sample, config.audio
     new_frames = int(round(s.seconds * a.frames_per_second))
     window = decode.trained_window(config)
     results = []
     for index, prompt in enumerate(prompts):
         normalised = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
+        go = go_frames_before(config, prompt)
+        normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), normalised], axis=1)
         decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
                                   window=window, temperature=s.temperature,
                                   prenet_dropout=prenet_dropout_at_sampling(config),
                                   bounds=stats.normalised_bounds(),
                                   conditions=prompt_conditions(config, prompt, s.num_samples, labels),
                                   guidance=s.guidance)
+        decoded = decoded._replace(frames=decoded.frames[:, go:])
         generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)
         total = start * a.hop_length + int(round(s.seconds * a.sample_rate))
@@ -167,8 +180,12 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
             frames = np.maximum(decoded.lengths(config.model.frames_per_step), start + config.model.frames_per_step)
             samples = np.minimum(frames * a.hop_length, total)
         full = [splice(prompt.waveform, w, a.hop_length * 4)[:n] for w, n in zip(waves, samples)]
-        results.append(Continuation(prompt.name, prompt.waveform, full, [m[:n] for m, n in zip(generated_db, frames)],
-                                    start, start * a.hop_length / a.sample_rate))
+        mels = [m[:n] for m, n in zip(generated_db, frames)]
+        if not len(prompt.waveform):  # no audio prompt: its start frames are not the user's, only a seed
+            full, mels = [w[start * a.hop_length :] for w in full], [m[start:] for m in mels]
+            start = 0
+        results.append(Continuation(prompt.name, prompt.waveform, full, mels, start,
+                                    start * a.hop_length / a.sample_rate))
         if progress is not None:
             progress.update(1)
     return results

@@ -48,10 +48,11 @@ CONTINUATION_KEYS = ("energy_drift_db", "spectral_flux_ratio", "silent_fraction"
 
 def continuation_summary(continuations: list) -> tuple[dict[str, float], list[list[dict[str, float]]]]:
     """Means over every sample of every `continuation.Continuation` (and `abs_energy_drift_db`,
-    the mean of |drift|), and the metrics of each sample, per prompt."""
-    per = [[continuation_metrics(log_mel[: c.prompt_frames], log_mel[c.prompt_frames :]) for log_mel in c.full_log_mel]
-           for c in continuations]
-    flat = [m for row in per for m in row]
+    the mean of |drift|), and the metrics of each sample, per prompt; a generation without
+    an audio prompt has nothing to be compared with (empty metrics, left out of the means)."""
+    per = [[continuation_metrics(log_mel[: c.prompt_frames], log_mel[c.prompt_frames :]) if c.prompt_frames else {}
+            for log_mel in c.full_log_mel] for c in continuations]
+    flat = [m for row in per for m in row if m]
     summary = {key: float(np.mean([m[key] for m in flat])) if flat else float("nan") for key in CONTINUATION_KEYS}
     summary["abs_energy_drift_db"] = float(np.mean([abs(m["energy_drift_db"]) for m in flat])) if flat else float("nan")
     return summary, per

@@ -73,8 +73,8 @@ class SampleRow:
     """One prompt (wav and spectrogram) and its continuations; paths relative to the report."""
 
     name: str
-    prompt_wav: str
-    prompt_png: str
+    prompt_wav: Optional[str]  # None: generated from no audio (a label, a text)
+    prompt_png: Optional[str]
     samples: Sequence[SampleCell]
 
 
@@ -96,7 +96,8 @@ def write_index_html(path: str, rows: Sequence[SampleRow], title: str, notes: Se
             f'<a href="{esc(c.png)}"><img src="{esc(c.png)}" alt="spectrogram of {esc(c.wav)}" width="480"></a>'
             f'{_metrics_html(c.metrics)}</td>'
             for c in row.samples)
-        prompt_cell = (f'<td><audio controls preload="none" src="{esc(row.prompt_wav)}"></audio><br>'
+        prompt_cell = ("<td>no audio prompt</td>" if row.prompt_wav is None else
+                       f'<td><audio controls preload="none" src="{esc(row.prompt_wav)}"></audio><br>'
                        f'<a href="{esc(row.prompt_png)}"><img src="{esc(row.prompt_png)}" '
                        f'alt="spectrogram of {esc(row.prompt_wav)}" width="240"></a></td>')
         body.append(f'<tr><th>{esc(row.name)}</th>{prompt_cell}{cells}</tr>')
@@ -142,9 +143,10 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
     for i, cont in enumerate(continuations):
         stem = _safe_name(cont.name)
         prompt_path, prompt_png = (os.path.join(out_dir, f"{stem}_prompt.{ext}") for ext in ("wav", "png"))
-        audio.save(prompt_path, cont.prompt, config.sample_rate)
-        save_spectrogram_png(prompt_png, cont.full_log_mel[0][: cont.prompt_frames], config,
-                             title=f"{cont.name} · prompt", top_db=top)
+        if cont.prompt_frames:
+            audio.save(prompt_path, cont.prompt, config.sample_rate)
+            save_spectrogram_png(prompt_png, cont.full_log_mel[0][: cont.prompt_frames], config,
+                                 title=f"{cont.name} · prompt", top_db=top)
         cells = []
         for k, (wave, log_mel) in enumerate(zip(cont.full, cont.full_log_mel)):
             wav_path = os.path.join(out_dir, f"{stem}_sample{k}.wav")
@@ -154,7 +156,9 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
                                  boundary_seconds=cont.prompt_seconds, top_db=top)
             cells.append(SampleCell(relative(wav_path, out_dir), relative(png_path, out_dir),
                                     dict(metrics[i][k]) if metrics else {}))
-        rows.append(SampleRow(cont.name, relative(prompt_path, out_dir), relative(prompt_png, out_dir), cells))
+        has_prompt = cont.prompt_frames > 0
+        rows.append(SampleRow(cont.name, relative(prompt_path, out_dir) if has_prompt else None,
+                              relative(prompt_png, out_dir) if has_prompt else None, cells))
     index = os.path.join(out_dir, "index.html")
     write_index_html(index, rows, title, notes)
     return index

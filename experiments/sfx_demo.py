@@ -24,9 +24,10 @@ def config() -> ExperimentConfig:
                           prenet_dropout=0.0, prenet_dropout_at_sampling=False, max_frames=256,
                           head="mixture", mixture_components=8,
                           condition=ConditionConfig(label=True, max_labels=16, dropout=0.1)),
-        # Whole 3 s clips (the crop is the clip): every crop starts where the sound starts.
+        # Whole 3 s clips (the crop is the clip), each after one group of the mean frame:
+        # generation from no audio starts from exactly what every training crop starts with.
         data=DataConfig(source="sounds", segment_seconds=3.0, synthetic_train_clips=640,
-                        synthetic_eval_clips=20, synthetic_clip_seconds=3.0),
+                        synthetic_eval_clips=20, synthetic_clip_seconds=3.0, go_frames=2),
         train=TrainConfig(steps=900, batch_size=16, learning_rate=3e-3, warmup_steps=50, input_noise=0.2,
                           mean_mse_weight=10.0, eval_every=300, log_every=50, checkpoint_every=300),
         # Generation from no audio: the shortest prompt (one group of the mean frame) is

@@ -62,6 +62,20 @@ def _stack(pieces: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]
             "mask": np.stack([p[1] for p in pieces]).astype(np.float32)}
 
 
+def prepend_go_frames(batch: dict[str, np.ndarray], frames: int) -> dict[str, np.ndarray]:
+    """The batch's `mel` `[B, T, M]` (normalised) after `frames` frames of the mean frame
+    (normalised 0: Tacotron's 'go' frame), cut back to T frames, the mask likewise; the start
+    that generation from no audio (`continuation.unconditional_prompt`) feeds the model."""
+    if frames <= 0:
+        return batch
+    mel, mask = batch["mel"], batch["mask"]
+    length = mel.shape[1]
+    go_mel = np.zeros((mel.shape[0], frames, mel.shape[2]), mel.dtype)
+    go_mask = np.ones((mask.shape[0], frames), mask.dtype)
+    return {**batch, "mel": np.concatenate([go_mel, mel], axis=1)[:, :length],
+            "mask": np.concatenate([go_mask, mask], axis=1)[:, :length]}
+
+
 def process_rows(batch_size: int, process_index: int, process_count: int) -> range:
     """Rows [p * B / P, (p + 1) * B / P) of a global batch of `batch_size` that process p reads."""
     per_process = batch_size // process_count
@@ -149,14 +163,15 @@ class PreparedData:
     eval_waveforms: list[np.ndarray]
     stats: NormStats
     end_crop_fraction: float = 0.0  # see `crop_start`
+    go_frames: int = 0  # see `prepend_go_frames`
 
     def train_batch(self, step: int, seed: int, batch_size: int, length: int,
                     process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
-        return train_batch(self.train, step, seed, batch_size, length, process_index, process_count,
-                           self.end_crop_fraction)
+        return prepend_go_frames(train_batch(self.train, step, seed, batch_size, length, process_index,
+                                             process_count, self.end_crop_fraction), self.go_frames)
 
     def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
-        return eval_batches(self.eval, batch_size, length, num_batches)
+        return [prepend_go_frames(b, self.go_frames) for b in eval_batches(self.eval, batch_size, length, num_batches)]
 
     def eval_metadata(self, count: int) -> list[dict]:
         """The embedded piano set has no labels or text."""

@@ -24,7 +24,7 @@ from audiolm_jax.config import AudioConfig, ConditionConfig, DataConfig
 from audiolm_jax.data import augment as augment_lib
 from audiolm_jax.data.builders import to_float
 from audiolm_jax.data.files import DatasetError
-from audiolm_jax.data.pipeline import NormStats, batch_examples, crop_start, process_rows
+from audiolm_jax.data.pipeline import NormStats, batch_examples, crop_start, prepend_go_frames, process_rows
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class RecordData:
         mask `[B, T]`, and the conditions the model takes (`label` `[B]`, `text` `[B, S]` ...)."""
         mel, mask = self._log_mels([crop for crop, _ in read])
         batch = {"mel": (self.stats.normalise(mel) * mask[..., None]).astype(np.float32), "mask": mask}
+        batch = prepend_go_frames(batch, self.data.go_frames)
         if self.condition.active:
             labels = np.array([m["label"] if m["label"] is not None else 0 for _, m in read], np.int32)
             texts = [m["text"] or "" for _, m in read]

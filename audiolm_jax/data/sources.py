@@ -137,7 +137,8 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
             stats = compute_norm_stats(train_mels, data.stats_clips)
         return PreparedData(train=[stats.normalise(m) for m in train_mels],
                             eval=[stats.normalise(m) for m in eval_mels],
-                            eval_waveforms=eval_clips, stats=stats, end_crop_fraction=data.end_crop_fraction)
+                            eval_waveforms=eval_clips, stats=stats, end_crop_fraction=data.end_crop_fraction,
+                            go_frames=data.go_frames)
     label_key = getattr(type(builder), "LABEL_KEY", None)
     dataset = RecordData(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data, condition=condition,
                          label_key=label_key, text_key=getattr(type(builder), "TEXT_KEY", None),
