@@ -162,6 +162,9 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
         out[f"label_accuracy_g{g:g}"] = accuracy
         if g == s.guidance:
             out["label_accuracy"] = accuracy
+            predicted = clf.predict(features)
+            for c, name in enumerate(sampler.labels.names):
+                out[f"label_accuracy[{name}]"] = float(np.mean(predicted[y == c] == c))
             generated = clf.embed(features)
             per_class = [(generated[y == c], real_embedding[train_y == c]) for c in range(num_classes)]
             out["frechet_distance"] = float(np.mean([classifier_lib.frechet_distance(gen, real)
@@ -171,9 +174,9 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
                 / max(classifier_lib.mean_pairwise_distance(real[: max(len(gen), 8)]), 1e-9)
                 for gen, real in per_class]))
     resynth_embedding = clf.embed(resynth_f)
-    out["frechet_distance_resynth"] = float(np.mean([
-        classifier_lib.frechet_distance(resynth_embedding[eval_y == c], real_embedding[train_y == c])
-        for c in range(num_classes) if np.sum(eval_y == c) > 1]))
+    distances = [classifier_lib.frechet_distance(resynth_embedding[eval_y == c], real_embedding[train_y == c])
+                 for c in range(num_classes) if np.sum(eval_y == c) > 1 and np.sum(train_y == c) > 1]
+    out["frechet_distance_resynth"] = float(np.mean(distances)) if distances else float("nan")
     out["generated_per_label"] = per_label
     return out
 
