@@ -136,7 +136,7 @@ class DataConfig:
     ratio, a pitch shift within ±`augment_pitch_semitones` (duration kept).
     """
 
-    source: Literal["synthetic", "sounds", "librispeech", "maestro", "folder"] = "synthetic"  # which tfds builder
+    source: Literal["synthetic", "sounds", "librispeech", "maestro", "esc50", "urbansound8k", "folder"] = "synthetic"  # which tfds builder
     dir: Optional[str] = None  # local copy in the official layout (or the folder of audio)
     download: bool = False  # let tfds download LibriSpeech or MAESTRO instead of data.dir
     tfds_dir: Optional[str] = None  # where datasets are prepared (None: <workdir>/tfds)
@@ -480,11 +480,12 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
     if d.source in ("synthetic", "sounds"):
         _require(d.synthetic_clip_seconds >= d.segment_seconds, "data.synthetic_clip_seconds",
                  d.synthetic_clip_seconds, f">= data.segment_seconds ({d.segment_seconds:g} s)")
-    if d.source == "folder" or (d.source in ("librispeech", "maestro") and not d.download):
+    if d.source in ("folder", "esc50", "urbansound8k") or (d.source in ("librispeech", "maestro") and not d.download):
         _require(d.dir is not None and bool(d.dir.strip()), "data.dir", d.dir,
                  f"the folder of a local copy for source '{d.source}'"
-                 + (" (or data.download=true to fetch it through tfds)" if d.source != "folder" else ""))
-    _require(not (d.download and d.source in ("synthetic", "sounds", "folder")), "data.download", d.download,
+                 + (" (or data.download=true to fetch it through tfds)" if d.source in ("librispeech", "maestro") else ""))
+    _require(not (d.download and d.source in ("synthetic", "sounds", "folder", "esc50", "urbansound8k")),
+             "data.download", d.download,
              "false for source '%s' (only librispeech and maestro download)" % d.source)
     _require(not (d.download and d.dir), "data.download", d.download,
              "false when data.dir names a local copy (one or the other)")

@@ -114,6 +114,10 @@ def resynthesis(prompt: continuation.Prompt, config: ExperimentConfig, seed: int
 GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 5.0)
 
 
+def _mean_or_nan(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
 def clip_feature_matrix(waves: list[np.ndarray], config: ExperimentConfig) -> np.ndarray:
     """Classifier features `[N, F]` of mono clips `[samples]` (log-mel of each, then `clip_features`)."""
     from audiolm_jax.data.pipeline import clip_log_mels
@@ -166,17 +170,18 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
             for c, name in enumerate(sampler.labels.names):
                 out[f"label_accuracy[{name}]"] = float(np.mean(predicted[y == c] == c))
             generated = clf.embed(features)
-            per_class = [(generated[y == c], real_embedding[train_y == c]) for c in range(num_classes)]
-            out["frechet_distance"] = float(np.mean([classifier_lib.frechet_distance(gen, real)
-                                                     for gen, real in per_class]))
-            out["diversity_ratio"] = float(np.mean([
+            per_class = [(generated[y == c], real_embedding[train_y == c]) for c in range(num_classes)
+                         if np.sum(train_y == c) > 1 and np.sum(y == c) > 1]  # a spread needs two of each
+            out["frechet_distance"] = _mean_or_nan([classifier_lib.frechet_distance(gen, real)
+                                                    for gen, real in per_class])
+            out["diversity_ratio"] = _mean_or_nan([
                 classifier_lib.mean_pairwise_distance(gen)
                 / max(classifier_lib.mean_pairwise_distance(real[: max(len(gen), 8)]), 1e-9)
-                for gen, real in per_class]))
+                for gen, real in per_class])
     resynth_embedding = clf.embed(resynth_f)
     distances = [classifier_lib.frechet_distance(resynth_embedding[eval_y == c], real_embedding[train_y == c])
                  for c in range(num_classes) if np.sum(eval_y == c) > 1 and np.sum(train_y == c) > 1]
-    out["frechet_distance_resynth"] = float(np.mean(distances)) if distances else float("nan")
+    out["frechet_distance_resynth"] = _mean_or_nan(distances)
     out["generated_per_label"] = per_label
     return out
 

@@ -153,7 +153,7 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
             png_path = os.path.join(out_dir, f"{stem}_sample{k}.png")
             audio.save(wav_path, wave, config.sample_rate)
             save_spectrogram_png(png_path, log_mel, config, title=f"{cont.name} · sample {k}",
-                                 boundary_seconds=cont.prompt_seconds, top_db=top)
+                                 boundary_seconds=cont.prompt_seconds if cont.prompt_frames else None, top_db=top)
             cells.append(SampleCell(relative(wav_path, out_dir), relative(png_path, out_dir),
                                     dict(metrics[i][k]) if metrics else {}))
         has_prompt = cont.prompt_frames > 0

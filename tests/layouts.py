@@ -49,3 +49,56 @@ def write_maestro(root, seconds=1.5):
         writer.writerows(rows)
     (base / "maestro-v3.0.0.json").write_text(json.dumps({k: {str(i): r[k] for i, r in enumerate(rows)} for k in rows[0]}))
     return root
+
+
+def write_esc50(root, classes=("dog", "rain", "siren"), per_fold=1, seconds=1.5, corrupt=True):
+    """An ESC-50 tree: `audio/<fold>-<id>-A-<target>.wav` (44.1 kHz, `seconds` each) for
+    `per_fold` clips of every class in each of the 5 folds, `meta/esc50.csv`, and (with
+    `corrupt`) one listed file that is not audio, to be skipped."""
+    from audiolm_jax.data import sounds
+
+    base = root / "ESC-50-master"
+    (base / "audio").mkdir(parents=True)
+    (base / "meta").mkdir()
+    generators = [c for c in sounds.CLASSES]
+    rows = []
+    for fold in range(1, 6):
+        for target, category in enumerate(classes):
+            for i in range(per_fold):
+                name = f"{fold}-{100 * target + i}-A-{target}.wav"
+                wave, _ = sounds.synthesize_sound(generators[target % len(generators)], fold, i, seconds, 44100)
+                sf.write(base / "audio" / name, wave, 44100)
+                rows.append({"filename": name, "fold": fold, "target": target, "category": category,
+                             "esc10": "False", "src_file": str(100 * target + i), "take": "A"})
+    if corrupt:
+        (base / "audio" / "1-999-A-0.wav").write_bytes(b"not audio at all")
+        rows.append({"filename": "1-999-A-0.wav", "fold": 1, "target": 0, "category": classes[0], "esc10": "False",
+                     "src_file": "999", "take": "A"})
+    with open(base / "meta" / "esc50.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return base
+
+
+def write_urbansound8k(root, classes=("air_conditioner", "car_horn", "siren"), seconds=1.0):
+    """An UrbanSound8K tree: `audio/fold<k>/<fsID>-0-0.wav` for every class in each of the 10
+    folds (22.05 kHz stereo), and `metadata/UrbanSound8K.csv`."""
+    from audiolm_jax.data import sounds
+
+    base = root / "UrbanSound8K"
+    (base / "metadata").mkdir(parents=True)
+    rows = []
+    for fold in range(1, 11):
+        (base / "audio" / f"fold{fold}").mkdir(parents=True)
+        for class_id, name in enumerate(classes):
+            file_name = f"{1000 * fold + class_id}-0-0.wav"
+            wave, _ = sounds.synthesize_sound(sounds.CLASSES[class_id], fold, 0, seconds, 22050)
+            sf.write(base / "audio" / f"fold{fold}" / file_name, np.stack([wave, wave], axis=1), 22050)
+            rows.append({"slice_file_name": file_name, "fsID": 1000 * fold + class_id, "start": 0.0, "end": seconds,
+                         "salience": 1, "fold": fold, "classID": class_id, "class": name})
+    with open(base / "metadata" / "UrbanSound8K.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return base

@@ -391,6 +391,65 @@ class MaestroV3(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
         counter.finish()
 
 
+class _LabelledSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+    """A labelled sound collection read from a local copy in its official layout
+    (`files.LABELLED_LAYOUTS`), splits by the dataset's own folds; the class names are read
+    from the copy's metadata, so `source_dir` is needed for `info` too."""
+
+    LAYOUT = ""
+    AUDIO_KEY = "audio"
+    LABEL_KEY = "label"
+    BUILDER_CONFIGS = [audio_config(16000)]
+
+    def __init__(self, *, source_dir: str, **kwargs):
+        self._source_dir = os.path.abspath(source_dir)
+        self._rows = files.labelled_rows(self._source_dir, self.LAYOUT)
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self, description=f"{self.LAYOUT} from {self._source_dir}: labelled environmental sound.",
+            features=tfds.features.FeaturesDict({
+                "audio": _audio_feature(self.builder_config.sample_rate),
+                "label": tfds.features.ClassLabel(names=files.label_names(self._rows)),
+                "fold": np.int32, "id": np.str_}),
+            supervised_keys=("audio", "label"), metadata=_metadata(self.builder_config.sample_rate))
+
+    def _split_generators(self, dl_manager):
+        folds = files.LABELLED_SPLIT_FOLDS[self.LAYOUT]
+        return {split: self._generate_examples(split, [r for r in self._rows if r["fold"] in wanted])
+                for split, wanted in folds.items()}
+
+    def _generate_examples(self, split: str, rows: list[dict]):
+        c = self.builder_config
+        counter = _SkipCounter(f"{self.LAYOUT} {split}")
+        for row in rows:
+            wave = counter.decode(row["path"], c.sample_rate)
+            if wave is None:
+                continue
+            key = os.path.relpath(row["path"], self._source_dir)
+            for index, piece in _chunks(wave, c.sample_rate, c.chunk_seconds):
+                yield f"{key}/{index:04d}", {"audio": piece, "label": row["label"], "fold": row["fold"],
+                                             "id": f"{key}/{index:04d}"}
+        counter.finish()
+
+
+class Esc50(_LabelledSounds):
+    """ESC-50 (Piczak 2015): 2000 five-second clips of 50 classes; folds 1-3 train, 4 validation, 5 test."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Mono int16 at the config's rate, labels from meta/esc50.csv."}
+    LAYOUT = "esc50"
+
+
+class UrbanSound8k(_LabelledSounds):
+    """UrbanSound8K (Salamon et al. 2014): 8732 clips of 10 urban classes; folds 1-8 train, 9 validation, 10 test."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Mono int16 at the config's rate, labels from metadata/UrbanSound8K.csv."}
+    LAYOUT = "urbansound8k"
+
+
 class AudioFolder(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """Every wav/flac/ogg/mp3 below `source_dir`, chunked; `validation` = ~5% by path hash.
 

@@ -9,6 +9,10 @@ Layouts, as the datasets ship them:
 - MAESTRO v3: `maestro-v3.0.0/maestro-v3.0.0.csv` (columns include `split`,
   `audio_filename`, `midi_filename`, `canonical_composer`, `canonical_title`, `year`,
   `duration`) and `<year>/*.wav`, `*.midi`; splits `train`, `validation`, `test`.
+- ESC-50: `audio/<filename>.wav` and `meta/esc50.csv` (columns `filename`, `fold` 1-5,
+  `target`, `category`); splits by fold (`LABELLED_SPLIT_FOLDS`).
+- UrbanSound8K: `audio/fold<k>/<slice_file_name>` and `metadata/UrbanSound8K.csv` (columns
+  `slice_file_name`, `fold` 1-10, `classID`, `class`); splits by fold.
 - folder: any wav/flac/ogg/mp3 below a directory; ~5% by path hash form `validation`.
 """
 
@@ -25,6 +29,20 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 MAESTRO_CSV = "maestro-v3.0.0.csv"
 MAESTRO_JSON = "maestro-v3.0.0.json"
 MAESTRO_COLUMNS = ("split", "audio_filename")
+
+
+# Labelled sets: (metadata csv, audio path of a row, label column, id column), and which folds
+# form each split. ESC-50's 5 folds: 1-3 train, 4 validation, 5 test; UrbanSound8K's 10: 1-8,
+# 9, 10 (both sets ship folds so that clips cut from one recording share a fold).
+LABELLED_LAYOUTS = {
+    "esc50": ("meta/esc50.csv", lambda row: os.path.join("audio", row["filename"]), "category", "target"),
+    "urbansound8k": ("metadata/UrbanSound8K.csv",
+                     lambda row: os.path.join("audio", f"fold{row['fold']}", row["slice_file_name"]), "class", "classID"),
+}
+LABELLED_SPLIT_FOLDS = {
+    "esc50": {"train": (1, 2, 3), "validation": (4,), "test": (5,)},
+    "urbansound8k": {"train": tuple(range(1, 9)), "validation": (9,), "test": (10,)},
+}
 
 
 class DatasetError(ValueError):
@@ -135,3 +153,38 @@ def split_paths_by_hash(paths: list[str], root: str, split: str) -> list[str]:
     if not validation and len(paths) > 1:
         validation = {min(digests, key=digests.__getitem__)}
     return [p for p in paths if (p in validation) == (split == "validation")]
+
+
+def labelled_rows(root: str, layout: str) -> list[dict]:
+    """The metadata rows of an ESC-50 or UrbanSound8K copy at `root`, each with `path` (the
+    audio file), `label` (its class name), `label_id` and `fold` (int); DatasetError naming the
+    file and what was expected when the table is missing or lacks columns."""
+    table_name, audio_path, label_column, id_column = LABELLED_LAYOUTS[layout]
+    table = os.path.join(root, table_name)
+    if not os.path.isfile(table):
+        raise DatasetError(f"data.dir '{root}': no {table_name} (expected the {layout} layout: {table_name} "
+                           f"and the audio it lists)")
+    with open(table, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    needed = ("fold", label_column, id_column)
+    if not rows or any(c not in rows[0] for c in needed):
+        raise DatasetError(f"'{table}': expected columns {list(needed)} and at least one row")
+    out = []
+    for row in rows:
+        try:
+            out.append({"path": os.path.join(root, audio_path(row)), "label": row[label_column],
+                        "label_id": int(row[id_column]), "fold": int(row["fold"])})
+        except (KeyError, ValueError) as e:
+            raise DatasetError(f"'{table}': a row with a bad fold or class id ({e}): {row}") from None
+    return out
+
+
+def label_names(rows: list[dict]) -> tuple[str, ...]:
+    """Class names in class-id order (ids 0..K-1, each with one name); DatasetError otherwise."""
+    names: dict[int, str] = {}
+    for row in rows:
+        if names.setdefault(row["label_id"], row["label"]) != row["label"]:
+            raise DatasetError(f"class id {row['label_id']} is named both {names[row['label_id']]!r} and {row['label']!r}")
+    if sorted(names) != list(range(len(names))):
+        raise DatasetError(f"class ids {sorted(names)}: expected 0..{len(names) - 1}")
+    return tuple(names[i] for i in range(len(names)))

@@ -50,6 +50,10 @@ def make_builder(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
         return builders.LibrispeechAudio(config=cfg, source_dir=data.dir, data_dir=data_dir)
     if data.source == "maestro":
         return builders.MaestroV3(config=cfg, source_dir=data.dir, data_dir=data_dir)
+    if data.source == "esc50":
+        return builders.Esc50(config=cfg, source_dir=data.dir, data_dir=data_dir)
+    if data.source == "urbansound8k":
+        return builders.UrbanSound8k(config=cfg, source_dir=data.dir, data_dir=data_dir)
     return builders.AudioFolder(config=cfg, source_dir=data.dir, data_dir=data_dir)
 
 
@@ -64,6 +68,8 @@ def check_local_copy(config: ExperimentConfig) -> None:
     elif data.source == "maestro":
         for split in (data.train_split, data.eval_split):
             files.check_maestro_split(data.dir, split)
+    elif data.source in ("esc50", "urbansound8k"):
+        files.labelled_rows(data.dir, data.source)
     elif data.source == "folder":
         files.folder_paths(data.dir)
 
