@@ -2,6 +2,7 @@
 
     python -m benchmarks.corpora speech OUT [--speakers 8 --utterances 40]   # LibriSpeech layout, espeak-ng
     python -m benchmarks.corpora piano OUT [--pieces 24 --seconds 40]        # MAESTRO v3 layout, fluidsynth
+    python -m benchmarks.corpora sfx OUT [--per-fold 12]                     # ESC-50 layout, fluidsynth
 
 Speech: espeak-ng (`apt-get install espeak-ng`) reads sentences drawn from a word list in
 several voices (accent, voice variant, pitch and speed differ per speaker) into
@@ -11,7 +12,13 @@ in training. Piano: pieces composed here (a key, a tempo, chords in the left han
 melody in the right, velocity and sustain-pedal changes) are written as MIDI with
 pretty_midi and rendered by fluidsynth (`apt-get install fluidsynth`, with its General MIDI
 soundfont) into `maestro-v3.0.0/<year>/*.wav|*.midi` with `maestro-v3.0.0.csv`; whole pieces
-are split train/validation/test. Nothing here is needed by training or tests.
+are split train/validation/test. Sound effects: ten classes played by fluidsynth's General
+MIDI sound effects and percussion (seashore, bird tweet, telephone ring, helicopter,
+applause, gunshot, breath noise, guitar fret noise, snare roll, cowbell), each clip with
+its own notes, timing, velocity and pitch, in the ESC-50 layout (`audio/*.wav`,
+`meta/esc50.csv`, 5 folds): made by other generators than the embedded `sounds` set, to
+measure a label-conditioned model on a set it was not designed around. Nothing here is
+needed by training or tests.
 """
 
 from __future__ import annotations
@@ -148,17 +155,88 @@ def write_piano(root: str, pieces: int, seconds: float, seed: int = 0) -> None:
             writer.writerows(rows)
 
 
+# (category, General MIDI program or None for percussion, notes: pitch range or drum keys)
+SFX_CLASSES = (("seashore", 122, (40, 70)), ("bird_tweet", 123, (60, 90)), ("telephone_ring", 124, (55, 80)),
+               ("helicopter", 125, (30, 60)), ("applause", 126, (50, 70)), ("gunshot", 127, (35, 60)),
+               ("breath_noise", 121, (50, 75)), ("guitar_fret_noise", 120, (40, 80)),
+               ("snare_roll", None, (38, 40)), ("cowbell", None, (56, 56)))
+
+
+def sfx_midi(category: int, rng: np.random.Generator, seconds: float):
+    """A pretty_midi clip of one sound-effect class: 1-6 events (a drum roll: a burst of hits)
+    at random times, pitches and velocities."""
+    import pretty_midi
+
+    name, program, (low, high) = SFX_CLASSES[category]
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(program=program or 0, is_drum=program is None, name=name)
+    if name == "snare_roll":
+        t = float(rng.uniform(0, 1.5))
+        end = min(t + float(rng.uniform(1.0, 3.0)), seconds - 0.1)
+        step = float(rng.uniform(0.04, 0.09))
+        while t < end:
+            instrument.notes.append(pretty_midi.Note(int(rng.integers(60, 120)), int(rng.choice([low, high])), t, t + 0.05))
+            t += step
+    else:
+        for _ in range(int(rng.integers(1, 7))):
+            start = float(rng.uniform(0, seconds - 0.6))
+            length = float(rng.uniform(0.3, min(3.0, seconds - start)))
+            pitch = int(rng.integers(low, high + 1))
+            instrument.notes.append(pretty_midi.Note(int(rng.integers(50, 127)), pitch, start, start + length))
+    midi.instruments.append(instrument)
+    return midi
+
+
+def write_sfx(root: str, per_fold: int, seconds: float = 5.0, seed: int = 0) -> None:
+    """An ESC-50 folder below `root`: `per_fold` clips of each class in each of 5 folds, 44.1 kHz."""
+    soundfont = next((p for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
+                      if os.path.exists(p)), None)
+    if shutil.which("fluidsynth") is None or soundfont is None:
+        raise SystemExit("fluidsynth and a General MIDI soundfont are needed: apt-get install fluidsynth")
+    rng = np.random.default_rng(seed)
+    base = os.path.join(root, "ESC-50-master")
+    os.makedirs(os.path.join(base, "audio"), exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for fold in range(1, 6):
+            for target, (category, _, _) in enumerate(SFX_CLASSES):
+                for i in range(per_fold):
+                    name = f"{fold}-{1000 * target + i}-A-{target}.wav"
+                    midi_path, raw = os.path.join(tmp, "clip.mid"), os.path.join(tmp, "clip.wav")
+                    sfx_midi(target, rng, seconds).write(midi_path)
+                    subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-r", "44100", "-F", raw, soundfont, midi_path],
+                                   check=True, capture_output=True)
+                    wave, rate = sf.read(raw, dtype="float32", always_2d=True)
+                    clip = np.zeros(int(seconds * rate), np.float32)  # ESC-50 clips are exactly 5 s
+                    mono = wave.mean(axis=1)[: len(clip)]
+                    clip[: len(mono)] = mono
+                    clip += 1e-4 * rng.standard_normal(len(clip)).astype(np.float32)
+                    with atomic.atomic_path(os.path.join(base, "audio", name), suffix=".wav") as out:
+                        sf.write(out, clip, rate)
+                    rows.append({"filename": name, "fold": fold, "target": target, "category": category,
+                                 "esc10": "False", "src_file": str(1000 * target + i), "take": "A"})
+    os.makedirs(os.path.join(base, "meta"), exist_ok=True)
+    with atomic.atomic_path(os.path.join(base, "meta", "esc50.csv"), suffix=".csv") as tmp_csv:
+        with open(tmp_csv, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.corpora", description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=("speech", "piano"))
+    parser.add_argument("kind", choices=("speech", "piano", "sfx"))
     parser.add_argument("out", help="folder to write the corpus below")
     parser.add_argument("--speakers", type=int, default=8)
     parser.add_argument("--utterances", type=int, default=40, help="per speaker")
     parser.add_argument("--pieces", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=40.0, help="per piano piece")
+    parser.add_argument("--per-fold", type=int, default=12, help="sound-effect clips per class and fold")
     args = parser.parse_args()
     if args.kind == "speech":
         write_speech(args.out, args.speakers, args.utterances)
+    elif args.kind == "sfx":
+        write_sfx(args.out, args.per_fold)
     else:
         write_piano(args.out, args.pieces, args.seconds)
     print(f"wrote {args.kind} corpus below {args.out}")
