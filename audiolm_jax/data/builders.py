@@ -452,14 +452,17 @@ class UrbanSound8k(_LabelledSounds):
 
 class AudioFolder(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """Every wav/flac/ogg/mp3 below `source_dir`, chunked; `validation` = ~5% by path hash.
+    A file's label is the name of the top-level subfolder it lies in (`files.folder_label`).
 
     The folder is part of the config's name, so two folders prepare into two datasets.
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Mono int16 chunks of the user's audio, hashed validation split."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Mono int16 chunks of the user's audio, hashed validation split.",
+                     "1.1.0": "A label per file: its top-level subfolder's name."}
     BUILDER_CONFIGS = [audio_config(16000)]
     AUDIO_KEY = "audio"
+    LABEL_KEY = "label"
 
     def __init__(self, *, source_dir: str, **kwargs):
         self._source_dir = os.path.abspath(source_dir)
@@ -472,6 +475,7 @@ class AudioFolder(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
             builder=self, description=f"Audio files below {self._source_dir}.",
             features=tfds.features.FeaturesDict({
                 "audio": _audio_feature(self.builder_config.sample_rate), "path": np.str_,
+                "label": tfds.features.ClassLabel(names=files.folder_labels(self._source_dir)),
                 "start_seconds": tfds.features.Scalar(np.float32), "id": np.str_}),
             metadata=_metadata(self.builder_config.sample_rate))
 
@@ -500,7 +504,8 @@ class AudioFolder(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
             relative = os.path.relpath(path, self._source_dir)
             for index, piece in _chunks(wave, c.sample_rate, c.chunk_seconds):
                 key = f"{relative}/{index:04d}"
-                yield key, {"audio": piece, "path": relative, "start_seconds": float(index * c.chunk_seconds), "id": key}
+                yield key, {"audio": piece, "path": relative, "label": files.folder_label(relative),
+                            "start_seconds": float(index * c.chunk_seconds), "id": key}
         counter.finish()
 
 

@@ -188,3 +188,18 @@ def label_names(rows: list[dict]) -> tuple[str, ...]:
     if sorted(names) != list(range(len(names))):
         raise DatasetError(f"class ids {sorted(names)}: expected 0..{len(names) - 1}")
     return tuple(names[i] for i in range(len(names)))
+
+
+UNLABELLED = "unlabelled"  # the label of files directly in a folder source's root
+
+
+def folder_label(relative_path: str) -> str:
+    """A folder source's label of a file: its top-level subfolder (`rain/a.wav` → 'rain'),
+    UNLABELLED for a file at the root."""
+    parts = relative_path.replace(os.sep, "/").split("/")
+    return parts[0] if len(parts) > 1 else UNLABELLED
+
+
+def folder_labels(root: str) -> tuple[str, ...]:
+    """The sorted labels of every audio file below `root` (see `folder_label`)."""
+    return tuple(sorted({folder_label(os.path.relpath(p, root)) for p in folder_paths(root)}))
