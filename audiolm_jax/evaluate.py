@@ -187,12 +187,13 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
 
 
 def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
-                        dnsmos: str = "auto") -> dict[str, float]:
+                        dnsmos: str = "auto", per_label: int = 8) -> dict[str, float]:
     """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
     through the same continuation path and settings as `run` and `sample`.
 
     `overrides`: dotted `--sample.*`/`--data.*` overrides of the checkpoint's config.
     `dnsmos`: 'on', 'off', or 'auto' (on for speech data when the `eval` extra is installed).
+    `per_label`: clips generated per label and guidance scale (label-conditioned runs).
     """
     from audiolm_jax import data as data_lib
     from audiolm_jax.model import MelTransformer
@@ -243,7 +244,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
         metrics["dnsmos_ratio"] = metrics["dnsmos_continuation_ovrl"] / metrics["dnsmos_prompt_resynth_ovrl"]
     metrics["num_prompts"] = len(prompts)
     if cfg.model.condition.label:
-        metrics.update(label_metrics(sampler, data))
+        metrics.update(label_metrics(sampler, data, per_label=per_label))
     return metrics
 
 
@@ -256,10 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=8, help="validation prompts to continue")
     parser.add_argument("--dnsmos", choices=("auto", "on", "off"), default="auto",
                         help="DNSMOS of prompts and continuations (auto: for speech, if the eval extra is installed)")
+    parser.add_argument("--per-label", type=int, default=8,
+                        help="clips generated per label and guidance scale (label-conditioned runs)")
     args, overrides = cli.split_overrides(parser, argv, sections=("sample", "data"))
     cli.configure_logging()
     try:
-        metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos)
+        metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos, args.per_label)
     except (FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

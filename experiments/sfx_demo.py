@@ -28,8 +28,10 @@ def config() -> ExperimentConfig:
         # generation from no audio starts from exactly what every training crop starts with.
         data=DataConfig(source="sounds", segment_seconds=3.0, synthetic_train_clips=640,
                         synthetic_eval_clips=20, synthetic_clip_seconds=3.0, go_frames=2),
-        train=TrainConfig(steps=900, batch_size=16, learning_rate=3e-3, warmup_steps=50, input_noise=0.2,
-                          mean_mse_weight=10.0, eval_every=300, log_every=50, checkpoint_every=300),
+        # 2400 steps (~8 min on 2 CPU cores): at 900 the label accuracy of generated clips was
+        # 0.55, at 2400 0.83 (README, "What was measured").
+        train=TrainConfig(steps=2400, batch_size=16, learning_rate=3e-3, warmup_steps=50, input_noise=0.2,
+                          mean_mse_weight=10.0, eval_every=600, log_every=50, checkpoint_every=600),
         # Generation from no audio: the shortest prompt (one group of the mean frame) is
         # what `generate` uses; held-out prompts in the run's report are 0.25 s of real audio.
         sample=SampleConfig(prompt_seconds=0.25, seconds=2.75, num_prompts=4, num_samples=2, temperature=0.3,
