@@ -121,14 +121,23 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
     `config.label`, `text`/`text_mask` `[B, S]` when `config.text`; {} without conditioners.
     Raises ConditionError when a conditioner's input is missing."""
     out: dict[str, np.ndarray] = {}
+    alone = config.each_dropout > 0  # trained to take the label or the text alone
+    if config.label and config.text and labels is None and texts is None:
+        raise ConditionError("the model is conditioned on a label and a text (model.condition): give one or both")
     if config.label:
-        if labels is None:
+        if labels is None and not alone:
             raise ConditionError("the model is conditioned on labels (model.condition.label): give a label")
-        out["label"] = np.asarray(labels, np.int32)
+        rows = len(texts) if labels is None else len(labels)
+        out["label"] = np.zeros(rows, np.int32) if labels is None else np.asarray(labels, np.int32)
+        if alone:
+            out["drop_label"] = np.full(rows, labels is None)
     if config.text:
-        if texts is None:
+        if texts is None and not alone:
             raise ConditionError("the model is conditioned on text (model.condition.text): give a text")
-        out["text"], out["text_mask"] = encode_texts(texts, config.max_text_chars)
+        rows = len(labels) if texts is None else len(texts)
+        out["text"], out["text_mask"] = encode_texts([""] * rows if texts is None else texts, config.max_text_chars)
+        if alone:
+            out["drop_text"] = np.full(rows, texts is None)
     return out
 
 

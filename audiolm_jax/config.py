@@ -89,6 +89,7 @@ class ConditionConfig:
     max_text_chars: int = 96  # characters of text kept (longer texts are cut at a word boundary)
     text_layers: int = 2  # bidirectional Transformer layers of the character encoder
     dropout: float = 0.1  # share of training examples whose conditions are replaced by the learned null
+    each_dropout: float = 0.0  # with label and text: share of examples losing each one alone (either can be given alone)
 
     @property
     def active(self) -> bool:
@@ -449,6 +450,9 @@ def _validate_model(m: ModelConfig) -> None:
         _require(getattr(c, name) > 0, f"model.condition.{name}", getattr(c, name), "a positive integer")
     _require(c.text_layers >= 0, "model.condition.text_layers", c.text_layers, ">= 0")
     _require(0.0 <= c.dropout < 1.0, "model.condition.dropout", c.dropout, "a probability in [0, 1)")
+    _require(0.0 <= c.each_dropout < 0.5, "model.condition.each_dropout", c.each_dropout, "a probability in [0, 0.5)")
+    _require(c.each_dropout == 0 or (c.label and c.text), "model.condition.each_dropout", c.each_dropout,
+             "0 unless model.condition.label and .text are both on")
     _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")
     _require(m.dtype != "float16", "model.dtype", m.dtype,
              "'float32' or 'bfloat16' (float16 would need loss scaling, which training does not do)")

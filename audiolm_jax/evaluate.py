@@ -142,6 +142,34 @@ def generated_by_label(sampler: "sample.Sampler", guidance: float, per_label: in
     return waves, np.repeat(np.arange(len(prompts)), per_label).astype(np.int32)
 
 
+def description_accuracy(sampler: "sample.Sampler", data, clf: classifier_lib.Classifier, per_label: int,
+                         key: jax.Array) -> dict[str, float]:
+    """Label accuracy of clips generated from held-out descriptions alone (one caption of each
+    label's first held-out example; the label itself withheld when the model can do without,
+    `model.condition.each_dropout`): does the text reach the class it names?"""
+    import dataclasses
+
+    cfg = sampler.config
+    first: dict[str, str] = {}
+    for meta in data.eval_metadata(10_000):
+        if meta["label"] is not None and meta["text"]:
+            first.setdefault(meta["label"], meta["text"])
+    if not first:
+        return {}
+    a, r = cfg.audio, cfg.model.frames_per_step
+    seconds = cfg.data.segment_seconds - r * a.hop_length / a.sample_rate
+    cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=per_label, seconds=seconds))
+    with_label = cfg.model.condition.label and cfg.model.condition.each_dropout == 0
+    prompts = [continuation.unconditional_prompt(cfg, sampler.stats, label, label=label if with_label else None,
+                                                 text=text) for label, text in first.items()]
+    conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, jax.random.fold_in(key, 7),
+                                          labels=sampler.labels)
+    predicted = clf.predict(clip_feature_matrix([w for c in conts for w in c.full], cfg))
+    wanted = np.repeat([sampler.labels.id(label) for label in first], per_label)
+    return {"description_label_accuracy": float(np.mean(predicted == wanted)),
+            "description_with_label": float(with_label)}
+
+
 def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances: Sequence[float] = GUIDANCE_SWEEP
                   ) -> dict[str, float]:
     """Label accuracy, Fréchet distance and diversity of generated sound (see the module docstring)."""
@@ -178,6 +206,8 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
                 classifier_lib.mean_pairwise_distance(gen)
                 / max(classifier_lib.mean_pairwise_distance(real[: max(len(gen), 8)]), 1e-9)
                 for gen, real in per_class])
+    if cfg.model.condition.text:
+        out.update(description_accuracy(sampler, data, clf, per_label, key))
     resynth_embedding = clf.embed(resynth_f)
     distances = [classifier_lib.frechet_distance(resynth_embedding[eval_y == c], real_embedding[train_y == c])
                  for c in range(num_classes) if np.sum(eval_y == c) > 1 and np.sum(train_y == c) > 1]

@@ -223,7 +223,8 @@ class Conditioner(nn.Module):
     1..S are the characters (`text` `[B, S]`, `text_mask` `[B, S]`) through an embedding,
     learned positions and `text_layers` bidirectional layers. A row with `drop` `[B]` set
     sees only the learned `null` in slot 0 (its text masked out): the unconditional model
-    of classifier-free guidance.
+    of classifier-free guidance; `drop_label` / `drop_text` `[B]` drop one conditioner alone
+    (its slot becomes the null, or its characters are masked out).
     """
 
     config: ConditionConfig
@@ -244,7 +245,9 @@ class Conditioner(nn.Module):
         else:
             slot = jnp.broadcast_to(self.param("conditioned", init, (self.width,)), (batch, self.width))
         null = self.param("null", init, (self.width,))
-        slot = jnp.where(drop[:, None], null[None, :], slot)
+        drop_label = drop | conditions.get("drop_label", jnp.zeros((batch,), bool)).astype(bool)
+        drop_text = drop | conditions.get("drop_text", jnp.zeros((batch,), bool)).astype(bool)
+        slot = jnp.where(drop_label[:, None] if cfg.label else drop[:, None], null[None, :], slot)
         context, mask = [slot[:, None, :]], [jnp.ones((batch, 1), jnp.float32)]
         if cfg.text:
             text_mask = conditions["text_mask"].astype(jnp.float32)
@@ -254,7 +257,7 @@ class Conditioner(nn.Module):
             for i in range(cfg.text_layers):
                 x = EncoderBlock(self.num_heads, self.dtype, name=f"text_block_{i}")(x, text_mask)
             context.append(nn.RMSNorm(dtype=self.dtype, name="text_norm")(x).astype(jnp.float32))
-            mask.append(text_mask * (1.0 - drop[:, None].astype(jnp.float32)))
+            mask.append(text_mask * (1.0 - drop_text[:, None].astype(jnp.float32)))
         return jnp.concatenate(context, axis=1), jnp.concatenate(mask, axis=1)
 
 

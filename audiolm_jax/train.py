@@ -247,8 +247,12 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         inputs = corrupt_inputs(inputs, noise_rng, input_noise, example_ids)
         conditions = batch_conditions(batch, condition)
         if conditions is not None:
-            conditions["drop"] = conditioning.drop_mask(jax.random.fold_in(step_key, CONDITION_DROP_TAG),
-                                                        condition.dropout, example_ids)
+            drop_key = jax.random.fold_in(step_key, CONDITION_DROP_TAG)
+            conditions["drop"] = conditioning.drop_mask(drop_key, condition.dropout, example_ids)
+            if condition.each_dropout > 0:  # each conditioner also alone, so either can be given alone
+                for tag, name in enumerate(("drop_label", "drop_text"), start=1):
+                    conditions[name] = conditioning.drop_mask(jax.random.fold_in(drop_key, tag),
+                                                              condition.each_dropout, example_ids)
         global_count = jax.lax.psum(jnp.sum(target_mask) * batch["mel"].shape[-1], "data")
         global_count = jnp.maximum(global_count, 1.0)
 
