@@ -159,3 +159,24 @@ def test_a_label_conditioned_model_learns_to_use_its_label():
                                           - held_out["mel"][:, 1:]) ** 2))
     right, wrong = error(held_out["label"]), error((held_out["label"] + 1) % 4)
     assert right < 0.25 * wrong, (right, wrong)
+
+
+def test_label_or_text_alone_when_trained_for_it():
+    cond = dataclasses.replace(COND, each_dropout=0.3)
+    model_cfg = dataclasses.replace(MODEL, condition=cond)
+    text_only = K.condition_arrays(cond, None, ["heavy rain", "a bell"])
+    assert list(text_only["drop_label"]) == [True, True] and list(text_only["drop_text"]) == [False, False]
+    label_only = K.condition_arrays(cond, np.array([2, 3]), None)
+    assert list(label_only["drop_text"]) == [True, True] and label_only["text_mask"].sum() == 0
+    with pytest.raises(K.ConditionError, match="give one or both"):
+        K.condition_arrays(cond, None, None)
+    params = init_params(model_cfg, N_MELS, jax.random.key(0))
+    model = MelTransformer(model_cfg, N_MELS)
+    x = jax.random.normal(jax.random.key(1), (2, 5, 2 * N_MELS))
+    out = lambda c: np.asarray(model.apply({"params": params}, x, conditions={k: jnp.asarray(v) for k, v in c.items()}
+                                           )[0]["mean"])
+    # without its label, the label id given does not matter; the text does
+    np.testing.assert_array_equal(out(text_only), out({**text_only, "label": np.array([5, 6], np.int32)}))
+    assert np.abs(out(text_only) - out(K.condition_arrays(cond, None, ["wind", "knock"]))).max() > 1e-4
+    with pytest.raises(C.ConfigError, match="each_dropout"):
+        C.validate(C.ExperimentConfig(model=C.ModelConfig(condition=C.ConditionConfig(label=True, each_dropout=0.2))))
