@@ -83,3 +83,17 @@ def split_overrides(parser: argparse.ArgumentParser, argv: Optional[Sequence[str
             allowed = ", ".join(f"--{s}.<field>=value" for s in sections)
             parser.error(f"unrecognised argument {arg!r} (config overrides here: {allowed})")
     return args, rest
+
+
+def report_command(action: Callable[[], str]) -> int:
+    """Runs a command's `action` (which returns the report it wrote) and gives its exit
+    status: 0 after printing 'wrote <path>', or 2 after one line naming the bad input
+    (a missing workdir, a bad value, an unknown label: FileNotFoundError or ValueError,
+    which ConfigError, DatasetError and ConditionError are)."""
+    try:
+        index = action()
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {index}")
+    return 0

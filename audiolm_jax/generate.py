@@ -15,7 +15,6 @@ turns the command line into a prompt and writes the report.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Optional, Sequence
 
 from audiolm_jax import cli, continuation, sample
@@ -53,28 +52,22 @@ def prompt_name(label: Optional[str], text: Optional[str]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The generation CLI; returns the exit status (2 for bad input, with a one-line error)."""
-    from tqdm.auto import tqdm
-
     cli.configure_logging()
     parser = _parser()
     args, overrides = cli.split_overrides(parser, argv, sections=("sample",))
     if args.label is None and args.text is None:
         parser.error("give --label NAME and/or --text \"...\"")
-    try:
+
+    def action() -> str:
         sampler = sample.restore_sampler(args.workdir, overrides + shorthand_overrides(args), step=args.step)
-        condition = sampler.config.model.condition
-        if not condition.active:
+        if not sampler.config.model.condition.active:
             raise ValueError(f"'{args.workdir}' is not a conditioned run (model.condition has no label or text): "
                              "use python -m audiolm_jax.sample")
         prompt = continuation.unconditional_prompt(sampler.config, sampler.stats, prompt_name(args.label, args.text),
                                                    label=args.label, text=args.text)
-        with tqdm(total=1, desc="generate+invert", dynamic_ncols=True) as bar:
-            index = sample.write_report(sampler, [prompt], args.out, bar)
-    except (FileNotFoundError, ValueError) as e:  # ConfigError and ConditionError are ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {index}")
-    return 0
+        return sample.write_report_with_progress(sampler, [prompt], args.out)
+
+    return cli.report_command(action)
 
 
 if __name__ == "__main__":

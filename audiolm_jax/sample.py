@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import logging
 import os
-import sys
 from typing import Any, Optional, Sequence
 
 import jax
@@ -116,27 +115,30 @@ def write_report(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: 
                                             per_sample)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The sampling CLI; returns the exit status (2 for bad input, with a one-line error)."""
+def write_report_with_progress(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: str) -> str:
+    """`write_report` with a progress bar over the prompts; returns index.html."""
     from tqdm.auto import tqdm
 
+    with tqdm(total=len(prompts), desc="generate+invert", dynamic_ncols=True) as bar:
+        return write_report(sampler, prompts, out_dir, bar)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The sampling CLI; returns the exit status (2 for bad input, with a one-line error)."""
     cli.configure_logging()
     parser = _parser()
     args, overrides = cli.split_overrides(parser, argv, sections=("sample",))
     if not args.prompt and not args.unconditional:
         parser.error("give --prompt FILE [FILE ...] or --unconditional")
-    try:
+
+    def action() -> str:
         sampler = restore_sampler(args.workdir, overrides, step=args.step)
         prompts = load_prompts(args.prompt, sampler.config)
         if args.unconditional:
             prompts.append(continuation.unconditional_prompt(sampler.config, sampler.stats))
-        with tqdm(total=len(prompts), desc="generate+invert", dynamic_ncols=True) as bar:
-            index = write_report(sampler, prompts, args.out, bar)
-    except (FileNotFoundError, ValueError) as e:  # ConfigError and DatasetError are ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {index}")
-    return 0
+        return write_report_with_progress(sampler, prompts, args.out)
+
+    return cli.report_command(action)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,21 @@ def write_speech(root: str, speakers: int, utterances: int, seed: int = 0) -> No
                       ";ID|READER|MINUTES|SUBSET|PROJ.|BOOK ID|CH. TITLE|PROJECT TITLE\n" + "\n".join(chapter_lines) + "\n")
 
 
+def general_midi_soundfont() -> str:
+    """Debian's General MIDI soundfont; SystemExit saying what to install when fluidsynth or it is missing."""
+    soundfont = next((p for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
+                      if os.path.exists(p)), None)
+    if shutil.which("fluidsynth") is None or soundfont is None:
+        raise SystemExit("fluidsynth and a General MIDI soundfont are needed: apt-get install fluidsynth")
+    return soundfont
+
+
+def render_midi(soundfont: str, midi_path: str, wav_path: str) -> None:
+    """`midi_path` rendered by fluidsynth into a 44.1 kHz `wav_path`."""
+    subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-r", "44100", "-F", wav_path, soundfont, midi_path],
+                   check=True, capture_output=True)
+
+
 def compose(rng: np.random.Generator, seconds: float):
     """A pretty_midi piano piece: chords (left hand) and a melody (right hand) in a random key
     and tempo, velocities that swell and fade, the sustain pedal down for each bar."""
@@ -129,10 +144,7 @@ def compose(rng: np.random.Generator, seconds: float):
 
 def write_piano(root: str, pieces: int, seconds: float, seed: int = 0) -> None:
     """A maestro-v3.0.0 folder below `root`: `pieces` composed pieces rendered at 44.1 kHz."""
-    soundfont = next((p for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
-                      if os.path.exists(p)), None)
-    if shutil.which("fluidsynth") is None or soundfont is None:
-        raise SystemExit("fluidsynth and a General MIDI soundfont are needed: apt-get install fluidsynth")
+    soundfont = general_midi_soundfont()
     rng = np.random.default_rng(seed)
     base = os.path.join(root, "maestro-v3.0.0")
     os.makedirs(os.path.join(base, "2026"), exist_ok=True)
@@ -142,8 +154,7 @@ def write_piano(root: str, pieces: int, seconds: float, seed: int = 0) -> None:
         stem = f"2026/generated_{i:03d}"
         midi_path, wav_path = os.path.join(base, stem + ".midi"), os.path.join(base, stem + ".wav")
         compose(rng, seconds).write(midi_path)
-        subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-r", "44100", "-F", wav_path, soundfont, midi_path],
-                       check=True, capture_output=True)
+        render_midi(soundfont, midi_path, wav_path)
         duration = sf.info(wav_path).duration
         rows.append({"canonical_composer": "audiolm-jax", "canonical_title": f"Generated piece {i}", "split": split,
                      "year": 2026, "midi_filename": stem + ".midi", "audio_filename": stem + ".wav",
@@ -189,10 +200,7 @@ def sfx_midi(category: int, rng: np.random.Generator, seconds: float):
 
 def write_sfx(root: str, per_fold: int, seconds: float = 5.0, seed: int = 0) -> None:
     """An ESC-50 folder below `root`: `per_fold` clips of each class in each of 5 folds, 44.1 kHz."""
-    soundfont = next((p for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
-                      if os.path.exists(p)), None)
-    if shutil.which("fluidsynth") is None or soundfont is None:
-        raise SystemExit("fluidsynth and a General MIDI soundfont are needed: apt-get install fluidsynth")
+    soundfont = general_midi_soundfont()
     rng = np.random.default_rng(seed)
     base = os.path.join(root, "ESC-50-master")
     os.makedirs(os.path.join(base, "audio"), exist_ok=True)
@@ -204,8 +212,7 @@ def write_sfx(root: str, per_fold: int, seconds: float = 5.0, seed: int = 0) -> 
                     name = f"{fold}-{1000 * target + i}-A-{target}.wav"
                     midi_path, raw = os.path.join(tmp, "clip.mid"), os.path.join(tmp, "clip.wav")
                     sfx_midi(target, rng, seconds).write(midi_path)
-                    subprocess.run(["fluidsynth", "-ni", "-g", "0.8", "-r", "44100", "-F", raw, soundfont, midi_path],
-                                   check=True, capture_output=True)
+                    render_midi(soundfont, midi_path, raw)
                     wave, rate = sf.read(raw, dtype="float32", always_2d=True)
                     clip = np.zeros(int(seconds * rate), np.float32)  # ESC-50 clips are exactly 5 s
                     mono = wave.mean(axis=1)[: len(clip)]

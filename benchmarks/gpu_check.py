@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from audiolm_jax import decode  # noqa: E402
 from audiolm_jax.model import init_params  # noqa: E402
 from benchmarks.common import emit, emit_timed, interleaved_seconds, jax_train_step, repeated  # noqa: E402
-from benchmarks.train_step import config_for, random_batch, step_flops, torch_step  # noqa: E402
+from benchmarks.train_step import config_for, peak_flops, random_batch, step_flops, torch_step  # noqa: E402
 
 # Dense bfloat16 peak FLOP/s by `device_kind` prefix (vendor data sheets, without sparsity).
 PEAK_BF16 = {"NVIDIA H200": 989.4e12, "NVIDIA H100 80GB HBM3": 989.4e12, "NVIDIA H100 PCIe": 756.5e12,
@@ -52,20 +52,7 @@ def card_peak(device) -> tuple[float, str]:
     for prefix, peak in PEAK_BF16.items():
         if device.device_kind.startswith(prefix):
             return peak, "data sheet"
-    return measured_matmul(8192 if device.platform == "gpu" else 512), "measured matmul"
-
-
-def measured_matmul(size: int) -> float:
-    """FLOP/s of a `size`³ bfloat16 matmul (best of 5)."""
-    a = jnp.ones((size, size), jnp.bfloat16)
-    f = jax.jit(lambda x, y: x @ y)
-    jax.block_until_ready(f(a, a))
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        jax.block_until_ready(f(a, a))
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+    return peak_flops(8192 if device.platform == "gpu" else 512, jnp.bfloat16), "measured matmul"
 
 
 def record(line: dict, sink) -> None:
