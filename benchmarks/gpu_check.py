@@ -13,7 +13,7 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
     python -m benchmarks.gpu_check            # the check (on a GPU)
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
-    python -m benchmarks.gpu_check --variants # our train step under variants, to find its bound
+    python -m benchmarks.gpu_check --variants [--quick]  # our train step under variants, to find its bound
 """
 
 from __future__ import annotations
@@ -122,21 +122,55 @@ def check_decode(size: str, batch: int, device: str | None, sink) -> None:
 
 
 def time_variants(size: str, peak: float, sink) -> None:
-    """Our train step's MFU with one thing changed at a time: what bounds it."""
+    """Our train step's MFU with one thing changed at a time (and the forward pass alone):
+    what bounds it. 'cudnn attention' swaps the attention kernel for cuDNN's fused one (GPU only)."""
+    import functools
+
+    from audiolm_jax import model as model_lib
+
     layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
     variants = {"as configured": {}, "no prenet dropout": {"prenet_dropout": 0.0},
-                "batch x2": {"batch": 2 * batch}, "no prenet dropout, batch x2": {"prenet_dropout": 0.0, "batch": 2 * batch},
-                "float32": {"dtype": "float32"}}
+                "batch x2": {"batch": 2 * batch}, "float32": {"dtype": "float32"}}
+    if "--quick" in sys.argv:  # the variants measured before are left out
+        variants = {"as configured": {}}
+    if jax.devices()[0].platform == "gpu":
+        variants["cudnn attention"] = {"attention": "cudnn"}
+    original = jax.nn.dot_product_attention
     for name, change in variants.items():
         b = change.get("batch", batch)
         cfg = config_for(layers, d, heads, b, frames, r, dtype=change.get("dtype", "bfloat16"))
         if "prenet_dropout" in change:
             cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, prenet_dropout=change["prenet_dropout"]))
-        ours, n_params = jax_train_step(cfg, random_batch(b, frames))
-        seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
+        if "attention" in change:
+            model_lib.jax.nn.dot_product_attention = functools.partial(original, implementation=change["attention"])
+        try:
+            ours, n_params = jax_train_step(cfg, random_batch(b, frames))
+            seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
+        except Exception as e:  # a kernel this card or shape does not support: say so, go on
+            record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "error": f"{type(e).__name__}: {e}"[:500]},
+                   sink)
+            print(f"gpu_check: variant {name!r} failed: {type(e).__name__}: {str(e)[:300]}", file=sys.stderr)
+            continue
+        finally:
+            model_lib.jax.nn.dot_product_attention = original
         mfu = step_flops(n_params, layers, d, b, frames // r - 1) / float(np.median(seconds)) / peak
         record(emit("gpu_variants", f"{size}: {name}", mfu, 1.0, "fraction", target=0.4, higher_is_better=True,
                     step_seconds=float(np.median(seconds))), sink)
+    record(emit("gpu_variants", f"{size}: forward pass alone, s", forward_seconds(size), 1.0, "s", target=0.0,
+                higher_is_better=False), sink)
+
+
+def forward_seconds(size: str) -> float:
+    """Median seconds of the jit-compiled forward pass (no gradient) over the train batch."""
+    from audiolm_jax.model import MelTransformer
+
+    layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
+    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16")
+    params = init_params(cfg.model, cfg.audio.n_mels, jax.random.key(0))
+    groups = jnp.asarray(random_batch(batch, frames)["mel"]).reshape(batch, frames // r, r * cfg.audio.n_mels)
+    forward = jax.jit(lambda p, g: MelTransformer(cfg.model, cfg.audio.n_mels).apply({"params": p}, g)[0]["mean"])
+    times = interleaved_seconds({"forward": repeated(lambda: forward(params, groups), per_sample)}, repeats=3)
+    return float(np.median(times["forward"])) / per_sample
 
 
 def main(argv: list[str]) -> None:
