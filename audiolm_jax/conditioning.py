@@ -147,8 +147,3 @@ def drop_mask(key: jax.Array, rate: float, example_ids: jax.Array) -> jax.Array:
     if rate <= 0:
         return jnp.zeros(example_ids.shape, bool)
     return jax.vmap(lambda e: jax.random.bernoulli(jax.random.fold_in(key, e), rate))(example_ids)
-
-
-def null_conditions(conditions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The same arrays with every row marked dropped: the unconditional half of guidance."""
-    return {**conditions, "drop": np.ones(len(next(iter(conditions.values()))), bool)}

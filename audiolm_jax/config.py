@@ -465,6 +465,8 @@ LIBRISPEECH_SPLITS = {
     "test_clean": "test-clean", "test_other": "test-other",
 }
 GENERIC_SPLITS = ("train", "validation", "test")
+GENERATED_SOURCES = ("synthetic", "sounds")  # made by the package: no data.dir, no download
+DOWNLOADABLE_SOURCES = ("librispeech", "maestro")  # tfds can fetch these (data.download)
 
 
 def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
@@ -481,15 +483,15 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              f"<= model.max_frames ({m.max_frames}) frames of audio")
     for name in ("synthetic_train_clips", "synthetic_eval_clips", "stats_clips"):
         _require(getattr(d, name) > 0, f"data.{name}", getattr(d, name), "a positive integer")
-    if d.source in ("synthetic", "sounds"):
+    if d.source in GENERATED_SOURCES:
         _require(d.synthetic_clip_seconds >= d.segment_seconds, "data.synthetic_clip_seconds",
                  d.synthetic_clip_seconds, f">= data.segment_seconds ({d.segment_seconds:g} s)")
-    if d.source in ("folder", "esc50", "urbansound8k") or (d.source in ("librispeech", "maestro") and not d.download):
+    downloadable = d.source in DOWNLOADABLE_SOURCES
+    if d.source not in GENERATED_SOURCES and not (downloadable and d.download):
         _require(d.dir is not None and bool(d.dir.strip()), "data.dir", d.dir,
                  f"the folder of a local copy for source '{d.source}'"
-                 + (" (or data.download=true to fetch it through tfds)" if d.source in ("librispeech", "maestro") else ""))
-    _require(not (d.download and d.source in ("synthetic", "sounds", "folder", "esc50", "urbansound8k")),
-             "data.download", d.download,
+                 + (" (or data.download=true to fetch it through tfds)" if downloadable else ""))
+    _require(not d.download or downloadable, "data.download", d.download,
              "false for source '%s' (only librispeech and maestro download)" % d.source)
     _require(not (d.download and d.dir), "data.download", d.download,
              "false when data.dir names a local copy (one or the other)")

@@ -118,19 +118,17 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     condition = config.model.condition
     if not condition.active:
         return None
-    alone = condition.each_dropout > 0  # label or text may be given alone
     label_ids = None
-    if condition.label and (prompt.label is not None or not alone):
-        if prompt.label is None:
-            raise conditioning.ConditionError(f"prompt '{prompt.name}': this model generates from a label; give one"
-                                              + (f" of {', '.join(labels.names)}" if labels else ""))
+    if condition.label and prompt.label is not None:
         if labels is None:
             raise conditioning.ConditionError("the model is conditioned on labels but no label set was given")
         label_ids = labels.ids([prompt.label] * rows)
-    if condition.text and prompt.text is None and not alone:
-        raise conditioning.ConditionError(f"prompt '{prompt.name}': this model is conditioned on text; give one")
     texts = None if prompt.text is None else [prompt.text] * rows
-    return conditioning.condition_arrays(condition, label_ids, texts)
+    try:
+        return conditioning.condition_arrays(condition, label_ids, texts)
+    except conditioning.ConditionError as e:  # what is missing, said of this prompt
+        known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
+        raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
 
 
 def prenet_dropout_at_sampling(config: ExperimentConfig) -> bool:

@@ -119,10 +119,15 @@ def guide(outputs: dict[str, jax.Array], guidance: float) -> dict[str, jax.Array
     return mixed
 
 
+def effective_guidance(conditions: Optional[dict], guidance: float) -> float:
+    """The guidance scale decoding applies: `guidance`, or 1 (none) without conditions."""
+    return 1.0 if conditions is None else float(guidance)
+
+
 def guided_conditions(conditions: Optional[dict], guidance: float) -> Optional[dict]:
     """Conditions as decoding feeds them: with guidance ≠ 1, twice over (conditioned, then
     with `drop` set, so the model sees only the null)."""
-    if conditions is None or guidance == 1.0:
+    if effective_guidance(conditions, guidance) == 1.0:
         return conditions
     batch = len(next(iter(conditions.values())))
     doubled = {k: jnp.concatenate([jnp.asarray(v)] * 2) for k, v in conditions.items() if k != "drop"}
@@ -159,10 +164,11 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
              conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
              temperature: float, prenet_dropout: bool, guidance: float) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache
-    (with `conditions` from `guided_conditions`: `2B` rows when guided); returns the next
-    group `[B, 1, r*M]` with its gate probability `[B, 1]`, and the cache."""
+    (with `conditions` from `guided_conditions`: `2B` rows when guided, `guidance` from
+    `effective_guidance`); returns the next group `[B, 1, r*M]` with its gate probability
+    `[B, 1]`, and the cache."""
     model = MelTransformer(model_config, n_mels)
-    guided = conditions is not None and guidance != 1.0
+    guided = guidance != 1.0
     cache = init_cache(model_config, context.shape[0] * (2 if guided else 1), steps=window)
     outputs, cache = model.apply({"params": params}, _doubled(context, guided), cache=cache, start=0,
                                  conditions=conditions, example_ids=_example_ids(context.shape[0], guided),
@@ -180,10 +186,11 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
             first: jax.Array, dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array, num_steps: int,
             temperature: float, prenet_dropout: bool, guidance: float) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
-    times (guided when the cache holds 2B rows and `guidance` ≠ 1); returns the `num_steps`
-    predicted groups `[B, num_steps, r*M]` and their gate probabilities `[B, num_steps]`."""
+    times (guided, over a cache of 2B rows, when `guidance` from `effective_guidance` ≠ 1);
+    returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
+    probabilities `[B, num_steps]`."""
     model = MelTransformer(model_config, n_mels)
-    guided = cache[0]["k"].shape[0] == 2 * first.shape[0] and guidance != 1.0
+    guided = guidance != 1.0
 
     def step(carry, i):
         cache, current = carry
@@ -241,17 +248,17 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups, ended = prompt_groups(prompt, r), []
     clip = group_bounds(bounds, n_mels, r)
-    fed = guided_conditions(conditions, float(guidance))
+    fed, guidance = guided_conditions(conditions, guidance), effective_guidance(conditions, guidance)
     for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
         dropout_key, noise_key = _chunk_keys(key, index)
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
                                                fed, dropout_key, noise_key, clip, float(temperature),
-                                               bool(prenet_dropout), float(guidance))
+                                               bool(prenet_dropout), guidance)
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
                                        dropout_key, noise_key, clip, new - 1, float(temperature),
-                                       bool(prenet_dropout), float(guidance))
+                                       bool(prenet_dropout), guidance)
             pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))
@@ -272,8 +279,8 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     groups = prompt_groups(prompt, r)
     model = MelTransformer(model_config, n_mels)
     clip = group_bounds(bounds, n_mels, r)
-    fed = guided_conditions(conditions, float(guidance))
-    guided = fed is not None and guidance != 1.0
+    fed, guidance = guided_conditions(conditions, guidance), effective_guidance(conditions, guidance)
+    guided = guidance != 1.0
 
     @jax.jit
     def next_group(p, padded, last, dropout_key, noise_key):

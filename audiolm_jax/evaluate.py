@@ -118,17 +118,23 @@ def _mean_or_nan(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def log_mel_features(log_mels: list[np.ndarray]) -> np.ndarray:
+    """Classifier features `[N, F]` of log-mels in dB `[frames, n_mels]` (`clip_features`)."""
+    return np.stack([classifier_lib.clip_features(m) for m in log_mels])
+
+
 def clip_feature_matrix(waves: list[np.ndarray], config: ExperimentConfig) -> np.ndarray:
     """Classifier features `[N, F]` of mono clips `[samples]` (log-mel of each, then `clip_features`)."""
     from audiolm_jax.data.pipeline import clip_log_mels
 
-    return np.stack([classifier_lib.clip_features(m) for m in clip_log_mels(waves, config.audio)])
+    return log_mel_features(clip_log_mels(waves, config.audio))
 
 
-def generated_by_label(sampler: "sample.Sampler", guidance: float, per_label: int, key: jax.Array
-                       ) -> tuple[list[np.ndarray], np.ndarray]:
-    """`per_label` clips `[samples]` generated from no audio for every label of the run, at
-    `guidance`, through the one continuation path; and their label ids `[N]`."""
+def generated_clips(sampler: "sample.Sampler", prompts: list[continuation.Prompt], per_label: int,
+                    guidance: float, key: jax.Array) -> list[np.ndarray]:
+    """`per_label` clips `[samples]` per audio-less prompt (`unconditional_prompt` with a label
+    and/or text), each a training crop long, at `guidance`, through the one continuation path;
+    prompt by prompt."""
     import dataclasses
 
     cfg = sampler.config
@@ -136,9 +142,17 @@ def generated_by_label(sampler: "sample.Sampler", guidance: float, per_label: in
     seconds = cfg.data.segment_seconds - r * a.hop_length / a.sample_rate
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, guidance=guidance, num_samples=per_label,
                                                               seconds=seconds))
-    prompts = [continuation.unconditional_prompt(cfg, sampler.stats, name, label=name) for name in sampler.labels.names]
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key, labels=sampler.labels)
-    waves = [w for c in conts for w in c.full]
+    return [w for c in conts for w in c.full]
+
+
+def generated_by_label(sampler: "sample.Sampler", guidance: float, per_label: int, key: jax.Array
+                       ) -> tuple[list[np.ndarray], np.ndarray]:
+    """`per_label` clips `[samples]` generated from no audio for every label of the run, at
+    `guidance`; and their label ids `[N]`."""
+    prompts = [continuation.unconditional_prompt(sampler.config, sampler.stats, name, label=name)
+               for name in sampler.labels.names]
+    waves = generated_clips(sampler, prompts, per_label, guidance, key)
     return waves, np.repeat(np.arange(len(prompts)), per_label).astype(np.int32)
 
 
@@ -146,9 +160,7 @@ def description_accuracy(sampler: "sample.Sampler", data, clf: classifier_lib.Cl
                          key: jax.Array) -> dict[str, float]:
     """Label accuracy of clips generated from held-out descriptions alone (one caption of each
     label's first held-out example; the label itself withheld when the model can do without,
-    `model.condition.each_dropout`): does the text reach the class it names?"""
-    import dataclasses
-
+    `model.condition.each_dropout`), at `sample.guidance`: does the text reach the class it names?"""
     cfg = sampler.config
     first: dict[str, str] = {}
     for meta in data.eval_metadata(10_000):
@@ -156,15 +168,11 @@ def description_accuracy(sampler: "sample.Sampler", data, clf: classifier_lib.Cl
             first.setdefault(meta["label"], meta["text"])
     if not first:
         return {}
-    a, r = cfg.audio, cfg.model.frames_per_step
-    seconds = cfg.data.segment_seconds - r * a.hop_length / a.sample_rate
-    cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=per_label, seconds=seconds))
     with_label = cfg.model.condition.label and cfg.model.condition.each_dropout == 0
     prompts = [continuation.unconditional_prompt(cfg, sampler.stats, label, label=label if with_label else None,
                                                  text=text) for label, text in first.items()]
-    conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, jax.random.fold_in(key, 7),
-                                          labels=sampler.labels)
-    predicted = clf.predict(clip_feature_matrix([w for c in conts for w in c.full], cfg))
+    waves = generated_clips(sampler, prompts, per_label, cfg.sample.guidance, jax.random.fold_in(key, 7))
+    predicted = clf.predict(clip_feature_matrix(waves, cfg))
     wanted = np.repeat([sampler.labels.id(label) for label in first], per_label)
     return {"description_label_accuracy": float(np.mean(predicted == wanted)),
             "description_with_label": float(with_label)}
@@ -175,26 +183,28 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
     """Label accuracy, Fréchet distance and diversity of generated sound (see the module docstring)."""
     cfg, s = sampler.config, sampler.config.sample
     num_classes = len(sampler.labels)
+    from audiolm_jax.data.pipeline import clip_log_mels
+
     train_waves, train_y = data.labelled_clips("train", 4000)
     eval_waves, eval_y = data.labelled_clips("eval", 2000)
-    clf = classifier_lib.train_classifier(clip_feature_matrix(train_waves, cfg), train_y, num_classes,
-                                          jax.random.PRNGKey(cfg.train.seed))
-    out = {"classifier_real_accuracy": float(np.mean(clf.predict(clip_feature_matrix(eval_waves, cfg)) == eval_y))}
-    eval_db = [np.asarray(audio.log_mel_jax(np.asarray(w, np.float32)[None], cfg.audio))[0] for w in eval_waves]
+    train_f = clip_feature_matrix(train_waves, cfg)
+    clf = classifier_lib.train_classifier(train_f, train_y, num_classes, jax.random.PRNGKey(cfg.train.seed))
+    eval_db = clip_log_mels(eval_waves, cfg.audio)
+    out = {"classifier_real_accuracy": float(np.mean(clf.predict(log_mel_features(eval_db)) == eval_y))}
     resynth = [invert.mel_to_audio(m[None], cfg.audio, s.inversion, s.griffin_lim_iters, seed=i, length=len(w))[0]
                for i, (m, w) in enumerate(zip(eval_db, eval_waves))]
     resynth_f = clip_feature_matrix(resynth, cfg)
     out["classifier_resynth_accuracy"] = float(np.mean(clf.predict(resynth_f) == eval_y))
-    real_embedding = clf.embed(clip_feature_matrix(train_waves, cfg))
+    real_embedding = clf.embed(train_f)
     key = jax.random.PRNGKey(s.seed)
     for g in sorted(set(guidances) | {s.guidance}):
         waves, y = generated_by_label(sampler, g, per_label, jax.random.fold_in(key, int(g * 100)))
         features = clip_feature_matrix(waves, cfg)
-        accuracy = float(np.mean(clf.predict(features) == y))
+        predicted = clf.predict(features)
+        accuracy = float(np.mean(predicted == y))
         out[f"label_accuracy_g{g:g}"] = accuracy
         if g == s.guidance:
             out["label_accuracy"] = accuracy
-            predicted = clf.predict(features)
             for c, name in enumerate(sampler.labels.names):
                 out[f"label_accuracy[{name}]"] = float(np.mean(predicted[y == c] == c))
             generated = clf.embed(features)

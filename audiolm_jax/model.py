@@ -19,7 +19,9 @@ from typing import Any, Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from audiolm_jax import conditioning
 from audiolm_jax.config import ConditionConfig, ModelConfig
 
 Cache = list[dict[str, jax.Array]]  # one {"k", "v"} [batch, cache_steps, heads, head_dim] per layer
@@ -197,7 +199,8 @@ class Block(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    """Pre-RMSNorm bidirectional Transformer layer over a masked sequence `[B, S, width]`."""
+    """Pre-RMSNorm bidirectional Transformer layer over a masked sequence `[B, S, width]`:
+    attention of the sequence to itself (`CrossAttention` over its own valid positions), MLP."""
 
     num_heads: int
     dtype: Any
@@ -205,12 +208,10 @@ class EncoderBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
         width = x.shape[-1]
-        proj = lambda name: nn.DenseGeneral((self.num_heads, width // self.num_heads), dtype=self.dtype, name=name)
         h = nn.RMSNorm(dtype=self.dtype, name="norm_attn")(x)
         keys = jnp.asarray(mask).at[:, 0].set(1.0)  # an empty text still has one key: no row attends to nothing
-        a = jax.nn.dot_product_attention(proj("query")(h), proj("key")(h), proj("value")(h),
-                                         mask=keys[:, None, None, :].astype(bool))
-        x = x + nn.DenseGeneral(width, axis=(-2, -1), dtype=self.dtype, name="out")(a).astype(jnp.float32)
+        a, _ = CrossAttention(self.num_heads, self.dtype, name="attn")(h, h, keys)
+        x = x + a.astype(jnp.float32)
         return x + Mlp(4 * width, self.dtype, name="mlp")(nn.RMSNorm(dtype=self.dtype, name="norm_mlp")(x)
                                                          ).astype(jnp.float32)
 
@@ -234,8 +235,6 @@ class Conditioner(nn.Module):
 
     @nn.compact
     def __call__(self, conditions: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
-        from audiolm_jax.conditioning import VOCABULARY_SIZE
-
         cfg = self.config
         batch = next(v.shape[0] for k, v in conditions.items() if k in ("label", "text"))
         drop = conditions.get("drop", jnp.zeros((batch,), bool)).astype(bool)
@@ -252,7 +251,7 @@ class Conditioner(nn.Module):
         if cfg.text:
             text_mask = conditions["text_mask"].astype(jnp.float32)
             steps = conditions["text"].shape[1]
-            x = nn.Embed(VOCABULARY_SIZE, self.width, embedding_init=init, name="char_embed")(conditions["text"])
+            x = nn.Embed(conditioning.VOCABULARY_SIZE, self.width, embedding_init=init, name="char_embed")(conditions["text"])
             x = x + self.param("text_positions", init, (cfg.max_text_chars, self.width))[None, :steps]
             for i in range(cfg.text_layers):
                 x = EncoderBlock(self.num_heads, self.dtype, name=f"text_block_{i}")(x, text_mask)
@@ -359,16 +358,5 @@ def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
     model = MelTransformer(config, n_mels)
     dummy = jnp.zeros((1, 2, config.frames_per_step * n_mels), jnp.float32)
     context = jnp.zeros((1, 1, config.context_dim), jnp.float32) if config.context_dim > 0 else None
-    return model.init({"params": key}, dummy, context=context, conditions=dummy_conditions(config, 1))["params"]
-
-
-def dummy_conditions(config: ModelConfig, batch: int) -> Optional[dict[str, jax.Array]]:
-    """Zero conditions of the right shapes for `batch` rows (None without conditioners)."""
-    c = config.condition
-    out: dict[str, jax.Array] = {}
-    if c.label:
-        out["label"] = jnp.zeros((batch,), jnp.int32)
-    if c.text:
-        out["text"] = jnp.zeros((batch, c.max_text_chars), jnp.int32)
-        out["text_mask"] = jnp.zeros((batch, c.max_text_chars), jnp.float32)
-    return out or None
+    conditions = conditioning.condition_arrays(config.condition, np.zeros(1, np.int32), [""]) or None
+    return model.init({"params": key}, dummy, context=context, conditions=conditions)["params"]

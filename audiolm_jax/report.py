@@ -143,7 +143,8 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
     for i, cont in enumerate(continuations):
         stem = _safe_name(cont.name)
         prompt_path, prompt_png = (os.path.join(out_dir, f"{stem}_prompt.{ext}") for ext in ("wav", "png"))
-        if cont.prompt_frames:
+        has_prompt = cont.prompt_frames > 0  # generated from no audio (a label, a text) otherwise
+        if has_prompt:
             audio.save(prompt_path, cont.prompt, config.sample_rate)
             save_spectrogram_png(prompt_png, cont.full_log_mel[0][: cont.prompt_frames], config,
                                  title=f"{cont.name} · prompt", top_db=top)
@@ -153,10 +154,9 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
             png_path = os.path.join(out_dir, f"{stem}_sample{k}.png")
             audio.save(wav_path, wave, config.sample_rate)
             save_spectrogram_png(png_path, log_mel, config, title=f"{cont.name} · sample {k}",
-                                 boundary_seconds=cont.prompt_seconds if cont.prompt_frames else None, top_db=top)
+                                 boundary_seconds=cont.prompt_seconds if has_prompt else None, top_db=top)
             cells.append(SampleCell(relative(wav_path, out_dir), relative(png_path, out_dir),
                                     dict(metrics[i][k]) if metrics else {}))
-        has_prompt = cont.prompt_frames > 0
         rows.append(SampleRow(cont.name, relative(prompt_path, out_dir) if has_prompt else None,
                               relative(prompt_png, out_dir) if has_prompt else None, cells))
     index = os.path.join(out_dir, "index.html")

@@ -9,7 +9,6 @@ Imported only by benchmarks (torch is in the `bench` extra).
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -144,7 +143,3 @@ def synchronize(device: torch.device) -> None:
 
 def parameter_count(model: Model) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def steps_for(frames: int, frames_per_step: int) -> int:
-    return math.ceil(frames / frames_per_step)

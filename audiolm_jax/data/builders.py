@@ -142,6 +142,10 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     validation_clips: int = 64
     test_clips: int = 64
 
+    def split_counts(self) -> dict[str, int]:
+        """Clips (for the sound set: per class) of each split."""
+        return {"train": self.train_clips, "validation": self.validation_clips, "test": self.test_clips}
+
 
 def synthetic_config(sample_rate: int, clip_seconds: float, train_clips: int, eval_clips: int) -> SyntheticConfig:
     """The config named after its parameters (each distinct set is prepared once)."""
@@ -222,9 +226,7 @@ class SyntheticPiano(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
             metadata=_metadata(c.sample_rate))
 
     def _split_generators(self, dl_manager):
-        c = self.builder_config
-        counts = {"train": c.train_clips, "validation": c.validation_clips, "test": c.test_clips}
-        return {split: self._generate_examples(split, n) for split, n in counts.items()}
+        return {split: self._generate_examples(split, n) for split, n in self.builder_config.split_counts().items()}
 
     def _generate_examples(self, split: str, count: int):
         c = self.builder_config
@@ -255,9 +257,7 @@ class SyntheticSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
             supervised_keys=("audio", "label"), metadata=_metadata(c.sample_rate))
 
     def _split_generators(self, dl_manager):
-        c = self.builder_config
-        counts = {"train": c.train_clips, "validation": c.validation_clips, "test": c.test_clips}
-        return {split: self._generate_examples(split, n) for split, n in counts.items()}
+        return {split: self._generate_examples(split, n) for split, n in self.builder_config.split_counts().items()}
 
     def _generate_examples(self, split: str, per_class: int):
         c = self.builder_config

@@ -15,7 +15,6 @@ from typing import Callable
 import numpy as np
 from scipy import signal
 
-from audiolm_jax.data.synthetic import split_seed
 
 CLASSES = ("rain", "wind", "engine", "siren", "bell", "footsteps", "knocking", "applause", "dripping", "thunder")
 
@@ -181,10 +180,3 @@ def synthesize_sound(label: str, seed: int, index: int, seconds: float, sample_r
     wave = np.asarray(wave, np.float64) + 1e-4 * rng.standard_normal(n)
     peak = rng.uniform(0.3, 0.9)
     return (peak * wave / max(np.max(np.abs(wave)), 1e-9)).astype(np.float32), caption
-
-
-def synthesize_split(split: str, per_class: int, seconds: float, sample_rate: int
-                     ) -> list[tuple[str, np.ndarray, str]]:
-    """(label, `[samples]`, caption) for `per_class` clips of every class, interleaved by class."""
-    seed = split_seed(split)
-    return [(label, *synthesize_sound(label, seed, i, seconds, sample_rate)) for i in range(per_class) for label in CLASSES]
