@@ -14,13 +14,16 @@ setup() {  # $1: extras, e.g. "dev" or "dev,bench"
   local extras=$1
   local stamp="$VENV/.installed-$extras"
   local want
-  want=$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)
+  want=$(cat setup.cfg pyproject.toml run.sh | sha256sum | cut -d' ' -f1)
   if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "run.sh: installing audiolm-jax[$extras] into $VENV" >&2
-    if ! "$VENV/bin/python" -m pip install -e ".[$extras]" > "$VENV/install.log" 2>&1; then
+    # basic-pitch ships the piano transcriber's weights (ONNX) used by evaluation; its
+    # metadata pins an old TensorFlow, so it goes in without dependencies (transcribe.py).
+    if ! { "$VENV/bin/python" -m pip install -e ".[$extras]" &&
+           "$VENV/bin/python" -m pip install --no-deps "basic-pitch==0.4.0"; } > "$VENV/install.log" 2>&1; then
       tail -n 40 "$VENV/install.log" >&2
       echo "run.sh: installation failed; the full log is $VENV/install.log" >&2
       exit 1

@@ -1,9 +1,12 @@
-"""Conditioning: metadata (a class label, a text) → the arrays a batch carries beside its mel.
+"""Conditioning: metadata (a class label, a text, MIDI notes) → the arrays a batch carries beside its mel.
 
 A batch's conditions, all optional and batch-first like the mel:
 - `label` `[B]` int32: the index of the example's label in the run's `LabelSet`;
 - `text` `[B, S]` int32 character ids (`encode_texts`) and `text_mask` `[B, S]` (1 for a
-  character, 0 for padding), S = `model.condition.max_text_chars`.
+  character, 0 for padding), S = `model.condition.max_text_chars`;
+- `notes` `[B, T, 3 * 88]` float32: the piano roll of the notes each mel frame hears
+  (`midi.piano_roll`), T the mel's frames; the model tells position i the roll of the
+  group it predicts (`model.next_group_rolls`).
 
 The label set is a run's own: the dataset's label names in order, saved once in
 `<workdir>/labels.json` when training starts, so sampling turns a name into the same id
@@ -116,11 +119,20 @@ def check_label_set(labels: LabelSet, config: ConditionConfig) -> None:
 
 
 def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = None,
-                     texts: Optional[Sequence[str]] = None) -> dict[str, np.ndarray]:
+                     texts: Optional[Sequence[str]] = None, rolls: Optional[np.ndarray] = None
+                     ) -> dict[str, np.ndarray]:
     """The conditions of a batch as the model takes them: `label` `[B]` (ids) when
-    `config.label`, `text`/`text_mask` `[B, S]` when `config.text`; {} without conditioners.
-    Raises ConditionError when a conditioner's input is missing."""
+    `config.label`, `text`/`text_mask` `[B, S]` when `config.text`, `notes` `[B, frames,
+    3 * 88]` (piano rolls aligned to the mel frames, `midi.piano_roll`) when `config.midi`
+    is on; {} without conditioners. Raises ConditionError when a conditioner's input is
+    missing."""
     out: dict[str, np.ndarray] = {}
+    if config.midi != "none":
+        if rolls is None:
+            raise ConditionError("the model is conditioned on MIDI (model.condition.midi): give notes")
+        out["notes"] = np.asarray(rolls, np.float32)
+    if not config.cross_attends:
+        return out
     alone = config.each_dropout > 0  # trained to take the label or the text alone
     if config.label and config.text and labels is None and texts is None:
         raise ConditionError("the model is conditioned on a label and a text (model.condition): give one or both")

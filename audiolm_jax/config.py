@@ -80,7 +80,9 @@ class ConditionConfig:
     The context is one summary slot (the label's embedding, or a learned 'conditioned'
     vector) followed by the text's characters; a row whose conditions are dropped (at
     training, `dropout` of them) sees only the learned null, which classifier-free
-    guidance contrasts with at sampling (`sample.guidance`).
+    guidance contrasts with at sampling (`sample.guidance`). MIDI (`midi="frames"`) is
+    frame-synchronous instead: position i adds an encoding of the piano roll (`midi.py`)
+    of the group it predicts to its input, or a learned null when dropped.
     """
 
     label: bool = False  # condition on each example's class label (a learned embedding per label)
@@ -88,12 +90,18 @@ class ConditionConfig:
     text: bool = False  # condition on each example's text (transcript or caption), as characters
     max_text_chars: int = 96  # characters of text kept (longer texts are cut at a word boundary)
     text_layers: int = 2  # bidirectional Transformer layers of the character encoder
+    midi: Literal["none", "frames"] = "none"  # "frames": each position adds the piano roll of the frames it predicts
     dropout: float = 0.1  # share of training examples whose conditions are replaced by the learned null
     each_dropout: float = 0.0  # with label and text: share of examples losing each one alone (either can be given alone)
 
     @property
     def active(self) -> bool:
-        """Whether the model has a conditioner (and cross-attention) at all."""
+        """Whether the model has a conditioner at all."""
+        return self.label or self.text or self.midi != "none"
+
+    @property
+    def cross_attends(self) -> bool:
+        """Whether the conditions form a context the blocks cross-attend to (labels, text)."""
         return self.label or self.text
 
 

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
-from audiolm_jax import audio, conditioning, decode, invert
+from audiolm_jax import audio, conditioning, decode, invert, midi
 from audiolm_jax.config import AudioConfig, ExperimentConfig
 from audiolm_jax.stats import NormStats
 
@@ -29,14 +29,17 @@ class Prompt:
     """What a continuation follows: real audio `[samples]` (empty for unconditional generation)
     and its log-mel in dB `[frames, n_mels]`, frames a multiple of `frames_per_step`, frame
     t centred on sample t·hop_length; `waveform` ends where frame `frames` is centred.
-    A conditioned model also takes the prompt's `label` (a name of the run's label set) and
-    `text` (a transcript or description)."""
+    A conditioned model also takes the prompt's `label` (a name of the run's label set),
+    `text` (a transcript or description) and `notes` `[N, 4]` (`midi.py`: the MIDI to play,
+    seconds from the prompt audio's first sample, or from the start of the generated audio
+    when there is no prompt audio)."""
 
     name: str
     waveform: np.ndarray
     log_mel_db: np.ndarray
     label: Optional[str] = None
     text: Optional[str] = None
+    notes: Optional[np.ndarray] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Continuation:
     full_log_mel: list[np.ndarray]  # the model's log-mel (prompt + generated), per sample
     prompt_frames: int  # frames of `full_log_mel` that are the prompt's
     prompt_seconds: float  # where the continuation starts in `full`
+    notes: Optional[np.ndarray] = None  # the MIDI played `[N, 4]`, seconds from the start of `full`
 
 
 def whole_window_frames(num_samples: int, config: AudioConfig) -> int:
@@ -78,7 +82,7 @@ def prompt_from_waveform(name: str, waveform: np.ndarray, config: ExperimentConf
 def held_out_prompts(config: ExperimentConfig, clips: list[np.ndarray], count: int,
                      metadata: Optional[list[dict]] = None) -> list[tuple[Prompt, np.ndarray]]:
     """The first `sample.prompt_seconds` of up to `count` evaluation clips `[samples]` as
-    prompts, each with its whole clip and its `metadata` ({"label", "text"}, for a
+    prompts, each with its whole clip and its `metadata` ({"label", "text", "notes"}, for a
     conditioned model); clips too short for one whole group are left out."""
     samples = int(round(config.sample.prompt_seconds * config.audio.sample_rate))
     prompts = []
@@ -87,20 +91,22 @@ def held_out_prompts(config: ExperimentConfig, clips: list[np.ndarray], count: i
         meta = metadata[i] if metadata is not None else {}
         try:
             prompt = prompt_from_waveform(name, clip[:samples], config)
-            prompts.append((dataclasses.replace(prompt, label=meta.get("label"), text=meta.get("text")), clip))
+            prompts.append((dataclasses.replace(prompt, label=meta.get("label"), text=meta.get("text"),
+                                                notes=meta.get("notes")), clip))
         except ValueError:
             log.warning("evaluation clip %d is too short for a prompt; left out", i)
     return prompts
 
 
 def unconditional_prompt(config: ExperimentConfig, stats: NormStats, name: str = "unconditional",
-                         label: Optional[str] = None, text: Optional[str] = None) -> Prompt:
+                         label: Optional[str] = None, text: Optional[str] = None,
+                         notes: Optional[np.ndarray] = None) -> Prompt:
     """Generation without audio: one group of the training set's mean frame (per-bin mean in
     dB), a frame the model has seen, not digital silence far below every crop; with a
-    conditioned model, the `label` and `text` to generate from."""
+    conditioned model, the `label`, `text` or `notes` `[N, 4]` to generate from."""
     count = max(config.data.go_frames, config.model.frames_per_step)  # the trained start, with data.go_frames
     frames = np.repeat(np.asarray(stats.mean, np.float32)[None], count, axis=0)
-    return Prompt(name, np.zeros(0, np.float32), frames, label, text)
+    return Prompt(name, np.zeros(0, np.float32), frames, label, text, notes)
 
 
 def go_frames_before(config: ExperimentConfig, prompt: Prompt) -> int:
@@ -110,14 +116,36 @@ def go_frames_before(config: ExperimentConfig, prompt: Prompt) -> int:
     return config.data.go_frames if len(prompt.waveform) else 0
 
 
+def notes_start_frame(config: ExperimentConfig, prompt: Prompt) -> int:
+    """The frame of the decoded sequence (go frames, prompt, continuation) at which the
+    prompt's notes start: the prompt audio's first frame, or without audio the first
+    generated frame."""
+    return go_frames_before(config, prompt) + (0 if len(prompt.waveform) else len(prompt.log_mel_db))
+
+
+def prompt_rolls(config: ExperimentConfig, prompt: Prompt, total_frames: int) -> Optional[np.ndarray]:
+    """The piano roll `[total_frames, 3 * 88]` of the prompt's notes on the decoded
+    sequence's frames (`notes_start_frame` is the notes' time 0), None without notes."""
+    if prompt.notes is None:
+        return None
+    a = config.audio
+    offset = notes_start_frame(config, prompt)
+    roll = midi.piano_roll(prompt.notes, max(total_frames - offset, 0), a.sample_rate, a.hop_length)
+    return np.concatenate([np.zeros((min(offset, total_frames), roll.shape[1]), np.float32), roll])
+
+
 def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
-                      labels: Optional[conditioning.LabelSet]) -> Optional[dict[str, np.ndarray]]:
+                      labels: Optional[conditioning.LabelSet], total_frames: int = 0
+                      ) -> Optional[dict[str, np.ndarray]]:
     """The prompt's conditions for `rows` samples, as `decode.generate` takes them (None for an
-    unconditioned model). A conditioned model needs what it was trained on: ConditionError
-    naming the missing label or text."""
+    unconditioned model); a MIDI-conditioned model's piano roll covers `total_frames` of
+    the decoded sequence. A conditioned model needs what it was trained on:
+    ConditionError naming the missing label, text or notes."""
     condition = config.model.condition
     if not condition.active:
         return None
+    roll = prompt_rolls(config, prompt, total_frames)
+    rolls = None if roll is None else np.repeat(roll[None], rows, axis=0)
     label_ids = None
     if condition.label and prompt.label is not None:
         if labels is None:
@@ -125,7 +153,7 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
         label_ids = labels.ids([prompt.label] * rows)
     texts = None if prompt.text is None else [prompt.text] * rows
     try:
-        return conditioning.condition_arrays(condition, label_ids, texts)
+        return conditioning.condition_arrays(condition, label_ids, texts, rolls)
     except conditioning.ConditionError as e:  # what is missing, said of this prompt
         known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
         raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
@@ -164,11 +192,12 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
         normalised = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
         go = go_frames_before(config, prompt)
         normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), normalised], axis=1)
+        total_frames = normalised.shape[1] + new_frames + config.model.frames_per_step
         decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
                                   window=window, temperature=s.temperature,
                                   prenet_dropout=prenet_dropout_at_sampling(config),
                                   bounds=stats.normalised_bounds(),
-                                  conditions=prompt_conditions(config, prompt, s.num_samples, labels),
+                                  conditions=prompt_conditions(config, prompt, s.num_samples, labels, total_frames),
                                   guidance=s.guidance)
         decoded = decoded._replace(frames=decoded.frames[:, go:])
         generated_db = stats.denormalise(decoded.frames)
@@ -185,7 +214,7 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
             full, mels = [w[start * a.hop_length :] for w in full], [m[start:] for m in mels]
             start = 0
         results.append(Continuation(prompt.name, prompt.waveform, full, mels, start,
-                                    start * a.hop_length / a.sample_rate))
+                                    start * a.hop_length / a.sample_rate, prompt.notes))
         if progress is not None:
             progress.update(1)
     return results

@@ -12,7 +12,9 @@ how many new groups it decodes. `generate_by_recompute` is the slow reference: t
 chunks, the same PRNG keys, one full forward pass per new group.
 
 Conditions (`conditioning.condition_arrays`) go to the prefill, whose cache then holds the
-context's keys and values for every later step. With `guidance` g ≠ 1 the batch is run
+context's keys and values for every later step. A piano roll (`notes`, MIDI conditioning)
+is per frame: each call, prefill or step, is given the rolls of its absolute positions
+(`position_rolls`), so a window slide keeps the notes where they are in time. With `guidance` g ≠ 1 the batch is run
 twice over, conditioned and with every condition dropped to the learned null, and the head
 outputs are mixed as u + g·(c − u) (classifier-free guidance: the mean, the mixture's
 logits and component means); both halves are fed the group drawn from the mix.
@@ -33,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax.config import ExperimentConfig, ModelConfig, segment_frames
-from audiolm_jax.model import MelTransformer, group_frames, init_cache, ungroup_frames
+from audiolm_jax.model import MelTransformer, group_frames, init_cache, next_group_rolls, ungroup_frames
 
 # Without recorded per-bin bounds, generated frames are kept within this many training
 # standard deviations of the per-bin mean: generation fed its own outputs must not run away.
@@ -183,19 +185,25 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
                                              "prenet_dropout", "guidance"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
-            first: jax.Array, dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array, num_steps: int,
-            temperature: float, prenet_dropout: bool, guidance: float) -> tuple[jax.Array, jax.Array]:
+            first: jax.Array, step_conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array,
+            bounds: jax.Array, num_steps: int, temperature: float, prenet_dropout: bool, guidance: float
+            ) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
     times (guided, over a cache of 2B rows, when `guidance` from `effective_guidance` ≠ 1);
     returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
-    probabilities `[B, num_steps]`."""
+    probabilities `[B, num_steps]`. `step_conditions` (None, or `notes` `[B', num_steps, W]`
+    for a MIDI-conditioned model, with `drop` `[B']` when guided) are what each step is
+    told besides the cached context."""
     model = MelTransformer(model_config, n_mels)
     guided = guidance != 1.0
 
     def step(carry, i):
         cache, current = carry
+        conditions = None
+        if step_conditions is not None:
+            conditions = {**step_conditions, "notes": jax.lax.dynamic_slice_in_dim(step_conditions["notes"], i, 1, 1)}
         outputs, cache = model.apply({"params": params}, _doubled(current, guided), cache=cache, start=start + i,
-                                     example_ids=_example_ids(current.shape[0], guided),
+                                     conditions=conditions, example_ids=_example_ids(current.shape[0], guided),
                                      prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
         if guided:
             outputs = guide(outputs, guidance)
@@ -214,6 +222,32 @@ def prompt_groups(prompt: np.ndarray, frames_per_step: int) -> jax.Array:
         raise ValueError(f"generate: the prompt has {prompt.shape[1]} frames; a positive multiple of "
                          f"frames_per_step={frames_per_step} is needed")
     return jnp.asarray(group_frames(prompt, frames_per_step))
+
+
+def position_rolls(conditions: Optional[dict], total_groups: int, frames_per_step: int
+                   ) -> tuple[Optional[dict], Optional[jax.Array]]:
+    """Splits a MIDI-conditioned model's piano roll `notes` `[B, frames, F]` (aligned to the
+    decoded sequence's frames: go frames, prompt, continuation) from the other conditions
+    and turns it into what each absolute position is told, `[B, total_groups - 1, r*F]`
+    (`next_group_rolls`; the roll cut or padded with silence to `total_groups` groups)."""
+    if conditions is None or "notes" not in conditions:
+        return conditions, None
+    roll = jnp.asarray(conditions["notes"], jnp.float32)
+    frames = total_groups * frames_per_step
+    roll = jnp.pad(roll[:, :frames], ((0, 0), (0, max(frames - roll.shape[1], 0)), (0, 0)))
+    rest = {k: v for k, v in conditions.items() if k != "notes"}
+    return rest, next_group_rolls(roll, frames_per_step)
+
+
+def _with_rolls(conditions: Optional[dict], rolls: Optional[jax.Array], start: int, steps: int,
+                keys: Optional[tuple[str, ...]] = None) -> Optional[dict]:
+    """`conditions` (only `keys` of them, when given) plus `notes`: positions
+    [start, start + steps) of `rolls` (zero-padded past its end); unchanged without rolls."""
+    if rolls is None:
+        return conditions
+    kept = {k: v for k, v in (conditions or {}).items() if keys is None or k in keys}
+    piece = rolls[:, start : start + steps]
+    return {**kept, "notes": jnp.pad(piece, ((0, 0), (0, steps - piece.shape[1]), (0, 0)))}
 
 
 def _check_conditions(model_config: ModelConfig, conditions: Optional[dict]) -> None:
@@ -249,14 +283,19 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     groups, ended = prompt_groups(prompt, r), []
     clip = group_bounds(bounds, n_mels, r)
     fed, guidance = guided_conditions(conditions, guidance), effective_guidance(conditions, guidance)
-    for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
+    plan = chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)
+    fed, rolls = position_rolls(fed, groups.shape[1] + sum(new for _, new in plan), r)
+    for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
+        at = groups.shape[1] - context_len  # absolute index of the chunk's first position
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
-                                               fed, dropout_key, noise_key, clip, float(temperature),
-                                               bool(prenet_dropout), guidance)
+                                               _with_rolls(fed, rolls, at, context_len), dropout_key, noise_key,
+                                               clip, float(temperature), bool(prenet_dropout), guidance)
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
+                                       None if rolls is None else
+                                       _with_rolls(fed, rolls, at + context_len, new - 1, keys=("drop",)),
                                        dropout_key, noise_key, clip, new - 1, float(temperature),
                                        bool(prenet_dropout), guidance)
             pieces, ended = pieces + [more], ended + [more_ended]
@@ -281,10 +320,12 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     clip = group_bounds(bounds, n_mels, r)
     fed, guidance = guided_conditions(conditions, guidance), effective_guidance(conditions, guidance)
     guided = guidance != 1.0
+    plan = chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)
+    fed, rolls = position_rolls(fed, groups.shape[1] + sum(new for _, new in plan), r)
 
     @jax.jit
-    def next_group(p, padded, last, dropout_key, noise_key):
-        outputs = model.apply({"params": p}, _doubled(padded, guided), conditions=fed,
+    def next_group(p, padded, last, dropout_key, noise_key, conditions):
+        outputs = model.apply({"params": p}, _doubled(padded, guided), conditions=conditions,
                               example_ids=_example_ids(padded.shape[0], guided),
                               prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})[0]
         picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}  # [B, 1, ...]
@@ -293,12 +334,13 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
         return _draw(picked, jax.random.fold_in(noise_key, last), temperature, clip)
 
     ended = []
-    for index, (context_len, new) in enumerate(chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)):
+    for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         start = groups.shape[1] - context_len
         for _ in range(new):
             current = groups[:, start:]
             padded = jnp.pad(current, ((0, 0), (0, window - current.shape[1]), (0, 0)))
-            group, group_ended = next_group(params, padded, current.shape[1] - 1, dropout_key, noise_key)
+            group, group_ended = next_group(params, padded, current.shape[1] - 1, dropout_key, noise_key,
+                                            _with_rolls(fed, rolls, start, window))
             groups, ended = jnp.concatenate([groups, group], axis=1), ended + [group_ended]
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

@@ -31,6 +31,17 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   embedding, mean over labels; `frechet_distance_resynth` of the resynthesised held-out
   clips the same way) and `diversity_ratio` (mean pairwise embedding distance among one
   label's generated clips over the same among its real clips, mean over labels).
+- With a MIDI-conditioned model (`model.condition.midi`) and the `eval` extra's piano
+  transcriber (`transcribe.py`: basic-pitch's ONNX model, mir_eval onsets at 50 ms): the
+  first `--midi-seconds` of `--midi-pieces` held-out examples are rendered from their notes
+  alone (no audio prompt) and transcribed; `onset_f1` against those notes, beside
+  `onset_f1_resynth` (the recording after the same Griffin-Lim: the ceiling),
+  `onset_f1_real` (the recording itself: the transcriber's own ceiling) and
+  `onset_f1_shuffled` (the model given the same notes with pitches permuted and onsets
+  redrawn: the floor), `onset_f1_vs_ceiling` and `onset_f1_vs_floor`; `midi_energy_error_db`
+  (and its magnitude `midi_abs_energy_error_db`: rendering minus recording, mean frame
+  energy) and `midi_silent_where_notes` / `midi_frozen_where_notes` (shares of frames
+  where the MIDI has a note that are silent or frozen in the rendering).
 - With the `eval` extra (`speechmos`, whose DNSMOS ONNX models ship inside the package and
   run offline) and speech (`librispeech` source, or `--dnsmos on`):
   `dnsmos_prompt_resynth_ovrl` (the prompt after the same Griffin-Lim: the vocoder's
@@ -49,7 +60,8 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from audiolm_jax import atomic, audio, cli, continuation, invert, sample, train
+from audiolm_jax import atomic, audio, cli, continuation, invert, midi, sample, train
+from audiolm_jax import metrics as metrics_lib
 from audiolm_jax import classifier as classifier_lib
 from audiolm_jax.metrics import CONTINUATION_KEYS, continuation_metrics, continuation_summary
 from audiolm_jax.config import ConfigError, ExperimentConfig
@@ -226,14 +238,67 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
     return out
 
 
+def render_pair(sampler: "sample.Sampler", name: str, notes: np.ndarray, seconds: float, key: jax.Array,
+                rng: np.random.Generator) -> tuple[continuation.Continuation, continuation.Continuation]:
+    """One rendering from no audio of `notes` `[N, 4]` over `seconds`, and one of the same
+    notes shuffled (`midi.shuffled_notes`: the floor), at the run's guidance, through the one
+    continuation path."""
+    import dataclasses
+
+    cfg = sampler.config
+    cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, seconds=seconds, num_samples=1))
+    prompts = [continuation.unconditional_prompt(cfg, sampler.stats, name, notes=notes),
+               continuation.unconditional_prompt(cfg, sampler.stats, f"{name}_shuffled",
+                                                 notes=midi.shuffled_notes(notes, seconds, rng))]
+    true, shuffled = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
+    return true, shuffled
+
+
+def midi_metrics(sampler: "sample.Sampler", data, pieces: int, seconds: float, key: jax.Array) -> dict[str, float]:
+    """Renderings of held-out MIDI scored by transcription (see the module docstring): the
+    first `seconds` of up to `pieces` evaluation examples, each rendered from its notes and
+    from its notes shuffled, and its recording resynthesised by Griffin-Lim; means over
+    pieces."""
+    from audiolm_jax import transcribe
+
+    cfg, rate = sampler.config, sampler.config.audio.sample_rate
+    transcriber = transcribe.PianoTranscriber()
+    rows = []
+    for i, (wave, notes) in enumerate(data.eval_recordings(pieces, seconds)):
+        if not len(notes):
+            continue
+        true, shuffled = render_pair(sampler, f"midi_{i:03d}", notes, len(wave) / rate, jax.random.fold_in(key, i),
+                                     np.random.default_rng([cfg.sample.seed, i]))
+        reference_db = np.asarray(audio.log_mel_jax(wave[None], cfg.audio))[0]
+        rebuilt = invert.mel_to_audio(reference_db[None], cfg.audio, cfg.sample.inversion, cfg.sample.griffin_lim_iters,
+                                      seed=i, length=len(wave))[0]
+        score = lambda w: transcribe.onset_scores(notes, transcriber.notes(w[: len(wave)], rate))["f1"]
+        sounding = midi.piano_roll(notes, len(reference_db), rate, cfg.audio.hop_length)[:, midi.KEYS : 2 * midi.KEYS]
+        row = {"onset_f1": score(true.full[0]), "onset_f1_resynth": score(rebuilt), "onset_f1_real": score(wave),
+               "onset_f1_shuffled": score(shuffled.full[0])}
+        row.update(metrics_lib.rendering_metrics(reference_db, true.full_log_mel[0], sounding.any(axis=1)))
+        rows.append(row)
+    if not rows:
+        raise ValueError("no evaluation example has notes to render")
+    out = {f"midi_{k}" if not k.startswith("onset") else k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    out["midi_abs_energy_error_db"] = float(np.mean([abs(r["energy_error_db"]) for r in rows]))
+    out["onset_f1_vs_ceiling"] = out["onset_f1"] / max(out["onset_f1_resynth"], 1e-6)
+    out["onset_f1_vs_floor"] = out["onset_f1"] / max(out["onset_f1_shuffled"], 1e-6)
+    out["midi_pieces"] = len(rows)
+    return out
+
+
 def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
-                        dnsmos: str = "auto", per_label: int = 8) -> dict[str, float]:
+                        dnsmos: str = "auto", per_label: int = 8, midi_pieces: int = 4,
+                        midi_seconds: float = 8.0) -> dict[str, float]:
     """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
     through the same continuation path and settings as `run` and `sample`.
 
     `overrides`: dotted `--sample.*`/`--data.*` overrides of the checkpoint's config.
     `dnsmos`: 'on', 'off', or 'auto' (on for speech data when the `eval` extra is installed).
     `per_label`: clips generated per label and guidance scale (label-conditioned runs).
+    `midi_pieces`, `midi_seconds`: held-out examples rendered from their MIDI, and how much
+    of each (MIDI-conditioned runs; needs the `eval` extra's transcriber).
     """
     from audiolm_jax import data as data_lib
     from audiolm_jax.model import MelTransformer
@@ -285,6 +350,13 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     metrics["num_prompts"] = len(prompts)
     if cfg.model.condition.label:
         metrics.update(label_metrics(sampler, data, per_label=per_label))
+    if cfg.model.condition.midi != "none":
+        from audiolm_jax import transcribe
+
+        if transcribe.available():
+            metrics.update(midi_metrics(sampler, data, midi_pieces, midi_seconds, jax.random.PRNGKey(cfg.sample.seed)))
+        else:
+            log.warning("MIDI transcription metrics skipped: %s", transcribe.INSTALL_HINT)
     return metrics
 
 
@@ -299,10 +371,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="DNSMOS of prompts and continuations (auto: for speech, if the eval extra is installed)")
     parser.add_argument("--per-label", type=int, default=8,
                         help="clips generated per label and guidance scale (label-conditioned runs)")
+    parser.add_argument("--midi-pieces", type=int, default=4,
+                        help="held-out examples rendered from their MIDI (MIDI-conditioned runs)")
+    parser.add_argument("--midi-seconds", type=float, default=8.0, help="seconds of each rendered from the start")
     args, overrides = cli.split_overrides(parser, argv, sections=("sample", "data"))
     cli.configure_logging()
     try:
-        metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos, args.per_label)
+        metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos, args.per_label,
+                                      args.midi_pieces, args.midi_seconds)
     except (FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -56,3 +56,20 @@ def continuation_summary(continuations: list) -> tuple[dict[str, float], list[li
     summary = {key: float(np.mean([m[key] for m in flat])) if flat else float("nan") for key in CONTINUATION_KEYS}
     summary["abs_energy_drift_db"] = float(np.mean([abs(m["energy_drift_db"]) for m in flat])) if flat else float("nan")
     return summary, per
+
+
+def rendering_metrics(reference_db: np.ndarray, rendered_db: np.ndarray, sounding: np.ndarray) -> dict[str, float]:
+    """A rendering of MIDI `[frames, n_mels]` (dB) against the real recording of the same
+    notes `[frames', n_mels]`, over their common frames, where `sounding` `[frames'']` marks
+    the frames in which the MIDI has a note: `energy_error_db` (mean frame energy,
+    rendering minus recording), and among the sounding frames `silent_where_notes` (60 dB
+    below the recording's peak) and `frozen_where_notes` (changing < 0.1 dB RMS from the
+    previous frame)."""
+    frames = min(len(reference_db), len(rendered_db), len(sounding))
+    reference_energy, rendered_energy = frame_energy_db(reference_db[:frames]), frame_energy_db(rendered_db[:frames])
+    flux = np.concatenate([[np.inf], frame_flux_db(rendered_db[:frames])])
+    notes_on = np.asarray(sounding[:frames], bool)
+    share = lambda hit: float(np.mean(hit[notes_on])) if notes_on.any() else 0.0
+    return {"energy_error_db": float(np.mean(rendered_energy) - np.mean(reference_energy)),
+            "silent_where_notes": share(rendered_energy < np.max(reference_energy) - 60.0),
+            "frozen_where_notes": share(flux < 0.1)}

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import conditioning
+from audiolm_jax import conditioning, midi
 from audiolm_jax.config import ConditionConfig, ModelConfig
 
 Cache = list[dict[str, jax.Array]]  # one {"k", "v"} [batch, cache_steps, heads, head_dim] per layer
@@ -188,7 +188,7 @@ class Block(nn.Module):
             nn.RMSNorm(dtype=dtype, name="norm_attn")(x), positions, cache)
         x = x + drop(h)
         cached_context = cache is not None and "context_k" in cache
-        if cfg.condition.active or (cfg.context_dim > 0 and (context is not None or cached_context)):
+        if cfg.condition.cross_attends or (cfg.context_dim > 0 and (context is not None or cached_context)):
             h, context_cache = CrossAttention(cfg.num_heads, dtype, name="cross")(
                 nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask, cache)
             if new_cache is not None:
@@ -260,6 +260,29 @@ class Conditioner(nn.Module):
         return jnp.concatenate(context, axis=1), jnp.concatenate(mask, axis=1)
 
 
+def next_group_rolls(roll: jax.Array, frames_per_step: int) -> jax.Array:
+    """A piano roll `[B, frames, F]` aligned to the mel frames → what each position is told,
+    `[B, frames // r - 1, r * F]`: position i (input group i) gets the roll of group i + 1,
+    the group it predicts (frames must divide by r)."""
+    return group_frames(roll, frames_per_step)[:, 1:]
+
+
+class NotesEncoder(nn.Module):
+    """Frame-synchronous MIDI: the piano roll of the group a position predicts
+    (`notes` `[B, T, r * 3 * 88]`, see `next_group_rolls`) → `[B, T, width]` added to the
+    decoder's input; rows with `drop` `[B]` get a learned null vector instead."""
+
+    width: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, notes: jax.Array, drop: jax.Array) -> jax.Array:
+        h = nn.gelu(nn.Dense(self.width, dtype=self.dtype, name="dense_0")(notes.astype(self.dtype)))
+        h = nn.Dense(self.width, dtype=self.dtype, name="dense_1")(h).astype(jnp.float32)
+        null = self.param("null", nn.initializers.normal(0.02), (self.width,))
+        return jnp.where(drop[:, None, None], null[None, None, :], h)
+
+
 class MelTransformer(nn.Module):
     """Groups of normalised log-mel frames in, a prediction of the next group out.
 
@@ -276,7 +299,9 @@ class MelTransformer(nn.Module):
     With `model.condition` active, `conditions` (see `conditioning.py`: `label`, `text`,
     `text_mask`, and `drop` `[B]` for rows that get the null) feed the `Conditioner`,
     whose context every block cross-attends to; in incremental decoding the cache keeps
-    the context's keys and values from the prefill and later steps may omit `conditions`.
+    the context's keys and values from the prefill and later steps may omit them. MIDI
+    (`notes` `[B, T, r * 3 * 88]`, one per position, see `next_group_rolls`) is added to
+    the input by `NotesEncoder`, so every call, incremental ones too, passes its positions'.
     """
 
     config: ModelConfig
@@ -298,7 +323,13 @@ class MelTransformer(nn.Module):
         x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x).astype(jnp.float32)  # the residual stream
         if cfg.context_dim > 0 and context is not None:
             context = nn.Dense(cfg.d_model, dtype=dtype, name="context_embed")(context.astype(dtype))
-        if cfg.condition.active:
+        if cfg.condition.midi == "frames":
+            if conditions is None or "notes" not in conditions:
+                raise ValueError("MelTransformer: the model is conditioned on MIDI (model.condition.midi); pass "
+                                 "conditions['notes'] for every position")
+            drop = conditions.get("drop", jnp.zeros((groups.shape[0],), bool)).astype(bool)
+            x = x + NotesEncoder(cfg.d_model, dtype, name="notes")(conditions["notes"], drop)
+        if cfg.condition.cross_attends:
             cached = cache is not None and "context_k" in cache[0]
             if not cached:
                 if conditions is None:
@@ -358,5 +389,8 @@ def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
     model = MelTransformer(config, n_mels)
     dummy = jnp.zeros((1, 2, config.frames_per_step * n_mels), jnp.float32)
     context = jnp.zeros((1, 1, config.context_dim), jnp.float32) if config.context_dim > 0 else None
-    conditions = conditioning.condition_arrays(config.condition, np.zeros(1, np.int32), [""]) or None
+    conditions = conditioning.condition_arrays(config.condition, np.zeros(1, np.int32), [""],
+                                               np.zeros((1, 3 * config.frames_per_step, midi.FEATURES_PER_FRAME), np.float32)) or None
+    if conditions is not None and "notes" in conditions:
+        conditions["notes"] = next_group_rolls(jnp.asarray(conditions["notes"]), config.frames_per_step)
     return model.init({"params": key}, dummy, context=context, conditions=conditions)["params"]

@@ -29,10 +29,35 @@ def spectrogram_rgb(log_mel_db: np.ndarray, floor_db: float = 80.0) -> np.ndarra
     return (matplotlib.colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)
 
 
+def pitch_mel_bins(pitches: np.ndarray, config: AudioConfig) -> np.ndarray:
+    """Fractional mel-bin index `[N]` of each MIDI pitch's fundamental (bin centres as
+    `librosa.filters.mel` places them), for drawing notes over a spectrogram."""
+    import librosa
+
+    centres = librosa.mel_frequencies(config.n_mels + 2, fmin=config.fmin, fmax=config.fmax or config.sample_rate / 2,
+                                      htk=config.htk)[1:-1]
+    hz = 440.0 * 2.0 ** ((np.asarray(pitches, np.float64) - 69.0) / 12.0)
+    return np.interp(hz, centres, np.arange(config.n_mels))
+
+
+def _draw_notes(ax, notes: np.ndarray, config: AudioConfig) -> None:
+    """Each note `[N, 4]` (seconds, pitch, velocity) as a line at its fundamental's mel bin."""
+    notes = np.asarray(notes, np.float64).reshape(-1, 4)
+    if not len(notes):
+        return
+    rows = pitch_mel_bins(notes[:, 2], config) + 0.5
+    ax.hlines(rows, np.maximum(notes[:, 0], 0.0), notes[:, 1], colors="cyan", linewidth=1.2, alpha=0.8,
+              label="MIDI notes")
+    starts = notes[:, 0] >= 0
+    ax.plot(notes[starts, 0], rows[starts], "|", color="white", markersize=6)
+
+
 def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig, title: str = "",
                          boundary_seconds: Optional[float] = None, top_db: Optional[float] = None,
-                         range_db: float = 80.0) -> None:
-    """Writes a log-mel spectrogram `[frames, n_mels]` as a PNG; marks the prompt boundary.
+                         range_db: float = 80.0, notes: Optional[np.ndarray] = None) -> None:
+    """Writes a log-mel spectrogram `[frames, n_mels]` as a PNG; marks the prompt boundary
+    and, when given, draws `notes` `[N, 4]` (`midi.py`, seconds from the first frame) over
+    it as a piano roll at each note's fundamental.
 
     Colours span [`top_db` - `range_db`, `top_db`]; `top_db` defaults to this image's peak.
     A page of several spectrograms passes one `top_db` so equal colours are equal levels.
@@ -45,8 +70,12 @@ def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig,
     try:
         image = ax.imshow(db.T, origin="lower", aspect="auto", cmap="magma", vmin=top - range_db, vmax=top,
                           extent=(0.0, seconds, 0, log_mel_db.shape[1]))
+        if notes is not None:
+            _draw_notes(ax, notes, config)
+            ax.set_xlim(0.0, seconds)
         if boundary_seconds is not None:
-            ax.axvline(boundary_seconds, color="cyan", linestyle="--", linewidth=1.5, label="prompt end")
+            ax.axvline(boundary_seconds, color="lime", linestyle="--", linewidth=1.5, label="prompt end")
+        if boundary_seconds is not None or (notes is not None and len(notes)):
             ax.legend(loc="upper right", fontsize=8)
         ax.set_xlabel("seconds")
         ax.set_ylabel("mel bin")
@@ -130,8 +159,8 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
                               notes: Sequence[str] = (), metrics: Optional[Sequence[Sequence[dict]]] = None) -> str:
     """Writes each prompt's wav and PNG, each full wav and PNG, and `index.html`; returns its path.
 
-    `continuations` are `continuation.Continuation`s; `metrics[i][k]`, if given, is shown
-    under sample k of prompt i. Every spectrogram of the page shares one dB scale (the
+    `continuations` are `continuation.Continuation`s (their MIDI notes, if any, drawn over
+    each sample's spectrogram); `metrics[i][k]`, if given, is shown under sample k of prompt i. Every spectrogram of the page shares one dB scale (the
     page's peak and 80 dB below it). File names are `<prompt>_prompt.wav|png`,
     `<prompt>_sample<k>.wav|png`, with unsafe characters replaced.
     """
@@ -154,7 +183,8 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
             png_path = os.path.join(out_dir, f"{stem}_sample{k}.png")
             audio.save(wav_path, wave, config.sample_rate)
             save_spectrogram_png(png_path, log_mel, config, title=f"{cont.name} · sample {k}",
-                                 boundary_seconds=cont.prompt_seconds if has_prompt else None, top_db=top)
+                                 boundary_seconds=cont.prompt_seconds if has_prompt else None, top_db=top,
+                                 notes=cont.notes)
             cells.append(SampleCell(relative(wav_path, out_dir), relative(png_path, out_dir),
                                     dict(metrics[i][k]) if metrics else {}))
         rows.append(SampleRow(cont.name, relative(prompt_path, out_dir) if has_prompt else None,

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from audiolm_jax import checkpoint, conditioning, config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig, TrainConfig, segment_frames
-from audiolm_jax.model import MelTransformer, group_frames, init_params
+from audiolm_jax.model import MelTransformer, group_frames, init_params, next_group_rolls
 from audiolm_jax.prefetch import prefetched
 
 if TYPE_CHECKING:  # the train step runs without the data pipeline (and TensorFlow) imported
@@ -207,17 +207,24 @@ def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float, example_ids:
 CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dropout draw
 
 
-def batch_conditions(batch: dict, condition: config_lib.ConditionConfig) -> Optional[dict]:
-    """The conditioning arrays of a batch (see `conditioning.py`), None without conditioners;
-    a conditioned model given a batch without them is a ValueError naming what is missing."""
+def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optional[dict]:
+    """The conditioning arrays of a batch (see `conditioning.py`) as the full pass over its
+    inputs takes them (the piano roll `notes` `[B, T, F]` → one per input position,
+    `model.next_group_rolls`), None without conditioners; a conditioned model given a batch
+    without them is a ValueError naming what is missing."""
+    condition = model_config.condition
     if not condition.active:
         return None
-    wanted = (("label",) if condition.label else ()) + (("text", "text_mask") if condition.text else ())
+    wanted = (("label",) if condition.label else ()) + (("text", "text_mask") if condition.text else ()) + (
+        ("notes",) if condition.midi != "none" else ())
     missing = [k for k in wanted if k not in batch]
     if missing:
         raise ValueError(f"the model is conditioned (model.condition) but batches lack {', '.join(missing)}: "
                          "the dataset must provide them (data.source)")
-    return {k: batch[k] for k in wanted}
+    out = {k: batch[k] for k in wanted}
+    if "notes" in out:
+        out["notes"] = next_group_rolls(jnp.asarray(out["notes"]), model_config.frames_per_step)
+    return out
 
 
 def make_mesh(devices: Optional[list] = None) -> Mesh:
@@ -245,7 +252,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         local = inputs.shape[0]
         example_ids = jax.lax.axis_index("data") * local + jnp.arange(local)
         inputs = corrupt_inputs(inputs, noise_rng, input_noise, example_ids)
-        conditions = batch_conditions(batch, condition)
+        conditions = batch_conditions(batch, config.model)
         if conditions is not None:
             drop_key = jax.random.fold_in(step_key, CONDITION_DROP_TAG)
             conditions["drop"] = conditioning.drop_mask(drop_key, condition.dropout, example_ids)
@@ -294,7 +301,7 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
     def eval_fn(params, batch):
         inputs, _, _ = _targets(batch["mel"], batch["mask"], r)
         outputs, _ = model.apply({"params": params}, inputs, deterministic=True,
-                                 conditions=batch_conditions(batch, config.model.condition))
+                                 conditions=batch_conditions(batch, config.model))
         sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive,
                          config.train.mean_mse_weight)
         return jax.tree.map(lambda x: jax.lax.psum(x, "data"), sums)
@@ -489,7 +496,7 @@ def _write_reconstruction(writer: Any, forward: Callable, params: Any, batch: di
     keep = batch["mask"][:rows].sum(axis=1) > 0
     if not keep.any():
         return
-    conditions = batch_conditions(batch, cfg.model.condition)
+    conditions = batch_conditions(batch, cfg.model)
     if conditions is not None:
         conditions = {k: v[:rows][keep] for k, v in conditions.items()}
     predicted_db = stats.denormalise(teacher_forced_prediction(forward, params, mel[keep], cfg.model.frames_per_step,

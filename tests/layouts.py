@@ -30,8 +30,14 @@ def write_librispeech(root, splits=("train-clean-100", "dev-clean"), first_speak
     return root
 
 
+MAESTRO_NOTES = [(0.2, 1.3, 60, 90), (1.1, 1.4, 64, 70)]  # piece i plays these, the first transposed by i
+
+
 def write_maestro(root, seconds=1.5):
-    """A maestro-v3.0.0 folder: 5 pieces of `seconds`, 44.1 kHz stereo wav + midi, csv and json."""
+    """A maestro-v3.0.0 folder: 5 pieces of `seconds`, 44.1 kHz stereo wav + midi
+    (`MAESTRO_NOTES`), csv and json."""
+    from audiolm_jax import midi
+
     base = root / "maestro-v3.0.0"
     (base / "2018").mkdir(parents=True)
     rows = []
@@ -39,7 +45,8 @@ def write_maestro(root, seconds=1.5):
         stem = f"2018/MIDI-Unprocessed_{i:02d}_R1_2018_wav--{i}"
         wave = piano_like(seconds, 44100, seed=i)
         sf.write(base / f"{stem}.wav", np.stack([wave, 0.8 * wave], axis=1), 44100)
-        (base / f"{stem}.midi").write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0")
+        notes = np.array(MAESTRO_NOTES, np.float32) + np.array([[0, 0, i, 0], [0, 0, 0, 0]], np.float32)
+        midi.write_midi(notes, str(base / f"{stem}.midi"))
         rows.append({"canonical_composer": "Frédéric Chopin", "canonical_title": f"Étude {i}", "split": split,
                      "year": 2018, "midi_filename": f"{stem}.midi", "audio_filename": f"{stem}.wav",
                      "duration": seconds})

@@ -12,7 +12,8 @@ splits, caching and `as_data_source`/`as_dataset` work as tfds users expect.
   extracted local `LibriSpeech/` tree (`source_dir`); decoded with soundfile, so
   preparation needs no ffmpeg. Splits are tfds's (`train_clean100`, `dev_clean`, ...).
 - `MaestroV3`: the official zip, or a local `maestro-v3.0.0/` folder; splits from the csv's
-  `split` column; features audio, the MIDI file's bytes, composer, title, year, duration.
+  `split` column; features audio, the chunk's notes (`midi.py`: sustain applied, times from
+  the chunk's start), composer, title, year, duration.
 - `AudioFolder`: every wav/flac/ogg/mp3 below `source_dir`, ~5% by hashed path as
   `validation`.
 
@@ -39,7 +40,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import utils as tfds_utils
 from tensorflow_datasets.datasets.librispeech import librispeech_dataset_builder as tfds_librispeech
 
-from audiolm_jax import audio
+from audiolm_jax import audio, midi
 from audiolm_jax.config import LIBRISPEECH_SPLITS
 from audiolm_jax.data import files, sounds, synthetic
 
@@ -58,6 +59,12 @@ def _audio_feature(sample_rate: int) -> tfds.features.Tensor:
     """
     return tfds.features.Tensor(shape=(None,), dtype=np.int16, encoding=tfds.features.Encoding.BYTES,
                                 doc=f"mono 16-bit PCM at {sample_rate} Hz")
+
+
+def _notes_feature() -> tfds.features.Tensor:
+    """Notes `[N, 4]` float32: onset and offset in seconds from the example's first sample,
+    MIDI pitch, velocity (`midi.py`); a note held from before a chunk starts has a negative onset."""
+    return tfds.features.Tensor(shape=(None, 4), dtype=np.float32, doc="notes: onset s, offset s, pitch, velocity")
 
 
 def _metadata(sample_rate: int) -> tfds.core.MetadataDict:
@@ -89,15 +96,19 @@ class _SkipCounter:
         try:
             return audio.load(path, sample_rate)
         except Exception as e:  # libsndfile/audioread raise many types for unreadable files
-            log.warning("skipping '%s': %s", path, e)
-            with self._lock:
-                self.skipped.append(path)
+            self.skip(path, e)
             return None
+
+    def skip(self, path: str, reason: object) -> None:
+        """Counts `path` (already counted as seen) as skipped, with a warning naming it."""
+        log.warning("skipping '%s': %s", path, reason)
+        with self._lock:
+            self.skipped.append(path)
 
     def report(self) -> None:
         """One warning naming every skipped file, with the count."""
         if self.skipped:
-            log.warning("%s: skipped %d unreadable audio file(s) of %d: %s", self.what, len(self.skipped),
+            log.warning("%s: skipped %d unreadable file(s) of %d: %s", self.what, len(self.skipped),
                         self.seen, ", ".join(sorted(self.skipped)))
 
     def finish(self) -> None:
@@ -212,17 +223,20 @@ class _ConfigsByName:
 class SyntheticPiano(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """Deterministic piano-like notes and chords (see `synthetic.py`); no download."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Motif-repeating notes and chords, 8 inharmonic partials."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Motif-repeating notes and chords, 8 inharmonic partials.",
+                     "1.1.0": "Each clip's notes (its exact MIDI)."}
     BUILDER_CONFIGS = [synthetic_config(16000, 4.0, 1024, 64)]
     AUDIO_KEY = "audio"
+    NOTES_KEY = "notes"
 
     def _info(self) -> tfds.core.DatasetInfo:
         c = self.builder_config
         return tfds.core.DatasetInfo(
             builder=self, description="Procedural piano-like music: notes and chords with harmonic partials, "
             "attack/decay envelopes, varying tempo and polyphony.",
-            features=tfds.features.FeaturesDict({"audio": _audio_feature(c.sample_rate), "id": np.str_}),
+            features=tfds.features.FeaturesDict({"audio": _audio_feature(c.sample_rate), "notes": _notes_feature(),
+                                                 "id": np.str_}),
             metadata=_metadata(c.sample_rate))
 
     def _split_generators(self, dl_manager):
@@ -232,8 +246,8 @@ class SyntheticPiano(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
         c = self.builder_config
         seed = synthetic.split_seed(split)
         for i in range(count):
-            wave = synthetic.synthesize_clip(seed, i, c.clip_seconds, c.sample_rate)
-            yield f"{split}-{i:06d}", {"audio": to_int16(wave), "id": f"{split}-{i:06d}"}
+            wave, notes = synthetic.synthesize_clip_with_notes(seed, i, c.clip_seconds, c.sample_rate)
+            yield f"{split}-{i:06d}", {"audio": to_int16(wave), "notes": notes, "id": f"{split}-{i:06d}"}
 
 
 class SyntheticSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
@@ -343,10 +357,13 @@ class MaestroV3(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     `source_dir`: a local `maestro-v3.0.0/` folder (or its parent) instead of the download.
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Audio (mono, resampled), MIDI bytes, composer, title, year, duration."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {"1.0.0": "Audio (mono, resampled), MIDI bytes, composer, title, year, duration.",
+                     "2.0.0": "Each chunk's own notes (sustain applied, times from the chunk's start) "
+                              "instead of the whole file's MIDI bytes; pieces whose MIDI is unreadable are skipped."}
     BUILDER_CONFIGS = [audio_config(16000)]
     AUDIO_KEY = "audio"
+    NOTES_KEY = "notes"
 
     def __init__(self, *, source_dir: Optional[str] = None, **kwargs):
         self._source_dir = source_dir
@@ -357,7 +374,7 @@ class MaestroV3(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
             builder=self, description="MAESTRO v3: ~200 h of virtuosic piano with aligned MIDI (Hawthorne et al., 2019).",
             features=tfds.features.FeaturesDict({
                 "audio": _audio_feature(self.builder_config.sample_rate),
-                "midi": tfds.features.Tensor(shape=(), dtype=np.object_, doc="the performance's .midi file"),
+                "notes": _notes_feature(),
                 "composer": tfds.features.Text(), "title": tfds.features.Text(), "year": np.int32,
                 "duration": tfds.features.Scalar(np.float32, doc="the whole performance, seconds"),
                 "start_seconds": tfds.features.Scalar(np.float32, doc="where this chunk begins"),
@@ -381,13 +398,19 @@ class MaestroV3(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
             if wave is None:
                 continue
             midi_path = os.path.join(base, row.get("midi_filename", ""))
-            midi = open(midi_path, "rb").read() if row.get("midi_filename") and os.path.isfile(midi_path) else b""
+            try:
+                notes = midi.read_notes(midi_path)
+            except (midi.MidiError, OSError) as e:
+                counter.skip(midi_path, e)
+                continue
             piece = os.path.splitext(os.path.basename(row["audio_filename"]))[0]
-            meta = {"midi": midi, "composer": row.get("canonical_composer", ""), "title": row.get("canonical_title", ""),
+            meta = {"composer": row.get("canonical_composer", ""), "title": row.get("canonical_title", ""),
                     "year": int(row.get("year") or 0), "duration": float(row.get("duration") or len(wave) / c.sample_rate)}
             for index, piece_audio in _chunks(wave, c.sample_rate, c.chunk_seconds):
                 key = f"{piece}/{index:04d}"
-                yield key, {**meta, "audio": piece_audio, "start_seconds": float(index * c.chunk_seconds), "id": key}
+                start = float(index * c.chunk_seconds)
+                yield key, {**meta, "audio": piece_audio, "start_seconds": start, "id": key,
+                            "notes": midi.window_notes(notes, start, c.chunk_seconds)}
         counter.finish()
 
 

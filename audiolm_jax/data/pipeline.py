@@ -62,18 +62,24 @@ def _stack(pieces: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]
             "mask": np.stack([p[1] for p in pieces]).astype(np.float32)}
 
 
+FRAME_KEYS = ("mel", "mask", "notes")  # batch arrays with one entry per mel frame `[B, T, ...]`
+
+
 def prepend_go_frames(batch: dict[str, np.ndarray], frames: int) -> dict[str, np.ndarray]:
     """The batch's `mel` `[B, T, M]` (normalised) after `frames` frames of the mean frame
-    (normalised 0: Tacotron's 'go' frame), cut back to T frames, the mask likewise; the start
-    that generation from no audio (`continuation.unconditional_prompt`) feeds the model."""
+    (normalised 0: Tacotron's 'go' frame), cut back to T frames, the mask likewise (1 on
+    the go frames), a piano roll `notes` likewise (no notes on them); the start that
+    generation from no audio (`continuation.unconditional_prompt`) feeds the model."""
     if frames <= 0:
         return batch
-    mel, mask = batch["mel"], batch["mask"]
-    length = mel.shape[1]
-    go_mel = np.zeros((mel.shape[0], frames, mel.shape[2]), mel.dtype)
-    go_mask = np.ones((mask.shape[0], frames), mask.dtype)
-    return {**batch, "mel": np.concatenate([go_mel, mel], axis=1)[:, :length],
-            "mask": np.concatenate([go_mask, mask], axis=1)[:, :length]}
+    out = dict(batch)
+    for key in FRAME_KEYS:
+        if key in batch:
+            value = batch[key]
+            fill = np.ones if key == "mask" else np.zeros
+            go = fill((value.shape[0], frames) + value.shape[2:], value.dtype)
+            out[key] = np.concatenate([go, value], axis=1)[:, : value.shape[1]]
+    return out
 
 
 def process_rows(batch_size: int, process_index: int, process_count: int) -> range:
@@ -174,5 +180,5 @@ class PreparedData:
         return [prepend_go_frames(b, self.go_frames) for b in eval_batches(self.eval, batch_size, length, num_batches)]
 
     def eval_metadata(self, count: int) -> list[dict]:
-        """The embedded piano set has no labels or text."""
-        return [{"label": None, "text": None} for _ in range(min(count, len(self.eval_waveforms)))]
+        """The in-memory set carries no labels, text or notes."""
+        return [{"label": None, "text": None, "notes": None} for _ in range(min(count, len(self.eval_waveforms)))]

@@ -19,12 +19,12 @@ from typing import Any, Optional, Sequence
 import jax
 import numpy as np
 
-from audiolm_jax import audio, conditioning
+from audiolm_jax import audio, conditioning, midi
 from audiolm_jax.config import AudioConfig, ConditionConfig, DataConfig
 from audiolm_jax.data import augment as augment_lib
 from audiolm_jax.data.builders import to_float
 from audiolm_jax.data.files import DatasetError
-from audiolm_jax.data.pipeline import NormStats, batch_examples, crop_start, prepend_go_frames, process_rows
+from audiolm_jax.data.pipeline import FRAME_KEYS, NormStats, batch_examples, crop_start, prepend_go_frames, process_rows
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class RecordData:
     label_key: Optional[str] = None  # the ClassLabel feature, if the dataset has one
     text_key: Optional[str] = None  # the text feature (transcript, caption), if any
     label_names: tuple[str, ...] = ()  # the ClassLabel's names, in id order
+    notes_key: Optional[str] = None  # the notes feature `[N, 4]` (`midi.py`), if the dataset has one
 
     def __post_init__(self):
         if len(self.train) == 0:
@@ -64,6 +65,9 @@ class RecordData:
             raise DatasetError(f"model.condition.label is on but data.source={self.data.source} has no labels")
         if self.condition.text and self.text_key is None:
             raise DatasetError(f"model.condition.text is on but data.source={self.data.source} has no text")
+        if self.condition.midi != "none" and self.notes_key is None:
+            raise DatasetError(f"model.condition.midi={self.condition.midi!r} but data.source={self.data.source} "
+                               "has no notes (use maestro or synthetic)")
         self._pool = ThreadPoolExecutor(max_workers=self.workers)
         self._log_mel = jax.jit(audio.log_mel_jax, static_argnums=(1,))
         self._segment_samples = int(round(self.data.segment_seconds * self.audio.sample_rate))
@@ -71,16 +75,22 @@ class RecordData:
     def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
               end_crop_fraction: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
         """Float32 `[≤ segment samples]` of example `index`, placed by `crop_start` from
-        `fraction`, and its metadata (`label` id, `text`; None where the dataset has none)."""
+        `fraction`, and its metadata (`label` id, `text`, `notes` `[N, 4]` with times from
+        the crop's first sample; None where the dataset has none)."""
         example = source[int(index)]
         samples = example[self.audio_key]
         start = crop_start(len(samples), self._segment_samples, fraction, end_crop_fraction)
-        return to_float(samples[start : start + self._segment_samples]), self._metadata(example)
+        meta = self._metadata(example)
+        if meta["notes"] is not None:
+            rate = self.audio.sample_rate
+            meta["notes"] = midi.window_notes(meta["notes"], start / rate, self._segment_samples / rate)
+        return to_float(samples[start : start + self._segment_samples]), meta
 
     def _metadata(self, example: dict[str, Any]) -> dict[str, Any]:
         text = example.get(self.text_key) if self.text_key else None
         return {"label": int(example[self.label_key]) if self.label_key else None,
-                "text": text.decode("utf-8") if isinstance(text, bytes) else text}
+                "text": text.decode("utf-8") if isinstance(text, bytes) else text,
+                "notes": np.asarray(example[self.notes_key], np.float32) if self.notes_key else None}
 
     def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int
                     ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -105,12 +115,16 @@ class RecordData:
         mask `[B, T]`, and the conditions the model takes (`label` `[B]`, `text` `[B, S]` ...)."""
         mel, mask = self._log_mels([crop for crop, _ in read])
         batch = {"mel": (self.stats.normalise(mel) * mask[..., None]).astype(np.float32), "mask": mask}
-        batch = prepend_go_frames(batch, self.data.go_frames)
         if self.condition.active:
             labels = np.array([m["label"] if m["label"] is not None else 0 for _, m in read], np.int32)
             texts = [m["text"] or "" for _, m in read]
-            batch.update(conditioning.condition_arrays(self.condition, labels, texts))
-        return batch
+            rolls = None
+            if self.condition.midi != "none":
+                rolls = np.stack([midi.piano_roll(m["notes"] if m["notes"] is not None else midi.EMPTY,
+                                                  mel.shape[1], self.audio.sample_rate, self.audio.hop_length)
+                                  for _, m in read]) * mask[..., None]
+            batch.update(conditioning.condition_arrays(self.condition, labels, texts, rolls))
+        return prepend_go_frames(batch, self.data.go_frames)
 
     def train_batch(self, step: int, seed: int, batch_size: int, length: int,
                     process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
@@ -125,7 +139,7 @@ class RecordData:
         count = min(len(self.eval), batch_size * num_batches)
         read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), range(count)))
         while len(read) % batch_size:
-            read.append((np.zeros(0, np.float32), {"label": None, "text": None}))
+            read.append((np.zeros(0, np.float32), {"label": None, "text": None, "notes": None}))
         batches = [self._batch(read[i : i + batch_size]) for i in range(0, len(read), batch_size)]
         return [_cut_frames(b, length) for b in batches]
 
@@ -144,10 +158,28 @@ class RecordData:
         return [crop for crop, _ in read], np.array([meta["label"] for _, meta in read], np.int32)
 
     def eval_metadata(self, count: int) -> list[dict[str, Any]]:
-        """The label name (or None) and text (or None) of the first `count` evaluation examples."""
+        """The label name (or None), text (or None) and notes `[N, 4]` (seconds from the
+        example's first sample, where its first segment and `eval_waveforms` start; or
+        None) of the first `count` evaluation examples."""
         metas = [self._metadata(self.eval[i]) for i in range(min(len(self.eval), count))]
-        return [{"label": self.label_names[m["label"]] if m["label"] is not None else None, "text": m["text"]}
-                for m in metas]
+        return [{"label": self.label_names[m["label"]] if m["label"] is not None else None, "text": m["text"],
+                 "notes": m["notes"]} for m in metas]
+
+    def eval_recordings(self, count: int, seconds: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The first `seconds` (or all) of up to `count` evaluation examples, float32
+        `[samples]`, with the notes `[N, 4]` heard in them (seconds from their first
+        sample), for scoring renderings of MIDI against the recordings of it."""
+        if self.notes_key is None:
+            raise DatasetError(f"data.source={self.data.source} has no notes")
+        want = int(round(seconds * self.audio.sample_rate))
+        out = []
+        for i in range(min(len(self.eval), count)):
+            example = self.eval[i]
+            wave = to_float(example[self.audio_key][:want])
+            notes = midi.window_notes(np.asarray(example[self.notes_key], np.float32), 0.0,
+                                      len(wave) / self.audio.sample_rate)
+            out.append((wave, notes))
+        return out
 
     def sample_log_mels(self, count: int, seed: int) -> list[np.ndarray]:
         """Log-mels in dB `[frames, n_mels]` of `count` random training crops (for statistics)."""
@@ -162,5 +194,5 @@ class RecordData:
 
 
 def _cut_frames(batch: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
-    """The batch's `mel` and `mask` cut to `length` frames (conditions untouched)."""
-    return {k: v[:, :length] if k in ("mel", "mask") else v for k, v in batch.items()}
+    """The batch's frame-aligned arrays (`mel`, `mask`, `notes`) cut to `length` frames (other conditions untouched)."""
+    return {k: v[:, :length] if k in FRAME_KEYS else v for k, v in batch.items()}

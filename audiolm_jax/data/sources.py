@@ -4,8 +4,8 @@
 (`data.tfds_dir`, default `<workdir>/tfds`) in ArrayRecord format — from a local copy
 (`data.dir`), a download by tfds (`data.download`), or generated (synthetic) — then opens
 the train and eval splits:
-- synthetic (without augmentation): decoded once and kept in memory as normalised log-mels
-  (`PreparedData`), the fastest supply for the small embedded set;
+- synthetic (without augmentation or conditioning): decoded once and kept in memory as
+  normalised log-mels (`PreparedData`), the fastest supply for the small embedded set;
 - everything else: random-access crops from the prepared records (`RecordData`).
 """
 
@@ -132,10 +132,10 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
     train_source = builder.as_data_source(data.train_split)
     eval_source = builder.as_data_source(data.eval_split)
     condition = config.model.condition
-    if data.source == "synthetic" and condition.active:
+    if data.source == "synthetic" and condition.cross_attends:
         raise DatasetError("data.source=synthetic has no labels or text to condition on (model.condition): "
                            "use data.source=sounds, librispeech or a labelled set")
-    if data.source == "synthetic" and not data.augments:
+    if data.source == "synthetic" and not data.augments and not condition.active:
         train_clips, eval_clips = _waveforms(train_source), _waveforms(eval_source)
         train_mels = clip_log_mels(train_clips, config.audio)
         eval_mels = clip_log_mels(eval_clips, config.audio)
@@ -148,7 +148,8 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
     label_key = getattr(type(builder), "LABEL_KEY", None)
     dataset = RecordData(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data, condition=condition,
                          label_key=label_key, text_key=getattr(type(builder), "TEXT_KEY", None),
-                         label_names=tuple(builder.info.features[label_key].names) if label_key else ())
+                         label_names=tuple(builder.info.features[label_key].names) if label_key else (),
+                         notes_key=getattr(type(builder), "NOTES_KEY", None))
     if stats is None:
         stats = compute_norm_stats(dataset.sample_log_mels(data.stats_clips, config.train.seed), data.stats_clips)
     dataset.stats = stats

@@ -46,9 +46,17 @@ def synthesize_clip(seed: int, index: int, seconds: float, sample_rate: int) -> 
     major scale) at a tempo of 90-200 bpm, with small velocity variations: music's
     structure, which a model can learn from context and a frame-copying baseline cannot.
     """
+    return synthesize_clip_with_notes(seed, index, seconds, sample_rate)[0]
+
+
+def synthesize_clip_with_notes(seed: int, index: int, seconds: float, sample_rate: int
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """`synthesize_clip`'s audio `[samples]` and the notes it plays `[N, 4]` float32 (onset
+    and offset in seconds, MIDI pitch, MIDI velocity 1-127), the clip's exact MIDI."""
     rng = np.random.default_rng([seed, index])
     total = int(round(seconds * sample_rate))
     out = np.zeros(total, np.float64)
+    notes = []
     beat = int(60.0 / rng.uniform(90, 200) * sample_rate)  # samples per beat
     key = rng.integers(45, 60)  # MIDI root note
     polyphony = rng.integers(1, 4)  # most notes per chord in this clip
@@ -64,10 +72,12 @@ def synthesize_clip(seed: int, index: int, seconds: float, sample_rate: int) -> 
             midi = key + 12 * (degree // len(_SCALE)) + _SCALE[degree % len(_SCALE)]
             f0 = 440.0 * 2 ** ((midi - 69) / 12)
             out[onset:end] += _note(f0, velocity / len(degrees) ** 0.5, end - onset, sample_rate, rng)
+            notes.append((onset / sample_rate, end / sample_rate, midi, np.clip(round(127 * velocity), 1, 127)))
         onset += beat
         position += 1
     out += 1e-4 * rng.standard_normal(total)  # room noise: keeps the log-mel finite
-    return (0.8 * out / max(np.max(np.abs(out)), 1e-6)).astype(np.float32)
+    audio = (0.8 * out / max(np.max(np.abs(out)), 1e-6)).astype(np.float32)
+    return audio, np.array(notes, np.float32).reshape(-1, 4)
 
 
 def synthesize_split(split: str, num_clips: int, seconds: float, sample_rate: int) -> list[np.ndarray]:
