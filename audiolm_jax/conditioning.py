@@ -6,7 +6,10 @@ A batch's conditions, all optional and batch-first like the mel:
   character, 0 for padding), S = `model.condition.max_text_chars`;
 - `notes` `[B, T, 3 * 88]` float32: the piano roll of the notes each mel frame hears
   (`midi.piano_roll`), T the mel's frames; the model tells position i the roll of the
-  group it predicts (`model.next_group_rolls`).
+  group it predicts (`model.next_group_rolls`);
+- `note_tokens` `[B, S]` int32, `note_mask` `[B, S]` and `note_frames` `[B, S]` (each
+  token's time in mel frames): the note events of the window the model sees
+  (`midi.note_tokens`), S = `model.condition.max_note_tokens`.
 
 The label set is a run's own: the dataset's label names in order, saved once in
 `<workdir>/labels.json` when training starts, so sampling turns a name into the same id
@@ -27,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import atomic
+from audiolm_jax import atomic, midi
 from audiolm_jax.config import ConditionConfig
 
 PAD, UNKNOWN = 0, 1
@@ -119,18 +122,27 @@ def check_label_set(labels: LabelSet, config: ConditionConfig) -> None:
 
 
 def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = None,
-                     texts: Optional[Sequence[str]] = None, rolls: Optional[np.ndarray] = None
+                     texts: Optional[Sequence[str]] = None, rolls: Optional[np.ndarray] = None,
+                     note_tokens: Optional[np.ndarray] = None, frames_per_second: float = 0.0
                      ) -> dict[str, np.ndarray]:
     """The conditions of a batch as the model takes them: `label` `[B]` (ids) when
     `config.label`, `text`/`text_mask` `[B, S]` when `config.text`, `notes` `[B, frames,
     3 * 88]` (piano rolls aligned to the mel frames, `midi.piano_roll`) when `config.midi`
-    is on; {} without conditioners. Raises ConditionError when a conditioner's input is
-    missing."""
+    is "frames", `note_tokens`/`note_mask` `[B, max_note_tokens]` (`midi.note_tokens`) and
+    `note_frames` (each token's time in mel frames at `frames_per_second`) when it is
+    "tokens"; {} without conditioners. Raises ConditionError when a conditioner's
+    input is missing."""
     out: dict[str, np.ndarray] = {}
     if config.midi != "none":
-        if rolls is None:
-            raise ConditionError("the model is conditioned on MIDI (model.condition.midi): give notes")
-        out["notes"] = np.asarray(rolls, np.float32)
+        given = rolls if config.midi == "frames" else note_tokens
+        if given is None:
+            raise ConditionError(f"the model is conditioned on MIDI (model.condition.midi={config.midi!r}): give notes")
+        if config.midi == "frames":
+            out["notes"] = np.asarray(rolls, np.float32)
+        else:
+            out["note_tokens"] = np.asarray(note_tokens, np.int32)
+            out["note_mask"] = (out["note_tokens"] != 0).astype(np.float32)
+            out["note_frames"] = np.stack([midi.token_seconds(t) for t in out["note_tokens"]]) * frames_per_second
     if not config.cross_attends:
         return out
     alone = config.each_dropout > 0  # trained to take the label or the text alone

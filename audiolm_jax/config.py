@@ -80,9 +80,12 @@ class ConditionConfig:
     The context is one summary slot (the label's embedding, or a learned 'conditioned'
     vector) followed by the text's characters; a row whose conditions are dropped (at
     training, `dropout` of them) sees only the learned null, which classifier-free
-    guidance contrasts with at sampling (`sample.guidance`). MIDI (`midi="frames"`) is
-    frame-synchronous instead: position i adds an encoding of the piano roll (`midi.py`)
-    of the group it predicts to its input, or a learned null when dropped.
+    guidance contrasts with at sampling (`sample.guidance`). MIDI comes one of two ways:
+    `midi="frames"` (frame-synchronous, for aligned MIDI such as MAESTRO's): position i adds
+    an encoding of the piano roll (`midi.py`) of the group it predicts to its input, or a
+    learned null when dropped; `midi="tokens"` (for MIDI not aligned frame by frame): the
+    window's note events as tokens (`midi.note_tokens`: tie section, times, velocities,
+    keys) through their own bidirectional encoder into the context, after the summary slot.
     """
 
     label: bool = False  # condition on each example's class label (a learned embedding per label)
@@ -90,7 +93,9 @@ class ConditionConfig:
     text: bool = False  # condition on each example's text (transcript or caption), as characters
     max_text_chars: int = 96  # characters of text kept (longer texts are cut at a word boundary)
     text_layers: int = 2  # bidirectional Transformer layers of the character encoder
-    midi: Literal["none", "frames"] = "none"  # "frames": each position adds the piano roll of the frames it predicts
+    midi: Literal["none", "frames", "tokens"] = "none"  # "frames": each position adds the piano roll of the frames it predicts; "tokens": note events cross-attended
+    max_note_tokens: int = 512  # note-event tokens kept per window (midi="tokens"; later events dropped)
+    note_layers: int = 2  # bidirectional Transformer layers of the note-event encoder
     dropout: float = 0.1  # share of training examples whose conditions are replaced by the learned null
     each_dropout: float = 0.0  # with label and text: share of examples losing each one alone (either can be given alone)
 
@@ -101,8 +106,8 @@ class ConditionConfig:
 
     @property
     def cross_attends(self) -> bool:
-        """Whether the conditions form a context the blocks cross-attend to (labels, text)."""
-        return self.label or self.text
+        """Whether the conditions form a context the blocks cross-attend to (labels, text, note tokens)."""
+        return self.label or self.text or self.midi == "tokens"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -454,9 +459,10 @@ def _validate_model(m: ModelConfig) -> None:
     _require(m.context_dim == 0 or not m.condition.active, "model.context_dim", m.context_dim,
              "0 with model.condition.label or .text (the conditioner makes the context)")
     c = m.condition
-    for name in ("max_labels", "max_text_chars"):
+    for name in ("max_labels", "max_text_chars", "max_note_tokens"):
         _require(getattr(c, name) > 0, f"model.condition.{name}", getattr(c, name), "a positive integer")
     _require(c.text_layers >= 0, "model.condition.text_layers", c.text_layers, ">= 0")
+    _require(c.note_layers >= 0, "model.condition.note_layers", c.note_layers, ">= 0")
     _require(0.0 <= c.dropout < 1.0, "model.condition.dropout", c.dropout, "a probability in [0, 1)")
     _require(0.0 <= c.each_dropout < 0.5, "model.condition.each_dropout", c.each_dropout, "a probability in [0, 0.5)")
     _require(c.each_dropout == 0 or (c.label and c.text), "model.condition.each_dropout", c.each_dropout,
@@ -503,6 +509,11 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              "false for source '%s' (only librispeech and maestro download)" % d.source)
     _require(not (d.download and d.dir), "data.download", d.download,
              "false when data.dir names a local copy (one or the other)")
+    if m.condition.midi == "tokens":
+        from audiolm_jax.midi import MAX_TOKEN_SECONDS
+
+        _require(d.segment_seconds <= MAX_TOKEN_SECONDS, "data.segment_seconds", d.segment_seconds,
+                 f"<= {MAX_TOKEN_SECONDS:g} s with model.condition.midi='tokens' (the tokens' time bins)")
     _require(d.chunk_seconds >= d.segment_seconds, "data.chunk_seconds", d.chunk_seconds,
              f"a whole number of seconds >= data.segment_seconds ({d.segment_seconds:g} s)")
     _require(0 <= d.prefetch_batches <= 64, "data.prefetch_batches", d.prefetch_batches, "in [0, 64] batches")

@@ -144,6 +144,13 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     condition = config.model.condition
     if not condition.active:
         return None
+    if condition.midi != "none" and prompt.notes is None:
+        raise conditioning.ConditionError(f"prompt '{prompt.name}': the model is conditioned on MIDI "
+                                          "(model.condition.midi): give notes")
+    if condition.midi == "tokens":  # the tokens are the window's (`prompt_window_conditions`)
+        condition = dataclasses.replace(condition, midi="none")
+        if not condition.active:
+            return None
     roll = prompt_rolls(config, prompt, total_frames)
     rolls = None if roll is None else np.repeat(roll[None], rows, axis=0)
     label_ids = None
@@ -157,6 +164,28 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     except conditioning.ConditionError as e:  # what is missing, said of this prompt
         known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
         raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
+
+
+def prompt_window_conditions(config: ExperimentConfig, prompt: Prompt, rows: int
+                             ) -> Optional[decode.WindowConditions]:
+    """For a model conditioned on note tokens (`model.condition.midi="tokens"`), the function
+    `decode.generate` calls per chunk: (first group, groups) → the note tokens `[rows, S]` of
+    the notes heard in that window, times from the window's start, as training cut them
+    from each crop (a window of W positions covers (W + 1)·r frames). None otherwise."""
+    condition = config.model.condition
+    if condition.midi != "tokens" or prompt.notes is None:
+        return None
+    r, hop_seconds = config.model.frames_per_step, config.audio.hop_length / config.audio.sample_rate
+    zero = notes_start_frame(config, prompt)
+    tokens_only = dataclasses.replace(condition, label=False, text=False)
+
+    def window(first_group: int, groups: int) -> dict[str, np.ndarray]:
+        start, seconds = (first_group * r - zero) * hop_seconds, (groups + 1) * r * hop_seconds
+        tokens = midi.note_tokens(midi.window_notes(prompt.notes, start, seconds), seconds, condition.max_note_tokens)
+        return conditioning.condition_arrays(tokens_only, note_tokens=np.repeat(tokens[None], rows, axis=0),
+                                             frames_per_second=config.audio.frames_per_second)
+
+    return window
 
 
 def prenet_dropout_at_sampling(config: ExperimentConfig) -> bool:
@@ -198,7 +227,8 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
                                   prenet_dropout=prenet_dropout_at_sampling(config),
                                   bounds=stats.normalised_bounds(),
                                   conditions=prompt_conditions(config, prompt, s.num_samples, labels, total_frames),
-                                  guidance=s.guidance)
+                                  guidance=s.guidance,
+                                  window_conditions=prompt_window_conditions(config, prompt, s.num_samples))
         decoded = decoded._replace(frames=decoded.frames[:, go:])
         generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -250,6 +250,19 @@ def _with_rolls(conditions: Optional[dict], rolls: Optional[jax.Array], start: i
     return {**kept, "notes": jnp.pad(piece, ((0, 0), (0, steps - piece.shape[1]), (0, 0)))}
 
 
+WindowConditions = Callable[[int, int], dict]  # (first absolute group, groups) → that window's conditions
+
+
+def _window_fed(fed: Optional[dict], window_conditions: Optional[WindowConditions], at: int, window: int,
+                guidance: float) -> Optional[dict]:
+    """The conditions of the chunk whose first position is absolute group `at`: `fed` plus,
+    with `window_conditions`, those of the window [at, at + window) groups (doubled for
+    guidance like the rest)."""
+    if window_conditions is None:
+        return fed
+    return {**(fed or {}), **guided_conditions(window_conditions(at, window), guidance)}
+
+
 def _check_conditions(model_config: ModelConfig, conditions: Optional[dict]) -> None:
     if model_config.condition.active and conditions is None:
         raise ValueError("generate: the model is conditioned (model.condition); pass `conditions`")
@@ -267,29 +280,33 @@ def _check_window(model_config: ModelConfig, window: int) -> None:
 def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int, key: jax.Array, *,
              window: int, temperature: float = 1.0, prenet_dropout: bool = False,
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
-             guidance: float = 1.0) -> Decoded:
+             guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
     `group_bounds`), given `conditions` (`[batch, ...]` arrays, see `conditioning.py`) at
-    classifier-free `guidance`.
+    classifier-free `guidance`. Conditions that depend on where the window lies in time
+    (note tokens, whose times are window-relative) come from `window_conditions(first
+    group, groups)`, called once per chunk.
 
     Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
     then the continuation rounded up to whole groups, and the gate per new group.
     """
     _check_window(model_config, window)
-    _check_conditions(model_config, conditions)
+    _check_conditions(model_config, conditions if window_conditions is None else {})
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups, ended = prompt_groups(prompt, r), []
     clip = group_bounds(bounds, n_mels, r)
-    fed, guidance = guided_conditions(conditions, guidance), effective_guidance(conditions, guidance)
+    guidance = effective_guidance(conditions if window_conditions is None else {}, guidance)
+    fed = guided_conditions(conditions, guidance)
     plan = chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)
     fed, rolls = position_rolls(fed, groups.shape[1] + sum(new for _, new in plan), r)
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         at = groups.shape[1] - context_len  # absolute index of the chunk's first position
+        chunk_fed = _window_fed(fed, window_conditions, at, window, guidance)
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
-                                               _with_rolls(fed, rolls, at, context_len), dropout_key, noise_key,
+                                               _with_rolls(chunk_fed, rolls, at, context_len), dropout_key, noise_key,
                                                clip, float(temperature), bool(prenet_dropout), guidance)
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
@@ -306,19 +323,20 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
 def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int,
                           key: jax.Array, *, window: int, temperature: float = 1.0, prenet_dropout: bool = False,
                           bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
-                          guidance: float = 1.0) -> Decoded:
+                          guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None) -> Decoded:
     """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
 
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
     end to `window` (causal attention ignores the padding), so one compilation serves all.
     """
     _check_window(model_config, window)
-    _check_conditions(model_config, conditions)
+    _check_conditions(model_config, conditions if window_conditions is None else {})
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups = prompt_groups(prompt, r)
     model = MelTransformer(model_config, n_mels)
     clip = group_bounds(bounds, n_mels, r)
-    fed, guidance = guided_conditions(conditions, guidance), effective_guidance(conditions, guidance)
+    guidance = effective_guidance(conditions if window_conditions is None else {}, guidance)
+    fed = guided_conditions(conditions, guidance)
     guided = guidance != 1.0
     plan = chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)
     fed, rolls = position_rolls(fed, groups.shape[1] + sum(new for _, new in plan), r)
@@ -337,10 +355,11 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         start = groups.shape[1] - context_len
+        chunk_fed = _window_fed(fed, window_conditions, start, window, guidance)
         for _ in range(new):
             current = groups[:, start:]
             padded = jnp.pad(current, ((0, 0), (0, window - current.shape[1]), (0, 0)))
             group, group_ended = next_group(params, padded, current.shape[1] - 1, dropout_key, noise_key,
-                                            _with_rolls(fed, rolls, start, window))
+                                            _with_rolls(chunk_fed, rolls, start, window))
             groups, ended = jnp.concatenate([groups, group], axis=1), ended + [group_ended]
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

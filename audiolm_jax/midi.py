@@ -163,3 +163,86 @@ def shuffled_notes(notes: np.ndarray, seconds: float, rng: np.random.Generator) 
     notes[:, 1] = notes[:, 0] + durations
     notes[:, 2] = rng.permutation(notes[:, 2])
     return notes[np.argsort(notes[:, 0], kind="stable")]
+
+
+# Note-event tokens (music-spectrogram-diffusion's encoding, Hawthorne et al. 2022): a "tie"
+# section naming the keys already sounding when the window starts, then events in time
+# order, each introduced by the window-relative time (10 ms bins) when it changes and the
+# velocity (32 bins; 0 = note-off) when it changes, then the key.
+TOKEN_PAD, TOKEN_TIE_END = 0, 1
+TIME_BINS_PER_SECOND = 100
+TIME_BINS = 1024  # windows up to 10.24 s
+VELOCITY_BINS = 32
+TIME_OFFSET = 2
+VELOCITY_OFFSET = TIME_OFFSET + TIME_BINS
+PITCH_OFFSET = VELOCITY_OFFSET + VELOCITY_BINS
+TOKEN_VOCABULARY = PITCH_OFFSET + KEYS
+MAX_TOKEN_SECONDS = TIME_BINS / TIME_BINS_PER_SECOND
+
+
+def velocity_bin(velocity: float) -> int:
+    """MIDI velocity 1-127 → bin 1..31 (0 is note-off)."""
+    return int(np.clip(np.ceil(velocity * (VELOCITY_BINS - 1) / 127.0), 1, VELOCITY_BINS - 1))
+
+
+def note_tokens(notes: np.ndarray, seconds: float, max_tokens: int) -> np.ndarray:
+    """Token ids `[max_tokens]` int32 (TOKEN_PAD after the end) of the notes `[N, 4]` heard in
+    [0, seconds) (times relative to the window's start; `window_notes` cuts them): the tie
+    section (keys held from before 0, ascending) and TOKEN_TIE_END, then onsets and offsets
+    in time order. Events that do not fit in `max_tokens` are dropped from the end."""
+    notes = np.asarray(notes, np.float64).reshape(-1, 4)
+    notes = notes[(notes[:, 1] > 0) & (notes[:, 0] < seconds)]
+    tokens = [PITCH_OFFSET + int(p) - LOWEST_KEY for p in sorted(set(notes[notes[:, 0] < 0, 2]))] + [TOKEN_TIE_END]
+    events = []  # (time bin, 0 = off / 1 = on, key, velocity bin)
+    for onset, offset, pitch, velocity in notes:
+        key = int(pitch) - LOWEST_KEY
+        if onset >= 0:
+            events.append((min(int(onset * TIME_BINS_PER_SECOND), TIME_BINS - 1), 1, key, velocity_bin(velocity)))
+        if offset < seconds:
+            events.append((min(int(offset * TIME_BINS_PER_SECOND), TIME_BINS - 1), 0, key, 0))
+    time, velocity = -1, -1
+    for t, _, key, v in sorted(events):
+        if t != time:
+            tokens.append(TIME_OFFSET + t)
+            time = t
+        if v != velocity:
+            tokens.append(VELOCITY_OFFSET + v)
+            velocity = v
+        tokens.append(PITCH_OFFSET + key)
+    out = np.full(max_tokens, TOKEN_PAD, np.int32)
+    kept = tokens[:max_tokens]
+    out[: len(kept)] = kept
+    return out
+
+
+def token_seconds(tokens: np.ndarray) -> np.ndarray:
+    """Seconds `[S]` float32 at which each token of `note_tokens` acts: the running time of
+    its event (0 for the tie section and padding)."""
+    out, time = np.zeros(len(tokens), np.float32), 0.0
+    for i, token in enumerate(int(t) for t in tokens):
+        if TIME_OFFSET <= token < VELOCITY_OFFSET:
+            time = (token - TIME_OFFSET) / TIME_BINS_PER_SECOND
+        out[i] = time if token != TOKEN_PAD else 0.0
+    return out
+
+
+def decode_tokens(tokens: np.ndarray) -> tuple[list[int], list[tuple[float, int, int]]]:
+    """Token ids → (held keys as MIDI pitches, [(seconds, pitch, velocity bin)] events with
+    velocity bin 0 for note-offs): the inverse of `note_tokens`, for reading and tests."""
+    held, events, time, velocity, tie = [], [], 0.0, 0, True
+    for token in (int(t) for t in tokens):
+        if token == TOKEN_PAD:
+            break
+        if token == TOKEN_TIE_END:
+            tie = False
+        elif token >= PITCH_OFFSET:
+            pitch = token - PITCH_OFFSET + LOWEST_KEY
+            if tie:
+                held.append(pitch)
+            else:
+                events.append((time, pitch, velocity))
+        elif token >= VELOCITY_OFFSET:
+            velocity = token - VELOCITY_OFFSET
+        else:
+            time = (token - TIME_OFFSET) / TIME_BINS_PER_SECOND
+    return held, events

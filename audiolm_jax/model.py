@@ -81,11 +81,13 @@ class Prenet(nn.Module):
 
 
 def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
-    """Rotary embedding of `[batch, steps, heads, head_dim]` at integer `positions` `[steps]`."""
+    """Rotary embedding of `[batch, steps, heads, head_dim]` at `positions` `[steps]` (one
+    per step, shared by the batch) or `[batch, steps]` (per row; may be fractional)."""
     half = x.shape[-1] // 2
     freqs = base ** (-jnp.arange(half, dtype=jnp.float32) / half)  # [half]
-    angles = positions.astype(jnp.float32)[:, None] * freqs[None, :]  # [steps, half]
-    sin, cos = jnp.sin(angles)[None, :, None, :], jnp.cos(angles)[None, :, None, :]
+    positions = jnp.broadcast_to(jnp.asarray(positions, jnp.float32), x.shape[:2])  # [batch, steps]
+    angles = positions[..., None] * freqs  # [batch, steps, half]
+    sin, cos = jnp.sin(angles)[:, :, None, :], jnp.cos(angles)[:, :, None, :]
     x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
@@ -133,18 +135,28 @@ class CrossAttention(nn.Module):
 
     num_heads: int
     dtype: Any
+    rope_base: float = 10000.0  # with times: rotary embedding base
+    timed: bool = False  # queries and context entries carry times (in frames): attention sees their distance
 
     @nn.compact
     def __call__(self, x: jax.Array, context: Optional[jax.Array], context_mask: Optional[jax.Array],
-                 cache: Optional[dict[str, jax.Array]] = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+                 cache: Optional[dict[str, jax.Array]] = None, query_frames: Optional[jax.Array] = None,
+                 context_frames: Optional[jax.Array] = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """With `timed`, queries are rotated (RoPE) by `query_frames` `[T]` (the time, in mel
+        frames, of what each position predicts) and context keys by `context_frames` `[B, S]`
+        (each entry's time), so a query's score for an entry depends on their distance in time."""
         d_model = x.shape[-1]
         head_dim = d_model // self.num_heads
         proj = lambda name: nn.DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
         q = proj("query")(x)
+        if self.timed:
+            q = rope(q, query_frames, self.rope_base)
         if cache is not None and "context_k" in cache:
             k, v, valid = cache["context_k"], cache["context_v"], cache["context_mask"]
         else:
             k, v = proj("key")(context), proj("value")(context)
+            if self.timed:
+                k = rope(k, context_frames, self.rope_base)
             valid = jnp.ones(context.shape[:2], jnp.float32) if context_mask is None else context_mask
         out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype),
                                            mask=valid[:, None, None, :].astype(bool))
@@ -175,7 +187,7 @@ class Block(nn.Module):
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, x, positions, example_ids, cache, context, context_mask, deterministic: bool):
+    def __call__(self, x, positions, example_ids, cache, context, context_mask, context_frames, deterministic: bool):
         cfg, dtype = self.config, _dtype(self.config)
 
         def drop(h: jax.Array) -> jax.Array:
@@ -189,8 +201,10 @@ class Block(nn.Module):
         x = x + drop(h)
         cached_context = cache is not None and "context_k" in cache
         if cfg.condition.cross_attends or (cfg.context_dim > 0 and (context is not None or cached_context)):
-            h, context_cache = CrossAttention(cfg.num_heads, dtype, name="cross")(
-                nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask, cache)
+            timed = cfg.condition.midi == "tokens"
+            h, context_cache = CrossAttention(cfg.num_heads, dtype, cfg.rope_base, timed=timed, name="cross")(
+                nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask, cache,
+                query_frames=(positions + 1) * cfg.frames_per_step if timed else None, context_frames=context_frames)
             if new_cache is not None:
                 new_cache = {**new_cache, **context_cache}
             x = x + drop(h)
@@ -225,7 +239,11 @@ class Conditioner(nn.Module):
     learned positions and `text_layers` bidirectional layers. A row with `drop` `[B]` set
     sees only the learned `null` in slot 0 (its text masked out): the unconditional model
     of classifier-free guidance; `drop_label` / `drop_text` `[B]` drop one conditioner alone
-    (its slot becomes the null, or its characters are masked out).
+    (its slot becomes the null, or its characters are masked out). With note tokens
+    (`midi="tokens"`: `note_tokens`, `note_mask` `[B, S]`), the window's note events follow
+    through an encoder of their own (masked out for dropped rows); the third output gives
+    each context entry's time in frames `[B, 1 + S]` (`note_frames` `[B, S]` for the tokens,
+    0 before them), by which the blocks' cross-attention rotates its keys (None otherwise).
     """
 
     config: ConditionConfig
@@ -234,9 +252,9 @@ class Conditioner(nn.Module):
     dtype: Any
 
     @nn.compact
-    def __call__(self, conditions: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, conditions: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array, Optional[jax.Array]]:
         cfg = self.config
-        batch = next(v.shape[0] for k, v in conditions.items() if k in ("label", "text"))
+        batch = next(v.shape[0] for k, v in conditions.items() if k in ("label", "text", "note_tokens"))
         drop = conditions.get("drop", jnp.zeros((batch,), bool)).astype(bool)
         init = nn.initializers.normal(0.02)
         if cfg.label:
@@ -249,15 +267,30 @@ class Conditioner(nn.Module):
         slot = jnp.where(drop_label[:, None] if cfg.label else drop[:, None], null[None, :], slot)
         context, mask = [slot[:, None, :]], [jnp.ones((batch, 1), jnp.float32)]
         if cfg.text:
-            text_mask = conditions["text_mask"].astype(jnp.float32)
-            steps = conditions["text"].shape[1]
-            x = nn.Embed(conditioning.VOCABULARY_SIZE, self.width, embedding_init=init, name="char_embed")(conditions["text"])
-            x = x + self.param("text_positions", init, (cfg.max_text_chars, self.width))[None, :steps]
-            for i in range(cfg.text_layers):
-                x = EncoderBlock(self.num_heads, self.dtype, name=f"text_block_{i}")(x, text_mask)
-            context.append(nn.RMSNorm(dtype=self.dtype, name="text_norm")(x).astype(jnp.float32))
-            mask.append(text_mask * (1.0 - drop_text[:, None].astype(jnp.float32)))
-        return jnp.concatenate(context, axis=1), jnp.concatenate(mask, axis=1)
+            x = self._encode("text", conditions["text"], conditions["text_mask"], conditioning.VOCABULARY_SIZE,
+                             cfg.max_text_chars, cfg.text_layers, init)
+            context.append(x)
+            mask.append(conditions["text_mask"].astype(jnp.float32) * (1.0 - drop_text[:, None].astype(jnp.float32)))
+        if cfg.midi == "tokens":
+            x = self._encode("note", conditions["note_tokens"], conditions["note_mask"], midi.TOKEN_VOCABULARY,
+                             cfg.max_note_tokens, cfg.note_layers, init)
+            context.append(x)
+            mask.append(conditions["note_mask"].astype(jnp.float32) * (1.0 - drop[:, None].astype(jnp.float32)))
+        frames = None
+        if cfg.midi == "tokens":  # the summary slot (and any text) at time 0, then each token's
+            frames = jnp.concatenate([jnp.zeros((batch, sum(c.shape[1] for c in context[:-1])), jnp.float32),
+                                      conditions["note_frames"].astype(jnp.float32)], axis=1)
+        return jnp.concatenate(context, axis=1), jnp.concatenate(mask, axis=1), frames
+
+    def _encode(self, name: str, ids: jax.Array, ids_mask: jax.Array, vocabulary: int, max_length: int, layers: int,
+                init: Any) -> jax.Array:
+        """Token ids `[B, S]` (mask `[B, S]`) → `[B, S, width]` float32: an embedding, learned
+        positions and `layers` bidirectional layers, then RMSNorm (parameters named `name`_*)."""
+        x = nn.Embed(vocabulary, self.width, embedding_init=init, name=f"{'char' if name == 'text' else name}_embed")(ids)
+        x = x + self.param(f"{name}_positions", init, (max_length, self.width))[None, : ids.shape[1]]
+        for i in range(layers):
+            x = EncoderBlock(self.num_heads, self.dtype, name=f"{name}_block_{i}")(x, ids_mask.astype(jnp.float32))
+        return nn.RMSNorm(dtype=self.dtype, name=f"{name}_norm")(x).astype(jnp.float32)
 
 
 def next_group_rolls(roll: jax.Array, frames_per_step: int) -> jax.Array:
@@ -329,19 +362,20 @@ class MelTransformer(nn.Module):
                                  "conditions['notes'] for every position")
             drop = conditions.get("drop", jnp.zeros((groups.shape[0],), bool)).astype(bool)
             x = x + NotesEncoder(cfg.d_model, dtype, name="notes")(conditions["notes"], drop)
+        context_frames = None
         if cfg.condition.cross_attends:
             cached = cache is not None and "context_k" in cache[0]
             if not cached:
                 if conditions is None:
                     raise ValueError("MelTransformer: the model is conditioned (model.condition); pass `conditions`")
-                context, context_mask = Conditioner(cfg.condition, cfg.d_model, cfg.num_heads, dtype,
-                                                    name="conditioner")(conditions)
-        block_cls = nn.remat(Block, static_argnums=(7,)) if cfg.remat else Block
+                context, context_mask, context_frames = Conditioner(cfg.condition, cfg.d_model, cfg.num_heads, dtype,
+                                                                    name="conditioner")(conditions)
+        block_cls = nn.remat(Block, static_argnums=(8,)) if cfg.remat else Block
         new_cache: Optional[Cache] = None if cache is None else []
         for i in range(cfg.num_layers):
             layer_cache = None if cache is None else cache[i]
             x, layer_new = block_cls(cfg, name=f"block_{i}")(
-                x, positions, example_ids, layer_cache, context, context_mask, deterministic)
+                x, positions, example_ids, layer_cache, context, context_mask, context_frames, deterministic)
             if new_cache is not None:
                 new_cache.append(layer_new)
         x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)
@@ -389,8 +423,10 @@ def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
     model = MelTransformer(config, n_mels)
     dummy = jnp.zeros((1, 2, config.frames_per_step * n_mels), jnp.float32)
     context = jnp.zeros((1, 1, config.context_dim), jnp.float32) if config.context_dim > 0 else None
-    conditions = conditioning.condition_arrays(config.condition, np.zeros(1, np.int32), [""],
-                                               np.zeros((1, 3 * config.frames_per_step, midi.FEATURES_PER_FRAME), np.float32)) or None
+    conditions = conditioning.condition_arrays(
+        config.condition, np.zeros(1, np.int32), [""],
+        np.zeros((1, 3 * config.frames_per_step, midi.FEATURES_PER_FRAME), np.float32),
+        np.zeros((1, config.condition.max_note_tokens), np.int32)) or None
     if conditions is not None and "notes" in conditions:
         conditions["notes"] = next_group_rolls(jnp.asarray(conditions["notes"]), config.frames_per_step)
     return model.init({"params": key}, dummy, context=context, conditions=conditions)["params"]

@@ -215,8 +215,8 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
     condition = model_config.condition
     if not condition.active:
         return None
-    wanted = (("label",) if condition.label else ()) + (("text", "text_mask") if condition.text else ()) + (
-        ("notes",) if condition.midi != "none" else ())
+    midi_keys = {"none": (), "frames": ("notes",), "tokens": ("note_tokens", "note_mask", "note_frames")}[condition.midi]
+    wanted = (("label",) if condition.label else ()) + (("text", "text_mask") if condition.text else ()) + midi_keys
     missing = [k for k in wanted if k not in batch]
     if missing:
         raise ValueError(f"the model is conditioned (model.condition) but batches lack {', '.join(missing)}: "

@@ -12,7 +12,7 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from audiolm_jax import config as C, decode, evaluate, midi, model as model_lib, render_midi, train, transcribe
+from audiolm_jax import conditioning, config as C, decode, evaluate, midi, model as model_lib, render_midi, train, transcribe
 from audiolm_jax.data import synthetic
 from audiolm_jax.data.pipeline import batch_examples, crop_start
 from audiolm_jax.model import MelTransformer
@@ -104,11 +104,11 @@ def test_a_maestro_piece_with_a_damaged_midi_is_skipped_and_named(tmp_path, capl
     assert "MIDI-Unprocessed_00_R1_2018_wav--0.midi" in caplog.text
 
 
-def midi_config(workdir: str, **sections) -> C.ExperimentConfig:
+def midi_config(workdir: str, condition: C.ConditionConfig = C.ConditionConfig(midi="frames"),
+                **sections) -> C.ExperimentConfig:
     """The tiny config on the embedded piano set, MIDI-conditioned, crops after go frames."""
     sections.setdefault("train", {"steps": 4, "checkpoint_every": 4, "eval_every": 4})
-    return tiny_config(workdir, model={"condition": C.ConditionConfig(midi="frames"), "head": "mixture",
-                                       "mixture_components": 2},
+    return tiny_config(workdir, model={"condition": condition, "head": "mixture", "mixture_components": 2},
                        data={"go_frames": 2}, **sections)
 
 
@@ -131,67 +131,101 @@ def test_batches_carry_the_piano_roll_of_their_crops(tmp_path):
         np.testing.assert_array_equal(batch["notes"][row, 2:], expected)
 
 
-def _note_batches(step: int, batch: int = 16, frames: int = 24, bins: int = 8):
+def _note_batches(step: int, batch: int = 16, frames: int = 24, bins: int = 8, max_tokens: int = 48):
     """Mels that only the notes predict: bin k is loud while key k sounds, notes start at
-    random frames, the first frame is noise."""
+    random frames, the first frame is noise; the notes as a piano roll and as tokens."""
     r = np.random.default_rng(step)
-    roll = np.zeros((batch, frames, 264), np.float32)
-    for b in range(batch):
+    frame_seconds = 128 / 8000
+    rolls, tokens = [], []
+    for _ in range(batch):
+        notes = []
         for _ in range(3):
             key, start = r.integers(0, bins), r.integers(1, frames - 4)
-            end = start + r.integers(2, 6)
-            roll[b, start, key] = 1.0
-            roll[b, start:end, 88 + key] = 1.0
-            roll[b, start:end, 176 + key] = 0.8
+            notes.append(((start + 0.1) * frame_seconds, (start + r.integers(2, 6) + 0.1) * frame_seconds,
+                          21 + key, 100))
+        notes = np.array(notes, np.float32)
+        rolls.append(midi.piano_roll(notes, frames, 8000, 128))
+        tokens.append(midi.note_tokens(notes, frames * frame_seconds, max_tokens))
+    roll = np.stack(rolls)
     mel = 2.0 * roll[..., 88 : 88 + bins] - 1.0 + 0.05 * r.standard_normal((batch, frames, bins))
     mel[:, 0] = r.standard_normal((batch, bins))
-    return {"mel": mel.astype(np.float32), "mask": np.ones((batch, frames), np.float32), "notes": roll}
+    tokens = np.stack(tokens)
+    return {"mel": mel.astype(np.float32), "mask": np.ones((batch, frames), np.float32), "notes": roll,
+            "note_tokens": tokens, "note_mask": (tokens != 0).astype(np.float32),
+            "note_frames": np.stack([midi.token_seconds(t) for t in tokens]) / frame_seconds}
 
 
-def test_a_midi_conditioned_model_plays_the_notes_it_is_given():
+@pytest.mark.parametrize("encoding", ["frames", "tokens"])
+def test_a_midi_conditioned_model_plays_the_notes_it_is_given(encoding):
+    # the roll is added where it acts; tokens must be found by cross-attention in time: slower to learn
+    steps, ratio = (200, 0.25) if encoding == "frames" else (800, 0.7)
     cfg = C.validate(C.ExperimentConfig(
         audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=8, n_mfcc=8),
-        model=C.ModelConfig(num_layers=1, d_model=32, num_heads=2, prenet_dim=16, frames_per_step=2,
-                            prenet_dropout=0.0, max_frames=32, condition=C.ConditionConfig(midi="frames")),
+        model=C.ModelConfig(num_layers=2, d_model=32, num_heads=2, prenet_dim=16, frames_per_step=2,
+                            prenet_dropout=0.0, max_frames=32,
+                            condition=C.ConditionConfig(midi=encoding, max_note_tokens=48, note_layers=1)),
         data=C.DataConfig(segment_seconds=0.25, synthetic_clip_seconds=1.0),
-        train=C.TrainConfig(steps=200, batch_size=16, learning_rate=1e-2, warmup_steps=5),
+        train=C.TrainConfig(steps=steps, batch_size=16, learning_rate=1e-2, warmup_steps=5),
         sample=C.SampleConfig(prompt_seconds=0.1)))
     mesh = train.make_mesh(jax.devices()[:1])
     tx = train.optimizer(cfg.train)
     state = train.init_state(cfg, tx)
     step = train.make_train_step(MelTransformer(cfg.model, 8), tx, cfg, mesh)
     losses = []
-    for s in range(200):
+    for s in range(steps):
         state, metrics = step(state, train.shard_batch(_note_batches(s), mesh))
         losses.append(float(metrics["mse"]))
     assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:10])
-    held_out = _note_batches(10_000)
+    held_out, other = _note_batches(10_000), _note_batches(20_000)
     forward = train.make_forward(MelTransformer(cfg.model, 8))
 
-    def error(roll):
-        conditions = train.batch_conditions({**held_out, "notes": roll}, cfg.model)
+    def error(notes):
+        conditions = train.batch_conditions({**held_out, **notes}, cfg.model)
         predicted = train.teacher_forced_prediction(forward, state.params, held_out["mel"], 2, conditions)
         return float(np.mean((predicted[:, 2:] - held_out["mel"][:, 2:]) ** 2))
 
-    right, wrong = error(held_out["notes"]), error(_note_batches(20_000)["notes"])
-    assert right < 0.25 * wrong, (right, wrong)
+    keys = ("notes", "note_tokens", "note_mask", "note_frames")
+    right, wrong = error({k: held_out[k] for k in keys}), error({k: other[k] for k in keys})
+    assert right < ratio * wrong, (right, wrong)
 
 
-@pytest.mark.parametrize("guidance", [1.0, 3.0])
-def test_cached_decoding_with_notes_equals_its_reference_across_window_slides(guidance):
+def test_note_tokens_name_held_keys_then_events_in_time_order():
+    notes = np.array([[-0.5, 0.3, 60, 100], [0.1, 0.5, 64, 64], [0.1, 2.0, 67, 64], [1.5, 1.7, 72, 127]], np.float32)
+    tokens = midi.note_tokens(notes, 1.0, 16)
+    held, events = midi.decode_tokens(tokens)
+    assert held == [60]  # sounding when the window opens: in the tie section
+    assert events == [(0.1, 64, 16), (0.1, 67, 16), (0.3, 60, 0), (0.5, 64, 0)]  # 72 starts after the window
+    assert np.count_nonzero(tokens) == 11 and tokens[11:].sum() == 0
+    assert np.count_nonzero(midi.note_tokens(notes, 1.0, 5)) == 5  # what does not fit is dropped from the end
+
+
+@pytest.mark.parametrize("encoding,guidance", [("frames", 1.0), ("frames", 3.0), ("tokens", 1.0), ("tokens", 3.0)])
+def test_cached_decoding_with_notes_equals_its_reference_across_window_slides(encoding, guidance):
     cfg = C.ModelConfig(num_layers=2, d_model=32, num_heads=2, prenet_dim=32, frames_per_step=2, max_frames=64,
                         head="mixture", mixture_components=2, prenet_dropout=0.3,
-                        condition=C.ConditionConfig(midi="frames"))
+                        condition=C.ConditionConfig(midi=encoding, max_note_tokens=64))
     params = model_lib.init_params(cfg, 8, jax.random.PRNGKey(0))
     prompt = np.random.default_rng(0).normal(size=(2, 6, 8)).astype(np.float32)
-    notes = np.array([[0.0, 0.5, 60, 100], [0.3, 1.0, 64, 80]], np.float32)
-    rolls = np.repeat(midi.piano_roll(notes, 80, 16000, 256)[None], 2, axis=0)
-    kwargs = dict(window=10, temperature=0.5, prenet_dropout=True, conditions={"notes": rolls}, guidance=guidance)
-    cached = decode.generate(cfg, params, prompt, 40, jax.random.PRNGKey(1), **kwargs)  # 20 groups: 3 slides
-    reference = decode.generate_by_recompute(cfg, params, prompt, 40, jax.random.PRNGKey(1), **kwargs)
+    hop_seconds = 256 / 16000
+
+    def with_notes(notes):
+        if encoding == "frames":
+            return {"conditions": {"notes": np.repeat(midi.piano_roll(notes, 80, 16000, 256)[None], 2, axis=0)}}
+
+        def window(first_group, groups):  # as continuation.prompt_window_conditions cuts them
+            start, seconds = first_group * 2 * hop_seconds, (groups + 1) * 2 * hop_seconds
+            tokens = midi.note_tokens(midi.window_notes(notes, start, seconds), seconds, 64)
+            return conditioning.condition_arrays(cfg.condition, note_tokens=np.repeat(tokens[None], 2, axis=0),
+                                                 frames_per_second=1 / hop_seconds)
+        return {"window_conditions": window}
+
+    notes = np.array([[0.0, 0.5, 60, 100], [0.3, 1.0, 64, 80], [0.9, 1.2, 70, 50]], np.float32)
+    kwargs = dict(window=10, temperature=0.5, prenet_dropout=True, guidance=guidance)
+    cached = decode.generate(cfg, params, prompt, 40, jax.random.PRNGKey(1), **kwargs, **with_notes(notes))
+    reference = decode.generate_by_recompute(cfg, params, prompt, 40, jax.random.PRNGKey(1), **kwargs,
+                                             **with_notes(notes))  # 20 groups: 3 slides of the window
     np.testing.assert_allclose(cached.frames, reference.frames, atol=1e-4)
-    silent = decode.generate(cfg, params, prompt, 40, jax.random.PRNGKey(1),
-                             **{**kwargs, "conditions": {"notes": np.zeros_like(rolls)}})
+    silent = decode.generate(cfg, params, prompt, 40, jax.random.PRNGKey(1), **kwargs, **with_notes(midi.EMPTY))
     assert np.abs(silent.frames[:, 6:] - cached.frames[:, 6:]).mean() > 0.1  # the notes change what is played
 
 
@@ -249,3 +283,52 @@ def test_render_midi_refuses_a_run_without_midi(tmp_path, capsys):
     assert render_midi.main(["--workdir", str(tmp_path), "--midi", str(tmp_path / "a.mid"), "--out",
                              str(tmp_path / "o")]) == 2
     assert "not a MIDI-conditioned run" in capsys.readouterr().err
+
+
+def test_batches_carry_the_note_tokens_of_their_crops(tmp_path):
+    from audiolm_jax.data import prepare
+
+    cfg = midi_config(str(tmp_path / "run"), C.ConditionConfig(midi="tokens", max_note_tokens=64))
+    data = prepare(cfg)
+    batch = data.train_batch(2, seed=cfg.train.seed, batch_size=2, length=32)
+    assert batch["note_tokens"].shape == (2, 64) and "notes" not in batch
+    indices, fractions = batch_examples(2, cfg.train.seed, 2, len(data.train))
+    segment, frame_seconds = int(round(cfg.data.segment_seconds * 8000)), 128 / 8000
+    for row in range(2):
+        example = data.train[int(indices[row])]
+        start = crop_start(len(example["audio"]), segment, fractions[row])
+        # time 0 of the tokens is the first go frame: the crop's notes come 2 frames later
+        notes = midi.window_notes(example["notes"], start / 8000 - 2 * frame_seconds, 32 * frame_seconds)
+        np.testing.assert_array_equal(batch["note_tokens"][row], midi.note_tokens(notes, 32 * frame_seconds, 64))
+        np.testing.assert_allclose(batch["note_frames"][row], midi.token_seconds(batch["note_tokens"][row]) / frame_seconds,
+                                   rtol=1e-5)
+
+
+def test_note_tokens_reach_decoding_window_by_window_through_the_continuation_path(tmp_path):
+    from audiolm_jax import continuation
+    from audiolm_jax.stats import NormStats
+
+    cfg = midi_config(str(tmp_path), C.ConditionConfig(midi="tokens", max_note_tokens=64),
+                      sample={"seconds": 1.5, "num_samples": 1, "griffin_lim_iters": 2, "temperature": 0.0})
+    params = model_lib.init_params(cfg.model, 16, jax.random.PRNGKey(0))
+    stats = NormStats(np.zeros(16, np.float32) - 40, np.ones(16, np.float32) * 10)
+    calls = []
+    notes = np.array([[0.1, 0.6, 60, 100], [0.8, 1.4, 72, 90]], np.float32)
+    prompt = continuation.unconditional_prompt(cfg, stats, "p", notes=notes)
+    window = continuation.prompt_window_conditions(cfg, prompt, 1)
+    spy = lambda first, groups: calls.append((first, groups)) or window(first, groups)
+    decoded = decode.generate(cfg.model, params, np.zeros((1, 2, 16), np.float32), 48, jax.random.PRNGKey(0),
+                              window=decode.trained_window(cfg), window_conditions=spy)
+    assert decoded.frames.shape == (1, 50, 16) and len(calls) >= 2  # 1.5 s is longer than the 0.5 s window
+    first, groups = calls[1]
+    tokens = window(first, groups)["note_tokens"][0]
+    held, events = midi.decode_tokens(tokens)
+    start = (first * 2 - 2) * 128 / 8000  # the notes' time 0 is the first frame after the 2 go frames
+    expected = midi.note_tokens(midi.window_notes(notes, start, (groups + 1) * 2 * 128 / 8000),
+                                (groups + 1) * 2 * 128 / 8000, 64)
+    np.testing.assert_array_equal(tokens, expected)
+    other = continuation.continue_prompts(cfg, params, stats, [prompt], jax.random.PRNGKey(0))[0]
+    moved = continuation.continue_prompts(
+        cfg, params, stats, [continuation.unconditional_prompt(cfg, stats, "p", notes=notes + [0.3, 0.3, 0, 0])],
+        jax.random.PRNGKey(0))[0]
+    assert len(other.full[0]) == 12000 and np.abs(other.full_log_mel[0] - moved.full_log_mel[0]).max() > 0.01

@@ -110,21 +110,34 @@ class RecordData:
         valid = np.array([min(1 + len(c) // self.audio.hop_length, frames) if len(c) else 0 for c in crops])
         return mel, (np.arange(frames)[None, :] < valid[:, None]).astype(np.float32)
 
-    def _batch(self, read: list[tuple[np.ndarray, dict[str, Any]]]) -> dict[str, np.ndarray]:
-        """(crop, metadata) pairs → normalised log-mel `[B, T, M]` (padding zeroed), frame
-        mask `[B, T]`, and the conditions the model takes (`label` `[B]`, `text` `[B, S]` ...)."""
+    def _batch(self, read: list[tuple[np.ndarray, dict[str, Any]]], length: int) -> dict[str, np.ndarray]:
+        """(crop, metadata) pairs → `length` frames of normalised log-mel `[B, T, M]` (padding
+        zeroed) after `data.go_frames` go frames, frame mask `[B, T]`, and the conditions the
+        model takes (`label` `[B]`, `text` `[B, S]`, the piano roll `notes` `[B, T, F]` or the
+        note tokens of the T frames; see `conditioning.condition_arrays`)."""
         mel, mask = self._log_mels([crop for crop, _ in read])
         batch = {"mel": (self.stats.normalise(mel) * mask[..., None]).astype(np.float32), "mask": mask}
+        rolls = tokens = None
+        if self.condition.midi == "frames":
+            rolls = np.stack([midi.piano_roll(self._notes(m), mel.shape[1], self.audio.sample_rate,
+                                              self.audio.hop_length) for _, m in read]) * mask[..., None]
+        batch = _cut_frames(prepend_go_frames({**batch, **({"notes": rolls} if rolls is not None else {})},
+                                              self.data.go_frames), length)
+        if self.condition.midi == "tokens":  # the notes' time 0 is the first frame after the go frames
+            hop_seconds = self.audio.hop_length / self.audio.sample_rate
+            shift, seconds = self.data.go_frames * hop_seconds, length * hop_seconds
+            tokens = np.stack([midi.note_tokens(midi.window_notes(self._notes(m), -shift, seconds), seconds,
+                                                self.condition.max_note_tokens) for _, m in read])
         if self.condition.active:
             labels = np.array([m["label"] if m["label"] is not None else 0 for _, m in read], np.int32)
             texts = [m["text"] or "" for _, m in read]
-            rolls = None
-            if self.condition.midi != "none":
-                rolls = np.stack([midi.piano_roll(m["notes"] if m["notes"] is not None else midi.EMPTY,
-                                                  mel.shape[1], self.audio.sample_rate, self.audio.hop_length)
-                                  for _, m in read]) * mask[..., None]
-            batch.update(conditioning.condition_arrays(self.condition, labels, texts, rolls))
-        return prepend_go_frames(batch, self.data.go_frames)
+            batch.update(conditioning.condition_arrays(self.condition, labels, texts, batch.pop("notes", None),
+                                                       tokens, self.audio.frames_per_second))
+        return batch
+
+    @staticmethod
+    def _notes(meta: dict[str, Any]) -> np.ndarray:
+        return meta["notes"] if meta["notes"] is not None else midi.EMPTY
 
     def train_batch(self, step: int, seed: int, batch_size: int, length: int,
                     process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
@@ -132,7 +145,7 @@ class RecordData:
         indices, fractions = batch_examples(step, seed, batch_size, len(self.train))
         rows = process_rows(batch_size, process_index, process_count)
         read = list(self._pool.map(lambda r: self._train_crop(indices[r], fractions[r], seed, step, r), rows))
-        return _cut_frames(self._batch(read), length)
+        return self._batch(read, length)
 
     def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
         """Deterministic evaluation batches: each evaluation example's first segment, in order."""
@@ -140,8 +153,7 @@ class RecordData:
         read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), range(count)))
         while len(read) % batch_size:
             read.append((np.zeros(0, np.float32), {"label": None, "text": None, "notes": None}))
-        batches = [self._batch(read[i : i + batch_size]) for i in range(0, len(read), batch_size)]
-        return [_cut_frames(b, length) for b in batches]
+        return [self._batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
 
     @property
     def eval_waveforms(self) -> list[np.ndarray]:

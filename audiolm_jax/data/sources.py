@@ -132,7 +132,7 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
     train_source = builder.as_data_source(data.train_split)
     eval_source = builder.as_data_source(data.eval_split)
     condition = config.model.condition
-    if data.source == "synthetic" and condition.cross_attends:
+    if data.source == "synthetic" and (condition.label or condition.text):
         raise DatasetError("data.source=synthetic has no labels or text to condition on (model.condition): "
                            "use data.source=sounds, librispeech or a labelled set")
     if data.source == "synthetic" and not data.augments and not condition.active:
