@@ -146,7 +146,7 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
         return None
     if condition.midi != "none" and prompt.notes is None:
         raise conditioning.ConditionError(f"prompt '{prompt.name}': the model is conditioned on MIDI "
-                                          "(model.condition.midi): give notes")
+                                          "(model.condition.midi): give notes (python -m audiolm_jax.render_midi)")
     if condition.midi == "tokens":  # the tokens are the window's (`prompt_window_conditions`)
         condition = dataclasses.replace(condition, midi="none")
         if not condition.active:
