@@ -85,6 +85,12 @@ def split_overrides(parser: argparse.ArgumentParser, argv: Optional[Sequence[str
     return args, rest
 
 
+def sample_shorthands(args: argparse.Namespace, fields: Sequence[str]) -> list[str]:
+    """A command's shorthand flags (`--num-samples` for `args.num_samples`, ...) as the dotted
+    `--sample.<field>=value` overrides they stand for, those given only."""
+    return [f"--sample.{name}={getattr(args, name)}" for name in fields if getattr(args, name) is not None]
+
+
 def report_command(action: Callable[[], str]) -> int:
     """Runs a command's `action` (which returns the report it wrote) and gives its exit
     status: 0 after printing 'wrote <path>', or 2 after one line naming the bad input

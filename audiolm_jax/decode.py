@@ -277,6 +277,22 @@ def _check_window(model_config: ModelConfig, window: int) -> None:
                          f"({capacity})")
 
 
+def _decoding_plan(model_config: ModelConfig, num_prompt_groups: int, num_frames: int, window: int,
+                   conditions: Optional[dict], guidance: float, window_conditions: Optional[WindowConditions]
+                   ) -> tuple[list[tuple[int, int]], float, Optional[dict], Optional[jax.Array]]:
+    """What `generate` and its reference share before decoding: the checks, the chunk plan,
+    the guidance scale applied, the conditions as fed (doubled for guidance, piano roll
+    split off) and the roll per absolute position (`position_rolls`; None without one)."""
+    _check_window(model_config, window)
+    given = conditions if window_conditions is None else {}  # window conditions count as conditions
+    _check_conditions(model_config, given)
+    guidance = effective_guidance(given, guidance)
+    plan = chunk_plan(num_prompt_groups, math.ceil(num_frames / model_config.frames_per_step), window)
+    fed, rolls = position_rolls(guided_conditions(conditions, guidance), num_prompt_groups + sum(n for _, n in plan),
+                                model_config.frames_per_step)
+    return plan, guidance, fed, rolls
+
+
 def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int, key: jax.Array, *,
              window: int, temperature: float = 1.0, prenet_dropout: bool = False,
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
@@ -292,15 +308,11 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
     then the continuation rounded up to whole groups, and the gate per new group.
     """
-    _check_window(model_config, window)
-    _check_conditions(model_config, conditions if window_conditions is None else {})
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups, ended = prompt_groups(prompt, r), []
     clip = group_bounds(bounds, n_mels, r)
-    guidance = effective_guidance(conditions if window_conditions is None else {}, guidance)
-    fed = guided_conditions(conditions, guidance)
-    plan = chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)
-    fed, rolls = position_rolls(fed, groups.shape[1] + sum(new for _, new in plan), r)
+    plan, guidance, fed, rolls = _decoding_plan(model_config, groups.shape[1], num_frames, window, conditions,
+                                                guidance, window_conditions)
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         at = groups.shape[1] - context_len  # absolute index of the chunk's first position
@@ -329,17 +341,13 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
     end to `window` (causal attention ignores the padding), so one compilation serves all.
     """
-    _check_window(model_config, window)
-    _check_conditions(model_config, conditions if window_conditions is None else {})
     r, n_mels = model_config.frames_per_step, prompt.shape[-1]
     groups = prompt_groups(prompt, r)
     model = MelTransformer(model_config, n_mels)
     clip = group_bounds(bounds, n_mels, r)
-    guidance = effective_guidance(conditions if window_conditions is None else {}, guidance)
-    fed = guided_conditions(conditions, guidance)
+    plan, guidance, fed, rolls = _decoding_plan(model_config, groups.shape[1], num_frames, window, conditions,
+                                                guidance, window_conditions)
     guided = guidance != 1.0
-    plan = chunk_plan(groups.shape[1], math.ceil(num_frames / r), window)
-    fed, rolls = position_rolls(fed, groups.shape[1] + sum(new for _, new in plan), r)
 
     @jax.jit
     def next_group(p, padded, last, dropout_key, noise_key, conditions):

@@ -116,11 +116,12 @@ def compared_with_real(per_sample: list[list[dict[str, float]]], real: list[dict
     return out
 
 
-def resynthesis(prompt: continuation.Prompt, config: ExperimentConfig, seed: int) -> np.ndarray:
-    """The prompt's own log-mel inverted by the sampling Griffin-Lim `[samples]`: the vocoder's ceiling."""
+def resynthesis(log_mel_db: np.ndarray, num_samples: int, config: ExperimentConfig, seed: int) -> np.ndarray:
+    """A real recording's log-mel in dB `[frames, n_mels]` inverted by the sampling
+    Griffin-Lim to `[num_samples]`: the vocoder's ceiling."""
     s = config.sample
-    return invert.mel_to_audio(prompt.log_mel_db[None], config.audio, s.inversion, s.griffin_lim_iters, seed=seed,
-                               length=len(prompt.waveform))[0]
+    return invert.mel_to_audio(log_mel_db[None], config.audio, s.inversion, s.griffin_lim_iters, seed=seed,
+                               length=num_samples)[0]
 
 
 GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 5.0)
@@ -270,8 +271,7 @@ def midi_metrics(sampler: "sample.Sampler", data, pieces: int, seconds: float, k
         true, shuffled = render_pair(sampler, f"midi_{i:03d}", notes, len(wave) / rate, jax.random.fold_in(key, i),
                                      np.random.default_rng([cfg.sample.seed, i]))
         reference_db = np.asarray(audio.log_mel_jax(wave[None], cfg.audio))[0]
-        rebuilt = invert.mel_to_audio(reference_db[None], cfg.audio, cfg.sample.inversion, cfg.sample.griffin_lim_iters,
-                                      seed=i, length=len(wave))[0]
+        rebuilt = resynthesis(reference_db, len(wave), cfg, seed=i)
         score = lambda w: transcribe.onset_scores(notes, transcriber.notes(w[: len(wave)], rate))["f1"]
         sounding = midi.piano_roll(notes, len(reference_db), rate, cfg.audio.hop_length)[:, midi.KEYS : 2 * midi.KEYS]
         row = {"onset_f1": score(true.full[0]), "onset_f1_resynth": score(rebuilt), "onset_f1_real": score(wave),
@@ -331,7 +331,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     metrics.update(compared_with_real(per_sample, [real_continuation_metrics(p, clip, cfg) for p, clip in pairs]))
     sc, mos = [], []
     for i, (prompt, cont) in enumerate(zip(prompts, conts)):
-        rebuilt = resynthesis(prompt, cfg, seed=i)
+        rebuilt = resynthesis(prompt.log_mel_db, len(prompt.waveform), cfg, seed=i)
         target = np.asarray(audio.stft_magnitude_jax(prompt.waveform[None], cfg.audio))
         sc.append(float(invert.spectral_convergence_db(rebuilt[None], target, cfg.audio)[0]))
         if use_dnsmos:

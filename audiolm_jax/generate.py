@@ -36,12 +36,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def shorthand_overrides(args: argparse.Namespace) -> list[str]:
-    """`--seconds`/`--num-samples`/`--guidance` as the dotted overrides they stand for."""
-    pairs = (("seconds", args.seconds), ("num_samples", args.num_samples), ("guidance", args.guidance))
-    return [f"--sample.{name}={value}" for name, value in pairs if value is not None]
-
-
 def prompt_name(label: Optional[str], text: Optional[str]) -> str:
     """A file-name-safe name for the generated set."""
     import re
@@ -59,7 +53,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("give --label NAME and/or --text \"...\"")
 
     def action() -> str:
-        sampler = sample.restore_sampler(args.workdir, overrides + shorthand_overrides(args), step=args.step)
+        sampler = sample.restore_sampler(args.workdir, overrides + cli.sample_shorthands(args, ("seconds", "num_samples", "guidance")), step=args.step)
         if not sampler.config.model.condition.active:
             raise ValueError(f"'{args.workdir}' is not a conditioned run (model.condition has no label or text): "
                              "use python -m audiolm_jax.sample")

@@ -142,14 +142,18 @@ def piano_roll(notes: np.ndarray, frames: int, sample_rate: int, hop_length: int
     return roll
 
 
+def pitch_hz(pitches: np.ndarray) -> np.ndarray:
+    """Fundamental frequency in Hz of MIDI pitches (A4 = 69 = 440 Hz, equal temperament)."""
+    return 440.0 * 2.0 ** ((np.asarray(pitches, np.float64) - 69.0) / 12.0)
+
+
 def onsets_and_pitches(notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Onset-only note intervals `[N, 2]` (seconds) and pitches `[N]` in Hz, as mir_eval's
     transcription metrics take them (notes with negative onsets, held from before a cut,
     are left out: their onset is not in the audio)."""
     notes = np.asarray(notes, np.float64).reshape(-1, 4)
     notes = notes[notes[:, 0] >= 0]
-    hz = 440.0 * 2.0 ** ((notes[:, 2] - 69.0) / 12.0)
-    return notes[:, :2], hz
+    return notes[:, :2], pitch_hz(notes[:, 2])
 
 
 def shuffled_notes(notes: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:

@@ -271,15 +271,14 @@ class Conditioner(nn.Module):
                              cfg.max_text_chars, cfg.text_layers, init)
             context.append(x)
             mask.append(conditions["text_mask"].astype(jnp.float32) * (1.0 - drop_text[:, None].astype(jnp.float32)))
-        if cfg.midi == "tokens":
-            x = self._encode("note", conditions["note_tokens"], conditions["note_mask"], midi.TOKEN_VOCABULARY,
-                             cfg.max_note_tokens, cfg.note_layers, init)
-            context.append(x)
-            mask.append(conditions["note_mask"].astype(jnp.float32) * (1.0 - drop[:, None].astype(jnp.float32)))
         frames = None
-        if cfg.midi == "tokens":  # the summary slot (and any text) at time 0, then each token's
-            frames = jnp.concatenate([jnp.zeros((batch, sum(c.shape[1] for c in context[:-1])), jnp.float32),
+        if cfg.midi == "tokens":
+            untimed = sum(c.shape[1] for c in context)  # the summary slot and any text sit at time 0
+            frames = jnp.concatenate([jnp.zeros((batch, untimed), jnp.float32),
                                       conditions["note_frames"].astype(jnp.float32)], axis=1)
+            context.append(self._encode("note", conditions["note_tokens"], conditions["note_mask"],
+                                        midi.TOKEN_VOCABULARY, cfg.max_note_tokens, cfg.note_layers, init))
+            mask.append(conditions["note_mask"].astype(jnp.float32) * (1.0 - drop[:, None].astype(jnp.float32)))
         return jnp.concatenate(context, axis=1), jnp.concatenate(mask, axis=1), frames
 
     def _encode(self, name: str, ids: jax.Array, ids_mask: jax.Array, vocabulary: int, max_length: int, layers: int,

@@ -65,8 +65,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args, overrides = cli.split_overrides(parser, argv, sections=("sample",))
     if args.seconds <= 0 or args.start < 0:
         parser.error("--seconds must be positive and --start at least 0")
-    shorthands = [f"--sample.{k}={v}" for k, v in (("num_samples", args.num_samples), ("guidance", args.guidance))
-                  if v is not None]
+    shorthands = cli.sample_shorthands(args, ("num_samples", "guidance"))  # --seconds is the MIDI's, not sample's
 
     def action() -> str:
         sampler = sample.restore_sampler(args.workdir, overrides + shorthands, step=args.step)

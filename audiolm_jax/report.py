@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from audiolm_jax import atomic  # noqa: E402
+from audiolm_jax.midi import pitch_hz  # noqa: E402
 from audiolm_jax.config import AudioConfig  # noqa: E402
 
 
@@ -36,8 +37,7 @@ def pitch_mel_bins(pitches: np.ndarray, config: AudioConfig) -> np.ndarray:
 
     centres = librosa.mel_frequencies(config.n_mels + 2, fmin=config.fmin, fmax=config.fmax or config.sample_rate / 2,
                                       htk=config.htk)[1:-1]
-    hz = 440.0 * 2.0 ** ((np.asarray(pitches, np.float64) - 69.0) / 12.0)
-    return np.interp(hz, centres, np.arange(config.n_mels))
+    return np.interp(pitch_hz(pitches), centres, np.arange(config.n_mels))
 
 
 def _draw_notes(ax, notes: np.ndarray, config: AudioConfig) -> None:

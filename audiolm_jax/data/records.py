@@ -117,12 +117,11 @@ class RecordData:
         note tokens of the T frames; see `conditioning.condition_arrays`)."""
         mel, mask = self._log_mels([crop for crop, _ in read])
         batch = {"mel": (self.stats.normalise(mel) * mask[..., None]).astype(np.float32), "mask": mask}
-        rolls = tokens = None
-        if self.condition.midi == "frames":
-            rolls = np.stack([midi.piano_roll(self._notes(m), mel.shape[1], self.audio.sample_rate,
-                                              self.audio.hop_length) for _, m in read]) * mask[..., None]
-        batch = _cut_frames(prepend_go_frames({**batch, **({"notes": rolls} if rolls is not None else {})},
-                                              self.data.go_frames), length)
+        if self.condition.midi == "frames":  # a frame-aligned array: shifted and cut with the mel
+            batch["notes"] = np.stack([midi.piano_roll(self._notes(m), mel.shape[1], self.audio.sample_rate,
+                                                       self.audio.hop_length) for _, m in read]) * mask[..., None]
+        batch = _cut_frames(prepend_go_frames(batch, self.data.go_frames), length)
+        tokens = None
         if self.condition.midi == "tokens":  # the notes' time 0 is the first frame after the go frames
             hop_seconds = self.audio.hop_length / self.audio.sample_rate
             shift, seconds = self.data.go_frames * hop_seconds, length * hop_seconds

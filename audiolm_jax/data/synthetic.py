@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from audiolm_jax.midi import pitch_hz
+
 _SPLIT_SEEDS = {"train": 0, "validation": 1, "test": 2}
 _SCALE = np.array([0, 2, 4, 5, 7, 9, 11])  # major scale degrees (semitones)
 
@@ -70,7 +72,7 @@ def synthesize_clip_with_notes(seed: int, index: int, seconds: float, sample_rat
         velocity = accents[position % len(motif)] * rng.uniform(0.9, 1.1)
         for degree in degrees:
             midi = key + 12 * (degree // len(_SCALE)) + _SCALE[degree % len(_SCALE)]
-            f0 = 440.0 * 2 ** ((midi - 69) / 12)
+            f0 = float(pitch_hz(midi))
             out[onset:end] += _note(f0, velocity / len(degrees) ** 0.5, end - onset, sample_rate, rng)
             notes.append((onset / sample_rate, end / sample_rate, midi, np.clip(round(127 * velocity), 1, 127)))
         onset += beat
