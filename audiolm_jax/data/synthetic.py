@@ -80,9 +80,3 @@ def synthesize_clip_with_notes(seed: int, index: int, seconds: float, sample_rat
     out += 1e-4 * rng.standard_normal(total)  # room noise: keeps the log-mel finite
     audio = (0.8 * out / max(np.max(np.abs(out)), 1e-6)).astype(np.float32)
     return audio, np.array(notes, np.float32).reshape(-1, 4)
-
-
-def synthesize_split(split: str, num_clips: int, seconds: float, sample_rate: int) -> list[np.ndarray]:
-    """`num_clips` clips of the named split (train/validation/test), each `[samples]`."""
-    seed = split_seed(split)
-    return [synthesize_clip(seed, i, seconds, sample_rate) for i in range(num_clips)]
