@@ -98,6 +98,8 @@ class ConditionConfig:
     note_layers: int = 2  # bidirectional Transformer layers of the note-event encoder
     dropout: float = 0.1  # share of training examples whose conditions are replaced by the learned null
     each_dropout: float = 0.0  # with label and text: share of examples losing each one alone (either can be given alone)
+    guided_layers: int = 0  # text: the last this many decoder blocks' cross-attention is guided to the diagonal (TTS)
+    guided_heads: int = 2  # heads of each guided block whose attention is guided, reported and constrained
 
     @property
     def active(self) -> bool:
@@ -150,7 +152,7 @@ class DataConfig:
     ratio, a pitch shift within ±`augment_pitch_semitones` (duration kept).
     """
 
-    source: Literal["synthetic", "sounds", "librispeech", "maestro", "esc50", "urbansound8k", "folder"] = "synthetic"  # which tfds builder
+    source: Literal["synthetic", "sounds", "voices", "librispeech", "maestro", "esc50", "urbansound8k", "folder"] = "synthetic"  # which tfds builder
     dir: Optional[str] = None  # local copy in the official layout (or the folder of audio)
     download: bool = False  # let tfds download LibriSpeech or MAESTRO instead of data.dir
     tfds_dir: Optional[str] = None  # where datasets are prepared (None: <workdir>/tfds)
@@ -168,6 +170,7 @@ class DataConfig:
     augment_pitch_semitones: float = 0.0  # random pitch shift within ±this many semitones (0: off)
     end_crop_fraction: float = 0.0  # share of training crops placed so their clip ends inside them (gate)
     go_frames: int = 0  # frames of the mean frame before every crop: where generation from no audio starts
+    crop: Literal["random", "utterance"] = "random"  # "utterance": whole examples from their start (longer ones than segment_seconds skipped), for TTS
 
     @property
     def augments(self) -> bool:
@@ -191,6 +194,8 @@ class TrainConfig:
     mean_mse_weight: float = 0.0  # gaussian/mixture heads: adds this × the MSE of their mean to the likelihood
     gate_weight: float = 1.0  # weight of the end-of-audio gate's cross-entropy (with model.gate)
     gate_positive_weight: float = 5.0  # weight of 'ended' positions in it (one per recording end seen)
+    guided_attention_weight: float = 1.0  # weight of the guided (diagonal) attention loss (model.condition.guided_layers)
+    guided_attention_sigma: float = 0.4  # width g of its diagonal band, in fractions of text and audio (ESPnet: 0.4)
     eval_every: int = 500  # steps between teacher-forced evaluations
     eval_batches: int = 4  # evaluation batches (deterministic crops of the eval split)
     log_every: int = 50  # steps between logged training scalars
@@ -216,6 +221,7 @@ class SampleConfig:
     use_ema: bool = True  # sample with the EMA params (else the raw ones)
     stop_at_gate: bool = False  # with model.gate: end each continuation where the gate fires (seconds = maximum)
     guidance: float = 1.0  # classifier-free guidance scale with conditions (1: plain conditional sampling)
+    monotonic: int = 3  # guided text attention: each step attends from 1 character before the last focus to this many after (0: free)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -467,6 +473,12 @@ def _validate_model(m: ModelConfig) -> None:
     _require(0.0 <= c.each_dropout < 0.5, "model.condition.each_dropout", c.each_dropout, "a probability in [0, 0.5)")
     _require(c.each_dropout == 0 or (c.label and c.text), "model.condition.each_dropout", c.each_dropout,
              "0 unless model.condition.label and .text are both on")
+    _require(0 <= c.guided_layers <= m.num_layers, "model.condition.guided_layers", c.guided_layers,
+             f"in [0, model.num_layers={m.num_layers}]")
+    _require(c.guided_layers == 0 or c.text, "model.condition.guided_layers", c.guided_layers,
+             "0 unless model.condition.text is on (the diagonal runs over the text's characters)")
+    _require(1 <= c.guided_heads <= m.num_heads, "model.condition.guided_heads", c.guided_heads,
+             f"in [1, model.num_heads={m.num_heads}]")
     _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")
     _require(m.dtype != "float16", "model.dtype", m.dtype,
              "'float32' or 'bfloat16' (float16 would need loss scaling, which training does not do)")
@@ -479,7 +491,7 @@ LIBRISPEECH_SPLITS = {
     "test_clean": "test-clean", "test_other": "test-other",
 }
 GENERIC_SPLITS = ("train", "validation", "test")
-GENERATED_SOURCES = ("synthetic", "sounds")  # made by the package: no data.dir, no download
+GENERATED_SOURCES = ("synthetic", "sounds", "voices")  # made by the package: no data.dir, no download
 DOWNLOADABLE_SOURCES = ("librispeech", "maestro")  # tfds can fetch these (data.download)
 
 
@@ -497,7 +509,7 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              f"<= model.max_frames ({m.max_frames}) frames of audio")
     for name in ("synthetic_train_clips", "synthetic_eval_clips", "stats_clips"):
         _require(getattr(d, name) > 0, f"data.{name}", getattr(d, name), "a positive integer")
-    if d.source in GENERATED_SOURCES:
+    if d.source in ("synthetic", "sounds"):  # fixed-length clips (voices: whole utterances)
         _require(d.synthetic_clip_seconds >= d.segment_seconds, "data.synthetic_clip_seconds",
                  d.synthetic_clip_seconds, f">= data.segment_seconds ({d.segment_seconds:g} s)")
     downloadable = d.source in DOWNLOADABLE_SOURCES
@@ -540,6 +552,9 @@ def _validate_train(t: TrainConfig) -> None:
     _require(t.gate_weight >= 0, "train.gate_weight", t.gate_weight, ">= 0")
     _require(t.mean_mse_weight >= 0, "train.mean_mse_weight", t.mean_mse_weight, ">= 0")
     _require(t.gate_positive_weight > 0, "train.gate_positive_weight", t.gate_positive_weight, "> 0")
+    _require(t.guided_attention_weight >= 0, "train.guided_attention_weight", t.guided_attention_weight, ">= 0")
+    _require(0 < t.guided_attention_sigma <= 1, "train.guided_attention_sigma", t.guided_attention_sigma,
+             "in (0, 1] (a fraction of the text and of the audio)")
 
 
 def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
@@ -552,6 +567,7 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
     for name in ("num_prompts", "num_samples", "griffin_lim_iters"):
         _require(getattr(s, name) > 0, f"sample.{name}", getattr(s, name), "a positive integer")
     _require(s.temperature >= 0, "sample.temperature", s.temperature, ">= 0")
+    _require(s.monotonic >= 0, "sample.monotonic", s.monotonic, ">= 0 characters (0: unconstrained attention)")
     _require(s.guidance >= 0, "sample.guidance", s.guidance, ">= 0 (1: no guidance)")
     _require(s.guidance == 1.0 or m.condition.active, "sample.guidance", s.guidance,
              "1 unless model.condition has a conditioner (there is nothing to guide with)")

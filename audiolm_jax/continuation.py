@@ -53,6 +53,8 @@ class Continuation:
     prompt_frames: int  # frames of `full_log_mel` that are the prompt's
     prompt_seconds: float  # where the continuation starts in `full`
     notes: Optional[np.ndarray] = None  # the MIDI played `[N, 4]`, seconds from the start of `full`
+    text: Optional[str] = None  # the text spoken (TTS: the prompt's transcript, then the new text)
+    alignments: Optional[list[np.ndarray]] = None  # TTS: per sample, attention `[positions, characters]` (`text_alignments`)
 
 
 def whole_window_frames(num_samples: int, config: AudioConfig) -> int:
@@ -188,6 +190,33 @@ def prompt_window_conditions(config: ExperimentConfig, prompt: Prompt, rows: int
     return window
 
 
+def monotonic_characters(config: ExperimentConfig) -> int:
+    """`sample.monotonic` for a model with guided text attention, else 0 (no constraint)."""
+    return config.sample.monotonic if config.model.condition.guided_layers else 0
+
+
+def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, conditions: Optional[dict],
+                    lengths: np.ndarray) -> Optional[list[np.ndarray]]:
+    """For a model with guided text attention (`model.condition.guided_layers`), the guided
+    heads' attention over the characters in a teacher-forced pass over decoded `frames`
+    `[B, frames, n_mels]` (normalised, go frames included): per row, `[positions,
+    characters]` for its first `lengths[b]` frames' positions (at most the trained window)
+    and its text's characters. None for other models."""
+    if not config.model.condition.guided_layers or conditions is None:
+        return None
+    from audiolm_jax.model import MelTransformer, group_frames
+
+    r, window = config.model.frames_per_step, decode.trained_window(config)
+    usable = min(frames.shape[1] // r, window) * r
+    groups = group_frames(np.asarray(frames[:, :usable], np.float32), r)
+    text_only = {k: conditions[k] for k in ("text", "text_mask")}
+    model = MelTransformer(config.model, frames.shape[-1])
+    outputs, _ = jax.jit(lambda p, g, c: model.apply({"params": p}, g, conditions=c))(params, groups, text_only)
+    attention = np.asarray(outputs["alignment"])[:, :, 1:]  # entry 0 is the summary slot
+    chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)
+    return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]
+
+
 def prenet_dropout_at_sampling(config: ExperimentConfig) -> bool:
     """`sample.prenet_dropout`, or the model's choice when that is None."""
     s = config.sample
@@ -222,13 +251,16 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
         go = go_frames_before(config, prompt)
         normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), normalised], axis=1)
         total_frames = normalised.shape[1] + new_frames + config.model.frames_per_step
+        conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames)
         decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
                                   window=window, temperature=s.temperature,
                                   prenet_dropout=prenet_dropout_at_sampling(config),
-                                  bounds=stats.normalised_bounds(),
-                                  conditions=prompt_conditions(config, prompt, s.num_samples, labels, total_frames),
-                                  guidance=s.guidance,
-                                  window_conditions=prompt_window_conditions(config, prompt, s.num_samples))
+                                  bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
+                                  window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
+                                  monotonic=monotonic_characters(config))
+        lengths = decoded.lengths(config.model.frames_per_step) if s.stop_at_gate else np.full(
+            s.num_samples, decoded.frames.shape[1])
+        alignments = text_alignments(config, params, decoded.frames, conditions, lengths)
         decoded = decoded._replace(frames=decoded.frames[:, go:])
         generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)
@@ -244,7 +276,9 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
             full, mels = [w[start * a.hop_length :] for w in full], [m[start:] for m in mels]
             start = 0
         results.append(Continuation(prompt.name, prompt.waveform, full, mels, start,
-                                    start * a.hop_length / a.sample_rate, prompt.notes))
+                                    start * a.hop_length / a.sample_rate, prompt.notes,
+                                    None if prompt.text is None else conditioning.normalise_text(prompt.text),
+                                    alignments))
         if progress is not None:
             progress.update(1)
     return results

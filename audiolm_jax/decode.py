@@ -161,15 +161,16 @@ class Decoded(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout",
-                                             "guidance"))
+                                             "guidance", "monotonic"))
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
              conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
-             temperature: float, prenet_dropout: bool, guidance: float) -> tuple[tuple[jax.Array, jax.Array], list]:
+             temperature: float, prenet_dropout: bool, guidance: float, monotonic: int = 0
+             ) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache
     (with `conditions` from `guided_conditions`: `2B` rows when guided, `guidance` from
     `effective_guidance`); returns the next group `[B, 1, r*M]` with its gate probability
     `[B, 1]`, and the cache."""
-    model = MelTransformer(model_config, n_mels)
+    model = MelTransformer(model_config, n_mels, monotonic)
     guided = guidance != 1.0
     cache = init_cache(model_config, context.shape[0] * (2 if guided else 1), steps=window)
     outputs, cache = model.apply({"params": params}, _doubled(context, guided), cache=cache, start=0,
@@ -183,18 +184,19 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
-                                             "prenet_dropout", "guidance"))
+                                             "prenet_dropout", "guidance", "monotonic"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
             first: jax.Array, step_conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array,
-            bounds: jax.Array, num_steps: int, temperature: float, prenet_dropout: bool, guidance: float
-            ) -> tuple[jax.Array, jax.Array]:
+            bounds: jax.Array, num_steps: int, temperature: float, prenet_dropout: bool, guidance: float,
+            monotonic: int = 0) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
     times (guided, over a cache of 2B rows, when `guidance` from `effective_guidance` ≠ 1);
     returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
     probabilities `[B, num_steps]`. `step_conditions` (None, or `notes` `[B', num_steps, W]`
     for a MIDI-conditioned model, with `drop` `[B']` when guided) are what each step is
-    told besides the cached context."""
-    model = MelTransformer(model_config, n_mels)
+    told besides the cached context; `monotonic` constrains guided text attention
+    (`model.CrossAttention`)."""
+    model = MelTransformer(model_config, n_mels, monotonic)
     guided = guidance != 1.0
 
     def step(carry, i):
@@ -296,14 +298,18 @@ def _decoding_plan(model_config: ModelConfig, num_prompt_groups: int, num_frames
 def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int, key: jax.Array, *,
              window: int, temperature: float = 1.0, prenet_dropout: bool = False,
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
-             guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None) -> Decoded:
+             guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
+             monotonic: int = 0) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
     `group_bounds`), given `conditions` (`[batch, ...]` arrays, see `conditioning.py`) at
     classifier-free `guidance`. Conditions that depend on where the window lies in time
     (note tokens, whose times are window-relative) come from `window_conditions(first
-    group, groups)`, called once per chunk.
+    group, groups)`, called once per chunk. With guided text attention
+    (`model.condition.guided_layers`), `monotonic` m > 0 keeps each step's attention within
+    1 character before and m after the last step's focus (`model.CrossAttention`); the
+    recompute reference has no such constraint, so the two agree only at m = 0.
 
     Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
     then the continuation rounded up to whole groups, and the gate per new group.
@@ -319,14 +325,15 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
         chunk_fed = _window_fed(fed, window_conditions, at, window, guidance)
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
                                                _with_rolls(chunk_fed, rolls, at, context_len), dropout_key, noise_key,
-                                               clip, float(temperature), bool(prenet_dropout), guidance)
+                                               clip, float(temperature), bool(prenet_dropout), guidance,
+                                               int(monotonic))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
                                        None if rolls is None else
                                        _with_rolls(fed, rolls, at + context_len, new - 1, keys=("drop",)),
                                        dropout_key, noise_key, clip, new - 1, float(temperature),
-                                       bool(prenet_dropout), guidance)
+                                       bool(prenet_dropout), guidance, int(monotonic))
             pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

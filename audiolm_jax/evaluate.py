@@ -288,9 +288,140 @@ def midi_metrics(sampler: "sample.Sampler", data, pieces: int, seconds: float, k
     return out
 
 
+def spread_over_speakers(metas: list[dict], count: int) -> list[int]:
+    """Indices of up to `count` utterances taken in turn from each speaker (their order kept),
+    so a few utterances cover every voice; utterances without a speaker form one group."""
+    groups: dict = {}
+    for i, meta in enumerate(metas):
+        groups.setdefault(meta.get("speaker"), []).append(i)
+    picked, turn = [], 0
+    while len(picked) < min(count, len(metas)):
+        for members in groups.values():
+            if turn < len(members) and len(picked) < count:
+                picked.append(members[turn])
+        turn += 1
+    return picked
+
+
+def real_text_alignment(sampler: "sample.Sampler", wave: np.ndarray, text: str) -> np.ndarray:
+    """The guided heads' attention `[positions, characters]` of a teacher-forced pass over a real
+    recording `[samples]` of `text` (after the go frames, as in training)."""
+    from audiolm_jax import conditioning
+
+    cfg = sampler.config
+    mel = sampler.stats.normalise(np.asarray(audio.log_mel_jax(np.asarray(wave, np.float32)[None], cfg.audio))[0])
+    frames = np.concatenate([np.zeros((cfg.data.go_frames, cfg.audio.n_mels), np.float32), mel])[None]
+    conditions = conditioning.condition_arrays(cfg.model.condition, texts=[text])
+    return continuation.text_alignments(cfg, sampler.params, frames, conditions, np.array([frames.shape[1]]))[0]
+
+
+def cloning_voice(metas: list[dict], waves: list[np.ndarray], target: int, max_samples: int) -> int | None:
+    """The utterance whose voice and transcript prompt the cloning of utterance `target`: the
+    shortest other utterance of the same speaker, if it is at most `max_samples` long (it
+    must leave room for the new speech in the trained window); None otherwise."""
+    speaker = metas[target].get("speaker")
+    others = [i for i, m in enumerate(metas) if i != target and speaker is not None and m.get("speaker") == speaker]
+    shortest = min(others, key=lambda i: len(waves[i])) if others else None
+    return shortest if shortest is not None and len(waves[shortest]) <= max_samples else None
+
+
+def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array,
+                asr_vocabulary: str = "corpus") -> dict[str, float]:
+    """Speech synthesised from held-out transcripts, scored against the recordings (see the
+    module docstring): `utterances` of them spread over the speakers."""
+    import dataclasses
+
+    from audiolm_jax import speech_eval, tts
+
+    cfg, rate = sampler.config, sampler.config.audio.sample_rate
+    held = data.eval_utterances(10_000)
+    if not held:
+        raise ValueError("no held-out utterances to synthesise")
+    waves, metas = [w for w, _ in held], [m for _, m in held]
+    chosen = spread_over_speakers(metas, utterances)
+    cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
+                                                              seconds=cfg.data.segment_seconds))
+    texts = [metas[i]["text"] for i in chosen]
+    prompts = [tts.speech_prompt(cfg, sampler.stats, text) for text in texts]
+    synthesised = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
+    rows = []
+    for n, (i, cont) in enumerate(zip(chosen, synthesised)):
+        generated, reference = cont.full[0], waves[i]
+        ratio = len(generated) / max(len(reference), 1)
+        rows.append({"duration_ratio": ratio, "duration_within_20pct": float(abs(ratio - 1.0) <= 0.2),
+                     **{f"alignment_{k}": v for k, v in speech_eval.alignment_scores(cont.alignments[0]).items()},
+                     **{f"real_alignment_{k}": v for k, v in speech_eval.alignment_scores(
+                         real_text_alignment(sampler, reference, texts[n])).items()}})
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    out["tts_utterances"] = len(rows)
+    if speech_eval.asr_available():
+        vocabulary = sorted({w for m in metas for w in speech_eval.words_of(m["text"] or "")})
+        recogniser = speech_eval.Recogniser(vocabulary if asr_vocabulary == "corpus" else None)
+        hear = lambda w: recogniser.transcribe(w, rate)
+        rebuilt = [resynthesis(np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0], len(waves[i]), cfg, seed=n)
+                   for n, i in enumerate(chosen)]
+        out["cer"] = speech_eval.character_error_rate(texts, [hear(c.full[0]) for c in synthesised])
+        out["cer_resynth"] = speech_eval.character_error_rate(texts, [hear(w) for w in rebuilt])
+        out["cer_real"] = speech_eval.character_error_rate(texts, [hear(waves[i]) for i in chosen])
+        out["cer_vs_resynth"] = out["cer"] / max(out["cer_resynth"], 1e-6)
+        out["asr_grammar_words"] = len(vocabulary) if asr_vocabulary == "corpus" else 0
+    else:
+        log.warning("intelligibility (CER) skipped: %s", speech_eval.ASR_HINT)
+    if any(m.get("speaker") is not None for m in metas):
+        out.update(cloning_metrics(sampler, cfg, waves, metas, chosen, jax.random.fold_in(key, 1)))
+    return out
+
+
+def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: list[np.ndarray], metas: list[dict],
+                    chosen: list[int], key: jax.Array) -> dict[str, float]:
+    """Voice cloning: each chosen utterance's transcript spoken after the shortest other
+    recording of its speaker (`cloning_voice`: at most half the trained window) with that
+    recording's transcript; the new
+    speech's speaker is identified among the voices (each the mean embedding of its
+    held-out recordings other than the two involved), beside the same identification of the
+    real recording (`real_speaker_id_accuracy`) and the cosine similarities of
+    same-speaker and different-speaker real pairs."""
+    from audiolm_jax import speech_eval, tts
+
+    if not speech_eval.speaker_encoder_available():
+        log.warning("speaker similarity skipped: %s", speech_eval.SPEAKER_HINT)
+        return {}
+    rate = cfg.audio.sample_rate
+    encoder = speech_eval.SpeakerEncoder()
+    embeddings = np.stack([encoder.embed(w, rate) for w in waves])
+    speakers = sorted({m["speaker"] for m in metas})
+    longest_voice = int(0.5 * cfg.data.segment_seconds * rate)
+    pairs = [(i, cloning_voice(metas, waves, i, longest_voice)) for i in chosen]
+    pairs = [(i, j) for i, j in pairs if j is not None]
+    if not pairs:
+        log.warning("voice cloning skipped: no speaker has a held-out recording of at most %.1f s to prompt with",
+                    longest_voice / rate)
+        return {"cloned_utterances": 0}
+    prompts = [tts.speech_prompt(cfg, sampler.stats, metas[i]["text"], (f"voice{j}", waves[j]), metas[j]["text"])
+               for i, j in pairs]
+    clones = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
+    hits, real_hits, similarity, same, different = [], [], [], [], []
+    for (i, j), cont in zip(pairs, clones):
+        references = np.stack([embeddings[[k for k, m in enumerate(metas) if m["speaker"] == s and k not in (i, j)]
+                                          or [j]].mean(axis=0) for s in speakers])
+        clone = encoder.embed(tts.new_speech(cont)[0], rate)
+        truth = speakers.index(metas[i]["speaker"])
+        hits.append(speech_eval.identify(clone[None], references)[0] == truth)
+        real_hits.append(speech_eval.identify(embeddings[i][None], references)[0] == truth)
+        similarity.append(float(clone @ embeddings[j] / (np.linalg.norm(clone) * np.linalg.norm(embeddings[j]))))
+        same.append(float(embeddings[i] @ embeddings[j]))
+        other = next(k for k, m in enumerate(metas) if m["speaker"] != metas[i]["speaker"])
+        different.append(float(embeddings[i] @ embeddings[other]))
+    return {"speaker_id_accuracy": float(np.mean(hits)), "real_speaker_id_accuracy": float(np.mean(real_hits)),
+            "speaker_similarity": float(np.mean(similarity)), "same_speaker_similarity": float(np.mean(same)),
+            "different_speaker_similarity": float(np.mean(different)), "voices": len(speakers),
+            "cloned_utterances": len(pairs)}
+
+
 def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
                         dnsmos: str = "auto", per_label: int = 8, midi_pieces: int = 4,
-                        midi_seconds: float = 8.0) -> dict[str, float]:
+                        midi_seconds: float = 8.0, tts_utterances: int = 24,
+                        asr_vocabulary: str = "corpus") -> dict[str, float]:
     """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
     through the same continuation path and settings as `run` and `sample`.
 
@@ -299,6 +430,9 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     `per_label`: clips generated per label and guidance scale (label-conditioned runs).
     `midi_pieces`, `midi_seconds`: held-out examples rendered from their MIDI, and how much
     of each (MIDI-conditioned runs; needs the `eval` extra's transcriber).
+    `tts_utterances`: held-out transcripts synthesised (TTS runs: guided text attention);
+    `asr_vocabulary`: 'corpus' (the recogniser hears only the held-out transcripts' words)
+    or 'open' (pocketsphinx's general English language model).
     """
     from audiolm_jax import data as data_lib
     from audiolm_jax.model import MelTransformer
@@ -314,7 +448,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     metrics = {"step": sampler.step, "split": cfg.data.eval_split, "val_loss": teacher["loss"],
                "val_mse": teacher["mse"], "baseline_mse": teacher["baseline_mse"],
                "baseline_ratio": teacher["baseline_ratio"]}
-    metrics.update({key: teacher[key] for key in ("gate_bce", "gate_accuracy") if key in teacher})
+    metrics.update({key: teacher[key] for key in ("gate_bce", "gate_accuracy", "guided_attention") if key in teacher})
 
     use_dnsmos = dnsmos == "on" or (dnsmos == "auto" and cfg.data.source == "librispeech")
     if use_dnsmos and not dnsmos_available():
@@ -357,6 +491,9 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
             metrics.update(midi_metrics(sampler, data, midi_pieces, midi_seconds, jax.random.PRNGKey(cfg.sample.seed)))
         else:
             log.warning("MIDI transcription metrics skipped: %s", transcribe.INSTALL_HINT)
+    if cfg.model.condition.guided_layers:
+        metrics.update(tts_metrics(sampler, data, tts_utterances, jax.random.PRNGKey(cfg.sample.seed),
+                                   asr_vocabulary))
     return metrics
 
 
@@ -374,11 +511,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--midi-pieces", type=int, default=4,
                         help="held-out examples rendered from their MIDI (MIDI-conditioned runs)")
     parser.add_argument("--midi-seconds", type=float, default=8.0, help="seconds of each rendered from the start")
+    parser.add_argument("--tts-utterances", type=int, default=24,
+                        help="held-out transcripts synthesised and scored (TTS runs)")
+    parser.add_argument("--asr-vocabulary", choices=("corpus", "open"), default="corpus",
+                        help="speech recognition over the held-out transcripts' words, or open English")
     args, overrides = cli.split_overrides(parser, argv, sections=("sample", "data"))
     cli.configure_logging()
     try:
         metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos, args.per_label,
-                                      args.midi_pieces, args.midi_seconds)
+                                      args.midi_pieces, args.midi_seconds, args.tts_utterances, args.asr_vocabulary)
     except (FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

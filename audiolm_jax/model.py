@@ -131,17 +131,28 @@ class CrossAttention(nn.Module):
     marks valid entries. With a layer `cache`, the context's keys and values are computed
     once (at prefill, when the cache has none) and read from the cache afterwards, where
     `context` may be None.
+
+    With `guided_heads` > 0 (a TTS block whose attention is guided to the diagonal), the
+    third output is the mean attention of the first `guided_heads` heads `[B, T, S]` (else
+    None), and a cache also keeps `context_focus` `[B]`: the context entry those heads
+    attended most at the last position. With `monotonic` m > 0, a single decoding step
+    (one position over a cache) attends only to entry 0 (the summary slot) and the entries
+    from focus − 1 to focus + m, and the focus never moves back: Tacotron-style monotonic
+    attention at inference, so synthesis neither skips nor repeats the text.
     """
 
     num_heads: int
     dtype: Any
     rope_base: float = 10000.0  # with times: rotary embedding base
     timed: bool = False  # queries and context entries carry times (in frames): attention sees their distance
+    guided_heads: int = 0  # heads whose mean weights are returned (and drive the focus); 0: none
+    monotonic: int = 0  # decoding steps attend within [focus - 1, focus + monotonic] (0: unconstrained)
 
     @nn.compact
     def __call__(self, x: jax.Array, context: Optional[jax.Array], context_mask: Optional[jax.Array],
                  cache: Optional[dict[str, jax.Array]] = None, query_frames: Optional[jax.Array] = None,
-                 context_frames: Optional[jax.Array] = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+                 context_frames: Optional[jax.Array] = None
+                 ) -> tuple[jax.Array, dict[str, jax.Array], Optional[jax.Array]]:
         """With `timed`, queries are rotated (RoPE) by `query_frames` `[T]` (the time, in mel
         frames, of what each position predicts) and context keys by `context_frames` `[B, S]`
         (each entry's time), so a query's score for an entry depends on their distance in time."""
@@ -158,10 +169,25 @@ class CrossAttention(nn.Module):
             if self.timed:
                 k = rope(k, context_frames, self.rope_base)
             valid = jnp.ones(context.shape[:2], jnp.float32) if context_mask is None else context_mask
-        out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype),
-                                           mask=valid[:, None, None, :].astype(bool))
-        out = nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out)
-        return out, {"context_k": k, "context_v": v, "context_mask": valid.astype(jnp.float32)}
+        new_cache = {"context_k": k, "context_v": v, "context_mask": valid.astype(jnp.float32)}
+        if not self.guided_heads:
+            out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype),
+                                               mask=valid[:, None, None, :].astype(bool))
+            return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out), new_cache, None
+        allowed = valid.astype(bool)  # [B, S]
+        stepping = cache is not None and "context_focus" in cache and x.shape[1] == 1
+        if stepping and self.monotonic > 0:
+            entry = jnp.arange(allowed.shape[1])[None, :]
+            focus = cache["context_focus"][:, None]
+            allowed = allowed & ((entry == 0) | ((entry >= focus - 1) & (entry <= focus + self.monotonic)))
+        scores = jnp.einsum("bthd,bshd->bhts", q.astype(jnp.float32), k.astype(jnp.float32)) / np.sqrt(head_dim)
+        weights = jax.nn.softmax(jnp.where(allowed[:, None, None, :], scores, -1e30), axis=-1)
+        out = jnp.einsum("bhts,bshd->bthd", weights, v.astype(jnp.float32)).astype(self.dtype)
+        alignment = weights[:, : self.guided_heads].mean(axis=1)  # [B, T, S]
+        if cache is not None:
+            seen = jnp.argmax(alignment[:, -1, 1:], axis=-1).astype(jnp.float32) + 1.0  # entry 0 is no text
+            new_cache["context_focus"] = jnp.maximum(cache["context_focus"], seen) if stepping else seen
+        return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out), new_cache, alignment
 
 
 class Mlp(nn.Module):
@@ -185,9 +211,13 @@ class Block(nn.Module):
     """
 
     config: ModelConfig
+    guided: bool = False  # its cross-attention's first heads are guided to the diagonal (returns their weights)
+    monotonic: int = 0  # see `CrossAttention.monotonic`
 
     @nn.compact
     def __call__(self, x, positions, example_ids, cache, context, context_mask, context_frames, deterministic: bool):
+        """→ (x `[B, T, d_model]`, the layer's new cache or None, the guided heads' mean
+        cross-attention `[B, T, S]` or None)."""
         cfg, dtype = self.config, _dtype(self.config)
 
         def drop(h: jax.Array) -> jax.Array:
@@ -200,16 +230,20 @@ class Block(nn.Module):
             nn.RMSNorm(dtype=dtype, name="norm_attn")(x), positions, cache)
         x = x + drop(h)
         cached_context = cache is not None and "context_k" in cache
+        alignment = None
         if cfg.condition.cross_attends or (cfg.context_dim > 0 and (context is not None or cached_context)):
             timed = cfg.condition.midi == "tokens"
-            h, context_cache = CrossAttention(cfg.num_heads, dtype, cfg.rope_base, timed=timed, name="cross")(
+            guided_heads = cfg.condition.guided_heads if self.guided else 0
+            h, context_cache, alignment = CrossAttention(cfg.num_heads, dtype, cfg.rope_base, timed=timed,
+                                                         guided_heads=guided_heads, monotonic=self.monotonic,
+                                                         name="cross")(
                 nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask, cache,
                 query_frames=(positions + 1) * cfg.frames_per_step if timed else None, context_frames=context_frames)
             if new_cache is not None:
                 new_cache = {**new_cache, **context_cache}
             x = x + drop(h)
         h = Mlp(cfg.mlp_ratio * cfg.d_model, dtype, name="mlp")(nn.RMSNorm(dtype=dtype, name="norm_mlp")(x))
-        return x + drop(h), new_cache
+        return x + drop(h), new_cache, alignment
 
 
 class EncoderBlock(nn.Module):
@@ -224,7 +258,7 @@ class EncoderBlock(nn.Module):
         width = x.shape[-1]
         h = nn.RMSNorm(dtype=self.dtype, name="norm_attn")(x)
         keys = jnp.asarray(mask).at[:, 0].set(1.0)  # an empty text still has one key: no row attends to nothing
-        a, _ = CrossAttention(self.num_heads, self.dtype, name="attn")(h, h, keys)
+        a, _, _ = CrossAttention(self.num_heads, self.dtype, name="attn")(h, h, keys)
         x = x + a.astype(jnp.float32)
         return x + Mlp(4 * width, self.dtype, name="mlp")(nn.RMSNorm(dtype=self.dtype, name="norm_mlp")(x)
                                                          ).astype(jnp.float32)
@@ -322,8 +356,9 @@ class MelTransformer(nn.Module):
     `gaussian` head `log_scale` `[B, T, r*M]`; for the `mixture` head (GIVT's mixture of K
     diagonal Gaussians over the whole group) `mixture_logits` `[B, T, K]`,
     `component_means` and `component_log_scales` `[B, T, K, r*M]`; and with `gate`
-    `gate_logit` `[B, T]` (the logit that group t + 1 lies past the end of the audio). All
-    float32. With `cache` (from `init_cache`) and `start` (index of the first new position)
+    `gate_logit` `[B, T]` (the logit that group t + 1 lies past the end of the audio); with
+    `model.condition.guided_layers`, `alignment` `[B, T, 1 + S]` (the guided heads' mean
+    attention over the context: the summary slot, then the S characters). All float32. With `cache` (from `init_cache`) and `start` (index of the first new position)
     it decodes incrementally and also returns the updated cache; without, it runs the full
     causal pass and returns `None` for it. `example_ids` `[B]` (default 0..B-1) name the
     rows for dropout masks (`keep_mask`): training passes each row's global index.
@@ -338,6 +373,7 @@ class MelTransformer(nn.Module):
 
     config: ModelConfig
     n_mels: int
+    monotonic: int = 0  # decoding steps' guided text attention: `CrossAttention.monotonic` (0: free)
 
     @nn.compact
     def __call__(self, groups: jax.Array, *, cache: Optional[Cache] = None,
@@ -371,12 +407,16 @@ class MelTransformer(nn.Module):
                                                                     name="conditioner")(conditions)
         block_cls = nn.remat(Block, static_argnums=(8,)) if cfg.remat else Block
         new_cache: Optional[Cache] = None if cache is None else []
+        alignments = []
         for i in range(cfg.num_layers):
             layer_cache = None if cache is None else cache[i]
-            x, layer_new = block_cls(cfg, name=f"block_{i}")(
+            guided = i >= cfg.num_layers - cfg.condition.guided_layers
+            x, layer_new, alignment = block_cls(cfg, guided=guided, monotonic=self.monotonic, name=f"block_{i}")(
                 x, positions, example_ids, layer_cache, context, context_mask, context_frames, deterministic)
             if new_cache is not None:
                 new_cache.append(layer_new)
+            if alignment is not None:
+                alignments.append(alignment)
         x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)
         width = cfg.frames_per_step * self.n_mels
         outputs = {}
@@ -398,6 +438,8 @@ class MelTransformer(nn.Module):
         outputs["mean"] = mean + base
         if cfg.gate:  # Tacotron's stop token: is the group this position predicts past the end?
             outputs["gate_logit"] = nn.Dense(1, dtype=jnp.float32, name="gate")(x)[..., 0]
+        if alignments:  # TTS: the guided heads' attention over the context (entry 0 the summary slot, then characters)
+            outputs["alignment"] = jnp.mean(jnp.stack(alignments), axis=0)
         return outputs, new_cache
 
     def _residual_base(self, groups: jax.Array) -> jax.Array:

@@ -54,10 +54,13 @@ def _draw_notes(ax, notes: np.ndarray, config: AudioConfig) -> None:
 
 def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig, title: str = "",
                          boundary_seconds: Optional[float] = None, top_db: Optional[float] = None,
-                         range_db: float = 80.0, notes: Optional[np.ndarray] = None) -> None:
+                         range_db: float = 80.0, notes: Optional[np.ndarray] = None,
+                         alignment: Optional[np.ndarray] = None, text: str = "") -> None:
     """Writes a log-mel spectrogram `[frames, n_mels]` as a PNG; marks the prompt boundary
     and, when given, draws `notes` `[N, 4]` (`midi.py`, seconds from the first frame) over
-    it as a piano roll at each note's fundamental.
+    it as a piano roll at each note's fundamental, and puts a TTS model's `alignment`
+    `[positions, characters]` (attention of each decoder position over the characters of
+    `text`) beside it.
 
     Colours span [`top_db` - `range_db`, `top_db`]; `top_db` defaults to this image's peak.
     A page of several spectrograms passes one `top_db` so equal colours are equal levels.
@@ -66,7 +69,13 @@ def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig,
     seconds = frames / config.frames_per_second
     db = np.asarray(log_mel_db)
     top = float(db.max()) if top_db is None else top_db
-    fig, ax = plt.subplots(figsize=(max(4.0, min(16.0, 2.0 * seconds)), 3.0), dpi=100)
+    width = max(4.0, min(16.0, 2.0 * seconds))
+    if alignment is None:
+        fig, ax = plt.subplots(figsize=(width, 3.0), dpi=100)
+    else:
+        fig, (ax, side) = plt.subplots(1, 2, figsize=(width + 5.0, 3.0), dpi=100,
+                                       gridspec_kw={"width_ratios": [width, 5.0]})
+        _draw_alignment(side, alignment, text)
     try:
         image = ax.imshow(db.T, origin="lower", aspect="auto", cmap="magma", vmin=top - range_db, vmax=top,
                           extent=(0.0, seconds, 0, log_mel_db.shape[1]))
@@ -86,6 +95,18 @@ def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig,
             fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
+
+
+def _draw_alignment(ax, alignment: np.ndarray, text: str) -> None:
+    """Attention `[positions, characters]` as an image: decoder position across, character up."""
+    ax.imshow(np.asarray(alignment).T, origin="lower", aspect="auto", cmap="viridis", vmin=0.0,
+              vmax=max(float(np.max(alignment)), 1e-6) if np.size(alignment) else 1.0, interpolation="nearest")
+    ax.set_xlabel("decoder position")
+    ax.set_ylabel("character")
+    if text and len(text) <= 80:
+        ax.set_yticks(range(len(text)))
+        ax.set_yticklabels(list(text.replace(" ", "·")), fontsize=5)
+    ax.set_title("attention alignment", fontsize=9)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +205,8 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
             audio.save(wav_path, wave, config.sample_rate)
             save_spectrogram_png(png_path, log_mel, config, title=f"{cont.name} · sample {k}",
                                  boundary_seconds=cont.prompt_seconds if has_prompt else None, top_db=top,
-                                 notes=cont.notes)
+                                 notes=cont.notes, alignment=cont.alignments[k] if cont.alignments else None,
+                                 text=cont.text or "")
             cells.append(SampleCell(relative(wav_path, out_dir), relative(png_path, out_dir),
                                     dict(metrics[i][k]) if metrics else {}))
         rows.append(SampleRow(cont.name, relative(prompt_path, out_dir) if has_prompt else None,

@@ -148,6 +148,33 @@ def gate_sums(gate_logit: jax.Array, mask: jax.Array, frames_per_step: int, posi
 # State and optimizer
 
 
+def diagonal_penalty(text_mask: jax.Array, position_mask: jax.Array, sigma: float) -> jax.Array:
+    """DC-TTS's guided-attention weights `[B, T, 1 + S]`: 1 − exp(−(n/N − t/T)² / 2σ²) for
+    character n of a row's N (`text_mask` `[B, S]`) at position t of its T valid ones
+    (`position_mask` `[B, T]`), both at their centres; 1 on the summary slot (entry 0),
+    0 on padding characters and invalid positions."""
+    chars = jnp.maximum(jnp.sum(text_mask, axis=1), 1.0)[:, None, None]  # [B, 1, 1]
+    steps = jnp.maximum(jnp.sum(position_mask, axis=1), 1.0)[:, None, None]
+    n = (jnp.arange(text_mask.shape[1]) + 0.5)[None, None, :] / chars
+    t = (jnp.arange(position_mask.shape[1]) + 0.5)[None, :, None] / steps
+    weights = (1.0 - jnp.exp(-((n - t) ** 2) / (2.0 * sigma**2))) * text_mask[:, None, :]
+    slot = jnp.ones(weights.shape[:2] + (1,), weights.dtype)
+    return jnp.concatenate([slot, weights], axis=-1) * position_mask[..., None]
+
+
+def guided_attention_sums(alignment: jax.Array, text_mask: jax.Array, drop: Optional[jax.Array],
+                          target_mask: jax.Array, sigma: float) -> dict[str, jax.Array]:
+    """The guided attention loss (Tachibana et al. 2017) as sums: `guided_loss` = Σ attention ×
+    `diagonal_penalty` over the valid positions of rows that kept their text, and
+    `guided_count` = those positions. `alignment` `[B, T, 1 + S]` (the model's), `text_mask`
+    `[B, S]`, `drop` `[B]` (rows whose conditions were dropped; None: none), `target_mask`
+    from `_targets` `[B, T, r, 1]` (a position counts when its target's first frame is real)."""
+    keep = jnp.ones(text_mask.shape[0]) if drop is None else 1.0 - drop.astype(jnp.float32)
+    positions = target_mask[:, :, 0, 0] * keep[:, None]  # [B, T]
+    penalty = diagonal_penalty(text_mask.astype(jnp.float32), positions, sigma)
+    return {"guided_loss": jnp.sum(alignment * penalty), "guided_count": jnp.sum(positions)}
+
+
 def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
     """Linear warmup to `learning_rate`, then cosine decay to 10% of it at `steps`."""
     warmup = min(config.warmup_steps, config.steps - 1)
@@ -240,6 +267,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
     input_noise = config.train.input_noise
     gate_weight, gate_positive = config.train.gate_weight, config.train.gate_positive_weight
     mean_mse = config.train.mean_mse_weight
+    guided_weight, guided_sigma = config.train.guided_attention_weight, config.train.guided_attention_sigma
     condition = config.model.condition
     schedule = learning_rate_schedule(config.train)
 
@@ -273,6 +301,11 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
             total = sums["loss"] / global_count
             if "gate_bce" in sums:
                 total = total + gate_weight * sums["gate_bce"] / global_gate
+            if "alignment" in outputs:
+                sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"],
+                                                  conditions.get("drop"), target_mask, guided_sigma))
+                count = jnp.maximum(jax.lax.psum(jax.lax.stop_gradient(sums["guided_count"]), "data"), 1.0)
+                total = total + guided_weight * sums["guided_loss"] / count
             return total, sums
 
         (loss, sums), grads = jax.value_and_grad(local_loss, has_aux=True)(state.params)
@@ -286,6 +319,9 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
         metrics = {"loss": loss, "mse": mse, "grad_norm": optax.global_norm(grads),
                    "learning_rate": schedule(state.step)}
+        if "guided_loss" in sums:
+            metrics["guided_attention"] = (jax.lax.psum(sums["guided_loss"], "data")
+                                           / jnp.maximum(jax.lax.psum(sums["guided_count"], "data"), 1.0))
         return new_state, metrics
 
     sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P(), P()))
@@ -299,11 +335,14 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
     gate_positive = config.train.gate_positive_weight
 
     def eval_fn(params, batch):
-        inputs, _, _ = _targets(batch["mel"], batch["mask"], r)
-        outputs, _ = model.apply({"params": params}, inputs, deterministic=True,
-                                 conditions=batch_conditions(batch, config.model))
+        inputs, _, target_mask = _targets(batch["mel"], batch["mask"], r)
+        conditions = batch_conditions(batch, config.model)
+        outputs, _ = model.apply({"params": params}, inputs, deterministic=True, conditions=conditions)
         sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive,
                          config.train.mean_mse_weight)
+        if "alignment" in outputs:
+            sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"], None, target_mask,
+                                              config.train.guided_attention_sigma))
         return jax.tree.map(lambda x: jax.lax.psum(x, "data"), sums)
 
     return jax.jit(jax.shard_map(eval_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=P()))
@@ -325,8 +364,9 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 
 def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) -> dict[str, float]:
-    """Means over all evaluation batches: `loss`, `mse`, `baseline_mse`, `baseline_ratio`, and
-    with a gate head `gate_bce` and `gate_accuracy` (per counted position)."""
+    """Means over all evaluation batches: `loss`, `mse`, `baseline_mse`, `baseline_ratio`, with
+    a gate head `gate_bce` and `gate_accuracy` (per counted position), and with guided
+    attention `guided_attention` (its loss per position, `guided_attention_sums`)."""
     totals: dict[str, float] = {}
     for batch in batches:
         sums = jax.device_get(eval_step(params, shard_batch(batch, mesh)))
@@ -334,7 +374,10 @@ def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) 
             totals[k] = totals.get(k, 0.0) + float(v)
     count = max(totals.pop("count"), 1.0)
     gate = {k: totals.pop(k) for k in ("gate_bce", "gate_weight_sum", "gate_correct", "gate_count") if k in totals}
+    guided = {k: totals.pop(k) for k in ("guided_loss", "guided_count") if k in totals}
     means = {k: v / count for k, v in totals.items()}
+    if guided:
+        means["guided_attention"] = guided["guided_loss"] / max(guided["guided_count"], 1.0)
     means["baseline_ratio"] = means["mse"] / max(means["baseline_mse"], 1e-12)
     if gate:
         means["gate_bce"] = gate["gate_bce"] / max(gate["gate_weight_sum"], 1.0)

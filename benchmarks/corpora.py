@@ -1,6 +1,7 @@
 """Realistic measurement corpora in the official layouts, made here from engines Debian ships:
 
     python -m benchmarks.corpora speech OUT [--speakers 8 --utterances 40]   # LibriSpeech layout, espeak-ng
+    python -m benchmarks.corpora tts OUT [--speakers 8 --utterances 150 --held-out 12]   # the same, for TTS
     python -m benchmarks.corpora piano OUT [--pieces 24 --seconds 40]        # MAESTRO v3 layout, fluidsynth
     python -m benchmarks.corpora sfx OUT [--per-fold 12]                     # ESC-50 layout, fluidsynth
 
@@ -8,7 +9,9 @@ Speech: espeak-ng (`apt-get install espeak-ng`) reads sentences drawn from a wor
 several voices (accent, voice variant, pitch and speed differ per speaker) into
 `LibriSpeech/{train-clean-100,dev-clean}/<speaker>/<chapter>/*.flac` with `.trans.txt`
 transcripts, `SPEAKERS.TXT` and `CHAPTERS.TXT`; dev-clean speakers read sentences never read
-in training. Piano: pieces composed here (a key, a tempo, chords in the left hand, a
+in training. The `tts` corpus has every speaker in both splits: dev-clean holds each
+speaker's held-out sentences (never read in training), so synthesis and voice cloning are
+measured on new sentences in voices the model knows. Piano: pieces composed here (a key, a tempo, chords in the left hand, a
 melody in the right, velocity and sustain-pedal changes) are written as MIDI with
 pretty_midi and rendered by fluidsynth (`apt-get install fluidsynth`, with its General MIDI
 soundfont) into `maestro-v3.0.0/<year>/*.wav|*.midi` with `maestro-v3.0.0.csv`; whole pieces
@@ -48,9 +51,9 @@ VOICES = [("en-us+m1", 40, 160), ("en-gb+f2", 65, 150), ("en-gb-scotland+m3", 35
           ("en-gb-x-gbclan+m5", 50, 165), ("en-us+f5", 55, 145)]
 
 
-def sentence(rng: np.random.Generator) -> str:
-    """A random sentence of 6-12 words from WORDS, upper case as LibriSpeech transcripts are."""
-    return " ".join(rng.choice(WORDS, size=int(rng.integers(6, 13)))).upper()
+def sentence(rng: np.random.Generator, words: tuple[int, int] = (6, 13)) -> str:
+    """A random sentence of `words` [low, high) words from WORDS, upper case as LibriSpeech transcripts are."""
+    return " ".join(rng.choice(WORDS, size=int(rng.integers(*words)))).upper()
 
 
 def speak(text: str, voice: tuple[str, int, int], path: str, sample_rate: int = 16000) -> None:
@@ -91,6 +94,41 @@ def write_speech(root: str, speakers: int, utterances: int, seed: int = 0) -> No
         atomic.write_text(os.path.join(folder, f"{speaker}-{chapter}.trans.txt"), "\n".join(lines) + "\n")
         speaker_lines.append(f"{speaker} | {'F' if '+f' in voice[0] else 'M'} | {split} | 1.00 | {voice[0]}")
         chapter_lines.append(f"{chapter} | {speaker} | 1.00 | {split} | 0 | 0 | generated | generated")
+    atomic.write_text(os.path.join(base, "SPEAKERS.TXT"), ";ID|SEX|SUBSET|MINUTES|NAME\n" + "\n".join(speaker_lines) + "\n")
+    atomic.write_text(os.path.join(base, "CHAPTERS.TXT"),
+                      ";ID|READER|MINUTES|SUBSET|PROJ.|BOOK ID|CH. TITLE|PROJECT TITLE\n" + "\n".join(chapter_lines) + "\n")
+
+
+def write_tts_speech(root: str, speakers: int, utterances: int, held_out: int, seed: int = 1) -> None:
+    """A LibriSpeech tree below `root` for TTS: each of `speakers` voices reads `utterances`
+    sentences of 4-8 words in train-clean-100 and `held_out` sentences no one reads in
+    training in dev-clean (the same speaker ids, a second chapter each)."""
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("espeak-ng not found: apt-get install espeak-ng")
+    rng = np.random.default_rng(seed)
+    base = os.path.join(root, "LibriSpeech")
+    training: set[str] = set()
+    speaker_lines, chapter_lines = [], []
+    for split, count in (("train-clean-100", utterances), ("dev-clean", held_out)):
+        for index in range(speakers):
+            speaker, chapter = 100 + index, (1000 if split == "train-clean-100" else 2000) + index
+            voice = VOICES[index % len(VOICES)]
+            folder = os.path.join(base, split, str(speaker), str(chapter))
+            os.makedirs(folder, exist_ok=True)
+            lines = []
+            while len(lines) < count:
+                text = sentence(rng, (4, 9))
+                if split == "dev-clean" and text in training:
+                    continue
+                if split == "train-clean-100":
+                    training.add(text)
+                name = f"{speaker}-{chapter}-{len(lines):04d}"
+                speak(text, voice, os.path.join(folder, f"{name}.flac"))
+                lines.append(f"{name} {text}")
+            atomic.write_text(os.path.join(folder, f"{speaker}-{chapter}.trans.txt"), "\n".join(lines) + "\n")
+            if split == "train-clean-100":
+                speaker_lines.append(f"{speaker} | {'F' if '+f' in voice[0] else 'M'} | {split} | 1.00 | {voice[0]}")
+            chapter_lines.append(f"{chapter} | {speaker} | 1.00 | {split} | 0 | 0 | generated | generated")
     atomic.write_text(os.path.join(base, "SPEAKERS.TXT"), ";ID|SEX|SUBSET|MINUTES|NAME\n" + "\n".join(speaker_lines) + "\n")
     atomic.write_text(os.path.join(base, "CHAPTERS.TXT"),
                       ";ID|READER|MINUTES|SUBSET|PROJ.|BOOK ID|CH. TITLE|PROJECT TITLE\n" + "\n".join(chapter_lines) + "\n")
@@ -232,16 +270,19 @@ def write_sfx(root: str, per_fold: int, seconds: float = 5.0, seed: int = 0) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.corpora", description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=("speech", "piano", "sfx"))
+    parser.add_argument("kind", choices=("speech", "tts", "piano", "sfx"))
     parser.add_argument("out", help="folder to write the corpus below")
     parser.add_argument("--speakers", type=int, default=8)
-    parser.add_argument("--utterances", type=int, default=40, help="per speaker")
+    parser.add_argument("--utterances", type=int, default=None, help="per speaker (speech: 40, tts: 150)")
+    parser.add_argument("--held-out", type=int, default=12, help="tts: held-out sentences per speaker")
     parser.add_argument("--pieces", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=40.0, help="per piano piece")
     parser.add_argument("--per-fold", type=int, default=12, help="sound-effect clips per class and fold")
     args = parser.parse_args()
     if args.kind == "speech":
-        write_speech(args.out, args.speakers, args.utterances)
+        write_speech(args.out, args.speakers, args.utterances or 40)
+    elif args.kind == "tts":
+        write_tts_speech(args.out, args.speakers, args.utterances or 150, args.held_out)
     elif args.kind == "sfx":
         write_sfx(args.out, args.per_fold)
     else:

@@ -96,5 +96,5 @@ def test_the_residual_stream_stays_float32_in_bfloat16():
     groups = jnp.asarray(np.random.default_rng(0).standard_normal((1, 6, 32)), jnp.float32)
     _, state = model.apply({"params": params}, groups, capture_intermediates=True, mutable=["intermediates"])
     for i in range(cfg.num_layers):  # each block's output: the stream was bfloat16 from the embedding on
-        stream, _ = state["intermediates"][f"block_{i}"]["__call__"][0]
+        stream = state["intermediates"][f"block_{i}"]["__call__"][0][0]
         assert stream.dtype == jnp.float32, i

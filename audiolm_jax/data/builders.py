@@ -42,7 +42,7 @@ from tensorflow_datasets.datasets.librispeech import librispeech_dataset_builder
 
 from audiolm_jax import audio, midi
 from audiolm_jax.config import LIBRISPEECH_SPLITS
-from audiolm_jax.data import files, sounds, synthetic
+from audiolm_jax.data import files, sounds, synthetic, voices
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,14 @@ def sounds_config(sample_rate: int, clip_seconds: float, train_clips: int, eval_
                            description=f"{train} training clips per class of {clip_seconds:g} s at {sample_rate} Hz")
 
 
+def voices_config(sample_rate: int, train_clips: int, eval_clips: int) -> SyntheticConfig:
+    """The embedded speech set's config: utterances per split (each as long as its sentence)."""
+    return SyntheticConfig(name=f"sr{sample_rate}_{train_clips}utt_eval{eval_clips}", sample_rate=sample_rate,
+                           clip_seconds=0.0, train_clips=train_clips, validation_clips=eval_clips,
+                           test_clips=eval_clips,
+                           description=f"{train_clips} training utterances at {sample_rate} Hz")
+
+
 def audio_config(sample_rate: int, chunk_seconds: int = 30) -> AudioBuilderConfig:
     return AudioBuilderConfig(name=f"sr{sample_rate}_chunk{chunk_seconds}s", sample_rate=sample_rate,
                               chunk_seconds=chunk_seconds,
@@ -283,6 +291,37 @@ class SyntheticSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
                 yield key, {"audio": to_int16(wave), "label": label, "caption": caption, "id": key}
 
 
+class SyntheticVoices(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+    """Sentences read by a formant synthesiser in eight voices, with transcripts and voice ids
+    (see `voices.py`); held-out sentences in validation and test; no download."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Eight formant-synthesised voices reading 3-7 word sentences."}
+    BUILDER_CONFIGS = [voices_config(16000, 800, 40)]
+    AUDIO_KEY = "speech"
+    TEXT_KEY = "text"
+    SPEAKER_KEY = "speaker_id"
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        c = self.builder_config
+        return tfds.core.DatasetInfo(
+            builder=self, description="Formant-synthesised speech: a sentence, its text and its voice per example.",
+            features=tfds.features.FeaturesDict({"speech": _audio_feature(c.sample_rate), "text": tfds.features.Text(),
+                                                 "speaker_id": np.int64, "id": np.str_}),
+            supervised_keys=("speech", "text"), metadata=_metadata(c.sample_rate))
+
+    def _split_generators(self, dl_manager):
+        return {split: self._generate_examples(split, n) for split, n in self.builder_config.split_counts().items()}
+
+    def _generate_examples(self, split: str, count: int):
+        c = self.builder_config
+        for i, text in enumerate(voices.sentences(split, count)):
+            voice = i % len(voices.VOICES)
+            wave = voices.speak(text, voice, c.sample_rate, seed=voices.split_seed(split) * 100003 + i)
+            key = f"{split}-{i:06d}"
+            yield key, {"speech": to_int16(wave), "text": text, "speaker_id": voice, "id": key}
+
+
 class LibrispeechAudio(_ConfigsByName, tfds_librispeech.Builder):
     """tfds's LibriSpeech builder, resampled to the config's rate, decoded with soundfile.
 
@@ -296,6 +335,7 @@ class LibrispeechAudio(_ConfigsByName, tfds_librispeech.Builder):
     BUILDER_CONFIGS = [audio_config(16000)]
     AUDIO_KEY = "speech"
     TEXT_KEY = "text"
+    SPEAKER_KEY = "speaker_id"
 
     def __init__(self, *, source_dir: Optional[str] = None, **kwargs):
         self._source_dir = source_dir

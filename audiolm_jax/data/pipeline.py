@@ -181,4 +181,4 @@ class PreparedData:
 
     def eval_metadata(self, count: int) -> list[dict]:
         """The in-memory set carries no labels, text or notes."""
-        return [{"label": None, "text": None, "notes": None} for _ in range(min(count, len(self.eval_waveforms)))]
+        return [{"label": None, "text": None, "notes": None, "speaker": None} for _ in range(min(count, len(self.eval_waveforms)))]

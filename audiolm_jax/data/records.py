@@ -55,6 +55,7 @@ class RecordData:
     text_key: Optional[str] = None  # the text feature (transcript, caption), if any
     label_names: tuple[str, ...] = ()  # the ClassLabel's names, in id order
     notes_key: Optional[str] = None  # the notes feature `[N, 4]` (`midi.py`), if the dataset has one
+    speaker_key: Optional[str] = None  # the speaker feature (LibriSpeech's speaker_id), if the dataset has one
 
     def __post_init__(self):
         if len(self.train) == 0:
@@ -71,6 +72,25 @@ class RecordData:
         self._pool = ThreadPoolExecutor(max_workers=self.workers)
         self._log_mel = jax.jit(audio.log_mel_jax, static_argnums=(1,))
         self._segment_samples = int(round(self.data.segment_seconds * self.audio.sample_rate))
+        self._train_ids = self._usable(self.train, "training")
+        self._eval_ids = self._usable(self.eval, "evaluation")
+
+    def _usable(self, source: Sequence[dict[str, Any]], name: str) -> np.ndarray:
+        """Indices `[K]` of the examples batches are drawn from: all of them for random crops;
+        with `data.crop="utterance"`, those no longer than `data.segment_seconds` (whole
+        utterances only, so a transcript always matches its audio; the others are counted
+        and skipped)."""
+        if self.data.crop == "random":
+            return np.arange(len(source))
+        lengths = np.array(list(self._pool.map(lambda i: len(source[i][self.audio_key]), range(len(source)))))
+        ids = np.flatnonzero(lengths <= self._segment_samples)
+        if len(ids) < len(source):
+            log.warning("data.crop=utterance: %d of %d %s examples are longer than data.segment_seconds=%g s "
+                        "and are skipped", len(source) - len(ids), len(source), name, self.data.segment_seconds)
+        if not len(ids):
+            raise DatasetError(f"data.crop=utterance: no {name} example fits in data.segment_seconds="
+                               f"{self.data.segment_seconds:g} s (the longest is {lengths.max() / self.audio.sample_rate:.1f} s)")
+        return ids
 
     def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
               end_crop_fraction: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
@@ -79,7 +99,8 @@ class RecordData:
         the crop's first sample; None where the dataset has none)."""
         example = source[int(index)]
         samples = example[self.audio_key]
-        start = crop_start(len(samples), self._segment_samples, fraction, end_crop_fraction)
+        start = 0 if self.data.crop == "utterance" else crop_start(len(samples), self._segment_samples, fraction,
+                                                                     end_crop_fraction)
         meta = self._metadata(example)
         if meta["notes"] is not None:
             rate = self.audio.sample_rate
@@ -90,7 +111,8 @@ class RecordData:
         text = example.get(self.text_key) if self.text_key else None
         return {"label": int(example[self.label_key]) if self.label_key else None,
                 "text": text.decode("utf-8") if isinstance(text, bytes) else text,
-                "notes": np.asarray(example[self.notes_key], np.float32) if self.notes_key else None}
+                "notes": np.asarray(example[self.notes_key], np.float32) if self.notes_key else None,
+                "speaker": int(example[self.speaker_key]) if self.speaker_key else None}
 
     def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int
                     ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -141,23 +163,24 @@ class RecordData:
     def train_batch(self, step: int, seed: int, batch_size: int, length: int,
                     process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
         """This process's rows of the global batch of `step`, `length` frames each."""
-        indices, fractions = batch_examples(step, seed, batch_size, len(self.train))
+        indices, fractions = batch_examples(step, seed, batch_size, len(self._train_ids))
+        indices = self._train_ids[indices]
         rows = process_rows(batch_size, process_index, process_count)
         read = list(self._pool.map(lambda r: self._train_crop(indices[r], fractions[r], seed, step, r), rows))
         return self._batch(read, length)
 
     def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
         """Deterministic evaluation batches: each evaluation example's first segment, in order."""
-        count = min(len(self.eval), batch_size * num_batches)
-        read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), range(count)))
+        ids = self._eval_ids[: batch_size * num_batches]
+        read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), ids))
         while len(read) % batch_size:
-            read.append((np.zeros(0, np.float32), {"label": None, "text": None, "notes": None}))
+            read.append((np.zeros(0, np.float32), {"label": None, "text": None, "notes": None, "speaker": None}))
         return [self._batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
 
     @property
     def eval_waveforms(self) -> list[np.ndarray]:
         """The first segment of a few evaluation examples `[samples]`, as prompts for sampling."""
-        return [self._crop(self.eval, i, 0.0)[0] for i in range(min(len(self.eval), 8))]
+        return [self._crop(self.eval, i, 0.0)[0] for i in self._eval_ids[:8]]
 
     def labelled_clips(self, split: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
         """The first segment `[samples]` of up to `count` examples of the `train` or `eval`
@@ -169,12 +192,20 @@ class RecordData:
         return [crop for crop, _ in read], np.array([meta["label"] for _, meta in read], np.int32)
 
     def eval_metadata(self, count: int) -> list[dict[str, Any]]:
-        """The label name (or None), text (or None) and notes `[N, 4]` (seconds from the
+        """The label name (or None), text (or None), notes `[N, 4]` (seconds from the
         example's first sample, where its first segment and `eval_waveforms` start; or
-        None) of the first `count` evaluation examples."""
-        metas = [self._metadata(self.eval[i]) for i in range(min(len(self.eval), count))]
+        None) and speaker id (or None) of the first `count` evaluation examples."""
+        metas = [self._metadata(self.eval[i]) for i in self._eval_ids[:count]]
         return [{"label": self.label_names[m["label"]] if m["label"] is not None else None, "text": m["text"],
-                 "notes": m["notes"]} for m in metas]
+                 "notes": m["notes"], "speaker": m["speaker"]} for m in metas]
+
+    def eval_utterances(self, count: int) -> list[tuple[np.ndarray, dict[str, Any]]]:
+        """Up to `count` whole evaluation examples, float32 `[samples]` (at most
+        `data.segment_seconds`), each with its metadata as `eval_metadata` gives it (for
+        scoring speech synthesised from their transcripts against them)."""
+        ids = self._eval_ids[:count]
+        waves = [to_float(self.eval[i][self.audio_key][: self._segment_samples]) for i in ids]
+        return list(zip(waves, self.eval_metadata(len(ids))))
 
     def eval_recordings(self, count: int, seconds: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """The first `seconds` (or all) of up to `count` evaluation examples, float32

@@ -45,6 +45,9 @@ def make_builder(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
         cfg = builders.sounds_config(rate, data.synthetic_clip_seconds, data.synthetic_train_clips,
                                      data.synthetic_eval_clips)
         return builders.SyntheticSounds(config=cfg, data_dir=data_dir)
+    if data.source == "voices":
+        cfg = builders.voices_config(rate, data.synthetic_train_clips, data.synthetic_eval_clips)
+        return builders.SyntheticVoices(config=cfg, data_dir=data_dir)
     cfg = builders.audio_config(rate, data.chunk_seconds)
     if data.source == "librispeech":
         return builders.LibrispeechAudio(config=cfg, source_dir=data.dir, data_dir=data_dir)
@@ -135,7 +138,7 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
     if data.source == "synthetic" and (condition.label or condition.text):
         raise DatasetError("data.source=synthetic has no labels or text to condition on (model.condition): "
                            "use data.source=sounds, librispeech or a labelled set")
-    if data.source == "synthetic" and not data.augments and not condition.active:
+    if data.source == "synthetic" and not data.augments and not condition.active and data.crop == "random":
         train_clips, eval_clips = _waveforms(train_source), _waveforms(eval_source)
         train_mels = clip_log_mels(train_clips, config.audio)
         eval_mels = clip_log_mels(eval_clips, config.audio)
@@ -149,7 +152,8 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
     dataset = RecordData(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data, condition=condition,
                          label_key=label_key, text_key=getattr(type(builder), "TEXT_KEY", None),
                          label_names=tuple(builder.info.features[label_key].names) if label_key else (),
-                         notes_key=getattr(type(builder), "NOTES_KEY", None))
+                         notes_key=getattr(type(builder), "NOTES_KEY", None),
+                         speaker_key=getattr(type(builder), "SPEAKER_KEY", None))
     if stats is None:
         stats = compute_norm_stats(dataset.sample_log_mels(data.stats_clips, config.train.seed), data.stats_clips)
     dataset.stats = stats

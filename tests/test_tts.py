@@ -1,0 +1,213 @@
+"""Speech from text and voice cloning at toy size: the embedded speech set, whole-utterance
+batches, the guided attention loss, the monotonic constraint of decoding, the `tts`
+command, and the speech metrics of evaluate."""
+
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from audiolm_jax import conditioning, config as C, data as data_lib, speech_eval, train, tts
+from audiolm_jax.data import voices
+from audiolm_jax.model import MelTransformer, init_cache, init_params
+from tests.helpers import tiny_config
+
+
+def tts_config(workdir, steps=4, **train_fields):
+    model = dataclasses.replace(tiny_config(workdir).model, max_frames=256, gate=True, condition=C.ConditionConfig(
+        text=True, max_text_chars=96, text_layers=1, dropout=0.0, guided_layers=1, guided_heads=1))
+    return tiny_config(workdir, model=model,
+                       data={"source": "voices", "synthetic_train_clips": 24, "synthetic_eval_clips": 16,
+                             "segment_seconds": 4.0, "crop": "utterance", "go_frames": 2},
+                       train={"steps": steps, "checkpoint_every": steps, "eval_every": steps, **train_fields},
+                       sample={"prompt_seconds": 0.5, "seconds": 3.0, "num_prompts": 1, "num_samples": 1,
+                               "stop_at_gate": True, "temperature": 0.0})
+
+
+def test_voices_read_held_out_sentences_in_distinct_voices():
+    train_texts = voices.sentences("train", 200)
+    held_out = voices.sentences("validation", 20) + voices.sentences("test", 20)
+    assert len(held_out) == 40 and not set(held_out) & set(train_texts)
+    assert voices.sentences("train", 200) == train_texts  # deterministic
+    short, long = voices.speak("a", 0), voices.speak("the quiet river runs slowly", 0)
+    assert len(long) > 3 * len(short) and np.abs(long).max() == pytest.approx(0.5, abs=1e-3)
+    np.testing.assert_array_equal(voices.speak("red", 2, seed=1), voices.speak("red", 2, seed=1))
+    # a high voice and a low one: the spectral centroid of their voiced sound differs
+    import librosa
+
+    centroid = lambda w: float(np.median(librosa.feature.spectral_centroid(y=w, sr=16000)))
+    assert centroid(voices.speak("aaaa", 5)) > 1.1 * centroid(voices.speak("aaaa", 6))
+    assert voices.speak("sss", 0, sample_rate=8000).shape[0] > 0  # noise bands stay below Nyquist
+
+
+def test_whole_utterance_batches_match_their_transcripts(tmp_path):
+    cfg = tts_config(str(tmp_path / "run"))
+    dataset = data_lib.prepare(cfg)
+    frames = data_lib.segment_frames(4.0, cfg.audio, 2)
+    batch = dataset.train_batch(0, 0, 8, frames)
+    from audiolm_jax.data.pipeline import batch_examples
+    indices, _ = batch_examples(0, 0, 8, len(dataset._train_ids))
+    for row, index in enumerate(dataset._train_ids[indices]):
+        example = dataset.train[int(index)]
+        assert conditioning.decode_ids(batch["text"][row]) == example["text"].decode()
+        valid = int(batch["mask"][row].sum())  # go frames + the whole utterance, then padding
+        expected = 2 + 1 + len(example["speech"]) // cfg.audio.hop_length
+        assert abs(valid - expected) <= 1, (valid, expected)
+    metas = dataset.eval_metadata(16)
+    assert {m["speaker"] for m in metas} == set(range(8)) and all(m["text"] for m in metas)
+
+
+def test_utterances_longer_than_the_segment_are_skipped_with_a_warning(tmp_path, caplog):
+    cfg = tts_config(str(tmp_path / "run"))
+    cfg = C.apply_overrides(cfg, ["--data.segment_seconds=1.6"])
+    with caplog.at_level("WARNING"):
+        dataset = data_lib.prepare(cfg)
+    assert "longer than data.segment_seconds" in caplog.text
+    assert 0 < len(dataset._train_ids) < len(dataset.train)
+    lengths = [len(dataset.train[int(i)]["speech"]) for i in dataset._train_ids]
+    assert max(lengths) <= 1.6 * cfg.audio.sample_rate
+
+
+def test_diagonal_penalty_is_zero_on_the_diagonal_and_one_on_the_summary_slot():
+    text_mask = jnp.asarray([[1.0] * 10 + [0.0] * 6])
+    positions = jnp.ones((1, 20))
+    penalty = np.asarray(train.diagonal_penalty(text_mask, positions, 0.2))
+    assert penalty.shape == (1, 20, 17)
+    np.testing.assert_allclose(penalty[0, :, 0], 1.0)  # the summary slot
+    np.testing.assert_allclose(penalty[0, :, 11:], 0.0)  # padding characters
+    assert penalty[0, 9, 5] < 0.02 and penalty[0, 0, 10] > 0.9  # on and far off the diagonal
+    diagonal = np.zeros((1, 20, 17), np.float32)
+    diagonal[0, np.arange(20), 1 + np.arange(20) // 2] = 1.0
+    anti = np.zeros((1, 20, 17), np.float32)
+    anti[0, np.arange(20), 10 - np.arange(20) // 2] = 1.0
+    target_mask = jnp.ones((1, 20, 2, 1))
+    loss = lambda a: float(train.guided_attention_sums(jnp.asarray(a), text_mask, None, target_mask, 0.2)["guided_loss"])
+    assert loss(diagonal) < 0.1 * loss(anti)
+    dropped = train.guided_attention_sums(jnp.asarray(anti), text_mask, jnp.asarray([True]), target_mask, 0.2)
+    assert float(dropped["guided_loss"]) == 0.0 and float(dropped["guided_count"]) == 0.0
+
+
+def _guided_model(monotonic=0):
+    cfg = tts_config("/tmp/unused").model
+    return cfg, MelTransformer(cfg, 16, monotonic), init_params(cfg, 16, jax.random.key(0))
+
+
+def test_guided_heads_return_their_alignment_over_the_text():
+    cfg, model, params = _guided_model()
+    conditions = conditioning.condition_arrays(cfg.condition, texts=["the quiet river", "a"])
+    groups = jnp.asarray(np.random.default_rng(0).standard_normal((2, 7, 32)), jnp.float32)
+    outputs, _ = model.apply({"params": params}, groups, conditions=conditions)
+    alignment = np.asarray(outputs["alignment"])
+    assert alignment.shape == (2, 7, 1 + 96)
+    np.testing.assert_allclose(alignment.sum(axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(alignment[1, :, 2:], 0.0)  # "a" has one character
+    unguided = dataclasses.replace(cfg, condition=dataclasses.replace(cfg.condition, guided_layers=0))
+    plain, _ = MelTransformer(unguided, 16).apply({"params": init_params(unguided, 16, jax.random.key(0))}, groups,
+                                                  conditions=conditions)
+    assert "alignment" not in plain
+
+
+def _step_alignments(monotonic, steps=12):
+    cfg, model, params = _guided_model(monotonic)
+    params = jax.tree.map(lambda p: p * 4.0, params)  # sharper, more erratic attention than at init
+    text = "the quick brown fox jumps over the lazy dog"
+    conditions = conditioning.condition_arrays(cfg.condition, texts=[text])
+    rng = np.random.default_rng(1)
+    cache = init_cache(cfg, 1, steps=steps + 2)
+    _, cache = model.apply({"params": params}, jnp.zeros((1, 2, 32)), cache=cache, start=0, conditions=conditions)
+    rows, foci = [], []
+    for i in range(steps):
+        foci.append(float(cache[-1]["context_focus"][0]))
+        group = jnp.asarray(rng.standard_normal((1, 1, 32)), jnp.float32)
+        outputs, cache = model.apply({"params": params}, group, cache=cache, start=2 + i)
+        rows.append(np.asarray(outputs["alignment"])[0, 0])
+    return np.array(rows), np.array(foci)
+
+
+def test_monotonic_decoding_attends_only_near_the_last_focus_and_never_moves_back():
+    rows, foci = _step_alignments(monotonic=2)
+    for row, focus in zip(rows, foci):
+        entries = np.arange(len(row))
+        outside = (entries > 0) & ((entries < focus - 1) | (entries > focus + 2))
+        np.testing.assert_array_equal(row[outside], 0.0)
+    assert np.all(np.diff(foci) >= 0)
+    free, _ = _step_alignments(monotonic=0)
+    assert (free[:, 8:] > 1e-3).any()  # unconstrained heads do attend far from the start
+
+
+@pytest.mark.slow
+def test_guided_attention_loss_falls_in_training(tmp_path):
+    cfg = tts_config(str(tmp_path / "run"), steps=30, learning_rate=1e-2, log_every=5)
+    result = train.train(cfg, data_lib.prepare(cfg))
+    history = [h for h in result.history if "guided_attention" in h]
+    assert history[-1]["guided_attention"] < 0.8 * history[0]["guided_attention"]
+
+
+def test_character_error_rate_and_edit_distance():
+    assert speech_eval.edit_distance("kitten", "sitting") == 3
+    assert speech_eval.character_error_rate(["The cat."], ["the cat"]) == 0.0
+    assert speech_eval.character_error_rate(["abcd"], ["abed"]) == pytest.approx(0.25)
+    assert speech_eval.character_error_rate(["ab", "cd"], ["", "cd"]) == pytest.approx(2 / 4)
+
+
+def test_alignment_scores_tell_a_diagonal_from_a_stall_and_a_scramble():
+    diagonal = np.eye(20)[np.repeat(np.arange(20), 3)]
+    assert speech_eval.alignment_scores(diagonal) == {"monotonic": 1.0, "coverage": 1.0, "diagonal": 1.0}
+    stall = np.eye(20)[np.minimum(np.repeat(np.arange(20), 3), 6)]
+    assert speech_eval.alignment_scores(stall)["coverage"] < 0.5
+    scramble = np.eye(20)[np.random.default_rng(0).integers(0, 20, 60)]
+    assert speech_eval.alignment_scores(scramble)["monotonic"] < 0.7
+
+
+def test_identify_picks_the_nearest_voice():
+    references = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    np.testing.assert_array_equal(speech_eval.identify(np.array([[0.9, 0.2], [-0.1, 2.0], [-3, 0.5]]), references),
+                                  [0, 1, 2])
+
+
+def test_the_recogniser_hears_silence_as_nothing_and_keeps_to_its_vocabulary():
+    pytest.importorskip("pocketsphinx")
+    recogniser = speech_eval.Recogniser(["red", "blue", "zzqxj"])
+    assert recogniser.unknown_words == ["zzqxj"]
+    assert recogniser.transcribe(np.zeros(16000, np.float32), 16000) == ""
+    heard = recogniser.transcribe(voices.speak("red blue red", 0) * 0.5, 16000)
+    assert set(heard.split()) <= {"red", "blue"}
+
+
+@pytest.mark.slow
+def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
+    from audiolm_jax import evaluate
+    from audiolm_jax.run import run
+
+    cfg = tts_config(str(tmp_path / "run"))
+    run(cfg)
+    out = tmp_path / "tts"
+    code = tts.main(["--workdir", cfg.workdir, "--text", "the quiet river", "--seconds", "1.0",
+                     "--sample.griffin_lim_iters=2", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["index.html", "the_quiet_river_sample0.png", "the_quiet_river_sample0.wav"]
+
+    voice = tmp_path / "voice.wav"
+    import soundfile as sf
+    sf.write(voice, voices.speak("red green", 3, sample_rate=8000), 8000)
+    code = tts.main(["--workdir", cfg.workdir, "--text", "blue", "--voice", str(voice), "--voice-text", "red green",
+                     "--seconds", "1.0", "--sample.griffin_lim_iters=2", "--out", str(tmp_path / "clone")])
+    assert code == 0, capsys.readouterr().err
+    page = (tmp_path / "clone" / "index.html").read_text()
+    assert "blue_as_voice_prompt.wav" in page and "blue_as_voice_sample0.wav" in page
+
+    with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
+        tts.main(["--workdir", cfg.workdir, "--text", "x", "--voice", str(voice), "--out", str(out)])
+    assert exit_info.value.code == 2 and "--voice and --voice-text go together" in capsys.readouterr().err
+    assert tts.main(["--workdir", cfg.workdir, "--text", "x" * 200, "--out", str(tmp_path / "long")]) == 2
+    assert "at most 96" in capsys.readouterr().err
+
+    metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="off", tts_utterances=2)
+    for key in ("duration_ratio", "alignment_diagonal", "real_alignment_diagonal", "guided_attention"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["tts_utterances"] == 2
+    if speech_eval.asr_available():
+        assert 0.0 <= metrics["cer_resynth"] and "cer_vs_resynth" in metrics
