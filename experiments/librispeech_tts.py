@@ -1,0 +1,45 @@
+"""Text-to-speech and voice cloning on LibriSpeech, sized for one GPU (about 40 M parameters).
+
+    python -m experiments.librispeech_tts --data.dir=/data/LibriSpeech [--workdir=runs/librispeech_tts]
+    python -m experiments.librispeech_tts --data.download=true   # tfds fetches the OpenSLR archives
+    python -m audiolm_jax.tts --workdir runs/librispeech_tts --text "..." [--voice a.flac --voice-text "..."] --out DIR
+
+Choices: whole utterances up to 16 s (data.crop=utterance; longer ones are skipped — most
+of train-clean-100 is 12-16 s) after one group of go frames; characters (up to 320)
+through a 4-layer encoder; 8 decoder blocks × 512, whose last two blocks' first two heads
+are guided to the diagonal (DC-TTS, as ESPnet's Transformer-TTS applies it); two frames
+per position; Tacotron 2's MSE head with prenet dropout kept on at sampling; an
+end-of-audio gate; monotonic attention (±3 characters) at synthesis. No speaker labels:
+voice cloning continues a recording of the voice with its transcript before the new text
+(VALL-E's prompting), which a multi-speaker model learns from the utterances alone.
+"""
+
+from audiolm_jax.cli import main
+from audiolm_jax.config import (AudioConfig, ConditionConfig, DataConfig, ExperimentConfig, ModelConfig,
+                                SampleConfig, TrainConfig)
+
+
+def config() -> ExperimentConfig:
+    return ExperimentConfig(
+        name="librispeech_tts",
+        workdir="runs/librispeech_tts",
+        audio=AudioConfig(sample_rate=16000, n_fft=1024, win_length=1024, hop_length=256, n_mels=80,
+                          fmin=0.0, fmax=8000.0),
+        model=ModelConfig(num_layers=8, d_model=512, num_heads=8, prenet_dim=256, frames_per_step=2,
+                          prenet_dropout=0.5, prenet_dropout_at_sampling=True, max_frames=1024, head="mse",
+                          dtype="bfloat16", gate=True,
+                          condition=ConditionConfig(text=True, max_text_chars=320, text_layers=4, dropout=0.0,
+                                                    guided_layers=2, guided_heads=2)),
+        data=DataConfig(source="librispeech", dir=None, segment_seconds=16.0, crop="utterance",
+                        train_split="train_clean100", eval_split="dev_clean", stats_clips=512, go_frames=2),
+        train=TrainConfig(steps=200_000, batch_size=32, learning_rate=5e-4, warmup_steps=4000,
+                          weight_decay=0.01, guided_attention_weight=1.0, guided_attention_sigma=0.4,
+                          eval_every=5000, eval_batches=16, log_every=100, checkpoint_every=5000,
+                          keep_checkpoints=3),
+        sample=SampleConfig(prompt_seconds=3.0, seconds=12.0, num_prompts=4, num_samples=1, temperature=0.0,
+                            stop_at_gate=True, monotonic=3),
+    )
+
+
+if __name__ == "__main__":
+    main(config)
