@@ -134,6 +134,7 @@ class ModelConfig:
     predict_residual: bool = True  # heads predict the change from the last input frame
     context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
     gate: bool = False  # end-of-audio head (Tacotron's stop token), trained on where recordings end
+    absolute_positions: bool = False  # add scaled sinusoidal positions to the decoder input (TTS: where in the text it is)
     condition: ConditionConfig = ConditionConfig()  # conditioners (label, text) feeding cross-attention
 
 

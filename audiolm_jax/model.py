@@ -41,6 +41,14 @@ def ungroup_frames(groups: jax.Array, n_mels: int) -> jax.Array:
     return groups.reshape(batch, steps * (width // n_mels), n_mels)
 
 
+def sinusoid(positions: jax.Array, width: int) -> jax.Array:
+    """Transformer sinusoidal encodings `[steps, width]` of integer `positions` `[steps]` (width even)."""
+    half = width // 2
+    freqs = 10000.0 ** (-jnp.arange(half, dtype=jnp.float32) / half)
+    angles = jnp.asarray(positions, jnp.float32)[:, None] * freqs[None, :]
+    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
 def _dtype(config: ModelConfig) -> Any:
     return jnp.dtype(config.dtype)
 
@@ -389,6 +397,8 @@ class MelTransformer(nn.Module):
         x = Prenet(cfg.prenet_dim, cfg.prenet_dropout, dtype, name="prenet")(
             groups.astype(dtype), positions, example_ids, deterministic=prenet_deterministic)
         x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x).astype(jnp.float32)  # the residual stream
+        if cfg.absolute_positions:  # Transformer-TTS's scaled positional encoding (a learned scale)
+            x = x + self.param("position_scale", nn.initializers.ones, ()) * sinusoid(positions, cfg.d_model)[None]
         if cfg.context_dim > 0 and context is not None:
             context = nn.Dense(cfg.d_model, dtype=dtype, name="context_embed")(context.astype(dtype))
         if cfg.condition.midi == "frames":

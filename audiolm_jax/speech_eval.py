@@ -130,7 +130,7 @@ def alignment_scores(alignment: np.ndarray, min_monotonic: float = 0.9, min_cove
     """How an attention alignment `[positions, characters]` walks the text: `monotonic`, the
     share of consecutive positions whose focus (the most attended character) does not move
     back by more than one character; `coverage`, the share of characters within one of some
-    position's focus; `diagonal` (1.0 or 0.0), both at least their minimum."""
+    position's focus or passed over by a step of at most 3 characters; `diagonal` (1.0 or 0.0), both at least their minimum."""
     alignment = np.asarray(alignment)
     positions, chars = alignment.shape
     if positions == 0 or chars == 0:
@@ -140,6 +140,9 @@ def alignment_scores(alignment: np.ndarray, min_monotonic: float = 0.9, min_cove
     reached = np.zeros(chars, bool)
     for f in focus:
         reached[max(f - 1, 0) : f + 2] = True
+    for a, b in zip(focus[:-1], focus[1:]):  # a step of up to 3 characters passes over those between
+        if 0 < b - a <= 3:
+            reached[a : b + 1] = True
     coverage = float(reached.mean())
     return {"monotonic": monotonic, "coverage": coverage,
             "diagonal": float(monotonic >= min_monotonic and coverage >= min_coverage)}

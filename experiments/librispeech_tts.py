@@ -27,7 +27,7 @@ def config() -> ExperimentConfig:
                           fmin=0.0, fmax=8000.0),
         model=ModelConfig(num_layers=8, d_model=512, num_heads=8, prenet_dim=256, frames_per_step=2,
                           prenet_dropout=0.5, prenet_dropout_at_sampling=True, max_frames=1024, head="mse",
-                          dtype="bfloat16", gate=True,
+                          dtype="bfloat16", gate=True, absolute_positions=True,
                           condition=ConditionConfig(text=True, max_text_chars=320, text_layers=4, dropout=0.0,
                                                     guided_layers=2, guided_heads=2)),
         data=DataConfig(source="librispeech", dir=None, segment_seconds=16.0, crop="utterance",

@@ -23,7 +23,7 @@ def config() -> ExperimentConfig:
         audio=AudioConfig(sample_rate=16000, n_fft=1024, win_length=1024, hop_length=256, n_mels=80),
         model=ModelConfig(num_layers=4, d_model=128, num_heads=4, prenet_dim=128, frames_per_step=2,
                           prenet_dropout=0.5, prenet_dropout_at_sampling=True, max_frames=256, head="mse",
-                          gate=True,
+                          gate=True, absolute_positions=True,
                           condition=ConditionConfig(text=True, max_text_chars=96, text_layers=2, dropout=0.0,
                                                     guided_layers=2, guided_heads=2)),
         # Whole utterances up to 4 s, each after one group of the mean frame (where synthesis starts).

@@ -211,3 +211,17 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
     assert metrics["tts_utterances"] == 2
     if speech_eval.asr_available():
         assert 0.0 <= metrics["cer_resynth"] and "cer_vs_resynth" in metrics
+
+
+def test_absolute_positions_tell_the_decoder_where_it_is():
+    cfg = tiny_config("/tmp/unused").model
+    groups = jnp.asarray(np.random.default_rng(0).standard_normal((1, 6, 32)), jnp.float32)
+    for absolute in (False, True):
+        model_cfg = dataclasses.replace(cfg, absolute_positions=absolute)
+        model = MelTransformer(model_cfg, 16)
+        params = init_params(model_cfg, 16, jax.random.key(0))
+        assert ("position_scale" in params) == absolute
+        here = model.apply({"params": params}, groups, start=0)[0]["mean"]
+        later = model.apply({"params": params}, groups, start=7)[0]["mean"]
+        # rotary attention alone sees only distances: the same groups later give the same output
+        assert np.allclose(here, later, atol=1e-4) != absolute
