@@ -1,12 +1,14 @@
-"""tfds builders for the four sources: the embedded synthetic set, LibriSpeech, MAESTRO v3
-and a folder of the user's own audio.
+"""tfds builders for every source: the three embedded sets (piano, sounds, voices),
+LibriSpeech, MAESTRO v3, ESC-50, UrbanSound8K and a folder of the user's own audio.
 
 Each stores mono int16 audio at its config's sample rate (resampled with soxr at
 preparation, so training never resamples), and is prepared with `download_and_prepare`
 into a tfds data dir like any tfds dataset: `tfds.builder("maestro_v3", data_dir=...)`,
 splits, caching and `as_data_source`/`as_dataset` work as tfds users expect.
 
-- `SyntheticPiano`: generated with numpy (`synthetic.py`), no download.
+- `SyntheticPiano`, `SyntheticSounds`, `SyntheticVoices`: generated with numpy
+  (`synthetic.py`, `sounds.py`, `voices.py`), no download; the voices set has LibriSpeech's
+  features (speech, text, speaker_id) with held-out sentences in validation and test.
 - `LibrispeechAudio`: tfds's own `librispeech` builder (its URLs, checksums, transcript
   parsing and SPEAKERS/CHAPTERS metadata), reading either the downloaded archives or an
   extracted local `LibriSpeech/` tree (`source_dir`); decoded with soundfile, so
@@ -228,7 +230,28 @@ class _ConfigsByName:
 # Builders
 
 
-class SyntheticPiano(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+class _Generated(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+    """An embedded set the package makes itself: each split from `_generate_examples(split,
+    count)` with the config's counts (`SyntheticConfig.split_counts`), features from
+    `_features()`, described by `DESCRIPTION`."""
+
+    DESCRIPTION = ""
+    SUPERVISED_KEYS: Optional[tuple[str, str]] = None
+
+    def _features(self) -> dict:
+        raise NotImplementedError
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(builder=self, description=self.DESCRIPTION,
+                                     features=tfds.features.FeaturesDict(self._features()),
+                                     supervised_keys=self.SUPERVISED_KEYS,
+                                     metadata=_metadata(self.builder_config.sample_rate))
+
+    def _split_generators(self, dl_manager):
+        return {split: self._generate_examples(split, n) for split, n in self.builder_config.split_counts().items()}
+
+
+class SyntheticPiano(_Generated):
     """Deterministic piano-like notes and chords (see `synthetic.py`); no download."""
 
     VERSION = tfds.core.Version("1.1.0")
@@ -237,18 +260,11 @@ class SyntheticPiano(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     BUILDER_CONFIGS = [synthetic_config(16000, 4.0, 1024, 64)]
     AUDIO_KEY = "audio"
     NOTES_KEY = "notes"
+    DESCRIPTION = ("Procedural piano-like music: notes and chords with harmonic partials, attack/decay envelopes, "
+                   "varying tempo and polyphony.")
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        c = self.builder_config
-        return tfds.core.DatasetInfo(
-            builder=self, description="Procedural piano-like music: notes and chords with harmonic partials, "
-            "attack/decay envelopes, varying tempo and polyphony.",
-            features=tfds.features.FeaturesDict({"audio": _audio_feature(c.sample_rate), "notes": _notes_feature(),
-                                                 "id": np.str_}),
-            metadata=_metadata(c.sample_rate))
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(split, n) for split, n in self.builder_config.split_counts().items()}
+    def _features(self) -> dict:
+        return {"audio": _audio_feature(self.builder_config.sample_rate), "notes": _notes_feature(), "id": np.str_}
 
     def _generate_examples(self, split: str, count: int):
         c = self.builder_config
@@ -258,7 +274,7 @@ class SyntheticPiano(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
             yield f"{split}-{i:06d}", {"audio": to_int16(wave), "notes": notes, "id": f"{split}-{i:06d}"}
 
 
-class SyntheticSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+class SyntheticSounds(_Generated):
     """Ten kinds of everyday sound with labels and captions (see `sounds.py`); no download.
     The config's clip counts are per class."""
 
@@ -268,18 +284,13 @@ class SyntheticSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     AUDIO_KEY = "audio"
     LABEL_KEY = "label"
     TEXT_KEY = "caption"
+    DESCRIPTION = "Procedural everyday sounds, a label and a caption per clip."
+    SUPERVISED_KEYS = ("audio", "label")
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        c = self.builder_config
-        return tfds.core.DatasetInfo(
-            builder=self, description="Procedural everyday sounds, a label and a caption per clip.",
-            features=tfds.features.FeaturesDict({
-                "audio": _audio_feature(c.sample_rate), "label": tfds.features.ClassLabel(names=sounds.CLASSES),
-                "caption": tfds.features.Text(), "id": np.str_}),
-            supervised_keys=("audio", "label"), metadata=_metadata(c.sample_rate))
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(split, n) for split, n in self.builder_config.split_counts().items()}
+    def _features(self) -> dict:
+        return {"audio": _audio_feature(self.builder_config.sample_rate),
+                "label": tfds.features.ClassLabel(names=sounds.CLASSES), "caption": tfds.features.Text(),
+                "id": np.str_}
 
     def _generate_examples(self, split: str, per_class: int):
         c = self.builder_config
@@ -291,7 +302,7 @@ class SyntheticSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
                 yield key, {"audio": to_int16(wave), "label": label, "caption": caption, "id": key}
 
 
-class SyntheticVoices(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+class SyntheticVoices(_Generated):
     """Sentences read by a formant synthesiser in eight voices, with transcripts and voice ids
     (see `voices.py`); held-out sentences in validation and test; no download."""
 
@@ -301,17 +312,12 @@ class SyntheticVoices(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
     AUDIO_KEY = "speech"
     TEXT_KEY = "text"
     SPEAKER_KEY = "speaker_id"
+    DESCRIPTION = "Formant-synthesised speech: a sentence, its text and its voice per example."
+    SUPERVISED_KEYS = ("speech", "text")
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        c = self.builder_config
-        return tfds.core.DatasetInfo(
-            builder=self, description="Formant-synthesised speech: a sentence, its text and its voice per example.",
-            features=tfds.features.FeaturesDict({"speech": _audio_feature(c.sample_rate), "text": tfds.features.Text(),
-                                                 "speaker_id": np.int64, "id": np.str_}),
-            supervised_keys=("speech", "text"), metadata=_metadata(c.sample_rate))
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(split, n) for split, n in self.builder_config.split_counts().items()}
+    def _features(self) -> dict:
+        return {"speech": _audio_feature(self.builder_config.sample_rate), "text": tfds.features.Text(),
+                "speaker_id": np.int64, "id": np.str_}
 
     def _generate_examples(self, split: str, count: int):
         c = self.builder_config
