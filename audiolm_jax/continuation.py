@@ -11,6 +11,7 @@ first generated frame is centred. Every setting comes from the checkpoint's `Sam
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import Any, Optional
 
@@ -18,7 +19,8 @@ import jax
 import numpy as np
 
 from audiolm_jax import audio, conditioning, decode, invert, midi
-from audiolm_jax.config import AudioConfig, ExperimentConfig
+from audiolm_jax.config import AudioConfig, ExperimentConfig, ModelConfig
+from audiolm_jax.model import MelTransformer, group_frames
 from audiolm_jax.stats import NormStats
 
 log = logging.getLogger(__name__)
@@ -195,6 +197,14 @@ def monotonic_characters(config: ExperimentConfig) -> int:
     return config.sample.monotonic if config.model.condition.guided_layers else 0
 
 
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels"))
+def _guided_attention(model_config: ModelConfig, n_mels: int, params: Any, groups: jax.Array,
+                      conditions: dict) -> jax.Array:
+    """The model's `alignment` `[B, T, 1 + S]` in a teacher-forced pass over `groups` (compiled
+    once per model and shape, not once per call)."""
+    return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions)[0]["alignment"]
+
+
 def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, conditions: Optional[dict],
                     lengths: np.ndarray) -> Optional[list[np.ndarray]]:
     """For a model with guided text attention (`model.condition.guided_layers`), the guided
@@ -204,16 +214,12 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
     and its text's characters. None for other models."""
     if not config.model.condition.guided_layers or conditions is None:
         return None
-    from audiolm_jax.model import MelTransformer, group_frames
-
     r, window = config.model.frames_per_step, decode.trained_window(config)
     usable = min(frames.shape[1] // r, window) * r
     groups = group_frames(np.asarray(frames[:, :usable], np.float32), r)
     text_only = {k: conditions[k] for k in ("text", "text_mask")}
-    model = MelTransformer(config.model, frames.shape[-1])
-    outputs, _ = jax.jit(lambda p, g, c: model.apply({"params": p}, g, conditions=c))(params, groups, text_only)
-    attention = np.asarray(outputs["alignment"])[:, :, 1:]  # entry 0 is the summary slot
-    chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)
+    attention = np.asarray(_guided_attention(config.model, frames.shape[-1], params, groups, text_only))[:, :, 1:]
+    chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)  # entry 0 (dropped) is the summary slot
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]
 
 
@@ -258,9 +264,9 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
                                   bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
                                   window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
                                   monotonic=monotonic_characters(config))
-        lengths = decoded.lengths(config.model.frames_per_step) if s.stop_at_gate else np.full(
-            s.num_samples, decoded.frames.shape[1])
-        alignments = text_alignments(config, params, decoded.frames, conditions, lengths)
+        ends = decoded.lengths(config.model.frames_per_step) if s.stop_at_gate else np.full(
+            s.num_samples, decoded.frames.shape[1])  # each sample's frames, go frames included
+        alignments = text_alignments(config, params, decoded.frames, conditions, ends)
         decoded = decoded._replace(frames=decoded.frames[:, go:])
         generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)
@@ -268,7 +274,7 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
         waves = invert.mel_to_audio(generated_db, a, s.inversion, s.griffin_lim_iters, seed=index, length=total)
         frames, samples = np.full(len(waves), generated_db.shape[1]), np.full(len(waves), total)
         if s.stop_at_gate:  # each sample ends where its gate fires: its frames, a hop of audio per frame
-            frames = np.maximum(decoded.lengths(config.model.frames_per_step), start + config.model.frames_per_step)
+            frames = np.maximum(ends - go, start + config.model.frames_per_step)
             samples = np.minimum(frames * a.hop_length, total)
         full = [splice(prompt.waveform, w, a.hop_length * 4)[:n] for w, n in zip(waves, samples)]
         mels = [m[:n] for m, n in zip(generated_db, frames)]

@@ -303,13 +303,13 @@ def spread_over_speakers(metas: list[dict], count: int) -> list[int]:
     return picked
 
 
-def real_text_alignment(sampler: "sample.Sampler", wave: np.ndarray, text: str) -> np.ndarray:
+def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str) -> np.ndarray:
     """The guided heads' attention `[positions, characters]` of a teacher-forced pass over a real
-    recording `[samples]` of `text` (after the go frames, as in training)."""
+    recording's log-mel in dB `[frames, n_mels]` of `text` (after the go frames, as in training)."""
     from audiolm_jax import conditioning
 
     cfg = sampler.config
-    mel = sampler.stats.normalise(np.asarray(audio.log_mel_jax(np.asarray(wave, np.float32)[None], cfg.audio))[0])
+    mel = sampler.stats.normalise(log_mel_db)
     frames = np.concatenate([np.zeros((cfg.data.go_frames, cfg.audio.n_mels), np.float32), mel])[None]
     conditions = conditioning.condition_arrays(cfg.model.condition, texts=[text])
     return continuation.text_alignments(cfg, sampler.params, frames, conditions, np.array([frames.shape[1]]))[0]
@@ -334,7 +334,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     from audiolm_jax import speech_eval, tts
 
     cfg, rate = sampler.config, sampler.config.audio.sample_rate
-    held = data.eval_utterances(10_000)
+    held = data.eval_utterances()
     if not held:
         raise ValueError("no held-out utterances to synthesise")
     waves, metas = [w for w, _ in held], [m for _, m in held]
@@ -344,22 +344,21 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     texts = [metas[i]["text"] for i in chosen]
     prompts = [tts.speech_prompt(cfg, sampler.stats, text) for text in texts]
     synthesised = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
+    reference_db = [np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0] for i in chosen]
     rows = []
     for n, (i, cont) in enumerate(zip(chosen, synthesised)):
-        generated, reference = cont.full[0], waves[i]
-        ratio = len(generated) / max(len(reference), 1)
+        ratio = len(cont.full[0]) / max(len(waves[i]), 1)
         rows.append({"duration_ratio": ratio, "duration_within_20pct": float(abs(ratio - 1.0) <= 0.2),
                      **{f"alignment_{k}": v for k, v in speech_eval.alignment_scores(cont.alignments[0]).items()},
                      **{f"real_alignment_{k}": v for k, v in speech_eval.alignment_scores(
-                         real_text_alignment(sampler, reference, texts[n])).items()}})
+                         real_text_alignment(sampler, reference_db[n], texts[n])).items()}})
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     out["tts_utterances"] = len(rows)
     if speech_eval.asr_available():
         vocabulary = sorted({w for m in metas for w in speech_eval.words_of(m["text"] or "")})
         recogniser = speech_eval.Recogniser(vocabulary if asr_vocabulary == "corpus" else None)
         hear = lambda w: recogniser.transcribe(w, rate)
-        rebuilt = [resynthesis(np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0], len(waves[i]), cfg, seed=n)
-                   for n, i in enumerate(chosen)]
+        rebuilt = [resynthesis(reference_db[n], len(waves[i]), cfg, seed=n) for n, i in enumerate(chosen)]
         out["cer"] = speech_eval.character_error_rate(texts, [hear(c.full[0]) for c in synthesised])
         out["cer_resynth"] = speech_eval.character_error_rate(texts, [hear(w) for w in rebuilt])
         out["cer_real"] = speech_eval.character_error_rate(texts, [hear(waves[i]) for i in chosen])
@@ -408,10 +407,10 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
         truth = speakers.index(metas[i]["speaker"])
         hits.append(speech_eval.identify(clone[None], references)[0] == truth)
         real_hits.append(speech_eval.identify(embeddings[i][None], references)[0] == truth)
-        similarity.append(float(clone @ embeddings[j] / (np.linalg.norm(clone) * np.linalg.norm(embeddings[j]))))
-        same.append(float(embeddings[i] @ embeddings[j]))
+        similarity.append(speech_eval.cosine(clone, embeddings[j]))
+        same.append(speech_eval.cosine(embeddings[i], embeddings[j]))
         other = next(k for k, m in enumerate(metas) if m["speaker"] != metas[i]["speaker"])
-        different.append(float(embeddings[i] @ embeddings[other]))
+        different.append(speech_eval.cosine(embeddings[i], embeddings[other]))
     return {"speaker_id_accuracy": float(np.mean(hits)), "real_speaker_id_accuracy": float(np.mean(real_hits)),
             "speaker_similarity": float(np.mean(similarity)), "same_speaker_similarity": float(np.mean(same)),
             "different_speaker_similarity": float(np.mean(different)), "voices": len(speakers),

@@ -41,11 +41,14 @@ def ungroup_frames(groups: jax.Array, n_mels: int) -> jax.Array:
     return groups.reshape(batch, steps * (width // n_mels), n_mels)
 
 
+def inverse_frequencies(half: int, base: float) -> jax.Array:
+    """`[half]` angular rates base^(−i/half): the sinusoids of rotary and absolute positions."""
+    return base ** (-jnp.arange(half, dtype=jnp.float32) / half)
+
+
 def sinusoid(positions: jax.Array, width: int) -> jax.Array:
     """Transformer sinusoidal encodings `[steps, width]` of integer `positions` `[steps]` (width even)."""
-    half = width // 2
-    freqs = 10000.0 ** (-jnp.arange(half, dtype=jnp.float32) / half)
-    angles = jnp.asarray(positions, jnp.float32)[:, None] * freqs[None, :]
+    angles = jnp.asarray(positions, jnp.float32)[:, None] * inverse_frequencies(width // 2, 10000.0)[None, :]
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
@@ -91,8 +94,7 @@ class Prenet(nn.Module):
 def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
     """Rotary embedding of `[batch, steps, heads, head_dim]` at `positions` `[steps]` (one
     per step, shared by the batch) or `[batch, steps]` (per row; may be fractional)."""
-    half = x.shape[-1] // 2
-    freqs = base ** (-jnp.arange(half, dtype=jnp.float32) / half)  # [half]
+    freqs = inverse_frequencies(x.shape[-1] // 2, base)  # [half]
     positions = jnp.broadcast_to(jnp.asarray(positions, jnp.float32), x.shape[:2])  # [batch, steps]
     angles = positions[..., None] * freqs  # [batch, steps, half]
     sin, cos = jnp.sin(angles)[:, :, None, :], jnp.cos(angles)[:, :, None, :]

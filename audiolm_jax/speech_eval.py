@@ -119,10 +119,19 @@ class SpeakerEncoder:
         return np.asarray(self._encoder.embed_utterance(preprocess_wav(np.asarray(waveform, np.float32), sample_rate)))
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """`x` `[..., D]` scaled to unit length along its last axis."""
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two embeddings `[D]`."""
+    return float(_unit(a) @ _unit(b))
+
+
 def identify(embeddings: np.ndarray, references: np.ndarray) -> np.ndarray:
     """Index `[N]` of the nearest reference `[K, D]` (cosine similarity) for each embedding `[N, D]`."""
-    unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
-    return np.argmax(unit(embeddings) @ unit(references).T, axis=1)
+    return np.argmax(_unit(embeddings) @ _unit(references).T, axis=1)
 
 
 def alignment_scores(alignment: np.ndarray, min_monotonic: float = 0.9, min_coverage: float = 0.9

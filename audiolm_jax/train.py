@@ -162,15 +162,19 @@ def diagonal_penalty(text_mask: jax.Array, position_mask: jax.Array, sigma: floa
     return jnp.concatenate([slot, weights], axis=-1) * position_mask[..., None]
 
 
-def guided_attention_sums(alignment: jax.Array, text_mask: jax.Array, drop: Optional[jax.Array],
-                          target_mask: jax.Array, sigma: float) -> dict[str, jax.Array]:
+def guided_positions(target_mask: jax.Array, drop: Optional[jax.Array]) -> jax.Array:
+    """`[B, T]` 1.0 where the guided attention loss counts a position: its target's first frame
+    is real (`target_mask` from `_targets`, `[B, T, r, 1]`) and its row kept its text (`drop`
+    `[B]`, the rows whose conditions were dropped; None: none)."""
+    keep = 1.0 if drop is None else 1.0 - drop.astype(jnp.float32)[:, None]
+    return target_mask[:, :, 0, 0] * keep
+
+
+def guided_attention_sums(alignment: jax.Array, text_mask: jax.Array, positions: jax.Array,
+                          sigma: float) -> dict[str, jax.Array]:
     """The guided attention loss (Tachibana et al. 2017) as sums: `guided_loss` = Σ attention ×
-    `diagonal_penalty` over the valid positions of rows that kept their text, and
-    `guided_count` = those positions. `alignment` `[B, T, 1 + S]` (the model's), `text_mask`
-    `[B, S]`, `drop` `[B]` (rows whose conditions were dropped; None: none), `target_mask`
-    from `_targets` `[B, T, r, 1]` (a position counts when its target's first frame is real)."""
-    keep = jnp.ones(text_mask.shape[0]) if drop is None else 1.0 - drop.astype(jnp.float32)
-    positions = target_mask[:, :, 0, 0] * keep[:, None]  # [B, T]
+    `diagonal_penalty` over the counted `positions` `[B, T]` (`guided_positions`), and
+    `guided_count` = those positions. `alignment` `[B, T, 1 + S]` (the model's), `text_mask` `[B, S]`."""
     penalty = diagonal_penalty(text_mask.astype(jnp.float32), positions, sigma)
     return {"guided_loss": jnp.sum(alignment * penalty), "guided_count": jnp.sum(positions)}
 
@@ -293,6 +297,9 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
 
         gate_weights = gate_labels(batch["mask"], r, gate_positive)[2]
         global_gate = jnp.maximum(jax.lax.psum(jnp.sum(gate_weights), "data"), 1.0)
+        if condition.guided_layers:
+            guided = guided_positions(target_mask, conditions["drop"])
+            global_guided = jnp.maximum(jax.lax.psum(jnp.sum(guided), "data"), 1.0)
 
         def local_loss(params):
             outputs, _ = model.apply({"params": params}, inputs, deterministic=False, example_ids=example_ids,
@@ -301,11 +308,9 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
             total = sums["loss"] / global_count
             if "gate_bce" in sums:
                 total = total + gate_weight * sums["gate_bce"] / global_gate
-            if "alignment" in outputs:
-                sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"],
-                                                  conditions.get("drop"), target_mask, guided_sigma))
-                count = jnp.maximum(jax.lax.psum(jax.lax.stop_gradient(sums["guided_count"]), "data"), 1.0)
-                total = total + guided_weight * sums["guided_loss"] / count
+            if condition.guided_layers:
+                sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"], guided, guided_sigma))
+                total = total + guided_weight * sums["guided_loss"] / global_guided
             return total, sums
 
         (loss, sums), grads = jax.value_and_grad(local_loss, has_aux=True)(state.params)
@@ -319,9 +324,8 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
         metrics = {"loss": loss, "mse": mse, "grad_norm": optax.global_norm(grads),
                    "learning_rate": schedule(state.step)}
-        if "guided_loss" in sums:
-            metrics["guided_attention"] = (jax.lax.psum(sums["guided_loss"], "data")
-                                           / jnp.maximum(jax.lax.psum(sums["guided_count"], "data"), 1.0))
+        if condition.guided_layers:
+            metrics["guided_attention"] = jax.lax.psum(sums["guided_loss"], "data") / global_guided
         return new_state, metrics
 
     sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P(), P()))
@@ -341,8 +345,8 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
         sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive,
                          config.train.mean_mse_weight)
         if "alignment" in outputs:
-            sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"], None, target_mask,
-                                              config.train.guided_attention_sigma))
+            sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"],
+                                              guided_positions(target_mask, None), config.train.guided_attention_sigma))
         return jax.tree.map(lambda x: jax.lax.psum(x, "data"), sums)
 
     return jax.jit(jax.shard_map(eval_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=P()))

@@ -84,9 +84,11 @@ def test_diagonal_penalty_is_zero_on_the_diagonal_and_one_on_the_summary_slot():
     anti = np.zeros((1, 20, 17), np.float32)
     anti[0, np.arange(20), 10 - np.arange(20) // 2] = 1.0
     target_mask = jnp.ones((1, 20, 2, 1))
-    loss = lambda a: float(train.guided_attention_sums(jnp.asarray(a), text_mask, None, target_mask, 0.2)["guided_loss"])
+    kept = train.guided_positions(target_mask, None)
+    loss = lambda a: float(train.guided_attention_sums(jnp.asarray(a), text_mask, kept, 0.2)["guided_loss"])
     assert loss(diagonal) < 0.1 * loss(anti)
-    dropped = train.guided_attention_sums(jnp.asarray(anti), text_mask, jnp.asarray([True]), target_mask, 0.2)
+    dropped = train.guided_attention_sums(jnp.asarray(anti), text_mask,
+                                          train.guided_positions(target_mask, jnp.asarray([True])), 0.2)
     assert float(dropped["guided_loss"]) == 0.0 and float(dropped["guided_count"]) == 0.0
 
 

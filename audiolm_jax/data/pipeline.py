@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import types
 from typing import Sequence
 
 import jax
@@ -62,6 +63,8 @@ def _stack(pieces: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]
             "mask": np.stack([p[1] for p in pieces]).astype(np.float32)}
 
 
+# The metadata of an example without label, text, notes or speaker (read-only; copy to change).
+NO_METADATA = types.MappingProxyType({"label": None, "text": None, "notes": None, "speaker": None})
 FRAME_KEYS = ("mel", "mask", "notes")  # batch arrays with one entry per mel frame `[B, T, ...]`
 
 
@@ -181,4 +184,4 @@ class PreparedData:
 
     def eval_metadata(self, count: int) -> list[dict]:
         """The in-memory set carries no labels, text or notes."""
-        return [{"label": None, "text": None, "notes": None, "speaker": None} for _ in range(min(count, len(self.eval_waveforms)))]
+        return [dict(NO_METADATA) for _ in range(min(count, len(self.eval_waveforms)))]

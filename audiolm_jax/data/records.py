@@ -24,7 +24,7 @@ from audiolm_jax.config import AudioConfig, ConditionConfig, DataConfig
 from audiolm_jax.data import augment as augment_lib
 from audiolm_jax.data.builders import to_float
 from audiolm_jax.data.files import DatasetError
-from audiolm_jax.data.pipeline import FRAME_KEYS, NormStats, batch_examples, crop_start, prepend_go_frames, process_rows
+from audiolm_jax.data.pipeline import FRAME_KEYS, NO_METADATA, NormStats, batch_examples, crop_start, prepend_go_frames, process_rows
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class RecordData:
         ids = self._eval_ids[: batch_size * num_batches]
         read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), ids))
         while len(read) % batch_size:
-            read.append((np.zeros(0, np.float32), {"label": None, "text": None, "notes": None, "speaker": None}))
+            read.append((np.zeros(0, np.float32), dict(NO_METADATA)))
         return [self._batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
 
     @property
@@ -195,17 +195,19 @@ class RecordData:
         """The label name (or None), text (or None), notes `[N, 4]` (seconds from the
         example's first sample, where its first segment and `eval_waveforms` start; or
         None) and speaker id (or None) of the first `count` evaluation examples."""
-        metas = [self._metadata(self.eval[i]) for i in self._eval_ids[:count]]
-        return [{"label": self.label_names[m["label"]] if m["label"] is not None else None, "text": m["text"],
-                 "notes": m["notes"], "speaker": m["speaker"]} for m in metas]
+        return [self._named(self._metadata(self.eval[i])) for i in self._eval_ids[:count]]
 
-    def eval_utterances(self, count: int) -> list[tuple[np.ndarray, dict[str, Any]]]:
-        """Up to `count` whole evaluation examples, float32 `[samples]` (at most
+    def _named(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """`_metadata` with the label id replaced by its name."""
+        return {**meta, "label": self.label_names[meta["label"]] if meta["label"] is not None else None}
+
+    def eval_utterances(self, count: Optional[int] = None) -> list[tuple[np.ndarray, dict[str, Any]]]:
+        """Up to `count` (None: all) whole evaluation examples, float32 `[samples]` (at most
         `data.segment_seconds`), each with its metadata as `eval_metadata` gives it (for
-        scoring speech synthesised from their transcripts against them)."""
-        ids = self._eval_ids[:count]
-        waves = [to_float(self.eval[i][self.audio_key][: self._segment_samples]) for i in ids]
-        return list(zip(waves, self.eval_metadata(len(ids))))
+        scoring speech synthesised from their transcripts against them); each read once."""
+        examples = [self.eval[i] for i in self._eval_ids[:count]]
+        return [(to_float(e[self.audio_key][: self._segment_samples]), self._named(self._metadata(e)))
+                for e in examples]
 
     def eval_recordings(self, count: int, seconds: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """The first `seconds` (or all) of up to `count` evaluation examples, float32
