@@ -130,6 +130,7 @@ class ModelConfig:
     max_frames: int = 1024  # frames the model can hold (cache capacity); sampling uses the trained crop
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # compute dtype (params stay float32)
     remat: bool = False  # recompute block activations in the backward pass (less memory)
+    attention: Literal["auto", "xla", "cudnn"] = "auto"  # full-pass self-attention kernel; auto: cuDNN's fused one on a GPU in 16-bit, else XLA's
     rope_base: float = 10000.0  # rotary embedding base
     predict_residual: bool = True  # heads predict the change from the last input frame
     context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
@@ -483,6 +484,8 @@ def _validate_model(m: ModelConfig) -> None:
     _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")
     _require(m.dtype != "float16", "model.dtype", m.dtype,
              "'float32' or 'bfloat16' (float16 would need loss scaling, which training does not do)")
+    _require(m.attention != "cudnn" or m.dtype != "float32", "model.attention", m.attention,
+             "'auto' or 'xla' with model.dtype='float32' (cuDNN's fused attention computes in 16 bits)")
 
 
 # tfds's LibriSpeech split names and the folders of the official archives they stand for.

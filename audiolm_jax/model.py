@@ -102,12 +102,44 @@ def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
 
+CUDNN_BLOCK = 64  # cuDNN's fused attention takes sequences in multiples of this many positions
+
+
+def attention_kernel(requested: str, dtype: Any) -> str:
+    """The full-pass self-attention kernel for `model.attention`: "auto" is cuDNN's fused
+    (flash) attention when the default backend is a GPU and `dtype` is 16-bit, else XLA's."""
+    if requested != "auto":
+        return requested
+    half = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+    return "cudnn" if half and jax.default_backend() == "gpu" else "xla"
+
+
+def pad_positions(x: jax.Array, multiple: int) -> jax.Array:
+    """`[batch, steps, heads, head_dim]` zero-padded at the end to a multiple of `multiple` steps."""
+    extra = -x.shape[1] % multiple
+    return jnp.pad(x, ((0, 0), (0, extra), (0, 0), (0, 0))) if extra else x
+
+
+def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, kernel: str, block: int = 1) -> jax.Array:
+    """Causal attention of `[batch, steps, heads, head_dim]` queries, keys and values (one
+    sequence, no cache) by XLA (`kernel="xla"`) or cuDNN's fused kernel ("cudnn"), the steps
+    zero-padded at the end to a multiple of `block` (cuDNN: `CUDNN_BLOCK`). Under the causal
+    mask a real position never sees the padding, and the padded rows are cut off, so the
+    result is the unpadded attention's."""
+    steps = q.shape[1]
+    q, k, v = (pad_positions(a, block) for a in (q, k, v))
+    implementation = None if kernel == "xla" else kernel
+    return jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation=implementation)[:, :steps]
+
+
 class SelfAttention(nn.Module):
-    """Causal multi-head self-attention with RoPE and an optional KV cache."""
+    """Causal multi-head self-attention with RoPE and an optional KV cache (the full pass by
+    `kernel`, see `causal_attention`; cached decoding always by XLA)."""
 
     num_heads: int
     rope_base: float
     dtype: Any
+    kernel: str = "xla"  # "xla" or "cudnn": see `causal_attention`
 
     @nn.compact
     def __call__(self, x: jax.Array, positions: jax.Array, cache: Optional[dict[str, jax.Array]],
@@ -119,7 +151,7 @@ class SelfAttention(nn.Module):
         k = rope(proj("key")(x), positions, self.rope_base)
         v = proj("value")(x)
         if cache is None:
-            out = jax.nn.dot_product_attention(q, k, v, is_causal=True)
+            out = causal_attention(q, k, v, self.kernel, CUDNN_BLOCK if self.kernel == "cudnn" else 1)
             new_cache = None
         else:
             start = positions[0]
@@ -236,7 +268,8 @@ class Block(nn.Module):
             return h.astype(jnp.float32)
 
         x = x.astype(jnp.float32)
-        h, new_cache = SelfAttention(cfg.num_heads, cfg.rope_base, dtype, name="attn")(
+        h, new_cache = SelfAttention(cfg.num_heads, cfg.rope_base, dtype, attention_kernel(cfg.attention, dtype),
+                                     name="attn")(
             nn.RMSNorm(dtype=dtype, name="norm_attn")(x), positions, cache)
         x = x + drop(h)
         cached_context = cache is not None and "context_k" in cache

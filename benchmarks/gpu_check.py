@@ -13,7 +13,8 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
     python -m benchmarks.gpu_check            # the check (on a GPU)
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
-    python -m benchmarks.gpu_check --variants [--quick]  # our train step under variants, to find its bound
+    python -m benchmarks.gpu_check --variants [--quick] [--profile] [--then-check]
+        # our train step under variants (and traced op by op), to find its bound; then the check
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from audiolm_jax import decode  # noqa: E402
+from audiolm_jax import model as model_lib  # noqa: E402
 from audiolm_jax.model import init_params  # noqa: E402
 from benchmarks.common import emit, emit_timed, interleaved_seconds, jax_train_step, repeated  # noqa: E402
 from benchmarks.train_step import config_for, peak_flops, random_batch, step_flops, torch_step  # noqa: E402
@@ -121,41 +123,35 @@ def check_decode(size: str, batch: int, device: str | None, sink) -> None:
                       torch_real_time_factor=float(np.median([seconds * batch / t for t in times["torch"]]))), sink)
 
 
-def time_variants(size: str, peak: float, sink) -> None:
-    """Our train step's MFU with one thing changed at a time (and the forward pass alone):
-    what bounds it. 'cudnn attention' swaps the attention kernel for cuDNN's fused one (GPU only)."""
-    import functools
-
-    from audiolm_jax import model as model_lib
+def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) -> None:
+    """Our train step's MFU with one model setting changed at a time (and the forward pass
+    alone): what bounds it. With `profile_dir`, the configured step and the XLA-attention
+    one are also traced op by op (`benchmarks.gpu_profile`)."""
+    from benchmarks import gpu_profile
 
     layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
-    variants = {"as configured": {}, "no prenet dropout": {"prenet_dropout": 0.0},
-                "batch x2": {"batch": 2 * batch}, "float32": {"dtype": "float32"}}
-    if "--quick" in sys.argv:  # the variants measured before are left out
+    variants = {"as configured": {}, "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch}}
+    if "--quick" in sys.argv:
         variants = {"as configured": {}}
-    if jax.devices()[0].platform == "gpu":
-        variants["cudnn attention"] = {"attention": "cudnn"}
-    original = jax.nn.dot_product_attention
     for name, change in variants.items():
         b = change.get("batch", batch)
-        cfg = config_for(layers, d, heads, b, frames, r, dtype=change.get("dtype", "bfloat16"))
-        if "prenet_dropout" in change:
-            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, prenet_dropout=change["prenet_dropout"]))
-        if "attention" in change:
-            model_lib.jax.nn.dot_product_attention = functools.partial(original, implementation=change["attention"])
+        cfg = config_for(layers, d, heads, b, frames, r, dtype="bfloat16")
+        model_changes = {k: v for k, v in change.items() if k != "batch"}
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_changes))
         try:
             ours, n_params = jax_train_step(cfg, random_batch(b, frames))
             seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
+            if profile_dir is not None and name in ("as configured", "xla attention"):
+                gpu_profile.profile_calls(ours, 3, profile_dir, f"{size}_{name.replace(' ', '_')}")
         except Exception as e:  # a kernel this card or shape does not support: say so, go on
             record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "error": f"{type(e).__name__}: {e}"[:500]},
                    sink)
             print(f"gpu_check: variant {name!r} failed: {type(e).__name__}: {str(e)[:300]}", file=sys.stderr)
             continue
-        finally:
-            model_lib.jax.nn.dot_product_attention = original
         mfu = step_flops(n_params, layers, d, b, frames // r - 1) / float(np.median(seconds)) / peak
         record(emit("gpu_variants", f"{size}: {name}", mfu, 1.0, "fraction", target=0.4, higher_is_better=True,
-                    step_seconds=float(np.median(seconds))), sink)
+                    step_seconds=float(np.median(seconds)), step_spread=[min(seconds), max(seconds)],
+                    attention=model_lib.attention_kernel(cfg.model.attention, cfg.model.dtype)), sink)
     record(emit("gpu_variants", f"{size}: forward pass alone, s", forward_seconds(size), 1.0, "s", target=0.0,
                 higher_is_better=False), sink)
 
@@ -191,8 +187,9 @@ def main(argv: list[str]) -> None:
                 torch_device=torch_device), sink)
     started = time.perf_counter()
     if "--variants" in argv:
-        time_variants(size, peak, sink)
-        return
+        time_variants(size, peak, sink, (out or "") if "--profile" in argv else None)
+        if "--then-check" not in argv:
+            return
     check_train_step(size, device, peak, sink)
     for batch in (1, 16):
         check_decode(size, batch, device, sink)

@@ -42,6 +42,8 @@ def test_override_sets_nested_fields_and_types():
     (["--model.head=mdn"], "model.head", "'mse', 'gaussian'"),
     (["--audio.center=false"], "audio.center", "centred frames"),
     (["--model.dtype=float16"], "model.dtype", "loss scaling"),
+    (["--model.attention=cudnn"], "model.attention", "16 bits"),
+    (["--model.attention=flash"], "model.attention", "'auto', 'xla'"),
     (["--model.head=gaussian", "--train.loss=l1"], "train.loss", "negative log-likelihood"),
     (["--train.steps=ten"], "train.steps", "an integer"),
     (["--train.batch_size=-4"], "train.batch_size", "positive"),

@@ -25,7 +25,8 @@ runpy.run_module('benchmarks.gpu_check', run_name='__main__')
 
 
 def test_gpu_check_runs_at_toy_size_without_tensorflow_or_librosa(tmp_path):
-    args = ["--tiny"] if importlib.util.find_spec("torch") else ["--tiny", "--no-reference"]
+    args = ["--tiny", "--variants", "--quick", "--profile", "--then-check"]
+    args += [] if importlib.util.find_spec("torch") else ["--no-reference"]
     env = dict(os.environ, OUT=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", BLOCK, *args], capture_output=True, text=True, timeout=600,
                           env=env, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,3 +40,25 @@ def test_gpu_check_runs_at_toy_size_without_tensorflow_or_librosa(tmp_path):
     assert 0 < mfu["ours"] < 1.5, mfu  # a utilisation, against a peak measured in the same run
     for decoded in by_benchmark["gpu_decode"]:
         assert decoded["real_time_factor"] > 0
+    # the traced step, summarised by kernel: where the time goes, with the trace beside it
+    summary = (tmp_path / "profile_tiny_as_configured.txt").read_text()
+    busy = float(summary.split("device busy ")[1].split(" ms")[0])
+    assert busy > 0, summary
+    assert (tmp_path / "trace_tiny_as_configured.json.gz").stat().st_size > 1000
+
+
+def test_profile_summary_groups_device_kernels_by_class():
+    from benchmarks.gpu_profile import summarise, device_events
+
+    trace = {"traceEvents": [
+        {"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "/device:GPU:0"}},
+        {"ph": "M", "name": "process_name", "pid": 2, "args": {"name": "/host:CPU"}},
+        {"ph": "X", "pid": 1, "tid": 1, "name": "sm90_xmma_gemm_bf16", "dur": 30.0, "args": {"hlo_op": "dot.1"}},
+        {"ph": "X", "pid": 1, "tid": 1, "name": "sm90_xmma_gemm_bf16", "dur": 50.0},
+        {"ph": "X", "pid": 1, "tid": 1, "name": "loop_add_fusion", "dur": 20.0},
+        {"ph": "X", "pid": 2, "tid": 1, "name": "PjitFunction", "dur": 999.0}]}
+    summary = summarise(device_events(trace), calls=2)
+    assert summary["device_us_per_call"] == 50.0  # the host's event is not device time
+    assert summary["classes_us_per_call"] == {"matmul": 40.0, "elementwise fusion": 10.0}
+    assert summary["top"][0] == {"kernel": "sm90_xmma_gemm_bf16", "us_per_call": 40.0, "launches_per_call": 1.0,
+                                 "hlo_op": "dot.1"}

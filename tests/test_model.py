@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from audiolm_jax.config import ModelConfig
-from audiolm_jax.model import MelTransformer, group_frames, init_cache, init_params, ungroup_frames
+from audiolm_jax.model import (CUDNN_BLOCK, MelTransformer, attention_kernel, causal_attention, group_frames,
+                               init_cache, init_params, ungroup_frames)
 
 CFG = ModelConfig(num_layers=2, d_model=32, num_heads=4, prenet_dim=32, frames_per_step=2, max_frames=64)
 N_MELS = 8
@@ -50,6 +51,27 @@ def test_attention_is_causal():
     b, _ = model.apply({"params": params}, y)
     np.testing.assert_allclose(a["mean"][:, :6], b["mean"][:, :6], atol=1e-6)
     assert not np.allclose(a["mean"][:, 6:], b["mean"][:, 6:])
+
+
+def test_padding_the_sequence_for_cudnn_leaves_every_real_position_unchanged():
+    # cuDNN's fused attention takes multiples of 64 positions; padding at the end must not
+    # leak into the real positions under the causal mask (431 positions: a 10 s crop at r=2).
+    q, k, v = (jax.random.normal(jax.random.key(i), (2, 431, 4, 16)) for i in range(3))
+    plain = causal_attention(q, k, v, "xla")
+    padded = causal_attention(q, k, v, "xla", block=CUDNN_BLOCK)
+    assert padded.shape == plain.shape == (2, 431, 4, 16)
+    np.testing.assert_allclose(padded, plain, atol=1e-6)
+    # ... while padding at the start, which real positions do see, would change them
+    front = [jnp.pad(a, ((0, 0), (CUDNN_BLOCK - 431 % CUDNN_BLOCK, 0), (0, 0), (0, 0))) for a in (q, k, v)]
+    leaky = causal_attention(*front, "xla")[:, -431:]
+    assert not np.allclose(leaky, plain, atol=1e-3)
+
+
+def test_auto_attention_kernel_is_xla_off_a_gpu_or_in_float32():
+    assert attention_kernel("auto", jnp.float32) == "xla"
+    expected = "cudnn" if jax.default_backend() == "gpu" else "xla"
+    assert attention_kernel("auto", jnp.bfloat16) == expected
+    assert attention_kernel("cudnn", jnp.bfloat16) == "cudnn"
 
 
 def test_conditioning_seam_changes_the_output():
