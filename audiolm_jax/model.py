@@ -115,9 +115,9 @@ def attention_kernel(requested: str, dtype: Any) -> str:
 
 
 def pad_positions(x: jax.Array, multiple: int) -> jax.Array:
-    """`[batch, steps, heads, head_dim]` zero-padded at the end to a multiple of `multiple` steps."""
+    """`[batch, steps, ...]` zero-padded at the end to a multiple of `multiple` steps."""
     extra = -x.shape[1] % multiple
-    return jnp.pad(x, ((0, 0), (0, extra), (0, 0), (0, 0))) if extra else x
+    return jnp.pad(x, [(0, 0), (0, extra)] + [(0, 0)] * (x.ndim - 2)) if extra else x
 
 
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, kernel: str, block: int = 1) -> jax.Array:
@@ -426,6 +426,14 @@ class MelTransformer(nn.Module):
                  prenet_deterministic: Optional[bool] = None, example_ids: Optional[jax.Array] = None
                  ) -> tuple[dict[str, jax.Array], Optional[Cache]]:
         cfg, dtype = self.config, _dtype(self.config)
+        steps = groups.shape[1]
+        if cache is None and attention_kernel(cfg.attention, dtype) == "cudnn":
+            # cuDNN's fused attention takes multiples of CUDNN_BLOCK positions: pad the whole
+            # sequence once at the end (causal: no real position sees it) and cut the outputs,
+            # rather than pad and cut queries, keys and values in every layer.
+            groups = pad_positions(groups, CUDNN_BLOCK)
+            if conditions is not None and "notes" in conditions:
+                conditions = {**conditions, "notes": pad_positions(conditions["notes"], CUDNN_BLOCK)}
         prenet_deterministic = deterministic if prenet_deterministic is None else prenet_deterministic
         positions = start + jnp.arange(groups.shape[1])
         example_ids = jnp.arange(groups.shape[0]) if example_ids is None else example_ids
@@ -485,7 +493,7 @@ class MelTransformer(nn.Module):
             outputs["gate_logit"] = nn.Dense(1, dtype=jnp.float32, name="gate")(x)[..., 0]
         if alignments:  # TTS: the guided heads' attention over the context (entry 0 the summary slot, then characters)
             outputs["alignment"] = jnp.mean(jnp.stack(alignments), axis=0)
-        return outputs, new_cache
+        return {name: value[:, :steps] for name, value in outputs.items()}, new_cache
 
     def _residual_base(self, groups: jax.Array) -> jax.Array:
         """With `predict_residual`, the last input frame tiled over the group (else 0)."""

@@ -13,8 +13,9 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
     python -m benchmarks.gpu_check            # the check (on a GPU)
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
-    python -m benchmarks.gpu_check --variants [--quick] [--profile] [--then-check]
-        # our train step under variants (and traced op by op), to find its bound; then the check
+    python -m benchmarks.gpu_check --variants [--quick] [--profile] [--flag-variants] [--then-check [--train-only]]
+        # our train step under variants (traced op by op; under XLA flag sets), to find its
+        # bound; then the check (its train step alone)
 """
 
 from __future__ import annotations
@@ -156,6 +157,31 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
                 higher_is_better=False), sink)
 
 
+# XLA flag sets whose effect on the step is measured (each in a process of its own: flags
+# are read once, when the backend starts).
+FLAG_VARIANTS = {"cuBLASLt (GELU/bias epilogues fused into the matmuls)": "--xla_gpu_enable_cublaslt=true"}
+
+
+def time_flag_variants(size: str, sink) -> None:
+    """The configured step's MFU under each of `FLAG_VARIANTS`, each timed in a subprocess."""
+    import subprocess
+
+    for name, flags in FLAG_VARIANTS.items():
+        env = {k: v for k, v in os.environ.items() if k != "OUT"}
+        env["XLA_FLAGS"] = flags
+        args = [sys.executable, "-m", "benchmarks.gpu_check", "--variants", "--quick", "--no-reference"]
+        args += ["--tiny"] if size == "tiny" else []
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        timed = [r for r in rows if r.get("benchmark") == "gpu_variants" and r["case"].endswith("as configured")]
+        if proc.returncode or not timed:
+            record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "xla_flags": flags,
+                    "error": proc.stderr[-500:]}, sink)
+            continue
+        record({**timed[0], "case": f"{size}: {name}", "xla_flags": flags}, sink)
+        print(json.dumps({**timed[0], "case": f"{size}: {name}", "xla_flags": flags}), flush=True)
+
+
 def forward_seconds(size: str) -> float:
     """Median seconds of the jit-compiled forward pass (no gradient) over the train batch."""
     from audiolm_jax.model import MelTransformer
@@ -188,10 +214,12 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     if "--variants" in argv:
         time_variants(size, peak, sink, (out or "") if "--profile" in argv else None)
+        if "--flag-variants" in argv:
+            time_flag_variants(size, sink)
         if "--then-check" not in argv:
             return
     check_train_step(size, device, peak, sink)
-    for batch in (1, 16):
+    for batch in () if "--train-only" in argv else (1, 16):
         check_decode(size, batch, device, sink)
     print(f"gpu_check: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     if sink is not None:

@@ -67,6 +67,33 @@ def test_padding_the_sequence_for_cudnn_leaves_every_real_position_unchanged():
     assert not np.allclose(leaky, plain, atol=1e-3)
 
 
+def test_the_cudnn_path_pads_the_sequence_once_and_returns_the_unpadded_outputs(monkeypatch):
+    # On a GPU the full pass pads the sequence to a multiple of 64 at the input (not per layer)
+    # for cuDNN's kernel; here the kernel is XLA's under the same padding, and every output
+    # must equal the unpadded pass's at every real position.
+    from audiolm_jax import model as model_lib
+
+    cfg = dataclasses.replace(CFG, head="gaussian", gate=True)
+    params = init_params(cfg, N_MELS, jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (2, 45, cfg.frames_per_step * N_MELS))
+    plain, _ = MelTransformer(cfg, N_MELS).apply({"params": params}, x)
+    seen = []
+    original = jax.nn.dot_product_attention
+
+    def xla_in_place_of_cudnn(q, k, v, *args, implementation=None, **kwargs):
+        seen.append((q.shape[1], implementation))
+        return original(q, k, v, *args, **kwargs)
+
+    monkeypatch.setattr(model_lib, "attention_kernel", lambda requested, dtype: "cudnn")
+    monkeypatch.setattr(model_lib.jax.nn, "dot_product_attention", xla_in_place_of_cudnn)
+    padded, _ = MelTransformer(cfg, N_MELS).apply({"params": params}, x)
+    assert seen == [(CUDNN_BLOCK, "cudnn")] * cfg.num_layers  # 45 positions → one block of 64, in each layer
+    assert set(padded) == set(plain) == {"mean", "log_scale", "gate_logit"}
+    for name in plain:
+        assert padded[name].shape == plain[name].shape
+        np.testing.assert_allclose(padded[name], plain[name], atol=1e-5)
+
+
 def test_auto_attention_kernel_is_xla_off_a_gpu_or_in_float32():
     assert attention_kernel("auto", jnp.float32) == "xla"
     expected = "cudnn" if jax.default_backend() == "gpu" else "xla"
