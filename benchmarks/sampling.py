@@ -5,8 +5,8 @@ here by a large array copy).
 
 Targets: cached ≥ 20× the full-recompute reference for 10 s of audio, both decoding the same
 chunks inside the trained context (`decode.trained_window`), timed interleaved, 5 repeats
-after a warm-up, met only when the whole spread clears it; ≥ 60% of the bandwidth bound at
-batch 1. The reference is measured for the demo size; for the base size (85 M params) a
+after a warm-up, met only when the whole spread clears it; base size at batch 1 ≥ 1.5× real
+time and ≥ 60% of the bandwidth bound (medians of 5 after a warm-up, with the slowest). The reference is measured for the demo size; for the base size (85 M params) a
 full recompute of 10 s takes minutes on 2 cores, so only the cached side is timed.
 """
 
@@ -69,18 +69,20 @@ def run_size(name: str, cfg, batch: int, with_uncached: bool, bandwidth: float) 
     window = decode.trained_window(cfg)
     gen = lambda: decode.generate(model_cfg, params, prompt, frames, jax.random.key(0), window=window,
                                   prenet_dropout=False)
-    gen()  # compile
-    cached = _time(gen)
+    seconds = interleaved_seconds({"cached": gen}, repeats=5)["cached"]  # after a compiling warm-up call
+    cached, slowest = float(np.median(seconds)), max(seconds)
     fps = batch * frames / cached
     rtf = SECONDS * batch / cached  # seconds of audio per second of compute
-    emit("sampling", f"{name} batch {batch}: cached frames/s (x real time {rtf:.1f})", fps,
+    emit("sampling", f"{name} batch {batch}: cached frames/s (x real time {rtf:.1f}), median of 5", fps,
          cfg.audio.frames_per_second, "frames/s", target=1.0, higher_is_better=True,
-         real_time_factor=rtf)
+         real_time_factor=rtf, real_time_factor_worst=SECONDS * batch / slowest,
+         seconds_spread=[min(seconds), slowest])
     if batch == 1:
-        per_step = cached / (frames // r)
+        steps = frames // r
         bound = bytes_per_step(cfg, params, batch) / bandwidth
-        emit("sampling", f"{name} batch 1: bandwidth bound / step time", bound, per_step, "s/step",
-             target=0.6, higher_is_better=True, bandwidth_gb_s=bandwidth / 1e9)
+        emit("sampling", f"{name} batch 1: bandwidth bound / step time, median of 5", bound, cached / steps, "s/step",
+             target=0.6, higher_is_better=True, bandwidth_gb_s=bandwidth / 1e9,
+             ratio_low=bound / (slowest / steps))
     if with_uncached:
         slow = lambda: decode.generate_by_recompute(model_cfg, params, prompt, frames, jax.random.key(0),
                                                     window=window, prenet_dropout=False)

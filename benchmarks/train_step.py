@@ -86,7 +86,7 @@ def main() -> None:
         ours, n_params = jax_train_step(cfg, data)
         reference, _ = torch_step(layers, d, heads, r, data["mel"], "float32", "cpu")
         times = interleaved_seconds({"ours": repeated(ours, per_sample), "torch": repeated(reference, per_sample)},
-                                    repeats=5)
+                                    repeats=5, warmup=3)
         ours_s = [t / per_sample for t in times["ours"]]
         torch_s = [t / per_sample for t in times["torch"]]
         flops = step_flops(n_params, layers, d, batch, frames // r - 1)
