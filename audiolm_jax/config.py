@@ -130,6 +130,7 @@ class ModelConfig:
     max_frames: int = 1024  # frames the model can hold (cache capacity); sampling uses the trained crop
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # compute dtype (params stay float32)
     remat: bool = False  # recompute block activations in the backward pass (less memory)
+    residual_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the residual stream between blocks (bfloat16 halves its memory traffic)
     attention: Literal["auto", "xla", "cudnn"] = "auto"  # full-pass self-attention kernel; auto: cuDNN's fused one on a GPU in 16-bit, else XLA's
     rope_base: float = 10000.0  # rotary embedding base
     predict_residual: bool = True  # heads predict the change from the last input frame

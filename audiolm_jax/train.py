@@ -491,7 +491,7 @@ def train(config: ExperimentConfig, data: "PreparedData | RecordData", writer: A
 
 
 # Model fields a resumed run may change: none changes a parameter's shape or meaning.
-RESUMABLE_MODEL_FIELDS = ("dtype", "remat", "attention", "dropout", "prenet_dropout", "prenet_dropout_at_sampling", "max_frames")
+RESUMABLE_MODEL_FIELDS = ("dtype", "remat", "attention", "residual_dtype", "dropout", "prenet_dropout", "prenet_dropout_at_sampling", "max_frames")
 
 
 def _check_resumable(config: ExperimentConfig, saved: ExperimentConfig, mngr) -> None:

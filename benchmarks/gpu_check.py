@@ -13,7 +13,8 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
     python -m benchmarks.gpu_check            # the check (on a GPU)
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
-    python -m benchmarks.gpu_check --variants [--quick] [--profile] [--flag-variants] [--then-check [--train-only]]
+    python -m benchmarks.gpu_check --variants [--quick | --only=NAME,NAME] [--profile] [--flag-variants]
+        [--then-check [--train-only]]
         # our train step under variants (traced op by op; under XLA flag sets), to find its
         # bound; then the check (its train step alone)
 """
@@ -131,9 +132,14 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
     from benchmarks import gpu_profile
 
     layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
-    variants = {"as configured": {}, "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch}}
+    variants = {"as configured": {}, "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch},
+                "bf16 residual": {"residual_dtype": "bfloat16"},
+                "bf16 residual + batch x2": {"residual_dtype": "bfloat16", "batch": 2 * batch}}
     if "--quick" in sys.argv:
         variants = {"as configured": {}}
+    only = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--only=")), None)
+    if only is not None:  # --only=NAME,NAME: these variants alone
+        variants = {name: change for name, change in variants.items() if name in only}
     for name, change in variants.items():
         b = change.get("batch", batch)
         cfg = config_for(layers, d, heads, b, frames, r, dtype="bfloat16")
@@ -142,7 +148,7 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
         try:
             ours, n_params = jax_train_step(cfg, random_batch(b, frames))
             seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
-            if profile_dir is not None and name in ("as configured", "xla attention"):
+            if profile_dir is not None and name in ("as configured", "xla attention", "bf16 residual"):
                 gpu_profile.profile_calls(ours, 3, profile_dir, f"{size}_{name.replace(' ', '_')}")
         except Exception as e:  # a kernel this card or shape does not support: say so, go on
             record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "error": f"{type(e).__name__}: {e}"[:500]},

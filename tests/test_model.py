@@ -147,3 +147,18 @@ def test_the_residual_stream_stays_float32_in_bfloat16():
     for i in range(cfg.num_layers):  # each block's output: the stream was bfloat16 from the embedding on
         stream = state["intermediates"][f"block_{i}"]["__call__"][0][0]
         assert stream.dtype == jnp.float32, i
+
+
+def test_a_bfloat16_residual_stream_when_asked_close_to_the_float32_one():
+    cfg = dataclasses.replace(CFG, dtype="bfloat16")
+    params = init_params(cfg, 16, jax.random.key(0))
+    groups = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 32)), jnp.float32)
+    wide, _ = MelTransformer(cfg, 16).apply({"params": params}, groups)
+    narrow_cfg = dataclasses.replace(cfg, residual_dtype="bfloat16")
+    (narrow, _), state = MelTransformer(narrow_cfg, 16).apply({"params": params}, groups, capture_intermediates=True,
+                                                         mutable=["intermediates"])
+    for i in range(cfg.num_layers):
+        assert state["intermediates"][f"block_{i}"]["__call__"][0][0].dtype == jnp.bfloat16, i
+    assert narrow["mean"].dtype == jnp.float32
+    error = np.abs(np.asarray(narrow["mean"]) - np.asarray(wide["mean"])).max()
+    assert 0 < error < 0.05 * np.abs(np.asarray(wide["mean"])).max(), error
