@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
-from typing import Callable, Optional, Sequence
+import types
+import typing
+from typing import Any, Callable, Literal, Optional, Sequence
 
 from audiolm_jax import config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig
@@ -33,7 +36,7 @@ def parse(config_fn: Callable[[], ExperimentConfig], argv: Optional[Sequence[str
         if any(a in ("-h", "--help") for a in argv):
             print(help_text(base))
             raise SystemExit(0)
-        return config_lib.apply_overrides(base, argv)
+        return apply_overrides(base, argv)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -73,7 +76,7 @@ def split_overrides(parser: argparse.ArgumentParser, argv: Optional[Sequence[str
 
     Every command speaks the experiments' convention: `--section.field=value` (or
     `--section.field value`) for any field of the allowed `sections` of the checkpoint's
-    config, beside its few own flags; `config.apply_overrides` parses and validates them.
+    config, beside its few own flags; `apply_overrides` parses and validates them.
     A flag of another section exits 2 with one usage line.
     """
     args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
@@ -103,3 +106,80 @@ def report_command(action: Callable[[], str]) -> int:
         return 2
     print(f"wrote {index}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------
+# Dotted overrides: command-line text → typed config fields
+
+
+def _parse_text(path: str, text: str, tp: Any) -> Any:
+    """Turns command-line text into a value of annotation `tp`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null"):
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _parse_text(path, text, inner)
+    if origin is Literal:
+        return config_lib.coerce(path, text, tp)
+    if tp is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ConfigError(path, text, config_lib.type_name(tp))
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(path, text, config_lib.type_name(tp)) from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(path, text, config_lib.type_name(tp)) from None
+    if tp is str:
+        return text
+    raise ConfigError(path, text, "a leaf field (not a whole section)")
+
+
+def override(config: ExperimentConfig, path: str, text: str) -> ExperimentConfig:
+    """Returns `config` with the field at dotted `path` (e.g. 'train.steps') set from `text`."""
+    parts = path.split(".")
+    nodes = [config]
+    for i, part in enumerate(parts):
+        node = nodes[-1]
+        ftypes = config_lib.field_types(type(node))
+        prefix = ".".join(parts[:i]) + ("." if i else "")
+        if part not in ftypes:
+            config_lib.raise_unknown(prefix + part, list(ftypes), prefix)
+        if i < len(parts) - 1:
+            child = getattr(node, part)
+            if not dataclasses.is_dataclass(child):
+                raise ConfigError(path, text, f"'{prefix}{part}' has no sub-fields")
+            nodes.append(child)
+    value = _parse_text(path, text, config_lib.field_types(type(nodes[-1]))[parts[-1]])
+    for node, part in zip(reversed(nodes), reversed(parts)):
+        value = dataclasses.replace(node, **{part: value})
+    return value
+
+
+def apply_overrides(config: ExperimentConfig, argv: list[str]) -> ExperimentConfig:
+    """Applies `--dotted.path=value` (or `--dotted.path value`) arguments, then validates."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ConfigError(arg, arg, "arguments of the form --section.field=value")
+        body = arg[2:]
+        if "=" in body:
+            path, text = body.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(argv):
+                raise ConfigError(body, None, "a value after --" + body)
+            path, text = body, argv[i + 1]
+            i += 2
+        config = override(config, path.replace("-", "_"), text)
+    return config_lib.validate(config)

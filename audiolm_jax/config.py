@@ -250,50 +250,52 @@ def segment_frames(segment_seconds: float, config: AudioConfig, frames_per_step:
 # Typed field access
 
 
-def _field_types(cls: type) -> dict[str, Any]:
+def field_types(cls: type) -> dict[str, Any]:
+    """A config dataclass's field names and their resolved annotations."""
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
+    """What an annotation accepts, in words for error messages ('an integer', "one of 'a', 'b'")."""
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return " or ".join(_type_name(a) for a in args) + " or None"
+        return " or ".join(type_name(a) for a in args) + " or None"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
 
 
-def _coerce(path: str, value: Any, tp: Any) -> Any:
+def coerce(path: str, value: Any, tp: Any) -> Any:
     """Checks `value` (from JSON or already typed) against annotation `tp`; returns it typed."""
     origin = typing.get_origin(tp)
     if origin is Literal:
         if value not in typing.get_args(tp):
-            raise ConfigError(path, value, _type_name(tp))
+            raise ConfigError(path, value, type_name(tp))
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None:
             return None
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _coerce(path, value, inner)
+        return coerce(path, value, inner)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(path, value, _type_name(tp))
+            raise ConfigError(path, value, type_name(tp))
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, value, _type_name(tp))
+            raise ConfigError(path, value, type_name(tp))
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, value, _type_name(tp))
+            raise ConfigError(path, value, type_name(tp))
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(path, value, _type_name(tp))
+            raise ConfigError(path, value, type_name(tp))
         return value
     if dataclasses.is_dataclass(tp):
         return _from_dict(tp, value, path + ".")
@@ -303,17 +305,18 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
 def _from_dict(cls: type, data: Any, prefix: str = "") -> Any:
     if not isinstance(data, dict):
         raise ConfigError(prefix or "<root>", data, f"a mapping of {cls.__name__} fields")
-    ftypes = _field_types(cls)
+    ftypes = field_types(cls)
     unknown = sorted(set(data) - set(ftypes))
     if unknown:
-        _raise_unknown(prefix + unknown[0], list(ftypes), prefix)
+        raise_unknown(prefix + unknown[0], list(ftypes), prefix)
     kwargs = {
-        name: _coerce(prefix + name, data[name], ftypes[name]) for name in ftypes if name in data
+        name: coerce(prefix + name, data[name], ftypes[name]) for name in ftypes if name in data
     }
     return cls(**kwargs)
 
 
-def _raise_unknown(path: str, known: list[str], prefix: str) -> None:
+def raise_unknown(path: str, known: list[str], prefix: str) -> None:
+    """Raises the ConfigError for a field that does not exist, with the closest known name."""
     leaf = path[len(prefix):]
     close = difflib.get_close_matches(leaf, known, n=1)
     hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
@@ -331,83 +334,6 @@ def from_dict(data: dict[str, Any]) -> ExperimentConfig:
 
 
 # ---------------------------------------------------------------------------------------
-# Overrides
-
-
-def _parse_text(path: str, text: str, tp: Any) -> Any:
-    """Turns command-line text into a value of annotation `tp`."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        if text.lower() in ("none", "null"):
-            return None
-        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _parse_text(path, text, inner)
-    if origin is Literal:
-        return _coerce(path, text, tp)
-    if tp is bool:
-        lowered = text.lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
-        raise ConfigError(path, text, _type_name(tp))
-    if tp is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigError(path, text, _type_name(tp)) from None
-    if tp is float:
-        try:
-            return float(text)
-        except ValueError:
-            raise ConfigError(path, text, _type_name(tp)) from None
-    if tp is str:
-        return text
-    raise ConfigError(path, text, "a leaf field (not a whole section)")
-
-
-def override(config: ExperimentConfig, path: str, text: str) -> ExperimentConfig:
-    """Returns `config` with the field at dotted `path` (e.g. 'train.steps') set from `text`."""
-    parts = path.split(".")
-    nodes = [config]
-    for i, part in enumerate(parts):
-        node = nodes[-1]
-        ftypes = _field_types(type(node))
-        prefix = ".".join(parts[:i]) + ("." if i else "")
-        if part not in ftypes:
-            _raise_unknown(prefix + part, list(ftypes), prefix)
-        if i < len(parts) - 1:
-            child = getattr(node, part)
-            if not dataclasses.is_dataclass(child):
-                raise ConfigError(path, text, f"'{prefix}{part}' has no sub-fields")
-            nodes.append(child)
-    value = _parse_text(path, text, _field_types(type(nodes[-1]))[parts[-1]])
-    for node, part in zip(reversed(nodes), reversed(parts)):
-        value = dataclasses.replace(node, **{part: value})
-    return value
-
-
-def apply_overrides(config: ExperimentConfig, argv: list[str]) -> ExperimentConfig:
-    """Applies `--dotted.path=value` (or `--dotted.path value`) arguments, then validates."""
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("--") or arg == "--":
-            raise ConfigError(arg, arg, "arguments of the form --section.field=value")
-        body = arg[2:]
-        if "=" in body:
-            path, text = body.split("=", 1)
-            i += 1
-        else:
-            if i + 1 >= len(argv):
-                raise ConfigError(body, None, "a value after --" + body)
-            path, text = body, argv[i + 1]
-            i += 2
-        config = override(config, path.replace("-", "_"), text)
-    return validate(config)
-
-
-# ---------------------------------------------------------------------------------------
 # Validation
 
 
@@ -417,12 +343,12 @@ def _require(ok: bool, field: str, value: Any, expected: str) -> None:
 
 
 def _check_types(node: Any, prefix: str) -> None:
-    for name, tp in _field_types(type(node)).items():
+    for name, tp in field_types(type(node)).items():
         value = getattr(node, name)
         if dataclasses.is_dataclass(tp):
             _check_types(value, prefix + name + ".")
         else:
-            _coerce(prefix + name, value, tp)
+            coerce(prefix + name, value, tp)
 
 
 def _validate_audio(a: AudioConfig) -> None:

@@ -73,7 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError(f"'{args.workdir}' is not a MIDI-conditioned run (model.condition.midi is 'none'): "
                              "use python -m audiolm_jax.sample")
         prompt, generated = midi_prompt(sampler.config, sampler, args.midi, args.start, args.seconds, args.prompt)
-        config = config_lib.apply_overrides(sampler.config, [f"--sample.seconds={generated}"])
+        config = cli.apply_overrides(sampler.config, [f"--sample.seconds={generated}"])
         return sample.write_report_with_progress(dataclasses.replace(sampler, config=config), [prompt], args.out)
 
     return cli.report_command(action)

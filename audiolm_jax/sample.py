@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 import jax
 
-from audiolm_jax import checkpoint, cli, conditioning, config as config_lib, continuation, metrics, report
+from audiolm_jax import checkpoint, cli, conditioning, continuation, metrics, report
 from audiolm_jax.config import ExperimentConfig
 from audiolm_jax.stats import NormStats
 
@@ -52,7 +52,7 @@ def restore_sampler(workdir: str, overrides: Sequence[str] = (), step: Optional[
     mngr = checkpoint.manager(workdir, read_only=True)
     try:
         config, stats = checkpoint.restore_metadata(mngr, step)
-        config = config_lib.apply_overrides(config, list(overrides))
+        config = cli.apply_overrides(config, list(overrides))
         params = checkpoint.restore_params(mngr, step, config, config.sample.use_ema)
     finally:
         mngr.close()

@@ -5,6 +5,7 @@ import jax
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from audiolm_jax.cli import apply_overrides
 from audiolm_jax import config as C, train
 from audiolm_jax.model import MelTransformer
 from tests.helpers import tiny_config
@@ -43,7 +44,7 @@ def check_overrides(workdir: str, overrides: dict) -> str:
     base = tiny_config(workdir)
     argv = [f"--{k}={text(v)}" for k, v in overrides.items()]
     try:
-        cfg = C.apply_overrides(base, argv)
+        cfg = apply_overrides(base, argv)
     except C.ConfigError as e:
         assert e.field.split(".")[0] in ("audio", "model", "data", "train", "sample", "workdir")
         assert "\n" not in str(e)

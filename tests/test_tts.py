@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from audiolm_jax.cli import apply_overrides
 from audiolm_jax import conditioning, config as C, data as data_lib, speech_eval, train, tts
 from audiolm_jax.data import voices
 from audiolm_jax.model import MelTransformer, init_cache, init_params
@@ -62,7 +63,7 @@ def test_whole_utterance_batches_match_their_transcripts(tmp_path):
 
 def test_utterances_longer_than_the_segment_are_skipped_with_a_warning(tmp_path, caplog):
     cfg = tts_config(str(tmp_path / "run"))
-    cfg = C.apply_overrides(cfg, ["--data.segment_seconds=1.6"])
+    cfg = apply_overrides(cfg, ["--data.segment_seconds=1.6"])
     with caplog.at_level("WARNING"):
         dataset = data_lib.prepare(cfg)
     assert "longer than data.segment_seconds" in caplog.text
