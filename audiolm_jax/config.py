@@ -205,7 +205,10 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps between checkpoints (and one at the end)
     keep_checkpoints: int = 3  # newest checkpoints kept
     seed: int = 0  # params, batch order, dropout and noise all derive from it
-    distributed: bool = False  # call jax.distributed.initialize() (multi-host)
+    distributed: bool = False  # call jax.distributed.initialize() (multi-host); the three below, else the environment
+    coordinator_address: str = ""  # host:port of process 0 ("": $JAX_COORDINATOR_ADDRESS or the cluster's, e.g. Cloud TPU, SLURM)
+    num_processes: int = 0  # processes in the run (0: $JAX_NUM_PROCESSES or the cluster's)
+    process_id: int = -1  # this process's index (-1: $JAX_PROCESS_ID or the cluster's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -486,6 +489,10 @@ def _validate_train(t: TrainConfig) -> None:
     _require(t.guided_attention_weight >= 0, "train.guided_attention_weight", t.guided_attention_weight, ">= 0")
     _require(0 < t.guided_attention_sigma <= 1, "train.guided_attention_sigma", t.guided_attention_sigma,
              "in (0, 1] (a fraction of the text and of the audio)")
+    _require(t.num_processes >= 0, "train.num_processes", t.num_processes, ">= 0 (0: from the environment)")
+    _require(t.process_id >= -1, "train.process_id", t.process_id, ">= 0, or -1 (from the environment)")
+    _require(t.process_id < max(t.num_processes, t.process_id + 1), "train.process_id", t.process_id,
+             f"< train.num_processes ({t.num_processes})")
 
 
 def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:

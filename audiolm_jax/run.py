@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Any, Optional
 
 import jax
 from tqdm.auto import tqdm
@@ -62,6 +63,24 @@ def save_label_set(config: ExperimentConfig, names: tuple[str, ...]) -> None:
     labels.save(config.workdir)
 
 
+def distributed_arguments(config: config_lib.TrainConfig, environ: dict[str, str]) -> dict[str, Any]:
+    """`jax.distributed.initialize`'s arguments: each from `train.*` when set, else from the
+    environment (`JAX_COORDINATOR_ADDRESS`, `JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`), else None,
+    which JAX fills from the cluster it detects (Cloud TPU, SLURM, Open MPI)."""
+    def number(field: int, unset: int, variable: str) -> Optional[int]:
+        if field != unset:
+            return field
+        text = environ.get(variable, "")
+        try:
+            return int(text) if text else None
+        except ValueError:
+            raise config_lib.ConfigError(variable, text, "an integer (environment variable)") from None
+
+    return {"coordinator_address": config.coordinator_address or environ.get("JAX_COORDINATOR_ADDRESS") or None,
+            "num_processes": number(config.num_processes, 0, "JAX_NUM_PROCESSES"),
+            "process_id": number(config.process_id, -1, "JAX_PROCESS_ID")}
+
+
 def run(config: ExperimentConfig) -> dict[str, float]:
     """Trains `config`, evaluates it, samples continuations; returns the metrics it wrote."""
     from tensorboardX import SummaryWriter  # local: only the full run writes TensorBoard
@@ -69,10 +88,11 @@ def run(config: ExperimentConfig) -> dict[str, float]:
     config = config_lib.validate(config)
     cli.configure_logging()
     if config.train.distributed:
-        jax.distributed.initialize()
+        jax.distributed.initialize(**distributed_arguments(config.train, dict(os.environ)))
     workdir = config.workdir
     os.makedirs(workdir, exist_ok=True)
-    config_lib.save_json(config, os.path.join(workdir, "config.json"))
+    if jax.process_index() == 0:
+        config_lib.save_json(config, os.path.join(workdir, "config.json"))
     started = time.perf_counter()
     log.info("preparing %s data", config.data.source)
     data = data_lib.prepare(config, stats=workdir_stats(config))
@@ -99,4 +119,7 @@ def run(config: ExperimentConfig) -> dict[str, float]:
         prompts = [prompt for prompt, _ in held_out]
         index = write_samples(config, prompts, os.path.join(workdir, "samples"))
         print(f"samples: {index}")
+    if jax.process_count() > 1:  # the others wait while process 0 samples (JAX's shutdown barrier would time out)
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices("audiolm_jax run finished")
     return metrics

@@ -68,3 +68,61 @@ def test_two_processes_equal_one_process(tmp_path):
         np.testing.assert_allclose(outs[0]["eval"][key], value, rtol=1e-5, err_msg=key)
     for multi, one in zip(outs[0]["params"], jax.tree.leaves(single.state.params)):
         np.testing.assert_allclose(multi, np.asarray(one).ravel(), atol=1e-5)
+
+
+RUN_WORKER = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {root!r})
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    from audiolm_jax import run
+    from tests.helpers import tiny_config
+    cfg = tiny_config({workdir!r}, train={{"steps": 4, "checkpoint_every": 2, "eval_every": 4, "distributed": True,
+                                           "num_processes": 2, "process_id": {pid}}})
+    metrics = run.run(cfg)  # the coordinator from $JAX_COORDINATOR_ADDRESS
+    assert jax.process_count() == 2
+    print(json.dumps({{k: v for k, v in metrics.items() if k != "train_seconds"}}))
+""")
+
+
+def test_the_whole_run_on_two_processes(tmp_path):
+    # run.run end to end on 2 processes: process 0 prepares the data while process 1 waits,
+    # both train and evaluate, process 0 alone writes the workdir's files and samples.
+    port = free_port()
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+               JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}")
+    workdir = tmp_path / "run"
+    logs = [(open(tmp_path / f"out{pid}", "w+"), open(tmp_path / f"err{pid}", "w+")) for pid in (0, 1)]
+    procs = [subprocess.Popen([sys.executable, "-c", RUN_WORKER.format(root=ROOT, pid=pid, workdir=str(workdir))],
+                              cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+             for pid, (out, err) in zip((0, 1), logs)]
+    outs = []
+    for proc, (out, err) in zip(procs, logs):
+        try:
+            proc.wait(timeout=400)
+        finally:
+            for other in procs:
+                if other.poll() is None and proc.returncode is None:
+                    other.kill()
+        out.seek(0)
+        err.seek(0)
+        assert proc.returncode == 0, err.read()[-3000:]
+        outs.append(json.loads(out.read().strip().splitlines()[-1]))
+    assert outs[0] == outs[1]  # the same validation metrics on both processes
+    assert np.isfinite(outs[0]["val_mse"])
+    assert json.loads((workdir / "metrics.json").read_text())["val_mse"] == outs[0]["val_mse"]
+    assert (workdir / "samples" / "index.html").exists() and list((workdir / "samples").glob("*.wav"))
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["2", "4"]
+
+
+def test_distributed_arguments_come_from_the_config_else_the_environment():
+    from audiolm_jax import config as C, run
+
+    env = {"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234", "JAX_NUM_PROCESSES": "8", "JAX_PROCESS_ID": "3"}
+    assert run.distributed_arguments(C.TrainConfig(), env) == {
+        "coordinator_address": "10.0.0.1:1234", "num_processes": 8, "process_id": 3}
+    given = C.TrainConfig(coordinator_address="host:99", num_processes=2, process_id=0)
+    assert run.distributed_arguments(given, env) == {"coordinator_address": "host:99", "num_processes": 2,
+                                                     "process_id": 0}
+    assert run.distributed_arguments(C.TrainConfig(), {}) == {  # a TPU pod / SLURM: JAX detects them
+        "coordinator_address": None, "num_processes": None, "process_id": None}
