@@ -1,4 +1,4 @@
-"""Audio I/O and features: log-mel and MFCC in numpy (librosa) and in JAX (same numbers).
+"""Audio I/O and features: log-mel in numpy (librosa) and in JAX (same numbers).
 
 Shapes: a waveform is `[samples]` (or `[batch, samples]` for the JAX path), float32 in
 [-1, 1]; a spectrogram is `[frames, n_mels]` (or `[batch, frames, n_mels]`), frames first
@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import librosa
 import numpy as np
-import scipy.fft
 import soundfile as sf
 
 from audiolm_jax import atomic
@@ -128,11 +127,6 @@ def log_mel_numpy(waveform: np.ndarray, config: AudioConfig) -> np.ndarray:
     return librosa.power_to_db(mel, ref=1.0, amin=config.amin, top_db=config.top_db).T
 
 
-def mfcc_numpy(waveform: np.ndarray, config: AudioConfig) -> np.ndarray:
-    """MFCC `[frames, n_mfcc]` (DCT-II, ortho) of the librosa log-mel."""
-    return librosa.feature.mfcc(S=log_mel_numpy(waveform, config).T, n_mfcc=config.n_mfcc).T
-
-
 # ---------------------------------------------------------------------------------------
 # JAX path (jit-able, batched, on any device)
 
@@ -200,13 +194,6 @@ def _log_mel_batch(waveform: jax.Array, config: AudioConfig) -> jax.Array:
     spec = power if config.power == 2.0 else power ** (config.power / 2.0)
     mel = jnp.einsum("bfk,mk->bfm", spec, mel_filterbank(config), precision="highest")
     return power_to_db_jax(mel, config)
-
-
-def mfcc_jax(waveform: jax.Array, config: AudioConfig) -> jax.Array:
-    """MFCC `[batch, frames, n_mfcc]`: orthonormal DCT-II of `log_mel_jax`, as librosa."""
-    dct = scipy.fft.dct(np.eye(config.n_mels, dtype=np.float64), type=2, norm="ortho", axis=0)
-    dct = dct[: config.n_mfcc].T.astype(np.float32)  # [n_mels, n_mfcc]
-    return jnp.einsum("bfm,mc->bfc", log_mel_jax(waveform, config), dct, precision="highest")
 
 
 def db_to_power(log_mel_db: np.ndarray | jax.Array) -> np.ndarray | jax.Array:

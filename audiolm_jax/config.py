@@ -60,7 +60,6 @@ class AudioConfig:
     htk: bool = False  # HTK mel scale instead of Slaney's
     amin: float = 1e-10  # power floor before the logarithm
     top_db: Optional[float] = 80.0  # dB: each clip's log-mel is floored this far below its peak
-    n_mfcc: int = 20  # MFCC coefficients (audio.mfcc_*; not a model input)
 
     @property
     def frames_per_second(self) -> float:
@@ -331,8 +330,17 @@ def to_dict(config: ExperimentConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+# Fields earlier versions wrote into config.json that no longer exist; a saved config
+# holding them still loads (they are dropped).
+RETIRED_FIELDS = (("audio", "n_mfcc"),)  # MFCC: computed by nothing in the pipeline, removed
+
+
 def from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Builds and validates an ExperimentConfig from nested dicts (e.g. parsed config.json)."""
+    data = {**data}
+    for section, name in RETIRED_FIELDS:
+        if isinstance(data.get(section), dict) and name in data[section]:
+            data[section] = {k: v for k, v in data[section].items() if k != name}
     return validate(_from_dict(ExperimentConfig, data))
 
 
@@ -355,13 +363,12 @@ def _check_types(node: Any, prefix: str) -> None:
 
 
 def _validate_audio(a: AudioConfig) -> None:
-    for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc"):
+    for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
         _require(getattr(a, name) > 0, f"audio.{name}", getattr(a, name), "a positive integer")
     _require(a.hop_length <= a.n_fft, "audio.hop_length", a.hop_length, f"<= audio.n_fft ({a.n_fft})")
     _require(a.win_length <= a.n_fft, "audio.win_length", a.win_length, f"<= audio.n_fft ({a.n_fft})")
     n_bins = a.n_fft // 2 + 1
     _require(a.n_mels <= n_bins, "audio.n_mels", a.n_mels, f"<= n_fft // 2 + 1 ({n_bins})")
-    _require(a.n_mfcc <= a.n_mels, "audio.n_mfcc", a.n_mfcc, f"<= audio.n_mels ({a.n_mels})")
     nyquist = a.sample_rate / 2
     _require(a.fmin >= 0, "audio.fmin", a.fmin, "a frequency >= 0 Hz")
     if a.fmax is not None:

@@ -17,7 +17,7 @@ def tiny_config(workdir: str, **sections) -> C.ExperimentConfig:
     cfg = C.ExperimentConfig(
         name="tiny",
         workdir=workdir,
-        audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=16, n_mfcc=13),
+        audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=16),
         model=C.ModelConfig(num_layers=2, d_model=32, num_heads=2, prenet_dim=32, frames_per_step=2,
                             prenet_dropout=0.0, max_frames=64),
         data=C.DataConfig(segment_seconds=0.5, synthetic_train_clips=8, synthetic_eval_clips=2,

@@ -14,16 +14,12 @@ ODD_HOP = AudioConfig(sample_rate=16000, n_fft=800, win_length=640, hop_length=2
 
 @pytest.mark.parametrize("cfg, make", [(SPEECH, speech_like), (MUSIC, piano_like), (ODD_HOP, speech_like)])
 @pytest.mark.parametrize("seconds", [0.01, 0.05, 0.5, 1.37])
-def test_jax_log_mel_and_mfcc_match_librosa(cfg, make, seconds):
+def test_jax_log_mel_matches_librosa(cfg, make, seconds):
     wave = make(seconds, cfg.sample_rate, seed=3)
     ref = audio.log_mel_numpy(wave, cfg)
     got = np.asarray(audio.log_mel_jax(wave[None], cfg))[0]
     assert got.shape == ref.shape == (audio.num_frames(len(wave), cfg), cfg.n_mels)
     assert np.max(np.abs(got - ref)) <= 0.01
-    mfcc_ref = audio.mfcc_numpy(wave, cfg)
-    mfcc_got = np.asarray(audio.mfcc_jax(wave[None], cfg))[0]
-    assert mfcc_got.shape == (ref.shape[0], cfg.n_mfcc)
-    assert np.max(np.abs(mfcc_got - mfcc_ref)) <= 0.05
 
 
 def test_frame_counts_match_librosa_for_every_length():

@@ -127,7 +127,7 @@ def test_a_label_conditioned_model_learns_to_use_its_label():
     than a wrong one."""
     cond = C.ConditionConfig(label=True, max_labels=4, dropout=0.1)
     cfg = C.validate(C.ExperimentConfig(
-        audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=N_MELS, n_mfcc=8),
+        audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=N_MELS),
         model=C.ModelConfig(num_layers=1, d_model=32, num_heads=2, prenet_dim=16, frames_per_step=1,
                             prenet_dropout=0.0, max_frames=32, condition=cond),
         data=C.DataConfig(segment_seconds=0.25, synthetic_clip_seconds=1.0),

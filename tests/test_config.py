@@ -71,6 +71,19 @@ def test_json_round_trip_is_exact(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temp file left
 
 
+def test_a_config_saved_before_a_field_was_retired_still_loads(tmp_path):
+    # checkpoints of earlier versions carry audio.n_mfcc (MFCC was removed: nothing used it)
+    data = C.to_dict(demo.config())
+    data["audio"]["n_mfcc"] = 20
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    assert C.load_json(str(path)) == demo.config()
+    data["audio"]["n_mfccs"] = 20  # an unknown field is still an error
+    path.write_text(json.dumps(data))
+    with pytest.raises(C.ConfigError, match="audio.n_mfccs"):
+        C.load_json(str(path))
+
+
 def test_hand_edited_json_with_wrong_type_names_field_and_file(tmp_path):
     path = tmp_path / "config.json"
     data = C.to_dict(demo.config())

@@ -43,7 +43,7 @@ def test_odd_prompts_still_give_finite_audio_of_the_asked_length(workdir, tmp_pa
 
 def test_resuming_with_another_n_mels_is_a_config_error(workdir):
     cfg = tiny_config(workdir, audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128,
-                                                   n_mels=24, n_mfcc=13), train={"steps": 6, "checkpoint_every": 3})
+                                                   n_mels=24), train={"steps": 6, "checkpoint_every": 3})
     with pytest.raises(C.ConfigError, match=r"audio\.n_mels.*16.*checkpoints"):
         train.train(cfg, prepare(cfg))
 
@@ -65,7 +65,7 @@ def test_workdir_statistics_are_reused_and_checked(tmp_path):
     NormStats(np.arange(16, dtype=np.float32), np.ones(16, np.float32)).save(str(tmp_path / "norm_stats.json"))
     np.testing.assert_array_equal(workdir_stats(cfg).mean, np.arange(16))  # computed once, then reused
     wider = tiny_config(str(tmp_path), audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256,
-                                                           hop_length=128, n_mels=24, n_mfcc=13))
+                                                           hop_length=128, n_mels=24))
     with pytest.raises(C.ConfigError, match=r"audio\.n_mels.*16.*norm_stats.json"):
         workdir_stats(wider)
     (tmp_path / "norm_stats.json").write_text('{"mean": "oops"}')

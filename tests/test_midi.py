@@ -160,7 +160,7 @@ def test_a_midi_conditioned_model_plays_the_notes_it_is_given(encoding):
     # the roll is added where it acts; tokens must be found by cross-attention in time: slower to learn
     steps, ratio = (200, 0.25) if encoding == "frames" else (800, 0.7)
     cfg = C.validate(C.ExperimentConfig(
-        audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=8, n_mfcc=8),
+        audio=C.AudioConfig(sample_rate=8000, n_fft=256, win_length=256, hop_length=128, n_mels=8),
         model=C.ModelConfig(num_layers=2, d_model=32, num_heads=2, prenet_dim=16, frames_per_step=2,
                             prenet_dropout=0.0, max_frames=32,
                             condition=C.ConditionConfig(midi=encoding, max_note_tokens=48, note_layers=1)),
