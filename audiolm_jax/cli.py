@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any, Callable, Literal, Optional, Sequence
 
-from audiolm_jax import config as config_lib
+from audiolm_jax import config as config_lib, runtime
 from audiolm_jax.config import ConfigError, ExperimentConfig
 
 
@@ -59,6 +59,7 @@ def help_text(config: ExperimentConfig) -> str:
 
 def main(config_fn: Callable[[], ExperimentConfig], argv: Optional[Sequence[str]] = None) -> None:
     """Parses overrides and runs the experiment end to end (train, evaluate, sample)."""
+    runtime.keep_freed_memory()  # before JAX starts its threads: see runtime.py
     config = parse(config_fn, argv)
     from audiolm_jax.data.files import DatasetError
     from audiolm_jax.run import run  # after validation: importing JAX is the slow part
@@ -79,6 +80,7 @@ def split_overrides(parser: argparse.ArgumentParser, argv: Optional[Sequence[str
     config, beside its few own flags; `apply_overrides` parses and validates them.
     A flag of another section exits 2 with one usage line.
     """
+    runtime.keep_freed_memory()  # every command starts here, before JAX starts its threads: see runtime.py
     args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
     for arg in rest:
         path = arg[2:].split("=", 1)[0] if arg.startswith("--") else None

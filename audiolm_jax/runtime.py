@@ -10,7 +10,12 @@ this project's 2-core machine the demo-size train step took 76,000 faults a step
 `keep_freed_memory` makes glibc serve every thread from the main heap (one arena), never
 by mmap, and never trim the heap, so freed blocks are reused by the next call, the way
 PyTorch's and XLA:GPU's caching allocators reuse theirs. The process's resident memory
-then stays at its peak. It runs when `audiolm_jax` is imported; set
+then stays at its peak, and threads that allocate at once contend for the one arena: XLA's
+multi-threaded compilation and the threaded dataset reader slow down (a compile-bound test
+file 98 → 113 s; the reader 86 → 65 batches/s). So it runs where steady-state work
+dominates — when an experiment or a command starts (`cli.main`, `cli.split_overrides`) and
+in the benchmarks — not at import: the test suite, compile-bound, keeps glibc's defaults.
+It must run before JAX starts its thread pool (its threads' arenas are fixed then). Set
 `AUDIOLM_JAX_SYSTEM_MALLOC=1` to leave glibc's defaults alone. Other C libraries: no-op.
 """
 

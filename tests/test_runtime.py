@@ -1,4 +1,4 @@
-"""XLA on the CPU reuses freed memory once audiolm_jax is imported (runtime.py): a call over
+"""XLA on the CPU reuses freed memory once a command has started (runtime.py): a call over
 buffers larger than glibc's mmap threshold must not page-fault its working set in again."""
 
 import os
@@ -9,7 +9,8 @@ import pytest
 
 PROBE = """
 import resource, statistics
-import audiolm_jax
+from audiolm_jax import runtime
+runtime.keep_freed_memory()  # what every experiment and command does first (cli.main, cli.split_overrides)
 import jax, jax.numpy as jnp
 f = jax.jit(lambda x: jnp.fft.rfft(x * 1.5, axis=-1).real.sum())  # two ~48 MB temporaries
 x = jnp.ones((12_000, 1024), jnp.float32)
