@@ -21,7 +21,8 @@ from typing import Any, Callable
 # Kernel classes by substrings of the kernel's name (first match wins), checked in order.
 KERNEL_CLASSES = (
     ("attention (cuDNN fused)", ("cudnn", "fmha", "flash", "sdpa")),
-    ("matmul", ("gemm", "xmma", "cutlass", "cublas", "matmul", "dot", "wgmma", "sm90_")),
+    ("matmul", ("gemm", "xmma", "cutlass", "cublas", "matmul", "dot", "wgmma", "sm90_", "nvjet")),
+    ("matmul (XLA:CPU's YNNPACK/XNNPACK fusions)", ("ynn_fusion", "xnn_fusion")),
     ("copy / transpose", ("copy", "transpose", "memcpy", "memset")),
     ("reduction", ("reduce", "reduction")),
     ("elementwise fusion", ("fusion", "loop_", "input_", "convert", "multiply", "add")),
@@ -39,7 +40,8 @@ def kernel_class(name: str) -> str:
 
 def device_events(trace: dict) -> list[dict]:
     """The complete ('X') events of the trace's device processes (`/device:…`); on a CPU,
-    where XLA runs on host threads, the events of its compute threads instead."""
+    where XLA runs on host threads, the kernels of its compute threads instead (without the
+    executor's enclosing events, which would count their kernels twice)."""
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     names = {e["pid"]: e.get("args", {}).get("name", "") for e in events
              if e.get("ph") == "M" and e.get("name") == "process_name"}
@@ -49,7 +51,9 @@ def device_events(trace: dict) -> list[dict]:
     on_device = [e for e in complete if names.get(e["pid"], "").startswith("/device:")]
     if on_device:
         return on_device
-    return [e for e in complete if "XLAEigen" in threads.get((e["pid"], e["tid"]), "")]
+    wrappers = ("ThunkExecutor", "ThreadPool")  # events that enclose the kernels below them
+    return [e for e in complete if "XLAEigen" in threads.get((e["pid"], e["tid"]), "")
+            and not any(w in e["name"] for w in wrappers)]
 
 
 def summarise(events: list[dict], calls: int) -> dict[str, Any]:
