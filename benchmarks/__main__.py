@@ -12,7 +12,9 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SKIP = {"__init__", "__main__", "common", "corpora"}  # corpora: a tool that writes data, not a benchmark
+# Not CPU benchmarks: corpora writes data; gpu_check is the GPU check (run it on a GPU, where
+# its base-size step takes milliseconds, not minutes); gpu_profile is its profiler.
+SKIP = {"__init__", "__main__", "common", "corpora", "gpu_check", "gpu_profile"}
 
 
 def names() -> list[str]:
