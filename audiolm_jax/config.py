@@ -498,7 +498,7 @@ def _validate_train(t: TrainConfig) -> None:
              "in (0, 1] (a fraction of the text and of the audio)")
     _require(t.num_processes >= 0, "train.num_processes", t.num_processes, ">= 0 (0: from the environment)")
     _require(t.process_id >= -1, "train.process_id", t.process_id, ">= 0, or -1 (from the environment)")
-    _require(t.process_id < max(t.num_processes, t.process_id + 1), "train.process_id", t.process_id,
+    _require(t.num_processes == 0 or t.process_id < t.num_processes, "train.process_id", t.process_id,
              f"< train.num_processes ({t.num_processes})")
 
 

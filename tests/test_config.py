@@ -45,6 +45,7 @@ def test_override_sets_nested_fields_and_types():
     (["--model.dtype=float16"], "model.dtype", "loss scaling"),
     (["--model.attention=cudnn"], "model.attention", "16 bits"),
     (["--model.attention=flash"], "model.attention", "'auto', 'xla'"),
+    (["--train.num_processes=2", "--train.process_id=2"], "train.process_id", "< train.num_processes (2)"),
     (["--model.head=gaussian", "--train.loss=l1"], "train.loss", "negative log-likelihood"),
     (["--train.steps=ten"], "train.steps", "an integer"),
     (["--train.batch_size=-4"], "train.batch_size", "positive"),
