@@ -34,13 +34,14 @@ def manager(workdir: str, keep: int = 3, save_every: int = 1, read_only: bool = 
     A `read_only` manager (restoring params to sample or evaluate) belongs to this process
     alone: in a multi-process run only process 0 samples, and Orbax's barriers must not
     wait for the others."""
-    alone = jax.process_index()
-    local = ocp.options.MultiprocessingOptions(primary_host=alone, active_processes={alone},
-                                               barrier_sync_key_prefix=f"reader{alone}")
+    extra = {}
+    if read_only and jax.process_count() > 1:
+        alone = jax.process_index()
+        extra["multiprocessing_options"] = ocp.options.MultiprocessingOptions(
+            primary_host=alone, active_processes={alone}, barrier_sync_key_prefix=f"reader{alone}")
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, save_interval_steps=save_every, enable_async_checkpointing=True,
-        create=not read_only, read_only=read_only,
-        **({"multiprocessing_options": local} if read_only and jax.process_count() > 1 else {}))
+        create=not read_only, read_only=read_only, **extra)
     return ocp.CheckpointManager(checkpoint_dir(workdir), options=options, item_names=ITEMS)
 
 

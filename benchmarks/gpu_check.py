@@ -184,8 +184,9 @@ def time_flag_variants(size: str, sink) -> None:
             record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "xla_flags": flags,
                     "error": proc.stderr[-500:]}, sink)
             continue
-        record({**timed[0], "case": f"{size}: {name}", "xla_flags": flags}, sink)
-        print(json.dumps({**timed[0], "case": f"{size}: {name}", "xla_flags": flags}), flush=True)
+        row = {**timed[0], "case": f"{size}: {name}", "xla_flags": flags}
+        record(row, sink)
+        print(json.dumps(row), flush=True)
 
 
 def forward_seconds(size: str) -> float:

@@ -100,10 +100,10 @@ def test_the_whole_run_on_two_processes(tmp_path):
     for proc, (out, err) in zip(procs, logs):
         try:
             proc.wait(timeout=400)
-        finally:
+        except subprocess.TimeoutExpired:  # a hung process: stop both, then fail
             for other in procs:
-                if other.poll() is None and proc.returncode is None:
-                    other.kill()
+                other.kill()
+            raise
         out.seek(0)
         err.seek(0)
         assert proc.returncode == 0, err.read()[-3000:]
