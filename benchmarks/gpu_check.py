@@ -13,7 +13,7 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
     python -m benchmarks.gpu_check            # the check (on a GPU)
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
-    python -m benchmarks.gpu_check --variants [--quick | --only=NAME,NAME] [--profile] [--flag-variants]
+    python -m benchmarks.gpu_check --variants [--quick | --only=NAME,NAME] [--profile] [--flag-variants [--flags=WORD]]
         [--then-check [--train-only]]
         # our train step under variants (traced op by op; under XLA flag sets), to find its
         # bound; then the check (its train step alone)
@@ -165,14 +165,18 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
 
 # XLA flag sets whose effect on the step is measured (each in a process of its own: flags
 # are read once, when the backend starts).
-FLAG_VARIANTS = {"cuBLASLt (GELU/bias epilogues fused into the matmuls)": "--xla_gpu_enable_cublaslt=true"}
+FLAG_VARIANTS = {"cuBLASLt (GELU/bias epilogues fused into the matmuls)": "--xla_gpu_enable_cublaslt=true",
+                 "Triton for every matmul (elementwise producers fused into it)": "--xla_gpu_triton_gemm_any=true"}
 
 
 def time_flag_variants(size: str, sink) -> None:
     """The configured step's MFU under each of `FLAG_VARIANTS`, each timed in a subprocess."""
     import subprocess
 
+    word = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--flags=")), "")
     for name, flags in FLAG_VARIANTS.items():
+        if word.lower() not in name.lower():  # --flags=WORD: the flag sets whose name holds WORD
+            continue
         env = {k: v for k, v in os.environ.items() if k != "OUT"}
         env["XLA_FLAGS"] = flags
         args = [sys.executable, "-m", "benchmarks.gpu_check", "--variants", "--quick", "--no-reference"]
