@@ -148,7 +148,7 @@ class DataConfig:
     LibriSpeech and MAESTRO are fetched by tfds instead. Datasets are prepared once into
     `tfds_dir` (default `<workdir>/tfds`; point several experiments at one to share).
     Long recordings are stored in chunks of `chunk_seconds`. `segment_seconds` is the
-    training crop length; `prefetch_batches` are prepared ahead in a background thread
+    training crop length; `cache` what the reader keeps in memory (`data.sources.cache_mode`); `prefetch_batches` are prepared ahead in a background thread
     while the device trains (0: none). Augmentation (training crops only, off by default):
     a random gain within ±`augment_gain_db`, white noise at `augment_snr_db` signal-to-noise
     ratio, a pitch shift within ±`augment_pitch_semitones` (duration kept).
@@ -173,6 +173,7 @@ class DataConfig:
     end_crop_fraction: float = 0.0  # share of training crops placed so their clip ends inside them (gate)
     go_frames: int = 0  # frames of the mean frame before every crop: where generation from no audio starts
     crop: Literal["random", "utterance"] = "random"  # "utterance": whole examples from their start (longer ones than segment_seconds skipped), for TTS
+    cache: Literal["auto", "none", "audio", "log_mel"] = "auto"  # kept in memory: nothing, decoded audio, whole log-mels (auto: by source)
 
     @property
     def augments(self) -> bool:
@@ -475,6 +476,8 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              d.augment_snr_db, "null (off) or an SNR in [-10, 100] dB")
     _require(0.0 <= d.augment_pitch_semitones <= 12.0, "data.augment_pitch_semitones",
              d.augment_pitch_semitones, "in [0, 12] semitones")
+    _require(d.cache != "log_mel" or not d.augments, "data.cache", d.cache,
+             "'audio' or 'none' with augmentation (augmentation works on waveforms, log_mel keeps log-mels)")
     _require(0.0 <= d.end_crop_fraction <= 1.0, "data.end_crop_fraction", d.end_crop_fraction, "in [0, 1]")
     _require(d.go_frames >= 0 and d.go_frames % m.frames_per_step == 0, "data.go_frames", d.go_frames,
              f"0 or a multiple of model.frames_per_step ({m.frames_per_step})")

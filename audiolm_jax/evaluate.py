@@ -455,7 +455,9 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
             raise ValueError("--dnsmos on needs the eval extra: pip install -e '.[eval]'")
         log.warning("DNSMOS skipped: install the eval extra (speechmos) to score speech")
         use_dnsmos = False
-    pairs = continuation.held_out_prompts(cfg, data.eval_waveforms, num_prompts, data.eval_metadata(num_prompts))
+    reference_seconds = cfg.sample.prompt_seconds + cfg.sample.seconds  # each prompt with its real continuation
+    pairs = continuation.held_out_prompts(cfg, data.eval_waveforms(num_prompts, reference_seconds), num_prompts,
+                                          data.eval_metadata(num_prompts))
     prompts = [prompt for prompt, _ in pairs]
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts,
                                           jax.random.PRNGKey(cfg.sample.seed), labels=sampler.labels)

@@ -114,7 +114,8 @@ def run(config: ExperimentConfig) -> dict[str, float]:
         atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)
         print(f"val_mse={metrics['val_mse']:.4f} baseline_mse={metrics['baseline_mse']:.4f} "
               f"baseline_ratio={metrics['baseline_ratio']:.3f} (copy-last-frame baseline; < 1 beats it)")
-        held_out = continuation.held_out_prompts(config, data.eval_waveforms, config.sample.num_prompts,
+        clips = data.eval_waveforms(config.sample.num_prompts, config.sample.prompt_seconds + config.sample.seconds)
+        held_out = continuation.held_out_prompts(config, clips, config.sample.num_prompts,
                                                  data.eval_metadata(config.sample.num_prompts))
         prompts = [prompt for prompt, _ in held_out]
         index = write_samples(config, prompts, os.path.join(workdir, "samples"))

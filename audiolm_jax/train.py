@@ -30,7 +30,7 @@ from audiolm_jax.model import MelTransformer, group_frames, init_params, next_gr
 from audiolm_jax.prefetch import prefetched
 
 if TYPE_CHECKING:  # the train step runs without the data pipeline (and TensorFlow) imported
-    from audiolm_jax.data import PreparedData, RecordData
+    from audiolm_jax.data import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -416,7 +416,7 @@ def abstract_state(config: ExperimentConfig, tx: optax.GradientTransformation, m
     return checkpoint.replicated(jax.eval_shape(partial(init_state, config, tx)), mesh)
 
 
-def train(config: ExperimentConfig, data: "PreparedData | RecordData", writer: Any = None,
+def train(config: ExperimentConfig, data: "Dataset", writer: Any = None,
           mesh: Optional[Mesh] = None) -> TrainResult:
     """Trains (or resumes) `config` in `config.workdir`; returns the final state and metrics.
 

@@ -2,9 +2,9 @@
 choice (random access over tfds's ArrayRecord data source vs a tf.data pipeline).
 
 Batches/s at the demo's batch shape (16 × 3 s) of
-(a) the in-memory synthetic set (the demo's path);
+(a) the synthetic set with whole log-mels in memory (`data.cache=log_mel`, the demo's path);
 (b) a folder of 44.1 kHz stereo wavs prepared by the `audio_folder` builder (16 kHz int16,
-    ArrayRecord), read as random crops by index (`RecordData`) with the training loop's
+    ArrayRecord), read as random crops by index (`data.Dataset`, no cache) with the training loop's
     background prefetch;
 (c) the same builder prepared as TFRecord and read by tf.data (`as_dataset` → shuffle →
     random crop → batch → prefetch), log-mel by the same JAX function;

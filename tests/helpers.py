@@ -8,7 +8,7 @@ import html.parser
 import numpy as np
 
 from audiolm_jax import config as C
-from audiolm_jax.data import NormStats, PreparedData
+from audiolm_jax.data import Dataset, NormStats
 
 
 def tiny_config(workdir: str, **sections) -> C.ExperimentConfig:
@@ -35,9 +35,11 @@ def tiny_config(workdir: str, **sections) -> C.ExperimentConfig:
     return C.validate(cfg)
 
 
-def random_walk_data(n_mels: int = 16, clips: int = 6, frames: int = 40, seed: int = 0) -> PreparedData:
-    """Smooth, learnable normalised 'mels' without audio synthesis: each bin drifts with a
-    slowly changing velocity, so extrapolating beats copying the last frame."""
+def random_walk_mels(n_mels: int = 16, clips: int = 6, frames: int = 40, seed: int = 0
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Train and eval lists of `clips` smooth, learnable normalised 'mels' `[frames, n_mels]`
+    without audio synthesis: each bin drifts with a slowly changing velocity, so
+    extrapolating beats copying the last frame."""
     rng = np.random.default_rng(seed)
 
     def clip() -> np.ndarray:  # stationary: velocity AR(1), position mean-reverting
@@ -50,8 +52,19 @@ def random_walk_data(n_mels: int = 16, clips: int = 6, frames: int = 40, seed: i
         return np.asarray(out, np.float32)
 
     make = lambda: [clip() for _ in range(clips)]
+    return make(), make()
+
+
+def mel_dataset(train: list[np.ndarray], eval: list[np.ndarray], data: C.DataConfig = C.DataConfig()) -> Dataset:
+    """The reader over in-memory normalised log-mels (identity statistics), crops cut in frames."""
+    n_mels = train[0].shape[1]
     stats = NormStats(np.zeros(n_mels, np.float32), np.ones(n_mels, np.float32))
-    return PreparedData(train=make(), eval=make(), eval_waveforms=[], stats=stats)
+    return Dataset.from_log_mels(train, eval, stats, C.AudioConfig(n_mels=n_mels), data)
+
+
+def random_walk_data(n_mels: int = 16, clips: int = 6, frames: int = 40, seed: int = 0) -> Dataset:
+    """`mel_dataset` of `random_walk_mels`."""
+    return mel_dataset(*random_walk_mels(n_mels, clips, frames, seed))
 
 
 class _LinkParser(html.parser.HTMLParser):

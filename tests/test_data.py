@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 
 from audiolm_jax import config as C, train
-from audiolm_jax.data import PreparedData, RecordData, batch_examples, build, prepare
+from audiolm_jax.data import Dataset, batch_examples, build, clip_log_mels, prepare
 from audiolm_jax.data.files import DatasetError
-from audiolm_jax.data.pipeline import process_rows
+from audiolm_jax.data.pipeline import crop_start, process_rows
 from tests.helpers import tiny_config
 from tests.layouts import write_librispeech, write_maestro
 from tests.signals import piano_like, speech_like
@@ -26,7 +26,7 @@ def test_librispeech_local_copy(tmp_path):
     root = write_librispeech(tmp_path / "ls")
     cfg = file_config(tmp_path, "librispeech", root, train_split="train_clean100", eval_split="dev_clean")
     data = prepare(cfg)
-    assert isinstance(data, RecordData) and len(data.train) == 6 and len(data.eval) == 6
+    assert isinstance(data, Dataset) and data.cache == "none" and len(data.train) == 6 and len(data.eval) == 6
     builder = build(cfg)
     assert builder.info.metadata["sample_rate"] == 8000  # resampled from 16 kHz at preparation
     assert builder.info.metadata["speakers"]["19"]["name"] == "Kara"  # SPEAKERS.TXT, via tfds
@@ -70,7 +70,9 @@ def test_maestro_local_copy_resamples_chunks_and_splits(tmp_path):
     np.testing.assert_allclose(np.concatenate([head["audio"], tail["audio"]]) / 32767, reference, atol=2e-4)
     evals = data.eval_batches(batch_size=4, length=32, num_batches=1)
     assert len(evals) == 1 and evals[0]["mask"][0].sum() == 32 and evals[0]["mask"][2].sum() == 0
-    assert [len(w) for w in data.eval_waveforms] == [4000, 4000]  # 0.5 s segments at 8 kHz
+    assert [len(w) for w in data.eval_waveforms(8)] == [4000, 4000]  # 0.5 s segments at 8 kHz
+    assert sorted(len(w) for w in data.eval_waveforms(8, seconds=0.75)) == [4000, 6000]  # 0.75 s of the 1 s chunk
+    assert [len(w) for w in data.eval_waveforms(1, seconds=0.1)] == [4000]  # never less than a segment
 
 
 def test_synthetic_builder_is_the_generator_deterministically(tmp_path):
@@ -83,7 +85,37 @@ def test_synthetic_builder_is_the_generator_deterministically(tmp_path):
     from audiolm_jax.data import synthetic
     np.testing.assert_allclose(clip / 32767, synthetic.synthesize_clip(0, 3, 1.0, 8000), atol=2e-5)
     data = prepare(cfg)
-    assert isinstance(data, PreparedData) and [m.shape for m in data.train] == [(63, 16)] * 8
+    assert data.cache == "log_mel"  # the embedded set, read plainly: whole log-mels kept, crops cut in frames
+    # a training row is its clip's whole log-mel (63 frames of 1 s), normalised, cropped in frames
+    order = [int(data.train[i]["id"].decode().split("-")[1]) for i in range(8)]  # tfds shuffles the clips
+    whole = clip_log_mels([synthetic.synthesize_clip(0, i, 1.0, 8000) for i in order], cfg.audio)
+    assert [m.shape for m in whole] == [(63, 16)] * 8
+    batch = data.train_batch(2, seed=0, batch_size=4, length=32)
+    indices, fractions = batch_examples(2, 0, 4, 8)
+    for row, (index, fraction) in enumerate(zip(indices, fractions)):
+        start = crop_start(63, 32, fraction)
+        np.testing.assert_allclose(batch["mel"][row], data.stats.normalise(whole[index][start : start + 32]), atol=0.02)  # int16 storage
+    assert np.all(batch["mask"] == 1)
+
+
+def test_the_audio_cache_reads_the_same_batches_as_the_records(tmp_path):
+    """`data.cache` changes what is kept in memory, not what is read: audio and none give the
+    same batches, bit for bit. log_mel cuts its crops from whole-clip log-mels on the frame
+    grid (the test above), so its values differ (a crop's own dB floor, placement in
+    samples), not its shapes or masks."""
+    batches = {}
+    for mode in ("none", "audio", "log_mel"):
+        cfg = tiny_config(str(tmp_path / mode), data={"cache": mode})
+        data = prepare(cfg, stats=prepare(tiny_config(str(tmp_path / "stats"), data={"cache": "none"})).stats)
+        assert data.cache == mode
+        batches[mode] = (data.train_batch(3, seed=0, batch_size=4, length=32), data.eval_batches(2, 32, 1)[0])
+    for none, audio in zip(batches["none"], batches["audio"]):
+        np.testing.assert_array_equal(none["mel"], audio["mel"])
+    for none, cached in zip(batches["none"], batches["log_mel"]):
+        assert none["mel"].shape == cached["mel"].shape
+        np.testing.assert_array_equal(none["mask"], cached["mask"])
+    with pytest.raises(C.ConfigError, match="data.cache"):
+        tiny_config(str(tmp_path), data={"cache": "log_mel", "augment_gain_db": 3.0})
 
 
 def test_missing_or_wrong_layout_fails_at_once_naming_what_was_expected(tmp_path):

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from audiolm_jax import checkpoint, decode, sample, train
-from audiolm_jax.data import PreparedData
 from audiolm_jax.model import MelTransformer, init_params
-from tests.helpers import random_walk_data, tiny_config
+from tests.helpers import mel_dataset, random_walk_data, random_walk_mels, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,8 +33,8 @@ def test_loss_sums_mask_padding_and_baseline():
 
 def test_overfits_a_fixed_batch(tmp_path):
     cfg = tiny_config(str(tmp_path), train={"steps": 300, "learning_rate": 1e-2, "warmup_steps": 20})
-    data = random_walk_data()
-    batch = {"mel": np.stack([c[:32] for c in data.train[:4]]), "mask": np.ones((4, 32), np.float32)}
+    train_mels, _ = random_walk_mels()
+    batch = {"mel": np.stack([c[:32] for c in train_mels[:4]]), "mask": np.ones((4, 32), np.float32)}
     mesh = train.make_mesh(jax.devices()[:1])
     tx = train.optimizer(cfg.train)
     state = jax.device_put(train.init_state(cfg, tx), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
@@ -67,7 +66,8 @@ def test_resume_replays_an_uninterrupted_run(tmp_path):
 
 
 def test_loss_falls_and_eval_reports_the_baseline(tmp_path):
-    data = random_walk_data(clips=64, frames=48)
+    train_mels, eval_mels = random_walk_mels(clips=64, frames=48)
+    data = mel_dataset(train_mels, eval_mels)
     cfg = tiny_config(str(tmp_path), model={"frames_per_step": 1},
                       train={"steps": 60, "eval_every": 60, "checkpoint_every": 60})
     result = train.train(cfg, data)
@@ -78,24 +78,25 @@ def test_loss_falls_and_eval_reports_the_baseline(tmp_path):
     assert ev["baseline_ratio"] == pytest.approx(ev["mse"] / ev["baseline_mse"])
     # the copy-last-frame MSE of the evaluation crops, computed here independently
     length = 32
-    crops = [c[:length] for c in data.eval[:cfg.train.batch_size]]
+    crops = [c[:length] for c in eval_mels[:cfg.train.batch_size]]
     expected = np.mean([np.mean((c[1:] - c[:-1]) ** 2) for c in crops])
     assert ev["baseline_mse"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
-    data = random_walk_data()
-    poisoned = [c.copy() for c in data.train]
+    train_mels, eval_mels = random_walk_mels()
+    data = mel_dataset(train_mels, eval_mels)
+    poisoned = [c.copy() for c in train_mels]
     for clip in poisoned:
         clip[5, 3] = np.nan
     cfg = tiny_config(str(tmp_path), train={"steps": 10, "checkpoint_every": 5, "log_every": 1})
     train.train(tiny_config(str(tmp_path), train={"steps": 5, "checkpoint_every": 5}), data)
-    bad = PreparedData(poisoned, data.eval, [], data.stats)
+    bad = mel_dataset(poisoned, eval_mels)
     with pytest.raises(train.TrainingDiverged, match=r"at step 6.*last good checkpoint is step 5"):
         train.train(cfg, bad)
     assert checkpoint.latest_step(cfg.workdir) == 5
     sampler = sample.restore_sampler(cfg.workdir)
-    out = decode.generate(sampler.config.model, sampler.params, data.eval[0][None, :8], 6, jax.random.key(0),
+    out = decode.generate(sampler.config.model, sampler.params, eval_mels[0][None, :8], 6, jax.random.key(0),
                           window=decode.trained_window(sampler.config)).frames
     assert np.all(np.isfinite(out))
 
@@ -134,7 +135,7 @@ def test_eight_devices_equal_one_device_and_restore_onto_one(tmp_path):
     assert jax.device_count() == 1
     sampler = sample.restore_sampler(str(tmp_path / "eight"))
     assert sampler.step == 5
-    prompt = random_walk_data().eval[0][None, :8]
+    prompt = random_walk_mels()[1][0][None, :8]
     out_mel = decode.generate(sampler.config.model, sampler.params, prompt, 6, jax.random.key(0),
                               window=decode.trained_window(sampler.config)).frames
     assert out_mel.shape == (1, 14, 16) and np.all(np.isfinite(out_mel))
@@ -163,13 +164,12 @@ def test_gate_labels_mark_the_last_real_group_of_a_clip():
 def test_the_gate_learns_where_recordings_end_and_sampling_stops_there(tmp_path):
     """Clips end with a distinctive fade (to -3.5): crops placed over clip ends teach
     the gate; a prompt ending in that fade stops at once, one that does not runs on."""
-    data = random_walk_data(clips=8, frames=40)
+    train_mels, eval_mels = random_walk_mels(clips=8, frames=40)
     fade = np.repeat(np.linspace(-1.0, -3.5, 6, dtype=np.float32)[:, None], 16, axis=1)  # last frame unique
-    ending = [np.concatenate([c[:30], fade]) for c in data.train]
-    data = PreparedData(ending, [np.concatenate([c[:30], fade]) for c in data.eval], [], data.stats,
-                        end_crop_fraction=0.5)
     cfg = tiny_config(str(tmp_path), model={"gate": True}, data={"end_crop_fraction": 0.5},
                       train={"steps": 150, "eval_every": 150, "checkpoint_every": 150, "log_every": 50})
+    ending = [np.concatenate([c[:30], fade]) for c in train_mels]
+    data = mel_dataset(ending, [np.concatenate([c[:30], fade]) for c in eval_mels], cfg.data)
     result = train.train(cfg, data)
     assert result.eval_metrics["gate_accuracy"] > 0.9
     assert result.history[-1]["loss"] < result.history[0]["loss"]

@@ -11,7 +11,6 @@ disjoint examples that together cover the split, whatever the process count.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import types
 from typing import Sequence
@@ -22,6 +21,7 @@ import numpy as np
 from audiolm_jax import audio
 from audiolm_jax.config import AudioConfig, segment_frames  # noqa: F401 (re-exported)
 from audiolm_jax.stats import NormStats  # noqa: F401 (re-exported)
+
 
 def clip_log_mels(clips: Sequence[np.ndarray], config: AudioConfig, chunk: int = 16) -> list[np.ndarray]:
     """Log-mel in dB `[frames, n_mels]` of each `[samples]` clip (JAX path, equal lengths batched)."""
@@ -48,7 +48,7 @@ def compute_norm_stats(mels: Sequence[np.ndarray], max_clips: int) -> NormStats:
                      frames.min(axis=0).astype(np.float32), frames.max(axis=0).astype(np.float32))
 
 
-def _crop(mel: np.ndarray, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+def crop_frames(mel: np.ndarray, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     """`length` frames of `mel` from `start`, zero-padded and masked past its end."""
     piece = mel[start : start + length]
     mask = np.zeros(length, np.float32)
@@ -56,11 +56,6 @@ def _crop(mel: np.ndarray, start: int, length: int) -> tuple[np.ndarray, np.ndar
     if len(piece) < length:
         piece = np.concatenate([piece, np.zeros((length - len(piece), mel.shape[1]), mel.dtype)])
     return piece, mask
-
-
-def _stack(pieces: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {"mel": np.stack([p[0] for p in pieces]).astype(np.float32),
-            "mask": np.stack([p[1] for p in pieces]).astype(np.float32)}
 
 
 # The metadata of an example without label, text, notes or speaker (read-only; copy to change).
@@ -122,66 +117,3 @@ def crop_start(total: int, length: int, fraction: float, end_crop_fraction: floa
         return int(fraction / inside * max(total - length, 0) + 0.5)
     u = (fraction - inside) / end_crop_fraction
     return max(total - max(int(round(length * (0.25 + 0.75 * u))), 1), 0)
-
-
-def train_batch(mels: Sequence[np.ndarray], step: int, seed: int, batch_size: int, length: int,
-                process_index: int = 0, process_count: int = 1, end_crop_fraction: float = 0.0
-                ) -> dict[str, np.ndarray]:
-    """This process's rows of the global training batch of `step` (see `batch_examples`).
-
-    `mels` are normalised `[frames, n_mels]` clips; each row is a random crop of `length`
-    frames placed by `crop_start`.
-    """
-    indices, fractions = batch_examples(step, seed, batch_size, len(mels))
-    pieces = []
-    for row in process_rows(batch_size, process_index, process_count):
-        mel = mels[indices[row]]
-        pieces.append(_crop(mel, crop_start(len(mel), length, fractions[row], end_crop_fraction), length))
-    return _stack(pieces)
-
-
-def eval_batches(mels: Sequence[np.ndarray], batch_size: int, length: int, num_batches: int
-                 ) -> list[dict[str, np.ndarray]]:
-    """Deterministic evaluation batches: consecutive crops of each clip in turn.
-
-    Crops walk clip 0 at offsets 0, length, 2·length, ..., then clip 1, ...; the last batch
-    is completed with masked (all-zero) rows so every batch has `batch_size` rows.
-    """
-    pieces = []
-    for mel in mels:
-        for start in range(0, max(len(mel) - length, 0) + 1, length):
-            pieces.append(_crop(mel, start, length))
-    pieces = pieces[: batch_size * num_batches]
-    if not pieces:
-        raise ValueError("eval_batches: no evaluation clips")
-    width = mels[0].shape[1]
-    while len(pieces) % batch_size:
-        pieces.append((np.zeros((length, width), np.float32), np.zeros(length, np.float32)))
-    return [_stack(pieces[i : i + batch_size]) for i in range(0, len(pieces), batch_size)]
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedData:
-    """An in-memory dataset: normalised log-mel clips `[frames, n_mels]` and the stats.
-
-    `eval_waveforms` are the evaluation clips' audio `[samples]` (prompts for sampling).
-    """
-
-    train: list[np.ndarray]
-    eval: list[np.ndarray]
-    eval_waveforms: list[np.ndarray]
-    stats: NormStats
-    end_crop_fraction: float = 0.0  # see `crop_start`
-    go_frames: int = 0  # see `prepend_go_frames`
-
-    def train_batch(self, step: int, seed: int, batch_size: int, length: int,
-                    process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]:
-        return prepend_go_frames(train_batch(self.train, step, seed, batch_size, length, process_index,
-                                             process_count, self.end_crop_fraction), self.go_frames)
-
-    def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
-        return [prepend_go_frames(b, self.go_frames) for b in eval_batches(self.eval, batch_size, length, num_batches)]
-
-    def eval_metadata(self, count: int) -> list[dict]:
-        """The in-memory set carries no labels, text or notes."""
-        return [dict(NO_METADATA) for _ in range(min(count, len(self.eval_waveforms)))]

@@ -11,53 +11,89 @@ augment if configured, pad, log-mel for the whole batch in one JAX call, normali
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
 import jax
 import numpy as np
+import tqdm
 
-from audiolm_jax import audio, conditioning, midi
+from audiolm_jax import conditioning, midi
+from audiolm_jax.audio import log_mel_jax
 from audiolm_jax.config import AudioConfig, ConditionConfig, DataConfig
 from audiolm_jax.data import augment as augment_lib
 from audiolm_jax.data.builders import to_float
 from audiolm_jax.data.files import DatasetError
-from audiolm_jax.data.pipeline import FRAME_KEYS, NO_METADATA, NormStats, batch_examples, crop_start, prepend_go_frames, process_rows
+from audiolm_jax.data.pipeline import (FRAME_KEYS, NO_METADATA, NormStats, batch_examples, clip_log_mels,
+                                      compute_norm_stats, crop_frames, crop_start, prepend_go_frames, process_rows)
 
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass
-class RecordData:
-    """A prepared dataset's train and eval splits, read as crops.
+CACHE_MODES = ("none", "audio", "log_mel")  # what `Dataset` keeps in memory (`data.cache` once resolved)
 
-    `train`/`eval` are tfds data sources (sequences of example dicts) whose `audio_key`
-    holds int16 `[samples]` at `audio.sample_rate`. Provides the same `train_batch` /
-    `eval_batches` / `eval_waveforms` as the in-memory `PreparedData`; `stats` must be set
-    before batches are read (`sources.prepare` computes them with `sample_log_mels`).
+
+class Dataset:
+    """A dataset's train and eval splits, read as crops: the one reader every run uses.
+
+    `train`/`eval` are sequences of example dicts (tfds data sources over the prepared
+    ArrayRecord files) whose `audio_key` holds int16 `[samples]` at `audio.sample_rate`.
+    `cache` says what is kept in memory, as big_vision's `config.input.cache`:
+    - "none": each batch reads its examples from the records (any size of dataset);
+    - "audio": every example decoded once at start-up and kept (sets that fit in RAM);
+    - "log_mel": also each example's whole normalised log-mel `[frames, n_mels]`, computed
+      once; crops are cut in frames (the fastest supply: the small embedded sets; no
+      augmentation, which works on waveforms).
+    `stats` are computed when not given: from the whole log-mels of the first
+    `data.stats_clips` examples ("log_mel"), else from as many random training crops drawn
+    from `seed`.
 
     With `condition` active, batches also carry the examples' conditions
     (`conditioning.condition_arrays`): the class label from `label_key` (a tfds ClassLabel,
     whose ids are the run's label ids; names `label_names`) and the text from `text_key`.
     """
 
-    train: Sequence[dict[str, Any]]
-    eval: Sequence[dict[str, Any]]
-    audio_key: str
-    audio: AudioConfig
-    data: DataConfig
-    stats: NormStats | None = None
-    workers: int = 4
-    condition: ConditionConfig = ConditionConfig()
-    label_key: Optional[str] = None  # the ClassLabel feature, if the dataset has one
-    text_key: Optional[str] = None  # the text feature (transcript, caption), if any
-    label_names: tuple[str, ...] = ()  # the ClassLabel's names, in id order
-    notes_key: Optional[str] = None  # the notes feature `[N, 4]` (`midi.py`), if the dataset has one
-    speaker_key: Optional[str] = None  # the speaker feature (LibriSpeech's speaker_id), if the dataset has one
+    def __init__(self, train: Sequence[dict[str, Any]], eval: Sequence[dict[str, Any]], audio_key: Optional[str],
+                 audio: AudioConfig, data: DataConfig, *, cache: str = "none", stats: Optional[NormStats] = None,
+                 seed: int = 0, workers: int = 4, condition: ConditionConfig = ConditionConfig(),
+                 label_key: Optional[str] = None, text_key: Optional[str] = None, label_names: tuple[str, ...] = (),
+                 notes_key: Optional[str] = None, speaker_key: Optional[str] = None,
+                 log_mels: Optional[tuple[list[np.ndarray], list[np.ndarray]]] = None):
+        if cache not in CACHE_MODES:
+            raise ValueError(f"Dataset cache={cache!r}: expected one of {CACHE_MODES}")
+        if cache == "log_mel" and data.augments:
+            raise DatasetError("data.cache=log_mel keeps log-mels, and augmentation works on waveforms: "
+                               "use data.cache=audio or none with augmentation")
+        self.audio, self.data, self.cache, self.condition = audio, data, cache, condition
+        self.audio_key, self.label_key, self.text_key = audio_key, label_key, text_key  # features of an example
+        self.notes_key, self.speaker_key, self.label_names = notes_key, speaker_key, label_names
+        self.train, self.eval = train, eval
+        self._check_sources()
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._log_mel = jax.jit(log_mel_jax, static_argnums=(1,))
+        self._segment_samples = int(round(data.segment_seconds * audio.sample_rate))
+        if cache != "none":
+            self.train, self.eval = self._decoded(train, "training"), self._decoded(eval, "evaluation")
+        self._train_ids = self._usable(self.train, "training")
+        self._eval_ids = self._usable(self.eval, "evaluation")
+        self._mels: dict[str, list[np.ndarray]] = {}
+        if cache == "log_mel":
+            db = log_mels or (self._whole_log_mels(self.train), self._whole_log_mels(self.eval))
+            stats = stats or compute_norm_stats(db[0], data.stats_clips)
+            self._mels = {"train": [stats.normalise(m) for m in db[0]], "eval": [stats.normalise(m) for m in db[1]]}
+        self.stats: NormStats = stats or compute_norm_stats(self.sample_log_mels(data.stats_clips, seed), data.stats_clips)
 
-    def __post_init__(self):
+    @classmethod
+    def from_log_mels(cls, train: list[np.ndarray], eval: list[np.ndarray], stats: NormStats, audio: AudioConfig,
+                      data: DataConfig) -> "Dataset":
+        """An in-memory set of log-mels in dB `[frames, n_mels]` without audio (tests, studies
+        of the model on made-up spectrograms): no `eval_waveforms`, no metadata."""
+        no_audio = lambda mels: [{} for _ in mels]
+        return cls(no_audio(train), no_audio(eval), None, audio, data, cache="log_mel", stats=stats,
+                   log_mels=(list(train), list(eval)))
+
+    def _check_sources(self) -> None:
         if len(self.train) == 0:
             raise DatasetError("no readable training audio (every file was skipped; see the warnings)")
         if len(self.eval) == 0:
@@ -69,11 +105,16 @@ class RecordData:
         if self.condition.midi != "none" and self.notes_key is None:
             raise DatasetError(f"model.condition.midi={self.condition.midi!r} but data.source={self.data.source} "
                                "has no notes (use maestro or synthetic)")
-        self._pool = ThreadPoolExecutor(max_workers=self.workers)
-        self._log_mel = jax.jit(audio.log_mel_jax, static_argnums=(1,))
-        self._segment_samples = int(round(self.data.segment_seconds * self.audio.sample_rate))
-        self._train_ids = self._usable(self.train, "training")
-        self._eval_ids = self._usable(self.eval, "evaluation")
+
+    def _decoded(self, source: Sequence[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+        """Every example of `source`, read and decoded once (threaded), for the in-memory caches."""
+        items = self._pool.map(lambda i: source[i], range(len(source)))
+        return list(tqdm.tqdm(items, total=len(source), desc=f"caching {name} examples", unit="example",
+                              disable=len(source) < 1000, leave=False))
+
+    def _whole_log_mels(self, source: Sequence[dict[str, Any]]) -> list[np.ndarray]:
+        """Log-mel in dB `[frames, n_mels]` of every example's whole audio (equal lengths batched)."""
+        return clip_log_mels([to_float(example[self.audio_key]) for example in source], self.audio)
 
     def _usable(self, source: Sequence[dict[str, Any]], name: str) -> np.ndarray:
         """Indices `[K]` of the examples batches are drawn from: all of them for random crops;
@@ -93,19 +134,34 @@ class RecordData:
         return ids
 
     def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
-              end_crop_fraction: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
-        """Float32 `[≤ segment samples]` of example `index`, placed by `crop_start` from
-        `fraction`, and its metadata (`label` id, `text`, `notes` `[N, 4]` with times from
-        the crop's first sample; None where the dataset has none)."""
+              end_crop_fraction: float = 0.0, samples: Optional[int] = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Float32 `[≤ samples]` (default: a segment) of example `index`, placed by
+        `crop_start` from `fraction`, and its metadata (`label` id, `text`, `notes` `[N, 4]`
+        with times from the crop's first sample; None where the dataset has none)."""
         example = source[int(index)]
-        samples = example[self.audio_key]
-        start = 0 if self.data.crop == "utterance" else crop_start(len(samples), self._segment_samples, fraction,
-                                                                     end_crop_fraction)
+        audio = example[self.audio_key]
+        want = samples or self._segment_samples
+        start = 0 if self.data.crop == "utterance" else crop_start(len(audio), want, fraction, end_crop_fraction)
         meta = self._metadata(example)
         if meta["notes"] is not None:
             rate = self.audio.sample_rate
-            meta["notes"] = midi.window_notes(meta["notes"], start / rate, self._segment_samples / rate)
-        return to_float(samples[start : start + self._segment_samples]), meta
+            meta["notes"] = midi.window_notes(meta["notes"], start / rate, want / rate)
+        return to_float(audio[start : start + want]), meta
+
+    def _mel_crop(self, split: str, index: int, fraction: float, length: int, end_crop_fraction: float = 0.0
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """`length` frames of example `index`'s cached normalised log-mel `[length, n_mels]`
+        (zero past its end), its frame mask `[length]`, placed by `crop_start` from
+        `fraction` in frames, and its metadata as `_crop` gives it (notes from the crop's
+        first frame)."""
+        mel = self._mels[split][int(index)]
+        start = 0 if self.data.crop == "utterance" else crop_start(len(mel), length, fraction, end_crop_fraction)
+        piece, mask = crop_frames(mel, start, length)
+        meta = self._metadata((self.train if split == "train" else self.eval)[int(index)])
+        if meta["notes"] is not None:
+            hop_seconds = self.audio.hop_length / self.audio.sample_rate
+            meta["notes"] = midi.window_notes(meta["notes"], start * hop_seconds, length * hop_seconds)
+        return piece, mask, meta
 
     def _metadata(self, example: dict[str, Any]) -> dict[str, Any]:
         text = example.get(self.text_key) if self.text_key else None
@@ -132,29 +188,41 @@ class RecordData:
         valid = np.array([min(1 + len(c) // self.audio.hop_length, frames) if len(c) else 0 for c in crops])
         return mel, (np.arange(frames)[None, :] < valid[:, None]).astype(np.float32)
 
-    def _batch(self, read: list[tuple[np.ndarray, dict[str, Any]]], length: int) -> dict[str, np.ndarray]:
-        """(crop, metadata) pairs → `length` frames of normalised log-mel `[B, T, M]` (padding
-        zeroed) after `data.go_frames` go frames, frame mask `[B, T]`, and the conditions the
-        model takes (`label` `[B]`, `text` `[B, S]`, the piano roll `notes` `[B, T, F]` or the
-        note tokens of the T frames; see `conditioning.condition_arrays`)."""
-        mel, mask = self._log_mels([crop for crop, _ in read])
-        batch = {"mel": (self.stats.normalise(mel) * mask[..., None]).astype(np.float32), "mask": mask}
+    def _batch(self, mel: np.ndarray, mask: np.ndarray, metas: list[dict[str, Any]], length: int
+               ) -> dict[str, np.ndarray]:
+        """Normalised log-mel `[B, T, M]` (padding zeroed), its frame mask `[B, T]` and the
+        examples' metadata → `length` frames after `data.go_frames` go frames, the mask
+        likewise, and the conditions the model takes (`label` `[B]`, `text` `[B, S]`, the
+        piano roll `notes` `[B, T, F]` or the note tokens of the T frames; see
+        `conditioning.condition_arrays`)."""
+        batch = {"mel": mel.astype(np.float32), "mask": mask.astype(np.float32)}
         if self.condition.midi == "frames":  # a frame-aligned array: shifted and cut with the mel
             batch["notes"] = np.stack([midi.piano_roll(self._notes(m), mel.shape[1], self.audio.sample_rate,
-                                                       self.audio.hop_length) for _, m in read]) * mask[..., None]
+                                                       self.audio.hop_length) for m in metas]) * mask[..., None]
         batch = _cut_frames(prepend_go_frames(batch, self.data.go_frames), length)
         tokens = None
         if self.condition.midi == "tokens":  # the notes' time 0 is the first frame after the go frames
             hop_seconds = self.audio.hop_length / self.audio.sample_rate
             shift, seconds = self.data.go_frames * hop_seconds, length * hop_seconds
             tokens = np.stack([midi.note_tokens(midi.window_notes(self._notes(m), -shift, seconds), seconds,
-                                                self.condition.max_note_tokens) for _, m in read])
+                                                self.condition.max_note_tokens) for m in metas])
         if self.condition.active:
-            labels = np.array([m["label"] if m["label"] is not None else 0 for _, m in read], np.int32)
-            texts = [m["text"] or "" for _, m in read]
+            labels = np.array([m["label"] if m["label"] is not None else 0 for m in metas], np.int32)
+            texts = [m["text"] or "" for m in metas]
             batch.update(conditioning.condition_arrays(self.condition, labels, texts, batch.pop("notes", None),
                                                        tokens, self.audio.frames_per_second))
         return batch
+
+    def _wave_batch(self, read: list[tuple[np.ndarray, dict[str, Any]]], length: int) -> dict[str, np.ndarray]:
+        """(waveform crop, metadata) pairs → the batch of `_batch` (one log-mel call for all)."""
+        mel, mask = self._log_mels([crop for crop, _ in read])
+        return self._batch(self.stats.normalise(mel) * mask[..., None], mask, [m for _, m in read], length)
+
+    def _mel_batch(self, read: list[tuple[np.ndarray, np.ndarray, dict[str, Any]]], length: int
+                   ) -> dict[str, np.ndarray]:
+        """(log-mel crop, mask, metadata) triples from the cache → the batch of `_batch`."""
+        return self._batch(np.stack([m for m, _, _ in read]), np.stack([k for _, k, _ in read]),
+                           [meta for _, _, meta in read], length)
 
     @staticmethod
     def _notes(meta: dict[str, Any]) -> np.ndarray:
@@ -166,21 +234,33 @@ class RecordData:
         indices, fractions = batch_examples(step, seed, batch_size, len(self._train_ids))
         indices = self._train_ids[indices]
         rows = process_rows(batch_size, process_index, process_count)
+        if self.cache == "log_mel":
+            return self._mel_batch([self._mel_crop("train", indices[r], fractions[r], length,
+                                                   self.data.end_crop_fraction) for r in rows], length)
         read = list(self._pool.map(lambda r: self._train_crop(indices[r], fractions[r], seed, step, r), rows))
-        return self._batch(read, length)
+        return self._wave_batch(read, length)
 
     def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
-        """Deterministic evaluation batches: each evaluation example's first segment, in order."""
+        """Deterministic evaluation batches: each evaluation example's first segment (first
+        `length` frames), in order; the last batch completed with masked all-zero rows."""
         ids = self._eval_ids[: batch_size * num_batches]
+        if self.cache == "log_mel":
+            read = [self._mel_crop("eval", i, 0.0, length) for i in ids]
+            while len(read) % batch_size:
+                read.append((np.zeros_like(read[0][0]), np.zeros(length, np.float32), dict(NO_METADATA)))
+            return [self._mel_batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
         read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), ids))
         while len(read) % batch_size:
             read.append((np.zeros(0, np.float32), dict(NO_METADATA)))
-        return [self._batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
+        return [self._wave_batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
 
-    @property
-    def eval_waveforms(self) -> list[np.ndarray]:
-        """The first segment of a few evaluation examples `[samples]`, as prompts for sampling."""
-        return [self._crop(self.eval, i, 0.0)[0] for i in self._eval_ids[:8]]
+    def eval_waveforms(self, count: int, seconds: float = 0.0) -> list[np.ndarray]:
+        """The first `max(seconds, data.segment_seconds)` of up to `count` evaluation examples
+        `[samples]`, as prompts with their real continuation (none for a set without audio)."""
+        if self.audio_key is None:
+            return []
+        samples = max(int(round(seconds * self.audio.sample_rate)), self._segment_samples)
+        return [self._crop(self.eval, i, 0.0, samples=samples)[0] for i in self._eval_ids[:count]]
 
     def labelled_clips(self, split: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
         """The first segment `[samples]` of up to `count` examples of the `train` or `eval`

@@ -3,10 +3,8 @@
 `prepare(config)` builds the source's dataset once into the tfds data dir
 (`data.tfds_dir`, default `<workdir>/tfds`) in ArrayRecord format — from a local copy
 (`data.dir`), a download by tfds (`data.download`), or generated (synthetic) — then opens
-the train and eval splits:
-- synthetic (without augmentation or conditioning): decoded once and kept in memory as
-  normalised log-mels (`PreparedData`), the fastest supply for the small embedded set;
-- everything else: random-access crops from the prepared records (`RecordData`).
+the train and eval splits with the one reader, `records.Dataset`, keeping in memory what
+`data.cache` says (`cache_mode`).
 """
 
 from __future__ import annotations
@@ -15,15 +13,13 @@ import logging
 import os
 
 import jax
-import numpy as np
 import tensorflow_datasets as tfds
 
 from audiolm_jax.config import ExperimentConfig
 from audiolm_jax.data import builders, files
 from audiolm_jax.data.files import DatasetError
-from audiolm_jax.data.builders import to_float
-from audiolm_jax.data.pipeline import NormStats, PreparedData, clip_log_mels, compute_norm_stats
-from audiolm_jax.data.records import RecordData
+from audiolm_jax.data.pipeline import NormStats
+from audiolm_jax.data.records import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +119,20 @@ def _build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
     return builder
 
 
-def _waveforms(source) -> list[np.ndarray]:
-    """Every example of a synthetic data source as float32 `[samples]`."""
-    return [to_float(source[i]["audio"]) for i in range(len(source))]
+def cache_mode(config: ExperimentConfig) -> str:
+    """What the reader keeps in memory: `data.cache`, or for "auto" whole log-mels for the
+    embedded piano set read plainly (no augmentation, conditioning or utterance crops), the
+    decoded audio for the other generated sets (small, and the same batches as from the
+    records), and nothing for recorded datasets."""
+    data = config.data
+    if data.cache != "auto":
+        return data.cache
+    if data.source == "synthetic" and not data.augments and not config.model.condition.active and data.crop == "random":
+        return "log_mel"
+    return "audio" if data.source in ("synthetic", "sounds", "voices") else "none"
 
 
-def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> PreparedData | RecordData:
+def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Dataset:
     """The dataset of `config.data`, with normalisation statistics (computed unless given)."""
     data = config.data
     builder = build(config)
@@ -138,24 +142,13 @@ def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Prepare
     if data.source == "synthetic" and (condition.label or condition.text):
         raise DatasetError("data.source=synthetic has no labels or text to condition on (model.condition): "
                            "use data.source=sounds, librispeech or a labelled set")
-    if data.source == "synthetic" and not data.augments and not condition.active and data.crop == "random":
-        train_clips, eval_clips = _waveforms(train_source), _waveforms(eval_source)
-        train_mels = clip_log_mels(train_clips, config.audio)
-        eval_mels = clip_log_mels(eval_clips, config.audio)
-        if stats is None:
-            stats = compute_norm_stats(train_mels, data.stats_clips)
-        return PreparedData(train=[stats.normalise(m) for m in train_mels],
-                            eval=[stats.normalise(m) for m in eval_mels],
-                            eval_waveforms=eval_clips, stats=stats, end_crop_fraction=data.end_crop_fraction,
-                            go_frames=data.go_frames)
     label_key = getattr(type(builder), "LABEL_KEY", None)
-    dataset = RecordData(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data, condition=condition,
-                         label_key=label_key, text_key=getattr(type(builder), "TEXT_KEY", None),
-                         label_names=tuple(builder.info.features[label_key].names) if label_key else (),
-                         notes_key=getattr(type(builder), "NOTES_KEY", None),
-                         speaker_key=getattr(type(builder), "SPEAKER_KEY", None))
-    if stats is None:
-        stats = compute_norm_stats(dataset.sample_log_mels(data.stats_clips, config.train.seed), data.stats_clips)
-    dataset.stats = stats
-    log.info("%s: %d training and %d evaluation examples", builder.name, len(train_source), len(eval_source))
+    dataset = Dataset(train_source, eval_source, type(builder).AUDIO_KEY, config.audio, data, cache=cache_mode(config),
+                      stats=stats, seed=config.train.seed, condition=condition, label_key=label_key,
+                      text_key=getattr(type(builder), "TEXT_KEY", None),
+                      label_names=tuple(builder.info.features[label_key].names) if label_key else (),
+                      notes_key=getattr(type(builder), "NOTES_KEY", None),
+                      speaker_key=getattr(type(builder), "SPEAKER_KEY", None))
+    log.info("%s: %d training and %d evaluation examples (in memory: %s)", builder.name, len(train_source),
+             len(eval_source), dataset.cache)
     return dataset
