@@ -174,6 +174,8 @@ class DataConfig:
     go_frames: int = 0  # frames of the mean frame before every crop: where generation from no audio starts
     crop: Literal["random", "utterance"] = "random"  # "utterance": whole examples from their start (longer ones than segment_seconds skipped), for TTS
     cache: Literal["auto", "none", "audio", "log_mel"] = "auto"  # kept in memory: nothing, decoded audio, whole log-mels (auto: by source)
+    prepare_workers: int = 1  # processes preparing a recorded dataset (> 1: Apache Beam's local runner, the beam extra)
+    beam_options: Optional[str] = None  # Beam pipeline flags to prepare on a cluster instead (e.g. "--runner=FlinkRunner ...")
 
     @property
     def augments(self) -> bool:
@@ -476,6 +478,7 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              d.augment_snr_db, "null (off) or an SNR in [-10, 100] dB")
     _require(0.0 <= d.augment_pitch_semitones <= 12.0, "data.augment_pitch_semitones",
              d.augment_pitch_semitones, "in [0, 12] semitones")
+    _require(d.prepare_workers >= 1, "data.prepare_workers", d.prepare_workers, "a process count >= 1")
     _require(d.cache != "log_mel" or not d.augments, "data.cache", d.cache,
              "'audio' or 'none' with augmentation (augmentation works on waveforms, log_mel keeps log-mels)")
     _require(0.0 <= d.end_crop_fraction <= 1.0, "data.end_crop_fraction", d.end_crop_fraction, "in [0, 1]")

@@ -28,13 +28,14 @@ holds non-finite samples is skipped with a warning naming it and a count per spl
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from etils import epath
 import numpy as np
@@ -127,6 +128,94 @@ def _chunks(waveform: np.ndarray, sample_rate: int, chunk_seconds: int) -> Itera
     size = chunk_seconds * sample_rate
     for index, start in enumerate(range(0, len(waveform), size)):
         yield index, to_int16(waveform[start : start + size])
+
+
+class _Parallel:
+    """A builder whose examples come from independent files (a piece, a chapter, a clip):
+    generated serially, or with `beam=True` as an Apache Beam transform, which tfds runs on
+    the pipeline given at preparation (`sources.download_config`: the local multi-process
+    runner on every core here, Dataflow, Spark or Flink on a cluster).
+
+    Subclasses pass `_examples` their work items and a picklable function
+    `(item, counter) -> iterator of (key, example)` that decodes through `counter`.
+    """
+
+    def __init__(self, *, beam: bool = False, **kwargs):
+        self._beam = beam
+        super().__init__(**kwargs)
+
+    def _examples(self, what: str, items: list, to_examples: Callable[[Any, _SkipCounter], Iterator[tuple[str, dict]]]):
+        """The split's examples: a generator, or a Beam transform of `items` (the same examples)."""
+        if not self._beam:
+            return _serial_examples(what, items, to_examples)
+        from tensorflow_datasets.core.utils.lazy_imports_utils import apache_beam as beam
+
+        return beam.Create(items) | beam.FlatMap(_item_examples, to_examples, what)
+
+
+def _serial_examples(what: str, items: list, to_examples) -> Iterator[tuple[str, dict]]:
+    counter = _SkipCounter(what)
+    for item in items:
+        yield from to_examples(item, counter)
+    counter.finish()
+
+
+def _item_examples(item, to_examples, what: str) -> list[tuple[str, dict]]:
+    """One work item's examples in a Beam worker; a skipped file is named in the worker's
+    log (an empty split fails in tfds, as an all-skipped serial split does here)."""
+    return list(to_examples(item, _SkipCounter(what)))
+
+
+def _librispeech_examples(transcript: str, counter: _SkipCounter, *, sample_rate: int):
+    """One chapter's utterances: tfds's transcript parsing, `speech` decoded here (not by ffmpeg)."""
+    for key, example in tfds_librispeech._generate_librispeech_examples(transcript):
+        wave = counter.decode(example["speech"], sample_rate)
+        if wave is not None:
+            yield key, {**example, "speech": to_int16(wave)}
+
+
+def _maestro_examples(row: dict, counter: _SkipCounter, *, base: str, sample_rate: int, chunk_seconds: int):
+    """One performance's chunks, each with its own notes (times from the chunk's start)."""
+    wave = counter.decode(os.path.join(base, row["audio_filename"]), sample_rate)
+    if wave is None:
+        return
+    midi_path = os.path.join(base, row.get("midi_filename", ""))
+    try:
+        notes = midi.read_notes(midi_path)
+    except (midi.MidiError, OSError) as e:
+        counter.skip(midi_path, e)
+        return
+    piece = os.path.splitext(os.path.basename(row["audio_filename"]))[0]
+    meta = {"composer": row.get("canonical_composer", ""), "title": row.get("canonical_title", ""),
+            "year": int(row.get("year") or 0), "duration": float(row.get("duration") or len(wave) / sample_rate)}
+    for index, piece_audio in _chunks(wave, sample_rate, chunk_seconds):
+        key = f"{piece}/{index:04d}"
+        start = float(index * chunk_seconds)
+        yield key, {**meta, "audio": piece_audio, "start_seconds": start, "id": key,
+                    "notes": midi.window_notes(notes, start, chunk_seconds)}
+
+
+def _labelled_examples(row: dict, counter: _SkipCounter, *, source_dir: str, sample_rate: int, chunk_seconds: int):
+    """One labelled clip's chunks."""
+    wave = counter.decode(row["path"], sample_rate)
+    if wave is None:
+        return
+    key = os.path.relpath(row["path"], source_dir)
+    for index, piece in _chunks(wave, sample_rate, chunk_seconds):
+        yield f"{key}/{index:04d}", {"audio": piece, "label": row["label"], "fold": row["fold"],
+                                     "id": f"{key}/{index:04d}"}
+
+
+def _folder_examples(path: str, counter: _SkipCounter, *, source_dir: str, sample_rate: int, chunk_seconds: int):
+    """One file's chunks, labelled by its top-level subfolder."""
+    wave = counter.decode(path, sample_rate)
+    if wave is None:
+        return
+    relative = os.path.relpath(path, source_dir)
+    for index, piece in _chunks(wave, sample_rate, chunk_seconds):
+        key = f"{relative}/{index:04d}"
+        yield key, {"audio": piece, "path": relative, "label": files.folder_label(relative),
+                    "start_seconds": float(index * chunk_seconds), "id": key}
 
 
 def _slug(text: str) -> str:
@@ -328,7 +417,7 @@ class SyntheticVoices(_Generated):
             yield key, {"speech": to_int16(wave), "text": text, "speaker_id": voice, "id": key}
 
 
-class LibrispeechAudio(_ConfigsByName, tfds_librispeech.Builder):
+class LibrispeechAudio(_Parallel, _ConfigsByName, tfds_librispeech.Builder):
     """tfds's LibriSpeech builder, resampled to the config's rate, decoded with soundfile.
 
     `source_dir`: an extracted `LibriSpeech/` tree (or its parent) to read instead of
@@ -381,15 +470,9 @@ class LibrispeechAudio(_ConfigsByName, tfds_librispeech.Builder):
         return {split: self._generate_examples(parent, split) for split, parent in parents.items()}
 
     def _generate_examples(self, directory: str, split: str):
-        """tfds's transcript parsing, with `speech` decoded here instead of by ffmpeg."""
         folder = os.path.join(directory, "LibriSpeech", LIBRISPEECH_SPLITS[split])
-        counter = _SkipCounter(f"LibriSpeech {split}")
-        for transcript in _glob_transcripts(folder):
-            for key, example in tfds_librispeech._generate_librispeech_examples(transcript):
-                wave = counter.decode(example["speech"], self.builder_config.sample_rate)
-                if wave is not None:
-                    yield key, {**example, "speech": to_int16(wave)}
-        counter.finish()
+        to_examples = functools.partial(_librispeech_examples, sample_rate=self.builder_config.sample_rate)
+        return self._examples(f"LibriSpeech {split}", _glob_transcripts(folder), to_examples)
 
 
 def _glob_transcripts(folder: str) -> list[str]:
@@ -397,7 +480,7 @@ def _glob_transcripts(folder: str) -> list[str]:
     return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names if f.endswith(".trans.txt"))
 
 
-class MaestroV3(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+class MaestroV3(_Parallel, _ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """MAESTRO v3.0.0 piano performances with their MIDI, chunked into ≤ `chunk_seconds`.
 
     `source_dir`: a local `maestro-v3.0.0/` folder (or its parent) instead of the download.
@@ -438,29 +521,12 @@ class MaestroV3(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, base: str, rows: list[dict]):
         c = self.builder_config
-        counter = _SkipCounter(f"MAESTRO {rows[0]['split'] if rows else ''}")
-        for row in rows:
-            wave = counter.decode(os.path.join(base, row["audio_filename"]), c.sample_rate)
-            if wave is None:
-                continue
-            midi_path = os.path.join(base, row.get("midi_filename", ""))
-            try:
-                notes = midi.read_notes(midi_path)
-            except (midi.MidiError, OSError) as e:
-                counter.skip(midi_path, e)
-                continue
-            piece = os.path.splitext(os.path.basename(row["audio_filename"]))[0]
-            meta = {"composer": row.get("canonical_composer", ""), "title": row.get("canonical_title", ""),
-                    "year": int(row.get("year") or 0), "duration": float(row.get("duration") or len(wave) / c.sample_rate)}
-            for index, piece_audio in _chunks(wave, c.sample_rate, c.chunk_seconds):
-                key = f"{piece}/{index:04d}"
-                start = float(index * c.chunk_seconds)
-                yield key, {**meta, "audio": piece_audio, "start_seconds": start, "id": key,
-                            "notes": midi.window_notes(notes, start, c.chunk_seconds)}
-        counter.finish()
+        to_examples = functools.partial(_maestro_examples, base=base, sample_rate=c.sample_rate,
+                                        chunk_seconds=c.chunk_seconds)
+        return self._examples(f"MAESTRO {rows[0]['split'] if rows else ''}", rows, to_examples)
 
 
-class _LabelledSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+class _LabelledSounds(_Parallel, _ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """A labelled sound collection read from a local copy in its official layout
     (`files.LABELLED_LAYOUTS`), splits by the dataset's own folds; the class names are read
     from the copy's metadata, so `source_dir` is needed for `info` too."""
@@ -491,16 +557,9 @@ class _LabelledSounds(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split: str, rows: list[dict]):
         c = self.builder_config
-        counter = _SkipCounter(f"{self.LAYOUT} {split}")
-        for row in rows:
-            wave = counter.decode(row["path"], c.sample_rate)
-            if wave is None:
-                continue
-            key = os.path.relpath(row["path"], self._source_dir)
-            for index, piece in _chunks(wave, c.sample_rate, c.chunk_seconds):
-                yield f"{key}/{index:04d}", {"audio": piece, "label": row["label"], "fold": row["fold"],
-                                             "id": f"{key}/{index:04d}"}
-        counter.finish()
+        to_examples = functools.partial(_labelled_examples, source_dir=self._source_dir, sample_rate=c.sample_rate,
+                                        chunk_seconds=c.chunk_seconds)
+        return self._examples(f"{self.LAYOUT} {split}", rows, to_examples)
 
 
 class Esc50(_LabelledSounds):
@@ -519,7 +578,7 @@ class UrbanSound8k(_LabelledSounds):
     LAYOUT = "urbansound8k"
 
 
-class AudioFolder(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
+class AudioFolder(_Parallel, _ConfigsByName, tfds.core.GeneratorBasedBuilder):
     """Every wav/flac/ogg/mp3 below `source_dir`, chunked; `validation` = ~5% by path hash.
     A file's label is the name of the top-level subfolder it lies in (`files.folder_label`).
 
@@ -565,17 +624,9 @@ class AudioFolder(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, paths: list[str], split: str):
         c = self.builder_config
-        counter = _SkipCounter(f"folder {split}")
-        for path in paths:
-            wave = counter.decode(path, c.sample_rate)
-            if wave is None:
-                continue
-            relative = os.path.relpath(path, self._source_dir)
-            for index, piece in _chunks(wave, c.sample_rate, c.chunk_seconds):
-                key = f"{relative}/{index:04d}"
-                yield key, {"audio": piece, "path": relative, "label": files.folder_label(relative),
-                            "start_seconds": float(index * c.chunk_seconds), "id": key}
-        counter.finish()
+        to_examples = functools.partial(_folder_examples, source_dir=self._source_dir, sample_rate=c.sample_rate,
+                                        chunk_seconds=c.chunk_seconds)
+        return self._examples(f"folder {split}", paths, to_examples)
 
 
 def folder_config(source_dir: str, base: AudioBuilderConfig) -> AudioBuilderConfig:

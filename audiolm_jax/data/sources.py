@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 
 import jax
 import tensorflow_datasets as tfds
@@ -29,6 +30,31 @@ def tfds_dir(config: ExperimentConfig) -> str:
     return os.path.abspath(config.data.tfds_dir or os.path.join(config.workdir, "tfds"))
 
 
+GENERATED_SOURCES = ("synthetic", "sounds", "voices")  # the sets the package makes itself (one process)
+
+
+def uses_beam(config: ExperimentConfig) -> bool:
+    """Whether a recorded dataset is prepared by Apache Beam (`data.prepare_workers` > 1 or
+    `data.beam_options`) rather than by one process."""
+    return config.data.prepare_workers > 1 or bool(config.data.beam_options)
+
+
+def download_config(config: ExperimentConfig) -> tfds.download.DownloadConfig:
+    """tfds's preparation settings: with Beam, the pipeline's options, either
+    `data.beam_options` (a cluster runner's flags) or the local runner on
+    `data.prepare_workers` processes."""
+    if not uses_beam(config) or config.data.source in GENERATED_SOURCES:
+        return tfds.download.DownloadConfig()
+    try:
+        from apache_beam.options.pipeline_options import PipelineOptions
+    except ImportError:
+        raise DatasetError(f"data.prepare_workers={config.data.prepare_workers} / data.beam_options prepare with "
+                           "Apache Beam: pip install -e '.[beam]' (or prepare with data.prepare_workers=1)") from None
+    flags = shlex.split(config.data.beam_options or "") or [
+        f"--direct_num_workers={config.data.prepare_workers}", "--direct_running_mode=multi_processing"]
+    return tfds.download.DownloadConfig(beam_options=PipelineOptions(flags=flags))
+
+
 def make_builder(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
     """The tfds builder of `config.data.source`, at `config.audio.sample_rate`, in `tfds_dir`."""
     data, rate = config.data, config.audio.sample_rate
@@ -45,15 +71,9 @@ def make_builder(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
         cfg = builders.voices_config(rate, data.synthetic_train_clips, data.synthetic_eval_clips)
         return builders.SyntheticVoices(config=cfg, data_dir=data_dir)
     cfg = builders.audio_config(rate, data.chunk_seconds)
-    if data.source == "librispeech":
-        return builders.LibrispeechAudio(config=cfg, source_dir=data.dir, data_dir=data_dir)
-    if data.source == "maestro":
-        return builders.MaestroV3(config=cfg, source_dir=data.dir, data_dir=data_dir)
-    if data.source == "esc50":
-        return builders.Esc50(config=cfg, source_dir=data.dir, data_dir=data_dir)
-    if data.source == "urbansound8k":
-        return builders.UrbanSound8k(config=cfg, source_dir=data.dir, data_dir=data_dir)
-    return builders.AudioFolder(config=cfg, source_dir=data.dir, data_dir=data_dir)
+    recorded = {"librispeech": builders.LibrispeechAudio, "maestro": builders.MaestroV3, "esc50": builders.Esc50,
+                "urbansound8k": builders.UrbanSound8k, "folder": builders.AudioFolder}[data.source]
+    return recorded(config=cfg, source_dir=data.dir, data_dir=data_dir, beam=uses_beam(config))
 
 
 def check_local_copy(config: ExperimentConfig) -> None:
@@ -106,7 +126,8 @@ def _build(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
         if jax.process_index() == 0:
             log.info("%s: preparing (once) in %s", builder.name, builder.data_dir)
             builder.download_and_prepare(file_format="array_record",
-                                         download_dir=os.path.join(tfds_dir(config), "downloads"))
+                                         download_dir=os.path.join(tfds_dir(config), "downloads"),
+                                         download_config=download_config(config))
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices("audiolm_jax dataset prepared")
@@ -129,7 +150,7 @@ def cache_mode(config: ExperimentConfig) -> str:
         return data.cache
     if data.source == "synthetic" and not data.augments and not config.model.condition.active and data.crop == "random":
         return "log_mel"
-    return "audio" if data.source in ("synthetic", "sounds", "voices") else "none"
+    return "audio" if data.source in GENERATED_SOURCES else "none"
 
 
 def prepare(config: ExperimentConfig, stats: NormStats | None = None) -> Dataset:
