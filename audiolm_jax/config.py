@@ -174,8 +174,8 @@ class DataConfig:
     go_frames: int = 0  # frames of the mean frame before every crop: where generation from no audio starts
     crop: Literal["random", "utterance"] = "random"  # "utterance": whole examples from their start (longer ones than segment_seconds skipped), for TTS
     cache: Literal["auto", "none", "audio", "log_mel"] = "auto"  # kept in memory: nothing, decoded audio, whole log-mels (auto: by source)
-    prepare_workers: int = 1  # processes preparing a recorded dataset (> 1: Apache Beam's local runner, the beam extra)
-    beam_options: Optional[str] = None  # Beam pipeline flags to prepare on a cluster instead (e.g. "--runner=FlinkRunner ...")
+    prepare_workers: int = 0  # threads decoding a recorded dataset's files at preparation (0: one per core)
+    beam_options: Optional[str] = None  # prepare through Apache Beam with these pipeline flags (a cluster runner's; the beam extra)
 
     @property
     def augments(self) -> bool:
@@ -478,7 +478,7 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
              d.augment_snr_db, "null (off) or an SNR in [-10, 100] dB")
     _require(0.0 <= d.augment_pitch_semitones <= 12.0, "data.augment_pitch_semitones",
              d.augment_pitch_semitones, "in [0, 12] semitones")
-    _require(d.prepare_workers >= 1, "data.prepare_workers", d.prepare_workers, "a process count >= 1")
+    _require(d.prepare_workers >= 0, "data.prepare_workers", d.prepare_workers, "a thread count >= 1, or 0 (one per core)")
     _require(d.cache != "log_mel" or not d.augments, "data.cache", d.cache,
              "'audio' or 'none' with augmentation (augmentation works on waveforms, log_mel keeps log-mels)")
     _require(0.0 <= d.end_crop_fraction <= 1.0, "data.end_crop_fraction", d.end_crop_fraction, "in [0, 1]")

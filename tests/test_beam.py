@@ -1,7 +1,8 @@
-"""Preparing a recorded dataset through Apache Beam's local runner on two processes
-(`data.prepare_workers=2`) gives the dataset one process prepares, example for example,
-and still skips a corrupt file."""
+"""Preparing a recorded dataset on several threads (`data.prepare_workers`) or through
+Apache Beam's local runner on two processes (`data.beam_options`) gives the dataset one
+thread prepares, example for example, and still skips a corrupt file."""
 
+import os
 import sys
 
 import numpy as np
@@ -16,6 +17,9 @@ from tests.layouts import write_maestro
 from tests.signals import piano_like
 
 
+LOCAL_BEAM = "--direct_num_workers=2 --direct_running_mode=multi_processing"  # Beam's local runner, 2 processes
+
+
 def examples_by_id(builder, split: str) -> dict[str, dict]:
     source = builder.as_data_source(split)
     return {source[i]["id"].decode(): source[i] for i in range(len(source))}
@@ -27,18 +31,19 @@ def prepared(tmp_path, name: str, source: str, data_dir, **data) -> dict:
     return {split: examples_by_id(builder, split) for split in builder.info.splits}
 
 
-def test_beam_on_two_processes_prepares_the_serial_dataset(tmp_path):
+@pytest.mark.parametrize("parallel", [{"prepare_workers": 3}, {"beam_options": LOCAL_BEAM}], ids=["threads", "beam"])
+def test_parallel_preparation_gives_the_serial_dataset(tmp_path, parallel):
     root = write_maestro(tmp_path / "m")
     serial = prepared(tmp_path, "serial", "maestro", root, prepare_workers=1)
-    beam = prepared(tmp_path, "beam", "maestro", root, prepare_workers=2)
-    assert {s: sorted(e) for s, e in beam.items()} == {s: sorted(e) for s, e in serial.items()}
-    assert sum(len(e) for e in beam.values()) == 10  # 5 pieces of 1.5 s in chunks of 1 s + 0.5 s
+    other = prepared(tmp_path, "parallel", "maestro", root, **parallel)
+    assert {s: sorted(e) for s, e in other.items()} == {s: sorted(e) for s, e in serial.items()}
+    assert sum(len(e) for e in other.values()) == 10  # 5 pieces of 1.5 s in chunks of 1 s + 0.5 s
     for split, examples in serial.items():
         for key, example in examples.items():
-            other = beam[split][key]
-            np.testing.assert_array_equal(other["audio"], example["audio"])
-            np.testing.assert_array_equal(other["notes"], example["notes"])
-            assert other["start_seconds"] == example["start_seconds"] and other["title"] == example["title"]
+            np.testing.assert_array_equal(other[split][key]["audio"], example["audio"])
+            np.testing.assert_array_equal(other[split][key]["notes"], example["notes"])
+            assert other[split][key]["start_seconds"] == example["start_seconds"]
+            assert other[split][key]["title"] == example["title"]
 
 
 def test_beam_preparation_skips_a_corrupt_file(tmp_path):
@@ -47,23 +52,24 @@ def test_beam_preparation_skips_a_corrupt_file(tmp_path):
     for i in range(6):
         sf.write(folder / f"{i}.wav", piano_like(0.6, 8000, seed=i), 8000)
     (folder / "broken.wav").write_bytes(b"RIFF not really audio")
-    beam = prepared(tmp_path, "beam", "folder", folder, prepare_workers=2)
-    serial = prepared(tmp_path, "serial", "folder", folder)
+    beam = prepared(tmp_path, "beam", "folder", folder, beam_options=LOCAL_BEAM)
+    serial = prepared(tmp_path, "serial", "folder", folder, prepare_workers=1)
     assert {s: sorted(e) for s, e in beam.items()} == {s: sorted(e) for s, e in serial.items()}
     assert not any("broken" in key for examples in beam.values() for key in examples)
 
 
 def test_beam_settings_reach_tfds_and_are_validated(tmp_path, monkeypatch):
-    cfg = tiny_config(str(tmp_path), data={"source": "folder", "dir": str(tmp_path), "prepare_workers": 2})
+    cfg = tiny_config(str(tmp_path), data={"source": "folder", "dir": str(tmp_path), "beam_options": LOCAL_BEAM})
     options = sources.download_config(cfg).beam_options.get_all_options()
     assert options["direct_num_workers"] == 2 and options["direct_running_mode"] == "multi_processing"
     cluster = tiny_config(str(tmp_path), data={"source": "folder", "dir": str(tmp_path),
                                                "beam_options": "--runner=FlinkRunner --parallelism=64"})
     options = sources.download_config(cluster).beam_options.get_all_options()
     assert options["runner"] == "FlinkRunner" and options["parallelism"] == 64
-    assert sources.download_config(tiny_config(str(tmp_path))).beam_options is None  # serial by default
+    assert sources.download_config(tiny_config(str(tmp_path))).beam_options is None  # this machine by default
+    assert sources.prepare_threads(tiny_config(str(tmp_path))) == os.cpu_count()  # 0: one thread per core
     with pytest.raises(C.ConfigError, match="data.prepare_workers"):
-        tiny_config(str(tmp_path), data={"prepare_workers": 0})
+        tiny_config(str(tmp_path), data={"prepare_workers": -1})
     monkeypatch.setitem(sys.modules, "apache_beam.options.pipeline_options", None)  # Beam not installed
     with pytest.raises(DatasetError, match=r"pip install -e '\.\[beam\]'"):
         sources.download_config(cfg)

@@ -27,6 +27,7 @@ holds non-finite samples is skipped with a warning naming it and a count per spl
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -131,32 +132,42 @@ def _chunks(waveform: np.ndarray, sample_rate: int, chunk_seconds: int) -> Itera
 
 
 class _Parallel:
-    """A builder whose examples come from independent files (a piece, a chapter, a clip):
-    generated serially, or with `beam=True` as an Apache Beam transform, which tfds runs on
-    the pipeline given at preparation (`sources.download_config`: the local multi-process
-    runner on every core here, Dataflow, Spark or Flink on a cluster).
+    """A builder whose examples come from independent files (a piece, a chapter, a clip).
 
-    Subclasses pass `_examples` their work items and a picklable function
+    By default `workers` threads decode files ahead (decoding and resampling release the
+    GIL) while tfds writes, in order; with `beam=True` the split is an Apache Beam
+    transform, which tfds runs on the pipeline given at preparation
+    (`sources.download_config`: Dataflow, Spark or Flink on a cluster, or Beam's local
+    runner). Subclasses pass `_examples` their work items and a picklable function
     `(item, counter) -> iterator of (key, example)` that decodes through `counter`.
     """
 
-    def __init__(self, *, beam: bool = False, **kwargs):
-        self._beam = beam
+    def __init__(self, *, beam: bool = False, workers: int = 1, **kwargs):
+        self._beam, self._workers = beam, max(workers, 1)
         super().__init__(**kwargs)
 
     def _examples(self, what: str, items: list, to_examples: Callable[[Any, _SkipCounter], Iterator[tuple[str, dict]]]):
         """The split's examples: a generator, or a Beam transform of `items` (the same examples)."""
         if not self._beam:
-            return _serial_examples(what, items, to_examples)
+            return _threaded_examples(what, items, to_examples, self._workers)
         from tensorflow_datasets.core.utils.lazy_imports_utils import apache_beam as beam
 
         return beam.Create(items) | beam.FlatMap(_item_examples, to_examples, what)
 
 
-def _serial_examples(what: str, items: list, to_examples) -> Iterator[tuple[str, dict]]:
+def _threaded_examples(what: str, items: list, to_examples, workers: int) -> Iterator[tuple[str, dict]]:
+    """Every item's examples in order, `workers` threads decoding up to 2 × `workers` items
+    ahead (bounded memory); then the split's skip report (`_SkipCounter.finish`)."""
     counter = _SkipCounter(what)
-    for item in items:
-        yield from to_examples(item, counter)
+    decode = lambda item: list(to_examples(item, counter))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: collections.deque = collections.deque()
+        for item in items:
+            pending.append(pool.submit(decode, item))
+            if len(pending) >= 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
     counter.finish()
 
 
@@ -612,7 +623,7 @@ class AudioFolder(_Parallel, _ConfigsByName, tfds.core.GeneratorBasedBuilder):
         validation split is drawn from usable files only."""
         paths = files.folder_paths(self._source_dir)
         counter = _SkipCounter(f"folder '{self._source_dir}'")
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
             decodable = list(pool.map(lambda p: counter.decode(p, self.builder_config.sample_rate) is not None, paths))
         counter.report()
         usable = [p for p, ok in zip(paths, decodable) if ok]

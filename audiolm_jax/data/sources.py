@@ -33,26 +33,23 @@ def tfds_dir(config: ExperimentConfig) -> str:
 GENERATED_SOURCES = ("synthetic", "sounds", "voices")  # the sets the package makes itself (one process)
 
 
-def uses_beam(config: ExperimentConfig) -> bool:
-    """Whether a recorded dataset is prepared by Apache Beam (`data.prepare_workers` > 1 or
-    `data.beam_options`) rather than by one process."""
-    return config.data.prepare_workers > 1 or bool(config.data.beam_options)
+def prepare_threads(config: ExperimentConfig) -> int:
+    """Threads decoding a recorded dataset's files: `data.prepare_workers`, 0 meaning one per core."""
+    return config.data.prepare_workers or os.cpu_count() or 1
 
 
 def download_config(config: ExperimentConfig) -> tfds.download.DownloadConfig:
-    """tfds's preparation settings: with Beam, the pipeline's options, either
-    `data.beam_options` (a cluster runner's flags) or the local runner on
-    `data.prepare_workers` processes."""
-    if not uses_beam(config) or config.data.source in GENERATED_SOURCES:
+    """tfds's preparation settings: with `data.beam_options`, the Beam pipeline's options
+    (a cluster runner's flags, or the local runner's, e.g. `--direct_num_workers=8
+    --direct_running_mode=multi_processing`)."""
+    if not config.data.beam_options or config.data.source in GENERATED_SOURCES:
         return tfds.download.DownloadConfig()
     try:
         from apache_beam.options.pipeline_options import PipelineOptions
     except ImportError:
-        raise DatasetError(f"data.prepare_workers={config.data.prepare_workers} / data.beam_options prepare with "
-                           "Apache Beam: pip install -e '.[beam]' (or prepare with data.prepare_workers=1)") from None
-    flags = shlex.split(config.data.beam_options or "") or [
-        f"--direct_num_workers={config.data.prepare_workers}", "--direct_running_mode=multi_processing"]
-    return tfds.download.DownloadConfig(beam_options=PipelineOptions(flags=flags))
+        raise DatasetError("data.beam_options prepares with Apache Beam: pip install -e '.[beam]' "
+                           "(or leave data.beam_options unset to prepare on this machine's cores)") from None
+    return tfds.download.DownloadConfig(beam_options=PipelineOptions(flags=shlex.split(config.data.beam_options)))
 
 
 def make_builder(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
@@ -73,7 +70,8 @@ def make_builder(config: ExperimentConfig) -> tfds.core.DatasetBuilder:
     cfg = builders.audio_config(rate, data.chunk_seconds)
     recorded = {"librispeech": builders.LibrispeechAudio, "maestro": builders.MaestroV3, "esc50": builders.Esc50,
                 "urbansound8k": builders.UrbanSound8k, "folder": builders.AudioFolder}[data.source]
-    return recorded(config=cfg, source_dir=data.dir, data_dir=data_dir, beam=uses_beam(config))
+    return recorded(config=cfg, source_dir=data.dir, data_dir=data_dir, beam=bool(data.beam_options),
+                    workers=prepare_threads(config))
 
 
 def check_local_copy(config: ExperimentConfig) -> None:
