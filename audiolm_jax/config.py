@@ -19,6 +19,7 @@ import typing
 from typing import Any, Literal, Optional
 
 from audiolm_jax import atomic
+from audiolm_jax.data.files import LIBRISPEECH_SPLITS  # tfds-free: the data package loads lazily
 
 
 class ConfigError(ValueError):
@@ -428,12 +429,6 @@ def _validate_model(m: ModelConfig) -> None:
              "'auto' or 'xla' with model.dtype='float32' (cuDNN's fused attention computes in 16 bits)")
 
 
-# tfds's LibriSpeech split names and the folders of the official archives they stand for.
-LIBRISPEECH_SPLITS = {
-    "train_clean100": "train-clean-100", "train_clean360": "train-clean-360",
-    "train_other500": "train-other-500", "dev_clean": "dev-clean", "dev_other": "dev-other",
-    "test_clean": "test-clean", "test_other": "test-other",
-}
 GENERIC_SPLITS = ("train", "validation", "test")
 GENERATED_SOURCES = ("synthetic", "sounds", "voices")  # made by the package: no data.dir, no download
 DOWNLOADABLE_SOURCES = ("librispeech", "maestro")  # tfds can fetch these (data.download)

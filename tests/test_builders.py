@@ -10,7 +10,7 @@ import tempfile
 
 import tensorflow_datasets as tfds
 
-from audiolm_jax.config import LIBRISPEECH_SPLITS
+from audiolm_jax.data.files import LIBRISPEECH_SPLITS
 from audiolm_jax.data import builders
 from tests.layouts import write_librispeech, write_maestro
 

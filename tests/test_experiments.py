@@ -17,7 +17,7 @@ import pytest
 
 import experiments
 from audiolm_jax import config as C, evaluate
-from audiolm_jax.data import __main__ as data_main
+from audiolm_jax.data import __main__ as data_main, files
 from audiolm_jax.run import run
 from tests.layouts import write_esc50, write_librispeech, write_maestro
 
@@ -30,7 +30,7 @@ def write_dataset(source: str, config: C.ExperimentConfig, root) -> str | None:
     whole-utterance training, a little shorter than its longest utterance."""
     seconds = config.data.segment_seconds + (0.5 if config.data.crop == "random" else -0.5)
     if source == "librispeech":
-        folders = [C.LIBRISPEECH_SPLITS[s] for s in (config.data.train_split, config.data.eval_split)]
+        folders = [files.LIBRISPEECH_SPLITS[s] for s in (config.data.train_split, config.data.eval_split)]
         return str(write_librispeech(root, splits=tuple(folders), seconds=seconds) / "LibriSpeech")
     if source == "maestro":
         return str(write_maestro(root, seconds=seconds) / "maestro-v3.0.0")

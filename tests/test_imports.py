@@ -1,6 +1,6 @@
-"""Sampling, decoding, the train step and restoring a checkpoint import neither TensorFlow nor
-tfds (a GPU image with jax but no TensorFlow stack runs them); only preparing and reading
-datasets does."""
+"""Sampling, decoding, the train step, evaluation and restoring a checkpoint import neither
+TensorFlow nor tfds (a GPU image with jax but no TensorFlow stack runs them), nor do the
+dataset layouts config validation reads; only preparing and reading datasets does."""
 
 import subprocess
 import sys
@@ -8,6 +8,7 @@ import sys
 CHECK = """
 import sys
 import audiolm_jax.checkpoint, audiolm_jax.continuation, audiolm_jax.decode, audiolm_jax.sample, audiolm_jax.train
+import audiolm_jax.evaluate, audiolm_jax.data.files, audiolm_jax.data.pipeline  # the layouts validation reads
 loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tensorflow_datasets'))
 print(len(loaded), loaded[:3])
 """

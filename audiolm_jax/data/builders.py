@@ -45,8 +45,8 @@ from tensorflow_datasets.core import utils as tfds_utils
 from tensorflow_datasets.datasets.librispeech import librispeech_dataset_builder as tfds_librispeech
 
 from audiolm_jax import audio, midi
-from audiolm_jax.config import LIBRISPEECH_SPLITS
 from audiolm_jax.data import files, sounds, synthetic, voices
+from audiolm_jax.data.files import LIBRISPEECH_SPLITS
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,12 @@ import hashlib
 import json
 import os
 
-from audiolm_jax.config import LIBRISPEECH_SPLITS
-
+# tfds's LibriSpeech split names and the folders of the official archives they stand for.
+LIBRISPEECH_SPLITS = {
+    "train_clean100": "train-clean-100", "train_clean360": "train-clean-360",
+    "train_other500": "train-other-500", "dev_clean": "dev-clean", "dev_other": "dev-other",
+    "test_clean": "test-clean", "test_other": "test-other",
+}
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 MAESTRO_CSV = "maestro-v3.0.0.csv"
 MAESTRO_JSON = "maestro-v3.0.0.json"

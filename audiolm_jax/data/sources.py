@@ -16,7 +16,7 @@ import shlex
 import jax
 import tensorflow_datasets as tfds
 
-from audiolm_jax.config import ExperimentConfig
+from audiolm_jax.config import GENERATED_SOURCES, ExperimentConfig
 from audiolm_jax.data import builders, files
 from audiolm_jax.data.files import DatasetError
 from audiolm_jax.data.pipeline import NormStats
@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 def tfds_dir(config: ExperimentConfig) -> str:
     """Where the source's dataset is prepared: `data.tfds_dir` or `<workdir>/tfds`."""
     return os.path.abspath(config.data.tfds_dir or os.path.join(config.workdir, "tfds"))
-
-
-GENERATED_SOURCES = ("synthetic", "sounds", "voices")  # the sets the package makes itself (one process)
 
 
 def prepare_threads(config: ExperimentConfig) -> int:
