@@ -175,6 +175,7 @@ class DataConfig:
     go_frames: int = 0  # frames of the mean frame before every crop: where generation from no audio starts
     crop: Literal["random", "utterance"] = "random"  # "utterance": whole examples from their start (longer ones than segment_seconds skipped), for TTS
     cache: Literal["auto", "none", "audio", "log_mel"] = "auto"  # kept in memory: nothing, decoded audio, whole log-mels (auto: by source)
+    recompute_stats: bool = False  # a resumed run on other data normalises with that data's statistics, not the checkpoint's
     prepare_workers: int = 0  # threads decoding a recorded dataset's files at preparation (0: one per core)
     beam_options: Optional[str] = None  # prepare through Apache Beam with these pipeline flags (a cluster runner's; the beam extra)
 

@@ -35,9 +35,10 @@ def stats_path(config: ExperimentConfig) -> str:
 
 def workdir_stats(config: ExperimentConfig) -> "data_lib.NormStats | None":
     """The normalisation statistics an earlier run of this workdir computed, if any (computed
-    once: a resumed run normalises exactly as before). ConfigError when they do not fit."""
+    once: a resumed run normalises exactly as before, also on other data, unless
+    `data.recompute_stats`). ConfigError when they do not fit."""
     path = stats_path(config)
-    if not os.path.exists(path):
+    if not os.path.exists(path) or config.data.recompute_stats:
         return None
     try:
         stats = data_lib.NormStats.load(path)
@@ -47,6 +48,24 @@ def workdir_stats(config: ExperimentConfig) -> "data_lib.NormStats | None":
         raise config_lib.ConfigError("audio.n_mels", config.audio.n_mels,
                                      f"{len(stats.mean)}, as in '{path}' (or use a new workdir)")
     return stats
+
+
+# data.* fields that say how a dataset is read or prepared, not which audio it holds.
+DATA_HOW_FIELDS = ("tfds_dir", "prefetch_batches", "cache", "prepare_workers", "beam_options", "download")
+
+
+def data_change_notice(config: ExperimentConfig, saved: ExperimentConfig) -> Optional[str]:
+    """One line when a run resumes a workdir on other data than the run that started it
+    (fine-tuning is legitimate): the changed `data.*` fields, and whose normalisation
+    statistics it uses; None when the data are the same."""
+    ours, theirs = config_lib.to_dict(config)["data"], config_lib.to_dict(saved)["data"]
+    changed = [f"data.{k}={ours[k]!r} (was {theirs.get(k)!r})" for k in ours
+               if k not in DATA_HOW_FIELDS + ("recompute_stats",) and ours[k] != theirs.get(k)]
+    if not changed:
+        return None
+    stats = ("this data's own statistics (data.recompute_stats)" if config.data.recompute_stats else
+             "the checkpoint's statistics (data.recompute_stats=true computes this data's)")
+    return f"resuming {config.workdir} on other data than it was trained on: {', '.join(changed)}; normalising with {stats}"
 
 
 def save_label_set(config: ExperimentConfig, names: tuple[str, ...]) -> None:
@@ -91,8 +110,12 @@ def run(config: ExperimentConfig) -> dict[str, float]:
         jax.distributed.initialize(**distributed_arguments(config.train, dict(os.environ)))
     workdir = config.workdir
     os.makedirs(workdir, exist_ok=True)
+    config_path = os.path.join(workdir, "config.json")
+    notice = data_change_notice(config, config_lib.load_json(config_path)) if os.path.exists(config_path) else None
+    if notice:
+        log.warning(notice)
     if jax.process_index() == 0:
-        config_lib.save_json(config, os.path.join(workdir, "config.json"))
+        config_lib.save_json(config, config_path)
     started = time.perf_counter()
     log.info("preparing %s data", config.data.source)
     data = data_lib.prepare(config, stats=workdir_stats(config))

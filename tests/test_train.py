@@ -245,3 +245,26 @@ def test_weight_decay_skips_norms_and_biases():
     updates, _ = tx.update(zeros, tx.init(params), params)
     assert float(jnp.max(jnp.abs(updates["norm_out"]["scale"]))) == 0.0  # no gradient, no decay
     assert float(jnp.max(jnp.abs(updates["block_0"]["mlp"]["up"]["kernel"]))) > 0.0
+
+
+def test_resuming_on_other_data_says_so_and_keeps_the_checkpoints_statistics(tmp_path):
+    """Fine-tuning a workdir on other data is legitimate: `run` logs one line naming the
+    changed data.* fields and normalises with the checkpoint's statistics, or with the new
+    data's own when `data.recompute_stats` asks; how data are read changes nothing."""
+    from audiolm_jax import run
+    from audiolm_jax.data import NormStats
+
+    cfg = tiny_config(str(tmp_path))
+    os.makedirs(cfg.workdir, exist_ok=True)
+    stats = NormStats(np.full(16, -40.0, np.float32), np.full(16, 10.0, np.float32))
+    stats.save(run.stats_path(cfg))
+    assert run.data_change_notice(cfg, cfg) is None
+    read_otherwise = tiny_config(str(tmp_path), data={"prefetch_batches": 0, "cache": "audio", "prepare_workers": 1})
+    assert run.data_change_notice(read_otherwise, cfg) is None
+    other = tiny_config(str(tmp_path), data={"synthetic_train_clips": 16})
+    notice = run.data_change_notice(other, cfg)
+    assert "data.synthetic_train_clips=16 (was 8)" in notice and "the checkpoint's statistics" in notice
+    np.testing.assert_array_equal(run.workdir_stats(other).mean, stats.mean)
+    own = tiny_config(str(tmp_path), data={"synthetic_train_clips": 16, "recompute_stats": True})
+    assert "this data's own statistics" in run.data_change_notice(own, cfg)
+    assert run.workdir_stats(own) is None  # computed afresh from the new data by `prepare`
