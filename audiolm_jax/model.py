@@ -132,6 +132,34 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, kernel: str, bloc
     return jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation=implementation)[:, :steps]
 
 
+class HeadsProjection(nn.Module):
+    """The parameters of one `[d_model] → [heads, head_dim]` projection, exactly as
+    `nn.DenseGeneral` names and initialises them (`kernel` `[d_model, heads, head_dim]`,
+    lecun-normal over d_model; `bias` `[heads, head_dim]`, zeros), returned unapplied so
+    that several projections of one input run as one matmul (`fused_heads_projection`)."""
+
+    heads: int
+    head_dim: int
+
+    @nn.compact
+    def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array]:
+        flat = lambda init, shape: lambda rng, full, dtype=jnp.float32: init(rng, shape, dtype).reshape(full)
+        kernel = self.param("kernel", flat(nn.initializers.lecun_normal(), (in_features, self.heads * self.head_dim)),
+                            (in_features, self.heads, self.head_dim))
+        bias = self.param("bias", flat(nn.initializers.zeros, (self.heads * self.head_dim,)), (self.heads, self.head_dim))
+        return kernel, bias
+
+
+def fused_heads_projection(x: jax.Array, weights: list[tuple[jax.Array, jax.Array]], dtype: Any) -> list[jax.Array]:
+    """`x` `[B, T, d_model]` through each (kernel `[d_model, H, Dh]`, bias `[H, Dh]`) in one
+    matmul of the concatenated kernels (fewer, larger matmuls than one per projection),
+    computed in `dtype`: `[B, T, H, Dh]` per projection, as `nn.DenseGeneral` gives them."""
+    kernel = jnp.concatenate([k for k, _ in weights], axis=1).astype(dtype)  # [d_model, n·H, Dh]
+    bias = jnp.concatenate([b for _, b in weights], axis=0).astype(dtype)
+    out = jnp.einsum("btd,dhk->bthk", x.astype(dtype), kernel) + bias
+    return jnp.split(out, len(weights), axis=2)
+
+
 class SelfAttention(nn.Module):
     """Causal multi-head self-attention with RoPE and an optional KV cache (the full pass by
     `kernel`, see `causal_attention`; cached decoding always by XLA)."""
@@ -146,10 +174,9 @@ class SelfAttention(nn.Module):
                  ) -> tuple[jax.Array, Optional[dict[str, jax.Array]]]:
         d_model = x.shape[-1]
         head_dim = d_model // self.num_heads
-        proj = lambda name: nn.DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
-        q = rope(proj("query")(x), positions, self.rope_base)  # [B, T, H, Dh]
-        k = rope(proj("key")(x), positions, self.rope_base)
-        v = proj("value")(x)
+        weights = [HeadsProjection(self.num_heads, head_dim, name=n)(d_model) for n in ("query", "key", "value")]
+        q, k, v = fused_heads_projection(x, weights, self.dtype)  # [B, T, H, Dh] each, one matmul
+        q, k = rope(q, positions, self.rope_base), rope(k, positions, self.rope_base)
         if cache is None:
             out = causal_attention(q, k, v, self.kernel, CUDNN_BLOCK if self.kernel == "cudnn" else 1)
             new_cache = None

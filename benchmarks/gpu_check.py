@@ -21,6 +21,7 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -134,6 +135,7 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
     layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
     variants = {"as configured": {}, "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch},
                 "bf16 residual": {"residual_dtype": "bfloat16"},
+                "separate q/k/v matmuls": {"projections": "separate"},
                 "bf16 residual + batch x2": {"residual_dtype": "bfloat16", "batch": 2 * batch}}
     if "--quick" in sys.argv:
         variants = {"as configured": {}}
@@ -143,10 +145,12 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
     for name, change in variants.items():
         b = change.get("batch", batch)
         cfg = config_for(layers, d, heads, b, frames, r, dtype="bfloat16")
-        model_changes = {k: v for k, v in change.items() if k != "batch"}
+        model_changes = {k: v for k, v in change.items() if k not in ("batch", "projections")}
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_changes))
         try:
-            ours, n_params = jax_train_step(cfg, random_batch(b, frames))
+            with projections(change.get("projections", "fused")):
+                ours, n_params = jax_train_step(cfg, random_batch(b, frames))
+                ours()  # compiled under the projections asked for
             seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
             if profile_dir is not None and name in ("as configured", "xla attention", "bf16 residual"):
                 gpu_profile.profile_calls(ours, 3, profile_dir, f"{size}_{name.replace(' ', '_')}")
@@ -161,6 +165,26 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
                     attention=model_lib.attention_kernel(cfg.model.attention, cfg.model.dtype)), sink)
     record(emit("gpu_variants", f"{size}: forward pass alone, s", forward_seconds(size), 1.0, "s", target=0.0,
                 higher_is_better=False), sink)
+
+
+@contextlib.contextmanager
+def projections(kind: str):
+    """Within: self-attention's q, k and v as one fused matmul (the model's) or, with
+    "separate", one matmul each (as before), for comparing the two."""
+    if kind == "fused":
+        yield
+        return
+    fused = model_lib.fused_heads_projection
+    model_lib.fused_heads_projection = separate_heads_projections
+    try:
+        yield
+    finally:
+        model_lib.fused_heads_projection = fused
+
+
+def separate_heads_projections(x, weights, dtype):
+    """`model.fused_heads_projection`'s result, one matmul per projection."""
+    return [jnp.einsum("btd,dhk->bthk", x.astype(dtype), k.astype(dtype)) + b.astype(dtype) for k, b in weights]
 
 
 # XLA flag sets whose effect on the step is measured (each in a process of its own: flags
