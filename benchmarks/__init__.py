@@ -5,9 +5,18 @@ import sys as _sys
 
 from audiolm_jax import runtime as _runtime
 
-# When a benchmark is the program (`python -m benchmarks[.<name>]`), set up the process as
-# every experiment and command does when it starts (runtime.py), so the benchmarks measure
-# what a run gets. Importing a benchmark module elsewhere (the tests) changes nothing.
-_program = getattr(_sys.modules.get("__main__"), "__spec__", None)
-if _program is not None and _program.name.split(".")[0] == "benchmarks":
+
+def is_the_program(orig_argv: list[str]) -> bool:
+    """Whether the interpreter's command line (`sys.orig_argv`) runs a benchmark
+    (`python -m benchmarks[.<name>]`). While `-m` imports this package, `__main__` is not
+    the benchmark yet (its `__spec__` is None), so the command line is what tells."""
+    args = orig_argv[1:]
+    module = args[args.index("-m") + 1] if "-m" in args[:-1] else ""
+    return module.split(".")[0] == "benchmarks"
+
+
+# When a benchmark is the program, set up the process as every experiment and command does
+# when it starts (runtime.py), so the benchmarks measure what a run gets. Importing a
+# benchmark module elsewhere (the tests) changes nothing.
+if is_the_program(list(getattr(_sys, "orig_argv", []))):
     _runtime.keep_freed_memory()

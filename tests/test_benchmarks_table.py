@@ -14,3 +14,17 @@ def test_a_row_is_met_only_when_its_spread_clears_the_target():
     assert bench.met(row)
     assert not bench.met({**row, "ratio_low": 1.85})
     assert "| no " in bench.table([{**row, "ratio_low": 1.85}])
+
+
+def test_a_benchmark_run_as_the_program_sets_up_the_process_like_a_run():
+    """`python -m benchmarks.train_step` must get the allocator set-up every run gets
+    (runtime.keep_freed_memory): the check looked at `__main__.__spec__`, which is None
+    while `-m` imports the package, so no benchmark got it (tiny step 0.214 s, 0.131 s with it)."""
+    from benchmarks import is_the_program
+
+    python = "/usr/bin/python3"
+    assert is_the_program([python, "-m", "benchmarks.train_step"])
+    assert is_the_program([python, "-X", "importtime", "-m", "benchmarks"])
+    assert not is_the_program([python, "-m", "pytest", "tests/test_benchmarks_table.py"])
+    assert not is_the_program([python, "-c", "import benchmarks"])
+    assert not is_the_program([python, "-m"])
