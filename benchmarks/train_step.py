@@ -8,7 +8,8 @@ The reference runs in a process of its own (`TorchProcess`), idle while ours run
 versa: in one process the two share the C heap our runs set up (one malloc arena, see
 `audiolm_jax.runtime`), and PyTorch's allocations, interleaved with XLA's, kept growing the
 heap into fresh pages (211,909 page faults in one of our small steps: 1.83 s instead of
-0.95 s), which no run of ours meets. Each side now gets the allocator it runs with.
+0.95 s), which no run of ours meets. Each side now has a heap of its own, both set up
+alike (`runtime.keep_freed_memory`).
 
 FLOPs per step = 6·N·B·T (dense weights, forward + backward) + 6·L·B·T²·d (causal
 attention: QKᵀ and AV at half the square, ×3 for the backward), with N the parameter count,
@@ -83,8 +84,13 @@ def torch_step(layers, d, heads, r, mel: np.ndarray, dtype: str, device: str):
 
 
 def _torch_worker(conn, layers, d, heads, r, mel: np.ndarray, per_sample: int) -> None:
-    """The reference's side in its own process: builds its step, says its thread count,
-    then runs `per_sample` steps per request until told to stop (None)."""
+    """The reference's side in its own process, with the allocator set-up ours has (a fair
+    heap: with glibc's defaults its base step page-faults to 2.2 s from 1.5 s): builds its
+    step, says its thread count, then runs `per_sample` steps per request until told to
+    stop (None)."""
+    from audiolm_jax import runtime
+
+    runtime.keep_freed_memory()
     import torch
 
     step, _ = torch_step(layers, d, heads, r, mel, "float32", "cpu")
