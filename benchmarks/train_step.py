@@ -4,12 +4,8 @@ architecture (`benchmarks.torch_reference`) on the same batch, dtype (float32) a
 count, timed interleaved (ours, reference, ours, ...) for 5 repeats after a warm-up; and
 against this machine's matmul peak measured in the same run.
 
-The reference runs in a process of its own (`TorchProcess`), idle while ours runs and vice
-versa: in one process the two share the C heap our runs set up (one malloc arena, see
-`audiolm_jax.runtime`), and PyTorch's allocations, interleaved with XLA's, kept growing the
-heap into fresh pages (211,909 page faults in one of our small steps: 1.83 s instead of
-0.95 s), which no run of ours meets. Each side now has a heap of its own, both set up
-alike (`runtime.keep_freed_memory`).
+The reference runs in a process of its own (`common.ProcessSide`), idle while ours runs and
+vice versa, each process with the same allocator set-up.
 
 FLOPs per step = 6·N·B·T (dense weights, forward + backward) + 6·L·B·T²·d (causal
 attention: QKᵀ and AV at half the square, ×3 for the backward), with N the parameter count,
@@ -21,6 +17,7 @@ whole spread clears it; ≥ 70% of the measured matmul peak at small.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -28,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax import config as C
-from benchmarks.common import emit, emit_timed, interleaved_seconds, jax_train_step, repeated
+from benchmarks.common import ProcessSide, emit, emit_timed, interleaved_seconds, jax_train_step, repeated
 
 SIZES = {  # name: (layers, d_model, heads, batch, frames, frames_per_step, steps per timed sample)
     "tiny": (4, 128, 4, 16, 188, 1, 5),
@@ -83,45 +80,12 @@ def torch_step(layers, d, heads, r, mel: np.ndarray, dtype: str, device: str):
     return ref.make_train_step(model, torch.from_numpy(mel).to(device), dtype), ref.parameter_count(model)
 
 
-def _torch_worker(conn, layers, d, heads, r, mel: np.ndarray, per_sample: int) -> None:
-    """The reference's side in its own process, with the allocator set-up ours has (a fair
-    heap: with glibc's defaults its base step page-faults to 2.2 s from 1.5 s): builds its
-    step, says its thread count, then runs `per_sample` steps per request until told to
-    stop (None)."""
-    from audiolm_jax import runtime
-
-    runtime.keep_freed_memory()
+def torch_side(layers, d, heads, r, mel: np.ndarray, per_sample: int):
+    """The reference's side for `ProcessSide`: `per_sample` steps, and its thread count."""
     import torch
 
     step, _ = torch_step(layers, d, heads, r, mel, "float32", "cpu")
-    conn.send(torch.get_num_threads())
-    while conn.recv() is not None:
-        for _ in range(per_sample):
-            step()
-        conn.send(True)
-
-
-class TorchProcess:
-    """The PyTorch reference's step in a spawned process; calling it runs `per_sample` steps
-    there and returns when they are done (the pipe's round trip is ~0.1 ms of seconds)."""
-
-    def __init__(self, layers, d, heads, r, mel: np.ndarray, per_sample: int):
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_torch_worker, args=(child, layers, d, heads, r, mel, per_sample),
-                                        daemon=True)
-        self._process.start()
-        self.threads = self._conn.recv()  # PyTorch's default: this machine's cores, as XLA's CPU client uses
-
-    def __call__(self) -> None:
-        self._conn.send(True)
-        self._conn.recv()
-
-    def close(self) -> None:
-        self._conn.send(None)
-        self._process.join(timeout=60)
+    return repeated(step, per_sample), torch.get_num_threads()
 
 
 def main() -> None:
@@ -130,14 +94,14 @@ def main() -> None:
         cfg = config_for(layers, d, heads, batch, frames, r)
         data = random_batch(batch, frames)
         ours, n_params = jax_train_step(cfg, data)
-        reference = TorchProcess(layers, d, heads, r, data["mel"], per_sample)
+        reference = ProcessSide(functools.partial(torch_side, layers, d, heads, r, data["mel"], per_sample))
         times = interleaved_seconds({"ours": repeated(ours, per_sample), "torch": reference}, repeats=5, warmup=3)
         reference.close()
         ours_s = [t / per_sample for t in times["ours"]]
         torch_s = [t / per_sample for t in times["torch"]]
         flops = step_flops(n_params, layers, d, batch, frames // r - 1)
         emit_timed("train_step", f"{name} ({n_params / 1e6:.1f}M, {layers}x{d}, {batch}x{frames} frames) vs PyTorch, "
-                   "s/step", ours_s, torch_s, target=TARGETS[name], threads=reference.threads)
+                   "s/step", ours_s, torch_s, target=TARGETS[name], threads=reference.info)
         best = min(ours_s)
         emit("train_step", f"{name}: achieved / matmul peak FLOP/s", flops / float(np.median(ours_s)), peak, "FLOP/s",
              target=0.7, higher_is_better=True, flops_per_step=flops, best_fraction=flops / best / peak)
