@@ -12,7 +12,7 @@ from audiolm_jax import config as C, train
 from audiolm_jax.data import Dataset, batch_examples, build, clip_log_mels, prepare
 from audiolm_jax.data.files import DatasetError
 from audiolm_jax.data.pipeline import crop_start, process_rows
-from tests.helpers import tiny_config
+from tests.helpers import mel_dataset, random_walk_mels, tiny_config
 from tests.layouts import write_librispeech, write_maestro
 from tests.signals import piano_like, speech_like
 
@@ -116,6 +116,8 @@ def test_the_audio_cache_reads_the_same_batches_as_the_records(tmp_path):
         np.testing.assert_array_equal(none["mask"], cached["mask"])
     with pytest.raises(C.ConfigError, match="data.cache"):
         tiny_config(str(tmp_path), data={"cache": "log_mel", "augment_gain_db": 3.0})
+    with pytest.raises(ValueError, match="from_log_mels.*utterance"):  # whole utterances need audio lengths
+        mel_dataset(*random_walk_mels(), C.DataConfig(crop="utterance"))
 
 
 def test_missing_or_wrong_layout_fails_at_once_naming_what_was_expected(tmp_path):

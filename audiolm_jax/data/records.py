@@ -1,4 +1,5 @@
-"""Training batches read by random access from a prepared tfds dataset.
+"""Training batches read by random access from a prepared tfds dataset: `Dataset`, the one
+reader every run uses, with what it keeps in memory set by `data.cache`.
 
 A prepared split is an ArrayRecord file that tfds opens as a data source: a sequence whose
 item i is example i, decoded (`builder.as_data_source(split)`). Reading by index — the
@@ -6,7 +7,8 @@ access pattern grain is built on — keeps the property the in-memory set has: t
 step s is a pure function of (seed, s) (`pipeline.batch_examples`), so resuming replays the
 same batches and each process reads its own rows. Each batch: read the examples (a thread
 pool), take a random crop of `segment_seconds` (seconds → samples at the stored rate),
-augment if configured, pad, log-mel for the whole batch in one JAX call, normalise, mask.
+augment if configured, pad, log-mel for the whole batch in one JAX call, normalise, mask
+(or, with whole log-mels cached, cut the crop from them on the frame grid).
 """
 
 from __future__ import annotations
@@ -88,7 +90,10 @@ class Dataset:
     def from_log_mels(cls, train: list[np.ndarray], eval: list[np.ndarray], stats: NormStats, audio: AudioConfig,
                       data: DataConfig) -> "Dataset":
         """An in-memory set of log-mels in dB `[frames, n_mels]` without audio (tests, studies
-        of the model on made-up spectrograms): no `eval_waveforms`, no metadata."""
+        of the model on made-up spectrograms): no `eval_waveforms`, no metadata; random crops
+        only (`data.crop="utterance"` needs audio lengths)."""
+        if data.crop != "random":
+            raise ValueError(f"Dataset.from_log_mels: data.crop={data.crop!r}; only 'random' crops are cut from log-mels alone")
         no_audio = lambda mels: [{} for _ in mels]
         return cls(no_audio(train), no_audio(eval), None, audio, data, cache="log_mel", stats=stats,
                    log_mels=(list(train), list(eval)))
