@@ -149,8 +149,9 @@ class DataConfig:
     LibriSpeech and MAESTRO are fetched by tfds instead. Datasets are prepared once into
     `tfds_dir` (default `<workdir>/tfds`; point several experiments at one to share).
     Long recordings are stored in chunks of `chunk_seconds`. `segment_seconds` is the
-    training crop length; `cache` what the reader keeps in memory (`data.sources.cache_mode`); `prefetch_batches` are prepared ahead in a background thread
-    while the device trains (0: none). Augmentation (training crops only, off by default):
+    training crop length; `cache` what the reader keeps in memory (`data.sources.cache_mode`);
+    `prefetch_batches` are prepared ahead in a background thread while the device trains
+    (0: none). Augmentation (training crops only, off by default):
     a random gain within ±`augment_gain_db`, white noise at `augment_snr_db` signal-to-noise
     ratio, a pitch shift within ±`augment_pitch_semitones` (duration kept).
     """

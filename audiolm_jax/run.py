@@ -50,8 +50,9 @@ def workdir_stats(config: ExperimentConfig) -> "data_lib.NormStats | None":
     return stats
 
 
-# data.* fields that say how a dataset is read or prepared, not which audio it holds.
-DATA_HOW_FIELDS = ("tfds_dir", "prefetch_batches", "cache", "prepare_workers", "beam_options", "download")
+# data.* fields that say how a dataset is read, prepared or normalised, not which audio it holds.
+DATA_HOW_FIELDS = ("tfds_dir", "prefetch_batches", "cache", "prepare_workers", "beam_options", "download",
+                   "recompute_stats")
 
 
 def data_change_notice(config: ExperimentConfig, saved: ExperimentConfig) -> Optional[str]:
@@ -60,7 +61,7 @@ def data_change_notice(config: ExperimentConfig, saved: ExperimentConfig) -> Opt
     statistics it uses; None when the data are the same."""
     ours, theirs = config_lib.to_dict(config)["data"], config_lib.to_dict(saved)["data"]
     changed = [f"data.{k}={ours[k]!r} (was {theirs.get(k)!r})" for k in ours
-               if k not in DATA_HOW_FIELDS + ("recompute_stats",) and ours[k] != theirs.get(k)]
+               if k not in DATA_HOW_FIELDS and ours[k] != theirs.get(k)]
     if not changed:
         return None
     stats = ("this data's own statistics (data.recompute_stats)" if config.data.recompute_stats else
