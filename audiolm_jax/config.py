@@ -200,6 +200,8 @@ class TrainConfig:
     loss: Literal["mse", "l1"] = "mse"  # regression loss of the mse head
     input_noise: float = 0.0  # std (normalised units) of noise on teacher-forced inputs, against exposure bias
     mean_mse_weight: float = 0.0  # gaussian/mixture heads: adds this × the MSE of their mean to the likelihood
+    self_feed: float = 0.0  # scheduled sampling: share of input groups replaced by the model's own draw (0: off)
+    self_feed_passes: int = 1  # gradient-free passes that make those draws (k: errors compounded over k steps)
     gate_weight: float = 1.0  # weight of the end-of-audio gate's cross-entropy (with model.gate)
     gate_positive_weight: float = 5.0  # weight of 'ended' positions in it (one per recording end seen)
     guided_attention_weight: float = 1.0  # weight of the guided (diagonal) attention loss (model.condition.guided_layers)
@@ -495,6 +497,8 @@ def _validate_train(t: TrainConfig) -> None:
     _require(0.0 <= t.input_noise <= 4.0, "train.input_noise", t.input_noise, "a std in [0, 4] (normalised units)")
     _require(t.gate_weight >= 0, "train.gate_weight", t.gate_weight, ">= 0")
     _require(t.mean_mse_weight >= 0, "train.mean_mse_weight", t.mean_mse_weight, ">= 0")
+    _require(0.0 <= t.self_feed <= 1.0, "train.self_feed", t.self_feed, "a share in [0, 1]")
+    _require(1 <= t.self_feed_passes <= 8, "train.self_feed_passes", t.self_feed_passes, "an integer in [1, 8]")
     _require(t.gate_positive_weight > 0, "train.gate_positive_weight", t.gate_positive_weight, "> 0")
     _require(t.guided_attention_weight >= 0, "train.guided_attention_weight", t.guided_attention_weight, ">= 0")
     _require(0 < t.guided_attention_sigma <= 1, "train.guided_attention_sigma", t.guided_attention_sigma,

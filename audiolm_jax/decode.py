@@ -85,13 +85,13 @@ def _chunk_keys(key: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
     return dropout_key, noise_key
 
 
-def _draw(outputs: dict[str, jax.Array], key: jax.Array, temperature: float, bounds: jax.Array
+def draw_group(outputs: dict[str, jax.Array], key: jax.Array, temperature: float, bounds: jax.Array
           ) -> tuple[jax.Array, jax.Array]:
-    """The next group from head outputs at one position: the mean `[B, 1, r*M]`, plus scaled
-    noise for the gaussian head, or a draw from the mixture head (a component by its weight,
-    then its Gaussian with scales times `temperature`), clipped per value to `bounds`
-    `[2, r*M]` (low, high); and the gate's probability
-    that this group lies past the end of the audio `[B, 1]` (0 without a gate)."""
+    """The next group from head outputs at each of T positions (decoding: T = 1): the mean
+    `[B, T, r*M]`, plus scaled noise for the gaussian head, or a draw from the mixture head (a
+    component by its weight, then its Gaussian with scales times `temperature`), clipped per
+    value to `bounds` `[2, r*M]` (low, high); and the gate's probability that this group lies
+    past the end of the audio `[B, T]` (0 without a gate)."""
     x = outputs["mean"]
     if "mixture_logits" in outputs:  # a component drawn by its weight, then its Gaussian at `temperature`
         pick_key, key = jax.random.split(key)
@@ -180,7 +180,7 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
     last = {k: v[:, -1:] for k, v in outputs.items()}
     if guided:
         last = guide(last, guidance)
-    return _draw(last, jax.random.fold_in(noise_key, context.shape[1] - 1), temperature, bounds), cache
+    return draw_group(last, jax.random.fold_in(noise_key, context.shape[1] - 1), temperature, bounds), cache
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
@@ -209,7 +209,7 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
                                      prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
         if guided:
             outputs = guide(outputs, guidance)
-        nxt, ended = _draw(outputs, jax.random.fold_in(noise_key, start + i), temperature, bounds)
+        nxt, ended = draw_group(outputs, jax.random.fold_in(noise_key, start + i), temperature, bounds)
         return (cache, nxt), (nxt[:, 0], ended[:, 0])
 
     _, (groups, ended) = jax.lax.scan(step, (cache, first), jnp.arange(num_steps))
@@ -364,7 +364,7 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
         picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}  # [B, 1, ...]
         if guided:
             picked = guide(picked, guidance)
-        return _draw(picked, jax.random.fold_in(noise_key, last), temperature, clip)
+        return draw_group(picked, jax.random.fold_in(noise_key, last), temperature, clip)
 
     ended = []
     for index, (context_len, new) in enumerate(plan):

@@ -236,6 +236,48 @@ def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float, example_ids:
 
 
 CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dropout draw
+SELF_FEED_TAG = 0x73656C66  # folded into a step's key for scheduled sampling's choices and draws
+
+
+def self_fed_inputs(inputs: jax.Array, draws: jax.Array, chosen: jax.Array) -> jax.Array:
+    """Teacher-forced input groups `[B, N, r*M]` where `chosen` `[B, N]` (bool) replaced by the
+    model's own draws `[B, N, r*M]`: input group i + 1 becomes the draw made at position i
+    (its prediction of that group); group 0 always stays the data's."""
+    fed = jnp.concatenate([inputs[:, :1], draws[:, :-1]], axis=1)
+    chosen = chosen.at[:, 0].set(False)
+    return jnp.where(chosen[..., None], fed, inputs)
+
+
+def own_draws(outputs: dict[str, jax.Array], key: jax.Array, temperature: float, example_ids: jax.Array
+              ) -> jax.Array:
+    """One draw per position `[B, N, r*M]` from head outputs over all positions, as sampling
+    draws them (`decode.draw_group`: a mixture component, then its Gaussian at `temperature`),
+    each row's from `key` folded with its global example id `[B]`; unclipped."""
+    from audiolm_jax.decode import draw_group
+
+    unbounded = jnp.array([[-jnp.inf], [jnp.inf]], outputs["mean"].dtype)
+    per_row = lambda out, e: draw_group(jax.tree.map(lambda v: v[None], out), jax.random.fold_in(key, e),
+                                        temperature, unbounded)[0][0]
+    return jax.vmap(per_row)(outputs, example_ids)
+
+
+def scheduled_sampling_inputs(apply: Callable[[jax.Array], dict], inputs: jax.Array, key: jax.Array, share: float,
+                              passes: int, temperature: float, example_ids: jax.Array) -> jax.Array:
+    """Inputs `[B, N, r*M]` for a step trained on the model's own output (parallel scheduled
+    sampling, Duckworth et al. 2019): each group after the first is chosen with probability
+    `share` (per example and position, keyed by global example id `[B]`); `passes` forward
+    passes without gradient (`apply`: inputs → head outputs) each replace the chosen groups by
+    the draws the previous pass made from its inputs, so after k passes a chosen group can
+    carry errors compounded over up to k steps, as free-running decoding does. The loss still
+    compares against the data: the model learns to pull its own drifting past back."""
+    choose_key, draw_key = jax.random.split(key)
+    chosen = jax.vmap(lambda e: jax.random.bernoulli(jax.random.fold_in(choose_key, e), share,
+                                                     inputs.shape[1:2]))(example_ids)
+    fed = inputs
+    for p in range(passes):
+        draws = own_draws(jax.lax.stop_gradient(apply(fed)), jax.random.fold_in(draw_key, p), temperature, example_ids)
+        fed = self_fed_inputs(inputs, draws, chosen)
+    return fed
 
 
 def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optional[dict]:
@@ -271,6 +313,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
     input_noise = config.train.input_noise
     gate_weight, gate_positive = config.train.gate_weight, config.train.gate_positive_weight
     mean_mse = config.train.mean_mse_weight
+    self_feed, self_feed_passes = config.train.self_feed, config.train.self_feed_passes
     guided_weight, guided_sigma = config.train.guided_attention_weight, config.train.guided_attention_sigma
     condition = config.model.condition
     schedule = learning_rate_schedule(config.train)
@@ -292,6 +335,12 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
                 for tag, name in enumerate(("drop_label", "drop_text"), start=1):
                     conditions[name] = conditioning.drop_mask(jax.random.fold_in(drop_key, tag),
                                                               condition.each_dropout, example_ids)
+        if self_feed > 0:
+            apply = lambda fed: model.apply({"params": state.params}, fed, deterministic=False,
+                                            example_ids=example_ids, conditions=conditions,
+                                            rngs={"dropout": dropout_rng})[0]
+            inputs = scheduled_sampling_inputs(apply, inputs, jax.random.fold_in(step_key, SELF_FEED_TAG), self_feed,
+                                               self_feed_passes, config.sample.temperature, example_ids)
         global_count = jax.lax.psum(jnp.sum(target_mask) * batch["mel"].shape[-1], "data")
         global_count = jnp.maximum(global_count, 1.0)
 

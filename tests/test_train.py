@@ -111,8 +111,10 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent("""
     data = random_walk_data()
     out = {{}}
     for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
-        cfg = tiny_config(os.path.join({workdir!r}, name), model={{"prenet_dropout": 0.5, "dropout": 0.1}},
-                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3}})
+        cfg = tiny_config(os.path.join({workdir!r}, name),
+                          model={{"prenet_dropout": 0.5, "dropout": 0.1, "head": "mixture", "mixture_components": 2}},
+                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3, "self_feed": 0.5,
+                                  "self_feed_passes": 2}})
         result = train.train(cfg, data, mesh=train.make_mesh(devices))
         out[name] = {{"losses": [h["loss"] for h in result.history],
                      "params": [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(result.state.params)]}}
@@ -219,6 +221,48 @@ def test_input_noise_and_the_mean_mse_term():
     plain = train.loss_sums(outputs, mel, mask, 2, "mse")
     weighted = train.loss_sums(outputs, mel, mask, 2, "mse", mean_mse_weight=10.0)
     np.testing.assert_allclose(weighted["loss"], plain["loss"] + 10.0 * plain["mse"], rtol=1e-6)
+
+
+def test_self_fed_inputs_replace_chosen_groups_by_the_previous_positions_draw():
+    inputs = jnp.arange(2 * 4 * 3, dtype=jnp.float32).reshape(2, 4, 3)
+    draws = -inputs - 100.0
+    chosen = jnp.asarray([[True, True, False, True], [False, False, True, False]])
+    fed = np.asarray(train.self_fed_inputs(inputs, draws, chosen))
+    np.testing.assert_array_equal(fed[0, 0], inputs[0, 0])  # group 0 is always the data's
+    np.testing.assert_array_equal(fed[0, 1], draws[0, 0])  # the draw made at position 0 predicts group 1
+    np.testing.assert_array_equal(fed[0, 2], inputs[0, 2])
+    np.testing.assert_array_equal(fed[0, 3], draws[0, 2])
+    np.testing.assert_array_equal(fed[1], np.concatenate([inputs[1, :2], draws[1, 1:2], inputs[1, 3:]]))
+
+
+def test_scheduled_sampling_compounds_errors_over_its_passes():
+    """A model that predicts 2 × its input: one pass feeds group i + 1 = 2·x_i, a second
+    pass 2·(2·x_{i-1}) — the errors of two free-running steps, as decoding makes them."""
+    inputs = jnp.tile(jnp.arange(1.0, 6.0)[None, :, None], (3, 1, 2))  # [3, 5, 2]
+    apply = lambda fed: {"mean": 2.0 * fed}
+    ids = jnp.arange(3)
+    one = np.asarray(train.scheduled_sampling_inputs(apply, inputs, jax.random.key(0), 1.0, 1, 0.3, ids))
+    two = np.asarray(train.scheduled_sampling_inputs(apply, inputs, jax.random.key(0), 1.0, 2, 0.3, ids))
+    np.testing.assert_array_equal(one[0, :, 0], [1, 2, 4, 6, 8])
+    np.testing.assert_array_equal(two[0, :, 0], [1, 2, 4, 8, 12])
+    none = train.scheduled_sampling_inputs(apply, inputs, jax.random.key(0), 0.0, 2, 0.3, ids)
+    np.testing.assert_array_equal(none, inputs)
+    half = np.asarray(train.scheduled_sampling_inputs(apply, jnp.ones((64, 50, 1)), jax.random.key(1), 0.5, 1, 0.3,
+                                                      jnp.arange(64)))
+    assert 0.4 < np.mean(half[:, 1:] == 2.0) < 0.6  # each later group chosen with probability 0.5
+
+
+def test_scheduled_sampling_draws_from_the_mixture_like_sampling():
+    """Its draws are the sampler's: a component by weight, then its Gaussian at the temperature;
+    row by row from the global example id (the same on any device count)."""
+    means = jnp.stack([jnp.full((2, 6, 4), -3.0), jnp.full((2, 6, 4), 3.0)], axis=2)  # [B, T, K, W]
+    outputs = {"mean": jnp.zeros((2, 6, 4)), "mixture_logits": jnp.log(jnp.asarray([0.5, 0.5]))[None, None].repeat(2, 0).repeat(6, 1),
+               "component_means": means, "component_log_scales": jnp.full((2, 6, 2, 4), -10.0)}
+    draws = np.asarray(train.own_draws(outputs, jax.random.key(0), 0.3, jnp.asarray([7, 9])))
+    np.testing.assert_allclose(np.abs(draws), 3.0, atol=1e-3)  # a component's mean, never the mixture mean 0
+    assert len(np.unique(np.sign(draws[..., 0]))) == 2
+    alone = np.asarray(train.own_draws(jax.tree.map(lambda v: v[1:], outputs), jax.random.key(0), 0.3, jnp.asarray([9])))
+    np.testing.assert_array_equal(alone[0], draws[1])
 
 
 def test_resuming_may_change_compute_settings_but_not_shapes(tmp_path):
