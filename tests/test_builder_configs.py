@@ -64,3 +64,16 @@ def test_a_tfds_failure_is_one_line_naming_the_source_the_folders_and_what_to_do
     assert "\n" not in message
     assert "data.source=librispeech" in message and str(root) in message
     assert sources.tfds_dir(cfg) in message and "delete" in message
+
+
+def test_constructing_an_unprepared_builder_leaves_no_temporary_directory(tmp_path, monkeypatch):
+    """tfds made an empty `tmp…tfds` directory per construction (2971 were left in /tmp)."""
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    root = write_librispeech(tmp_path / "ls", splits=("train-clean-100", "dev-clean"))
+    sources.make_builder(source_config(tmp_path, "librispeech", 8000, 30, dir=str(root)))
+    builders.SyntheticPiano(config=builders.synthetic_config(16000, 4.0, 1024, 64), data_dir=str(tmp_path / "tfds"))
+    assert os.listdir(scratch) == []

@@ -71,6 +71,16 @@ def _notes_feature() -> tfds.features.Tensor:
     return tfds.features.Tensor(shape=(None, 4), dtype=np.float32, doc="notes: onset s, offset s, pitch, velocity")
 
 
+class LocalDatasetInfo(tfds.core.DatasetInfo):
+    """tfds's DatasetInfo, never looked up on tfds's GCS bucket (none of these datasets is
+    there): tfds 4.9 makes an empty temporary directory (`/tmp/tmp…tfds`) before looking, on
+    every construction of an unprepared builder, and never removes it — thousands piled up
+    in /tmp after a few test runs."""
+
+    def initialize_from_bucket(self) -> None:
+        """Nothing to fetch; no temporary directory."""
+
+
 def _metadata(sample_rate: int) -> tfds.core.MetadataDict:
     return tfds.core.MetadataDict(sample_rate=sample_rate)
 
@@ -342,7 +352,7 @@ class _Generated(_ConfigsByName, tfds.core.GeneratorBasedBuilder):
         raise NotImplementedError
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(builder=self, description=self.DESCRIPTION,
+        return LocalDatasetInfo(builder=self, description=self.DESCRIPTION,
                                      features=tfds.features.FeaturesDict(self._features()),
                                      supervised_keys=self.SUPERVISED_KEYS,
                                      metadata=_metadata(self.builder_config.sample_rate))
@@ -455,7 +465,7 @@ class LibrispeechAudio(_Parallel, _ConfigsByName, tfds_librispeech.Builder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         sample_rate = self.builder_config.sample_rate
-        return tfds.core.DatasetInfo(
+        return LocalDatasetInfo(
             builder=self, description="LibriSpeech read English speech (OpenSLR 12), mono int16.",
             features=tfds.features.FeaturesDict({
                 "speech": _audio_feature(sample_rate), "text": tfds.features.Text(),
@@ -510,7 +520,7 @@ class MaestroV3(_Parallel, _ConfigsByName, tfds.core.GeneratorBasedBuilder):
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
+        return LocalDatasetInfo(
             builder=self, description="MAESTRO v3: ~200 h of virtuosic piano with aligned MIDI (Hawthorne et al., 2019).",
             features=tfds.features.FeaturesDict({
                 "audio": _audio_feature(self.builder_config.sample_rate),
@@ -553,7 +563,7 @@ class _LabelledSounds(_Parallel, _ConfigsByName, tfds.core.GeneratorBasedBuilder
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
+        return LocalDatasetInfo(
             builder=self, description=f"{self.LAYOUT} from {self._source_dir}: labelled environmental sound.",
             features=tfds.features.FeaturesDict({
                 "audio": _audio_feature(self.builder_config.sample_rate),
@@ -610,7 +620,7 @@ class AudioFolder(_Parallel, _ConfigsByName, tfds.core.GeneratorBasedBuilder):
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
+        return LocalDatasetInfo(
             builder=self, description=f"Audio files below {self._source_dir}.",
             features=tfds.features.FeaturesDict({
                 "audio": _audio_feature(self.builder_config.sample_rate), "path": np.str_,
