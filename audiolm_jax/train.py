@@ -235,7 +235,26 @@ def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float, example_ids:
     return inputs + noise * jax.vmap(draw)(example_ids)
 
 
+def drift_inputs(inputs: jax.Array, key: jax.Array, step_std: float, example_ids: jax.Array) -> jax.Array:
+    """Teacher-forced input groups `[B, N, r*M]` (normalised) plus a level offset that walks
+    randomly along each row: group n of row b gets Σ_{i≤n} ε_i added to all its values,
+    ε ~ N(0, `step_std`²) drawn from `key` folded with the row's global example id `[B]`
+    (group 0 is left clean).
+
+    Free-running continuations drift in level (speech louder, piano quieter: README); the
+    errors that compound are correlated over time and across bins, which white input noise
+    does not imitate. Targets stay clean, so the model learns to measure how far its recent
+    input has wandered from the level of the context before it and to step back.
+    """
+    if step_std <= 0:
+        return inputs
+    steps = lambda e: jax.random.normal(jax.random.fold_in(key, e), inputs.shape[1:2], inputs.dtype)
+    walk = jnp.cumsum(step_std * jax.vmap(steps)(example_ids).at[:, 0].set(0.0), axis=1)  # [B, N]
+    return inputs + walk[..., None]
+
+
 CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dropout draw
+DRIFT_TAG = 0x64726674  # folded into a step's noise key for the input level drift
 SELF_FEED_TAG = 0x73656C66  # folded into a step's key for scheduled sampling's choices and draws
 
 
@@ -310,7 +329,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
                     mesh: Mesh) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """jit(shard_map(step)): (state, batch sharded on `data`) → (new state, metrics)."""
     r, loss_kind, decay = config.model.frames_per_step, config.train.loss, config.train.ema_decay
-    input_noise = config.train.input_noise
+    input_noise, input_drift = config.train.input_noise, config.train.input_drift
     gate_weight, gate_positive = config.train.gate_weight, config.train.gate_positive_weight
     mean_mse = config.train.mean_mse_weight
     self_feed, self_feed_passes = config.train.self_feed, config.train.self_feed_passes
@@ -327,6 +346,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         local = inputs.shape[0]
         example_ids = jax.lax.axis_index("data") * local + jnp.arange(local)
         inputs = corrupt_inputs(inputs, noise_rng, input_noise, example_ids)
+        inputs = drift_inputs(inputs, jax.random.fold_in(noise_rng, DRIFT_TAG), input_drift, example_ids)
         conditions = batch_conditions(batch, config.model)
         if conditions is not None:
             drop_key = jax.random.fold_in(step_key, CONDITION_DROP_TAG)

@@ -113,7 +113,7 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent("""
     for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
         cfg = tiny_config(os.path.join({workdir!r}, name),
                           model={{"prenet_dropout": 0.5, "dropout": 0.1, "head": "mixture", "mixture_components": 2}},
-                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3, "self_feed": 0.5,
+                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3, "input_drift": 0.02, "self_feed": 0.5,
                                   "self_feed_passes": 2}})
         result = train.train(cfg, data, mesh=train.make_mesh(devices))
         out[name] = {{"losses": [h["loss"] for h in result.history],
@@ -221,6 +221,19 @@ def test_input_noise_and_the_mean_mse_term():
     plain = train.loss_sums(outputs, mel, mask, 2, "mse")
     weighted = train.loss_sums(outputs, mel, mask, 2, "mse", mean_mse_weight=10.0)
     np.testing.assert_allclose(weighted["loss"], plain["loss"] + 10.0 * plain["mse"], rtol=1e-6)
+
+
+def test_input_drift_is_a_random_walk_in_level_per_example():
+    x = jnp.zeros((64, 200, 6))
+    assert train.drift_inputs(x, jax.random.key(0), 0.0, jnp.arange(64)) is x
+    drifted = np.asarray(train.drift_inputs(x, jax.random.key(0), 0.05, jnp.arange(64)))
+    np.testing.assert_array_equal(drifted[:, 0], 0.0)  # group 0 clean
+    assert np.all(drifted == drifted[..., :1])  # one level offset for every value of a group
+    steps = np.diff(drifted[..., 0], axis=1)
+    assert abs(steps.std() - 0.05) < 0.003 and abs(steps.mean()) < 0.003
+    assert abs(drifted[:, -1, 0].std() - 0.05 * np.sqrt(199)) < 0.2  # wanders like √n
+    alone = np.asarray(train.drift_inputs(x[5:6], jax.random.key(0), 0.05, jnp.asarray([5])))
+    np.testing.assert_array_equal(alone[0], drifted[5])  # keyed by global example id
 
 
 def test_self_fed_inputs_replace_chosen_groups_by_the_previous_positions_draw():
