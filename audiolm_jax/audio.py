@@ -113,6 +113,18 @@ def num_frames(num_samples: int, config: AudioConfig) -> int:
     return 1 + num_samples // config.hop_length
 
 
+def whole_window_frames(num_samples: int, config: AudioConfig) -> int:
+    """Frames (center=True) whose analysis window of `n_fft` samples lies inside `num_samples`
+    at its end; the frames after them are computed partly on the zero padding past the end
+    of the audio (0.5-30 dB low): an edge of the cut, not a sound."""
+    return max((num_samples - config.n_fft // 2) // config.hop_length + 1, 0)
+
+
+def lookahead_samples(config: AudioConfig) -> int:
+    """Samples past a crop's end that its last frames' windows reach (center=True: n_fft / 2)."""
+    return config.n_fft // 2 if config.center else 0
+
+
 # ---------------------------------------------------------------------------------------
 # numpy / librosa path (the reference)
 

@@ -59,12 +59,6 @@ class Continuation:
     alignments: Optional[list[np.ndarray]] = None  # TTS: per sample, attention `[positions, characters]` (`text_alignments`)
 
 
-def whole_window_frames(num_samples: int, config: AudioConfig) -> int:
-    """Frames (center=True) whose analysis window of `n_fft` samples lies inside `num_samples`
-    at its end: the last such frame has seen as much audio as any frame of a training crop."""
-    return max((num_samples - config.n_fft // 2) // config.hop_length + 1, 0)
-
-
 def prompt_from_waveform(name: str, waveform: np.ndarray, config: ExperimentConfig) -> Prompt:
     """A prompt from mono `[samples]` audio at `audio.sample_rate`.
 
@@ -73,7 +67,7 @@ def prompt_from_waveform(name: str, waveform: np.ndarray, config: ExperimentConf
     and `predict_residual` adds to exactly that frame); the audio kept is K·hop samples.
     """
     r, hop = config.model.frames_per_step, config.audio.hop_length
-    frames = whole_window_frames(len(waveform), config.audio)
+    frames = audio.whole_window_frames(len(waveform), config.audio)
     frames -= frames % r
     if frames < r:
         need = (r - 1) * hop + config.audio.n_fft // 2

@@ -95,7 +95,7 @@ def real_continuation_metrics(prompt: continuation.Prompt, clip: np.ndarray, con
     `sample.seconds` (or a second) follows."""
     start = len(prompt.log_mel_db)
     real_db = np.asarray(audio.log_mel_jax(np.asarray(clip, np.float32)[None], config.audio))[0]
-    end = min(continuation.whole_window_frames(len(clip), config.audio),
+    end = min(audio.whole_window_frames(len(clip), config.audio),
               start + int(round(config.sample.seconds * config.audio.frames_per_second)))
     if end - start < min(1.0, config.sample.seconds / 2) * config.audio.frames_per_second:
         return None

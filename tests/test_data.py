@@ -69,7 +69,8 @@ def test_maestro_local_copy_resamples_chunks_and_splits(tmp_path):
     reference = librosa.resample(0.9 * expected, orig_sr=44100, target_sr=8000, res_type="soxr_hq")
     np.testing.assert_allclose(np.concatenate([head["audio"], tail["audio"]]) / 32767, reference, atol=2e-4)
     evals = data.eval_batches(batch_size=4, length=32, num_batches=1)
-    assert len(evals) == 1 and evals[0]["mask"][0].sum() == 32 and evals[0]["mask"][2].sum() == 0
+    # the piece's last 0.5 s chunk: its last whole-window frame is frame 30 (frame 31 would reach past its end)
+    assert len(evals) == 1 and evals[0]["mask"][0].sum() == 31 and evals[0]["mask"][2].sum() == 0
     assert [len(w) for w in data.eval_waveforms(8)] == [4000, 4000]  # 0.5 s segments at 8 kHz
     assert sorted(len(w) for w in data.eval_waveforms(8, seconds=0.75)) == [4000, 6000]  # 0.75 s of the 1 s chunk
     assert [len(w) for w in data.eval_waveforms(1, seconds=0.1)] == [4000]  # never less than a segment
@@ -86,14 +87,16 @@ def test_synthetic_builder_is_the_generator_deterministically(tmp_path):
     np.testing.assert_allclose(clip / 32767, synthetic.synthesize_clip(0, 3, 1.0, 8000), atol=2e-5)
     data = prepare(cfg)
     assert data.cache == "log_mel"  # the embedded set, read plainly: whole log-mels kept, crops cut in frames
-    # a training row is its clip's whole log-mel (63 frames of 1 s), normalised, cropped in frames
+    # a training row is its clip's whole log-mel (63 frames of 1 s; the last, on the padding
+    # past the end, dropped), normalised, cropped in frames
     order = [int(data.train[i]["id"].decode().split("-")[1]) for i in range(8)]  # tfds shuffles the clips
     whole = clip_log_mels([synthetic.synthesize_clip(0, i, 1.0, 8000) for i in order], cfg.audio)
     assert [m.shape for m in whole] == [(63, 16)] * 8
+    whole = [m[:62] for m in whole]
     batch = data.train_batch(2, seed=0, batch_size=4, length=32)
     indices, fractions = batch_examples(2, 0, 4, 8)
     for row, (index, fraction) in enumerate(zip(indices, fractions)):
-        start = crop_start(63, 32, fraction)
+        start = crop_start(62, 32, fraction)
         np.testing.assert_allclose(batch["mel"][row], data.stats.normalise(whole[index][start : start + 32]), atol=0.02)  # int16 storage
     assert np.all(batch["mask"] == 1)
 
@@ -198,6 +201,35 @@ def test_two_processes_read_disjoint_rows_that_cover_the_global_batch(tmp_path, 
     assert not np.array_equal(parts[0]["mel"], parts[1]["mel"])
 
 
+def test_batch_frames_are_whole_window_frames_and_a_recordings_end_is_its_last_whole_frame(tmp_path):
+    """Every real frame of a batch is computed on audio only. A crop inside a recording read
+    its last frames over the zero padding after the cut (dB low: an edge, not a sound, and a
+    training target at every crop's end); a crop that reaches the recording's end counted
+    those edge frames as real, so the end-of-audio gate learned the edge, which free-running
+    decoding never makes (a speech model's gate never fired)."""
+    from audiolm_jax.audio import log_mel_jax, whole_window_frames
+    from audiolm_jax.data.builders import to_float
+
+    cfg = tiny_config(str(tmp_path), audio={"top_db": None})  # no per-clip floor: crop and recording comparable
+    a = cfg.audio
+    long, short = piano_like(1.5, 8000, seed=1), piano_like(0.3, 8000, seed=2)
+    as_int16 = lambda x: {"audio": np.round(x / np.max(np.abs(x)) * 20000).astype(np.int16)}
+    data = Dataset([as_int16(long), as_int16(short)], [as_int16(long), as_int16(short)], "audio", a, cfg.data,
+                   cache="audio")
+    frames = a.seconds_to_frames(cfg.data.segment_seconds)  # 32
+    batch = data.eval_batches(2, frames, 1)[0]
+    full_db = lambda x: data.stats.normalise(np.asarray(log_mel_jax(to_float(as_int16(x)["audio"])[None], a))[0])
+    inside, ending = batch["mel"][0], batch["mel"][1]
+    assert batch["mask"][0].sum() == frames  # inside the recording: every frame whole
+    np.testing.assert_allclose(inside, full_db(long)[:frames], atol=2e-3)  # the last ones too
+    whole = whole_window_frames(len(short), a)
+    assert whole < 1 + len(short) // a.hop_length
+    np.testing.assert_array_equal(batch["mask"][1], np.arange(frames) < whole)  # masked after the last whole frame
+    np.testing.assert_allclose(ending[:whole], full_db(short)[:whole], atol=2e-3)
+    counted, ended, _ = train.gate_labels(batch["mask"], 1, 5.0)
+    assert ended[1, whole - 1] == 1 and ended[0].sum() == 0  # 'ended' after the last whole frame
+
+
 def test_short_clips_are_padded_and_masked_not_dropped(tmp_path):
     folder = tmp_path / "short"
     folder.mkdir()
@@ -206,7 +238,7 @@ def test_short_clips_are_padded_and_masked_not_dropped(tmp_path):
     data = prepare(file_config(tmp_path, "folder", folder))
     batch = data.train_batch(0, seed=0, batch_size=4, length=32)
     valid = batch["mask"].sum(axis=1)
-    assert np.all(valid == 1 + 1600 // 128) and np.all(batch["mel"][:, 20:] == 0)
+    assert np.all(valid == (1600 - 128) // 128 + 1) and np.all(batch["mel"][:, 20:] == 0)  # whole-window frames
 
 
 def test_prepare_cli_builds_an_experiments_dataset_without_training(tmp_path, capsys):

@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from audiolm_jax import config as C
-from audiolm_jax.continuation import whole_window_frames
+from audiolm_jax.audio import whole_window_frames
 from tests.helpers import html_links
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from audiolm_jax import config as C, sample, train
-from audiolm_jax.continuation import whole_window_frames
+from audiolm_jax.audio import whole_window_frames
 from audiolm_jax.data import prepare
 from tests.helpers import random_walk_data, tiny_config
 

@@ -22,7 +22,7 @@ import numpy as np
 import tqdm
 
 from audiolm_jax import conditioning, midi
-from audiolm_jax.audio import log_mel_jax
+from audiolm_jax.audio import lookahead_samples, log_mel_jax, whole_window_frames
 from audiolm_jax.config import AudioConfig, ConditionConfig, DataConfig
 from audiolm_jax.data import augment as augment_lib
 from audiolm_jax.data.builders import to_float
@@ -118,8 +118,11 @@ class Dataset:
                               disable=len(source) < 1000, leave=False))
 
     def _whole_log_mels(self, source: Sequence[dict[str, Any]]) -> list[np.ndarray]:
-        """Log-mel in dB `[frames, n_mels]` of every example's whole audio (equal lengths batched)."""
-        return clip_log_mels([to_float(example[self.audio_key]) for example in source], self.audio)
+        """Log-mel in dB `[frames, n_mels]` of every example's whole audio (equal lengths
+        batched), its whole-window frames only (see `_log_mels`)."""
+        waves = [to_float(example[self.audio_key]) for example in source]
+        return [mel[: whole_window_frames(len(wave), self.audio)]
+                for mel, wave in zip(clip_log_mels(waves, self.audio), waves)]
 
     def _usable(self, source: Sequence[dict[str, Any]], name: str) -> np.ndarray:
         """Indices `[K]` of the examples batches are drawn from: all of them for random crops;
@@ -139,10 +142,13 @@ class Dataset:
         return ids
 
     def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
-              end_crop_fraction: float = 0.0, samples: Optional[int] = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Float32 `[≤ samples]` (default: a segment) of example `index`, placed by
-        `crop_start` from `fraction`, and its metadata (`label` id, `text`, `notes` `[N, 4]`
-        with times from the crop's first sample; None where the dataset has none)."""
+              end_crop_fraction: float = 0.0, samples: Optional[int] = None, lookahead: int = 0
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Float32 `[≤ samples + lookahead]` (default: a segment) of example `index`, placed
+        by `crop_start` from `fraction`, and its metadata (`label` id, `text`, `notes` `[N, 4]`
+        with times from the crop's first sample; None where the dataset has none).
+        `lookahead` more samples past the crop, where the example has them, are the audio
+        its last frames' windows reach (`_log_mels`)."""
         example = source[int(index)]
         audio = example[self.audio_key]
         want = samples or self._segment_samples
@@ -151,7 +157,7 @@ class Dataset:
         if meta["notes"] is not None:
             rate = self.audio.sample_rate
             meta["notes"] = midi.window_notes(meta["notes"], start / rate, want / rate)
-        return to_float(audio[start : start + want]), meta
+        return to_float(audio[start : start + want + lookahead]), meta
 
     def _mel_crop(self, split: str, index: int, fraction: float, length: int, end_crop_fraction: float = 0.0
                   ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -177,20 +183,30 @@ class Dataset:
 
     def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int
                     ) -> tuple[np.ndarray, dict[str, Any]]:
-        crop, meta = self._crop(self.train, index, fraction, self.data.end_crop_fraction)
+        crop, meta = self._crop(self.train, index, fraction, self.data.end_crop_fraction,
+                                lookahead=lookahead_samples(self.audio))
         if self.data.augments:
             rng = np.random.default_rng([seed, step, row, 2])
             crop = augment_lib.augment(crop, self.data, self.audio.sample_rate, rng)
         return crop, meta
 
     def _log_mels(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Crops → log-mel in dB `[B, T, M]` (zero-padded to the segment) and frame mask `[B, T]`."""
-        waves = np.zeros((len(crops), self._segment_samples), np.float32)
+        """Crops of up to a segment plus `lookahead_samples` (`_crop`'s `lookahead`) → the
+        segment's log-mel in dB `[B, T, M]` (zero-padded) and frame mask `[B, T]`.
+
+        A frame is real only if its whole analysis window lies in the audio read: the frames
+        at a cut are computed on the zero padding after it (0.5-30 dB low). Read with the
+        lookahead, a crop inside a recording has all T frames whole; a crop that reaches the
+        recording's end is masked after its last whole frame — where the end-of-audio gate
+        learns 'ended' from what was heard, not from the edge of the cut, which free-running
+        decoding never produces (so the gate never fired there).
+        """
+        waves = np.zeros((len(crops), self._segment_samples + lookahead_samples(self.audio)), np.float32)
         for row, crop in enumerate(crops):
-            waves[row, : len(crop)] = crop
-        mel = np.asarray(self._log_mel(waves, self.audio))
-        frames = mel.shape[1]
-        valid = np.array([min(1 + len(c) // self.audio.hop_length, frames) if len(c) else 0 for c in crops])
+            waves[row, : len(crop)] = crop[: waves.shape[1]]
+        frames = self.audio.seconds_to_frames(self.data.segment_seconds)
+        mel = np.asarray(self._log_mel(waves, self.audio))[:, :frames]
+        valid = np.array([min(whole_window_frames(len(c), self.audio), frames) for c in crops])
         return mel, (np.arange(frames)[None, :] < valid[:, None]).astype(np.float32)
 
     def _batch(self, mel: np.ndarray, mask: np.ndarray, metas: list[dict[str, Any]], length: int
@@ -254,7 +270,7 @@ class Dataset:
             while len(read) % batch_size:
                 read.append((np.zeros_like(read[0][0]), np.zeros(length, np.float32), dict(NO_METADATA)))
             return [self._mel_batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
-        read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0), ids))
+        read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0, lookahead=lookahead_samples(self.audio)), ids))
         while len(read) % batch_size:
             read.append((np.zeros(0, np.float32), dict(NO_METADATA)))
         return [self._wave_batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
@@ -314,7 +330,8 @@ class Dataset:
         """Log-mels in dB `[frames, n_mels]` of `count` random training crops (for statistics)."""
         indices = np.random.default_rng([seed, 3]).integers(0, len(self.train), size=count)
         fractions = np.random.default_rng([seed, 4]).random(count)
-        crops = list(self._pool.map(lambda r: self._crop(self.train, indices[r], fractions[r])[0], range(count)))
+        crops = list(self._pool.map(lambda r: self._crop(self.train, indices[r], fractions[r],
+                                                         lookahead=lookahead_samples(self.audio))[0], range(count)))
         mels = []
         for start in range(0, count, 32):  # bounded STFT memory
             mel, mask = self._log_mels(crops[start : start + 32])
