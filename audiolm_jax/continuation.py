@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from audiolm_jax import audio, conditioning, decode, invert, midi
-from audiolm_jax.config import AudioConfig, ExperimentConfig, ModelConfig
+from audiolm_jax.config import ExperimentConfig, ModelConfig
 from audiolm_jax.model import MelTransformer, group_frames
 from audiolm_jax.stats import NormStats
 
