@@ -201,7 +201,7 @@ class TrainConfig:
     input_noise: float = 0.0  # std (normalised units) of noise on teacher-forced inputs, against exposure bias
     mean_mse_weight: float = 0.0  # gaussian/mixture heads: adds this × the MSE of their mean to the likelihood
     input_drift: float = 0.0  # std per group (normalised units) of a random-walk level offset added to teacher-forced inputs
-    self_feed: float = 0.0  # scheduled sampling: share of input groups replaced by the model's own draw (0: off)
+    self_feed: float = 0.0  # scheduled sampling: share of input groups replaced by the model's own draw at sample.temperature (0: off)
     self_feed_passes: int = 1  # gradient-free passes that make those draws (k: errors compounded over k steps)
     gate_weight: float = 1.0  # weight of the end-of-audio gate's cross-entropy (with model.gate)
     gate_positive_weight: float = 5.0  # weight of 'ended' positions in it (one per recording end seen)

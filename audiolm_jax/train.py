@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from audiolm_jax import checkpoint, conditioning, config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig, TrainConfig, segment_frames
+from audiolm_jax.decode import draw_group
 from audiolm_jax.model import MelTransformer, group_frames, init_params, next_group_rolls
 from audiolm_jax.prefetch import prefetched
 
@@ -272,8 +273,6 @@ def own_draws(outputs: dict[str, jax.Array], key: jax.Array, temperature: float,
     """One draw per position `[B, N, r*M]` from head outputs over all positions, as sampling
     draws them (`decode.draw_group`: a mixture component, then its Gaussian at `temperature`),
     each row's from `key` folded with its global example id `[B]`; unclipped."""
-    from audiolm_jax.decode import draw_group
-
     unbounded = jnp.array([[-jnp.inf], [jnp.inf]], outputs["mean"].dtype)
     per_row = lambda out, e: draw_group(jax.tree.map(lambda v: v[None], out), jax.random.fold_in(key, e),
                                         temperature, unbounded)[0][0]
