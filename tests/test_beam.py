@@ -106,6 +106,13 @@ def beam_options_in_child(tmp_path, data: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def test_the_test_process_never_imports_apache_beam():
+    """Beam runs in child processes only (tests/conftest.py says why)."""
+    with pytest.raises(ImportError):
+        import apache_beam  # noqa: F401
+    assert sys.modules["apache_beam"] is None
+
+
 def test_beam_settings_reach_tfds_and_are_validated(tmp_path, monkeypatch):
     folder = {"source": "folder", "dir": str(tmp_path)}
     options = beam_options_in_child(tmp_path, {**folder, "beam_options": LOCAL_BEAM})
