@@ -120,6 +120,7 @@ class ModelConfig:
     d_model: int = 256  # width of the residual stream
     num_heads: int = 4  # attention heads (d_model / num_heads even, for RoPE)
     mlp_ratio: int = 4  # MLP hidden width / d_model
+    block_biases: bool = True  # biases in the blocks' self-attention and MLP projections (False: none, as PaLM and LLaMA)
     head: Literal["mse", "gaussian", "mixture"] = "mse"  # next-group prediction: mean, Gaussian, or mixture of Gaussians
     mixture_components: int = 8  # components of the mixture head (each a diagonal Gaussian over a group)
     frames_per_step: int = 2  # reduction factor r: mel frames per sequence position

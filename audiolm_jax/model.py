@@ -140,23 +140,29 @@ class HeadsProjection(nn.Module):
 
     heads: int
     head_dim: int
+    use_bias: bool = True  # False: no bias parameter (None returned in its place)
 
     @nn.compact
-    def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, in_features: int) -> tuple[jax.Array, Optional[jax.Array]]:
         flat = lambda init, shape: lambda rng, full, dtype=jnp.float32: init(rng, shape, dtype).reshape(full)
         kernel = self.param("kernel", flat(nn.initializers.lecun_normal(), (in_features, self.heads * self.head_dim)),
                             (in_features, self.heads, self.head_dim))
+        if not self.use_bias:
+            return kernel, None
         bias = self.param("bias", flat(nn.initializers.zeros, (self.heads * self.head_dim,)), (self.heads, self.head_dim))
         return kernel, bias
 
 
-def fused_heads_projection(x: jax.Array, weights: list[tuple[jax.Array, jax.Array]], dtype: Any) -> list[jax.Array]:
-    """`x` `[B, T, d_model]` through each (kernel `[d_model, H, Dh]`, bias `[H, Dh]`) in one
-    matmul of the concatenated kernels (fewer, larger matmuls than one per projection),
-    computed in `dtype`: `[B, T, H, Dh]` per projection, as `nn.DenseGeneral` gives them."""
+def fused_heads_projection(x: jax.Array, weights: list[tuple[jax.Array, Optional[jax.Array]]], dtype: Any
+                           ) -> list[jax.Array]:
+    """`x` `[B, T, d_model]` through each (kernel `[d_model, H, Dh]`, bias `[H, Dh]` or None
+    for all) in one matmul of the concatenated kernels (fewer, larger matmuls than one per
+    projection), computed in `dtype`: `[B, T, H, Dh]` per projection, as `nn.DenseGeneral`
+    gives them."""
     kernel = jnp.concatenate([k for k, _ in weights], axis=1).astype(dtype)  # [d_model, n·H, Dh]
-    bias = jnp.concatenate([b for _, b in weights], axis=0).astype(dtype)
-    out = jnp.einsum("btd,dhk->bthk", x.astype(dtype), kernel) + bias
+    out = jnp.einsum("btd,dhk->bthk", x.astype(dtype), kernel)
+    if weights[0][1] is not None:
+        out = out + jnp.concatenate([b for _, b in weights], axis=0).astype(dtype)
     return jnp.split(out, len(weights), axis=2)
 
 
@@ -168,13 +174,15 @@ class SelfAttention(nn.Module):
     rope_base: float
     dtype: Any
     kernel: str = "xla"  # "xla" or "cudnn": see `causal_attention`
+    use_bias: bool = True  # biases in the q/k/v and output projections
 
     @nn.compact
     def __call__(self, x: jax.Array, positions: jax.Array, cache: Optional[dict[str, jax.Array]],
                  ) -> tuple[jax.Array, Optional[dict[str, jax.Array]]]:
         d_model = x.shape[-1]
         head_dim = d_model // self.num_heads
-        weights = [HeadsProjection(self.num_heads, head_dim, name=n)(d_model) for n in ("query", "key", "value")]
+        weights = [HeadsProjection(self.num_heads, head_dim, self.use_bias, name=n)(d_model)
+                   for n in ("query", "key", "value")]
         q, k, v = fused_heads_projection(x, weights, self.dtype)  # [B, T, H, Dh] each, one matmul
         q, k = rope(q, positions, self.rope_base), rope(k, positions, self.rope_base)
         if cache is None:
@@ -189,7 +197,7 @@ class SelfAttention(nn.Module):
             out = jax.nn.dot_product_attention(q, k_all.astype(q.dtype), v_all.astype(q.dtype),
                                                mask=mask[None, None])
             new_cache = {"k": k_all, "v": v_all}
-        out = nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out)
+        out = nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, use_bias=self.use_bias, name="out")(out)
         return out, new_cache
 
 
@@ -264,11 +272,12 @@ class Mlp(nn.Module):
 
     hidden: int
     dtype: Any
+    use_bias: bool = True  # biases in both projections
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype, name="up")(x))
-        return nn.Dense(x.shape[-1], dtype=self.dtype, name="down")(h)
+        h = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype, use_bias=self.use_bias, name="up")(x))
+        return nn.Dense(x.shape[-1], dtype=self.dtype, use_bias=self.use_bias, name="down")(h)
 
 
 class Block(nn.Module):
@@ -298,7 +307,7 @@ class Block(nn.Module):
         residual = jnp.dtype(cfg.residual_dtype)
         x = x.astype(residual)
         h, new_cache = SelfAttention(cfg.num_heads, cfg.rope_base, dtype, attention_kernel(cfg.attention, dtype),
-                                     name="attn")(
+                                     cfg.block_biases, name="attn")(
             nn.RMSNorm(dtype=dtype, name="norm_attn")(x), positions, cache)
         x = x + drop(h)
         cached_context = cache is not None and "context_k" in cache
@@ -314,7 +323,8 @@ class Block(nn.Module):
             if new_cache is not None:
                 new_cache = {**new_cache, **context_cache}
             x = x + drop(h)
-        h = Mlp(cfg.mlp_ratio * cfg.d_model, dtype, name="mlp")(nn.RMSNorm(dtype=dtype, name="norm_mlp")(x))
+        h = Mlp(cfg.mlp_ratio * cfg.d_model, dtype, cfg.block_biases, name="mlp")(
+            nn.RMSNorm(dtype=dtype, name="norm_mlp")(x))
         return x + drop(h), new_cache, alignment
 
 

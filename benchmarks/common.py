@@ -67,7 +67,7 @@ def emit(benchmark: str, case: str, ours: float, reference: float, unit: str, ta
 def jax_train_step(cfg, batch: dict) -> tuple[Callable[[], Any], int]:
     """A function running one jit-compiled train step of `cfg` on one device over `batch`
     (`{"mel": [B, T, M], "mask": [B, T]}`, repeated), returning its metrics; also the
-    parameter count. The first call compiles."""
+    parameter count. The first call compiles; `.compiled_text()` gives the optimised HLO."""
     import jax
 
     from audiolm_jax import train
@@ -84,6 +84,7 @@ def jax_train_step(cfg, batch: dict) -> tuple[Callable[[], Any], int]:
         holder["state"], metrics = step(holder["state"], sharded)
         return metrics
 
+    one.compiled_text = lambda: step.lower(holder["state"], sharded).compile().as_text()  # optimised HLO
     n_params = sum(x.size for x in jax.tree.leaves(holder["state"].params))
     return one, n_params
 

@@ -136,7 +136,11 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
     variants = {"as configured": {}, "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch},
                 "bf16 residual": {"residual_dtype": "bfloat16"},
                 "separate q/k/v matmuls": {"projections": "separate"},
-                "bf16 residual + batch x2": {"residual_dtype": "bfloat16", "batch": 2 * batch}}
+                "bf16 residual + batch x2": {"residual_dtype": "bfloat16", "batch": 2 * batch},
+                "no block biases": {"block_biases": False},
+                "no block biases + bf16 residual": {"block_biases": False, "residual_dtype": "bfloat16"},
+                "no block biases + bf16 residual + batch x2": {"block_biases": False, "residual_dtype": "bfloat16",
+                                                               "batch": 2 * batch}}
     if "--quick" in sys.argv:
         variants = {"as configured": {}}
     only = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--only=")), None)
@@ -152,8 +156,10 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
                 ours, n_params = jax_train_step(cfg, random_batch(b, frames))
                 ours()  # compiled under the projections asked for
             seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
-            if profile_dir is not None and name in ("as configured", "xla attention", "bf16 residual"):
-                gpu_profile.profile_calls(ours, 3, profile_dir, f"{size}_{name.replace(' ', '_')}")
+            if profile_dir is not None and name in ("as configured", "no block biases + bf16 residual"):
+                tag = f"{size}_{name.replace(' ', '_').replace('+', 'and')}"
+                gpu_profile.profile_calls(ours, 3, profile_dir, tag)
+                gpu_profile.write_hlo(ours.compiled_text(), profile_dir, tag)
         except Exception as e:  # a kernel this card or shape does not support: say so, go on
             record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "error": f"{type(e).__name__}: {e}"[:500]},
                    sink)
@@ -184,7 +190,8 @@ def projections(kind: str):
 
 def separate_heads_projections(x, weights, dtype):
     """`model.fused_heads_projection`'s result, one matmul per projection."""
-    return [jnp.einsum("btd,dhk->bthk", x.astype(dtype), k.astype(dtype)) + b.astype(dtype) for k, b in weights]
+    return [jnp.einsum("btd,dhk->bthk", x.astype(dtype), k.astype(dtype)) + (0 if b is None else b.astype(dtype))
+            for k, b in weights]
 
 
 # XLA flag sets whose effect on the step is measured (each in a process of its own: flags

@@ -90,6 +90,15 @@ def format_summary(tag: str, summary: dict[str, Any], wall_seconds: float) -> st
     return "\n".join(lines)
 
 
+def write_hlo(text: str, out_dir: str, tag: str) -> str:
+    """Writes a compiled program's optimised HLO text, gzipped, to `out_dir/hlo_<tag>.txt.gz`
+    (the profile names each fusion kernel; this says what each fusion computes) → the path."""
+    path = os.path.join(out_dir, f"hlo_{tag}.txt.gz")
+    with gzip.open(path, "wt") as f:
+        f.write(text)
+    return path
+
+
 def profile_calls(fn: Callable[[], Any], calls: int, out_dir: str | None, tag: str) -> dict[str, Any]:
     """Traces `calls` calls of `fn` (already compiled) and summarises the device's kernels;
     with `out_dir`, writes the Perfetto trace and the text summary there."""

@@ -45,6 +45,10 @@ def test_gpu_check_runs_at_toy_size_without_tensorflow_or_librosa(tmp_path):
     busy = float(summary.split("device busy ")[1].split(" ms")[0])
     assert busy > 0, summary
     assert (tmp_path / "trace_tiny_as_configured.json.gz").stat().st_size > 1000
+    import gzip  # ... and what each fusion the profile names computes: the step's optimised HLO
+    with gzip.open(tmp_path / "hlo_tiny_as_configured.txt.gz", "rt") as f:
+        hlo = f.read()
+    assert hlo.startswith("HloModule") and "fusion" in hlo
 
 
 def test_profile_summary_groups_device_kernels_by_class():

@@ -164,6 +164,24 @@ def test_a_bfloat16_residual_stream_when_asked_close_to_the_float32_one():
     assert 0 < error < 0.05 * np.abs(np.asarray(wide["mean"])).max(), error
 
 
+def test_blocks_without_biases_when_asked():
+    """`model.block_biases=False` drops every bias of the blocks' self-attention and MLP (the
+    bias gradients' reductions over all positions go with them); the rest stays."""
+    cfg = dataclasses.replace(CFG, block_biases=False)
+    params = init_params(cfg, 16, jax.random.key(0))
+    biased = init_params(CFG, 16, jax.random.key(0))
+    paths = lambda p: {"/".join(str(getattr(k, "key", k)) for k in path) for path, _ in jax.tree_util.tree_leaves_with_path(p)}
+    dropped = paths(biased) - paths(params)
+    per_block = {p.split("/", 1)[1] for p in dropped}
+    assert per_block == {"attn/query/bias", "attn/key/bias", "attn/value/bias", "attn/out/bias", "mlp/up/bias",
+                         "mlp/down/bias"}, per_block
+    assert {p.split("/", 1)[0] for p in dropped} == {f"block_{i}" for i in range(CFG.num_layers)}
+    assert paths(params) <= paths(biased)
+    groups = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 32)), jnp.float32)
+    out, _ = MelTransformer(cfg, 16).apply({"params": params}, groups)
+    assert out["mean"].shape == (2, 6, 32) and np.isfinite(np.asarray(out["mean"])).all()
+
+
 def test_the_fused_qkv_matmul_is_three_dense_generals():
     """Self-attention's q, k and v run as one matmul of the concatenated kernels (on an H100
     the base step 25.6 → 24.5 ms); the parameters are DenseGeneral's, named and initialised
