@@ -136,6 +136,7 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
     variants = {"as configured": {}, "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch},
                 "bf16 residual": {"residual_dtype": "bfloat16"},
                 "separate q/k/v matmuls": {"projections": "separate"},
+                "autodiff GELU (stores its tanh)": {"gelu": "flax"},
                 "bf16 residual + batch x2": {"residual_dtype": "bfloat16", "batch": 2 * batch},
                 "no block biases": {"block_biases": False},
                 "no block biases + bf16 residual": {"block_biases": False, "residual_dtype": "bfloat16"},
@@ -149,10 +150,10 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
     for name, change in variants.items():
         b = change.get("batch", batch)
         cfg = config_for(layers, d, heads, b, frames, r, dtype="bfloat16")
-        model_changes = {k: v for k, v in change.items() if k not in ("batch", "projections")}
+        model_changes = {k: v for k, v in change.items() if k not in ("batch", "projections", "gelu")}
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_changes))
         try:
-            with projections(change.get("projections", "fused")):
+            with projections(change.get("projections", "fused")), gelu_kind(change.get("gelu", "ours")):
                 ours, n_params = jax_train_step(cfg, random_batch(b, frames))
                 ours()  # compiled under the projections asked for
             seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
@@ -186,6 +187,23 @@ def projections(kind: str):
         yield
     finally:
         model_lib.fused_heads_projection = fused
+
+
+@contextlib.contextmanager
+def gelu_kind(kind: str):
+    """Within: the MLP's GELU as the model has it (`model.gelu`, recomputing its tanh in the
+    backward pass) or, with "flax", `nn.gelu` under autodiff (as before), for comparing."""
+    if kind == "ours":
+        yield
+        return
+    import flax.linen as nn
+
+    ours = model_lib.gelu
+    model_lib.gelu = nn.gelu
+    try:
+        yield
+    finally:
+        model_lib.gelu = ours
 
 
 def separate_heads_projections(x, weights, dtype):

@@ -205,3 +205,25 @@ def test_the_fused_qkv_matmul_is_three_dense_generals():
         expected = dense.apply({"params": {"kernel": kernel, "bias": bias}}, x)
         assert out.shape == (2, 5, 4, 3)
         np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gelu_is_flax_gelu_forward_and_backward_storing_only_its_input():
+    """The MLP's GELU is `nn.gelu` (tanh approximation) with a backward pass that recomputes
+    the tanh: same values and gradients, and the backward pass keeps one activation (its
+    input), where autodiff of `nn.gelu` keeps two (input and tanh)."""
+    import flax.linen as nn
+
+    from audiolm_jax.model import gelu
+
+    x = jnp.linspace(-6.0, 6.0, 2001)
+    np.testing.assert_allclose(gelu(x), nn.gelu(x), rtol=1e-6, atol=1e-7)
+    ours = jax.grad(lambda v: (gelu(v) * jnp.cos(v)).sum())(x)
+    theirs = jax.grad(lambda v: (nn.gelu(v) * jnp.cos(v)).sum())(x)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    xb = x.astype(jnp.bfloat16)
+    gb = jax.grad(lambda v: gelu(v).astype(jnp.float32).sum())(xb)
+    assert gb.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(gb, np.float32), jax.grad(lambda v: nn.gelu(v).sum())(x), atol=0.02)
+    stored = lambda f: jax.vjp(f, jnp.ones((8, 64)))[1]
+    count = lambda f: sum(leaf.size for leaf in jax.tree.leaves(stored(f)) if hasattr(leaf, "size"))
+    assert count(gelu) == 8 * 64 < count(nn.gelu), (count(gelu), count(nn.gelu))
