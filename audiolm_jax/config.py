@@ -93,6 +93,7 @@ class ConditionConfig:
     text: bool = False  # condition on each example's text (transcript or caption), as characters
     max_text_chars: int = 96  # characters of text kept (longer texts are cut at a word boundary)
     text_layers: int = 2  # bidirectional Transformer layers of the character encoder
+    text_positions: Literal["learned", "sinusoid"] = "learned"  # character positions: a learned vector each, or Transformer-TTS's sinusoids with a learned scale
     midi: Literal["none", "frames", "tokens"] = "none"  # "frames": each position adds the piano roll of the frames it predicts; "tokens": note events cross-attended
     max_note_tokens: int = 512  # note-event tokens kept per window (midi="tokens"; later events dropped)
     note_layers: int = 2  # bidirectional Transformer layers of the note-event encoder

@@ -65,6 +65,23 @@ def test_outputs_follow_the_conditions_and_the_null_ignores_them():
     assert np.abs(dropped - out(base)).max() > 1e-4
 
 
+def test_sinusoidal_text_positions_when_asked_tell_character_order_apart():
+    """`text_positions="sinusoid"`: no learned vector per position, one learned scale whose
+    sinusoids start at the character embeddings' size; the order of the characters still
+    changes the output."""
+    cond = dataclasses.replace(COND, text_positions="sinusoid")
+    model_cfg = dataclasses.replace(MODEL, condition=cond)
+    params = init_params(model_cfg, N_MELS, jax.random.key(0))
+    names = set(params["conditioner"])
+    assert "text_position_scale" in names and "text_positions" not in names, names
+    assert "text_positions" in init_params(MODEL, N_MELS, jax.random.key(0))["conditioner"]
+    np.testing.assert_allclose(params["conditioner"]["text_position_scale"], 0.02 * np.sqrt(2), rtol=1e-6)
+    model = MelTransformer(model_cfg, N_MELS)
+    x = jax.random.normal(jax.random.key(1), (1, 5, 2 * N_MELS))
+    out = lambda text: np.asarray(model.apply({"params": params}, x, conditions=conditions([0], [text], cond))[0]["mean"])
+    assert np.abs(out("ab") - out("ba")).max() > 1e-5  # the same characters in another order
+
+
 def test_incremental_decoding_with_cached_context_equals_the_full_pass():
     params = init_params(MODEL, N_MELS, jax.random.key(0))
     model = MelTransformer(MODEL, N_MELS)
