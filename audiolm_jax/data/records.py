@@ -75,6 +75,7 @@ class Dataset:
         self._pool = ThreadPoolExecutor(max_workers=workers)
         self._log_mel = jax.jit(log_mel_jax, static_argnums=(1,))
         self._segment_samples = int(round(data.segment_seconds * audio.sample_rate))
+        self._lookahead = lookahead_samples(audio)  # samples read past a crop, so its last frame is whole
         if cache != "none":
             self.train, self.eval = self._decoded(train, "training"), self._decoded(eval, "evaluation")
         self._train_ids = self._usable(self.train, "training")
@@ -184,7 +185,7 @@ class Dataset:
     def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int
                     ) -> tuple[np.ndarray, dict[str, Any]]:
         crop, meta = self._crop(self.train, index, fraction, self.data.end_crop_fraction,
-                                lookahead=lookahead_samples(self.audio))
+                                lookahead=self._lookahead)
         if self.data.augments:
             rng = np.random.default_rng([seed, step, row, 2])
             crop = augment_lib.augment(crop, self.data, self.audio.sample_rate, rng)
@@ -201,7 +202,7 @@ class Dataset:
         learns 'ended' from what was heard, not from the edge of the cut, which free-running
         decoding never produces (so the gate never fired there).
         """
-        waves = np.zeros((len(crops), self._segment_samples + lookahead_samples(self.audio)), np.float32)
+        waves = np.zeros((len(crops), self._segment_samples + self._lookahead), np.float32)
         for row, crop in enumerate(crops):
             waves[row, : len(crop)] = crop[: waves.shape[1]]
         frames = self.audio.seconds_to_frames(self.data.segment_seconds)
@@ -270,7 +271,7 @@ class Dataset:
             while len(read) % batch_size:
                 read.append((np.zeros_like(read[0][0]), np.zeros(length, np.float32), dict(NO_METADATA)))
             return [self._mel_batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
-        read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0, lookahead=lookahead_samples(self.audio)), ids))
+        read = list(self._pool.map(lambda i: self._crop(self.eval, i, 0.0, lookahead=self._lookahead), ids))
         while len(read) % batch_size:
             read.append((np.zeros(0, np.float32), dict(NO_METADATA)))
         return [self._wave_batch(read[i : i + batch_size], length) for i in range(0, len(read), batch_size)]
@@ -331,7 +332,7 @@ class Dataset:
         indices = np.random.default_rng([seed, 3]).integers(0, len(self.train), size=count)
         fractions = np.random.default_rng([seed, 4]).random(count)
         crops = list(self._pool.map(lambda r: self._crop(self.train, indices[r], fractions[r],
-                                                         lookahead=lookahead_samples(self.audio))[0], range(count)))
+                                                         lookahead=self._lookahead)[0], range(count)))
         mels = []
         for start in range(0, count, 32):  # bounded STFT memory
             mel, mask = self._log_mels(crops[start : start + 32])
