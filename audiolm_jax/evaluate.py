@@ -378,7 +378,8 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
     recording's transcript; the new
     speech's speaker is identified among the voices (each the mean embedding of its
     held-out recordings other than the two involved), beside the same identification of the
-    real recording (`real_speaker_id_accuracy`) and the cosine similarities of
+    real recording (`real_speaker_id_accuracy`) and of its Griffin-Lim resynthesis (the
+    vocoder's ceiling, `resynth_speaker_id_accuracy`), and the cosine similarities of
     same-speaker and different-speaker real pairs."""
     from audiolm_jax import speech_eval, tts
 
@@ -399,19 +400,22 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
     prompts = [tts.speech_prompt(cfg, sampler.stats, metas[i]["text"], (f"voice{j}", waves[j]), metas[j]["text"])
                for i, j in pairs]
     clones = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
-    hits, real_hits, similarity, same, different = [], [], [], [], []
-    for (i, j), cont in zip(pairs, clones):
+    hits, real_hits, resynth_hits, similarity, same, different = [], [], [], [], [], []
+    for n, ((i, j), cont) in enumerate(zip(pairs, clones)):
         references = np.stack([embeddings[[k for k, m in enumerate(metas) if m["speaker"] == s and k not in (i, j)]
                                           or [j]].mean(axis=0) for s in speakers])
         clone = encoder.embed(tts.new_speech(cont)[0], rate)
         truth = speakers.index(metas[i]["speaker"])
         hits.append(speech_eval.identify(clone[None], references)[0] == truth)
         real_hits.append(speech_eval.identify(embeddings[i][None], references)[0] == truth)
+        rebuilt = resynthesis(np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0], len(waves[i]), cfg, seed=n)
+        resynth_hits.append(speech_eval.identify(encoder.embed(rebuilt, rate)[None], references)[0] == truth)
         similarity.append(speech_eval.cosine(clone, embeddings[j]))
         same.append(speech_eval.cosine(embeddings[i], embeddings[j]))
         other = next(k for k, m in enumerate(metas) if m["speaker"] != metas[i]["speaker"])
         different.append(speech_eval.cosine(embeddings[i], embeddings[other]))
     return {"speaker_id_accuracy": float(np.mean(hits)), "real_speaker_id_accuracy": float(np.mean(real_hits)),
+            "resynth_speaker_id_accuracy": float(np.mean(resynth_hits)),
             "speaker_similarity": float(np.mean(similarity)), "same_speaker_similarity": float(np.mean(same)),
             "different_speaker_similarity": float(np.mean(different)), "voices": len(speakers),
             "cloned_utterances": len(pairs)}

@@ -214,6 +214,9 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
     assert metrics["tts_utterances"] == 2
     if speech_eval.asr_available():
         assert 0.0 <= metrics["cer_resynth"] and "cer_vs_resynth" in metrics
+    if metrics.get("cloned_utterances"):  # resemblyzer installed: the clone beside the vocoder's ceiling
+        for key in ("speaker_id_accuracy", "real_speaker_id_accuracy", "resynth_speaker_id_accuracy"):
+            assert 0.0 <= metrics[key] <= 1.0, key
 
 
 def test_absolute_positions_tell_the_decoder_where_it_is():
