@@ -93,7 +93,7 @@ class ConditionConfig:
     text: bool = False  # condition on each example's text (transcript or caption), as characters
     max_text_chars: int = 96  # characters of text kept (longer texts are cut at a word boundary)
     text_layers: int = 2  # bidirectional Transformer layers of the character encoder
-    text_positions: Literal["learned", "sinusoid"] = "learned"  # character positions: a learned vector each, or Transformer-TTS's sinusoids with a learned scale
+    text_positions: Literal["learned", "sinusoid"] = "sinusoid"  # character positions: Transformer-TTS's sinusoids with a learned scale, or a learned vector each
     midi: Literal["none", "frames", "tokens"] = "none"  # "frames": each position adds the piano roll of the frames it predicts; "tokens": note events cross-attended
     max_note_tokens: int = 512  # note-event tokens kept per window (midi="tokens"; later events dropped)
     note_layers: int = 2  # bidirectional Transformer layers of the note-event encoder
@@ -346,13 +346,31 @@ def to_dict(config: ExperimentConfig) -> dict[str, Any]:
 RETIRED_FIELDS = (("audio", "n_mfcc"),)  # MFCC: computed by nothing in the pipeline, removed
 
 
+# Fields whose default changed, with the value every config written before them meant: a
+# saved config without the field loads with that value, so its checkpoint still fits.
+EARLIER_DEFAULTS = ((("model", "condition", "text_positions"), "learned"),)  # sinusoids since 2026-11-27
+
+
 def from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Builds and validates an ExperimentConfig from nested dicts (e.g. parsed config.json)."""
     data = {**data}
     for section, name in RETIRED_FIELDS:
         if isinstance(data.get(section), dict) and name in data[section]:
             data[section] = {k: v for k, v in data[section].items() if k != name}
+    for path, earlier in EARLIER_DEFAULTS:
+        data = _with_missing(data, path, earlier)
     return validate(_from_dict(ExperimentConfig, data))
+
+
+def _with_missing(data: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """`data` (nested dicts, copied where changed) with `value` at `path` where the section
+    holding it is there and the field is not."""
+    head, rest = path[0], path[1:]
+    if not rest:
+        return data if head in data else {**data, head: value}
+    if not isinstance(data.get(head), dict):
+        return data
+    return {**data, head: _with_missing(data[head], rest, value)}
 
 
 # ---------------------------------------------------------------------------------------

@@ -65,8 +65,19 @@ def test_outputs_follow_the_conditions_and_the_null_ignores_them():
     assert np.abs(dropped - out(base)).max() > 1e-4
 
 
-def test_sinusoidal_text_positions_when_asked_tell_character_order_apart():
-    """`text_positions="sinusoid"`: no learned vector per position, one learned scale whose
+def test_a_config_saved_before_sinusoidal_text_positions_loads_with_learned_ones():
+    """The default became sinusoids; a config.json written before (no such field) meant
+    learned positions, and its checkpoint has them: it loads as it was written."""
+    model = dataclasses.replace(MODEL, max_frames=1024)
+    saved = C.to_dict(C.ExperimentConfig(model=model))
+    del saved["model"]["condition"]["text_positions"]
+    assert C.from_dict(saved).model.condition.text_positions == "learned"
+    assert C.ConditionConfig().text_positions == "sinusoid"
+    assert C.from_dict(C.to_dict(C.ExperimentConfig(model=model))).model.condition.text_positions == "sinusoid"
+
+
+def test_sinusoidal_text_positions_tell_character_order_apart():
+    """`text_positions="sinusoid"` (the default): no learned vector per position, one learned scale whose
     sinusoids start at the character embeddings' size; the order of the characters still
     changes the output."""
     cond = dataclasses.replace(COND, text_positions="sinusoid")
@@ -74,7 +85,8 @@ def test_sinusoidal_text_positions_when_asked_tell_character_order_apart():
     params = init_params(model_cfg, N_MELS, jax.random.key(0))
     names = set(params["conditioner"])
     assert "text_position_scale" in names and "text_positions" not in names, names
-    assert "text_positions" in init_params(MODEL, N_MELS, jax.random.key(0))["conditioner"]
+    learned = dataclasses.replace(MODEL, condition=dataclasses.replace(COND, text_positions="learned"))
+    assert "text_positions" in init_params(learned, N_MELS, jax.random.key(0))["conditioner"]
     np.testing.assert_allclose(params["conditioner"]["text_position_scale"], 0.02 * np.sqrt(2), rtol=1e-6)
     model = MelTransformer(model_cfg, N_MELS)
     x = jax.random.normal(jax.random.key(1), (1, 5, 2 * N_MELS))
