@@ -430,9 +430,9 @@ class Conditioner(nn.Module):
         "sinusoid", Transformer-TTS's scaled positional encoding (Li et al. 2019; ESPnet's
         ScaledPositionalEncoding): fixed sinusoids times a learned scale, initialised so
         they start at the embeddings' size. Learned vectors let a guided TTS model attend a
-        fixed lattice of positions, whatever the text (a 5000-step model never attended
-        characters 0-2, 22-24, 26-28 or 33-35 of any sentence: its guided heads' focus never fell there); sinusoids treat every
-        position alike (each is the last rotated by the same angles)."""
+        fixed lattice of positions, whatever the text (the guided heads of a 5000-step model
+        never focused on characters 0-2, 22-24, 26-28 or 33-35 of any sentence); sinusoids
+        treat every position alike (each is the last rotated by the same angles)."""
         x = nn.Embed(vocabulary, self.width, embedding_init=init, name=f"{'char' if name == 'text' else name}_embed")(ids)
         if positions == "sinusoid":
             scale = self.param(f"{name}_position_scale", nn.initializers.constant(0.02 * np.sqrt(2.0)), ())
