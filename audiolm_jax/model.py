@@ -281,11 +281,10 @@ def _gelu_forward(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _gelu_backward(x: jax.Array, grad: jax.Array) -> tuple[jax.Array]:
-    """d gelu / dx · grad, computed in float32 (free in a memory-bound fusion), in x's dtype."""
-    x32, c = x.astype(jnp.float32), np.float32(np.sqrt(2 / np.pi))
-    t = jnp.tanh(c * (x32 + 0.044715 * x32 ** 3))
-    slope = 0.5 * (1 + t) + 0.5 * x32 * (1 - t * t) * c * (1 + 3 * 0.044715 * x32 * x32)
-    return ((grad.astype(jnp.float32) * slope).astype(x.dtype),)
+    """d gelu / dx · grad: `nn.gelu`'s own derivative, recomputed from x in float32 (free in a
+    memory-bound fusion), in x's dtype."""
+    _, pullback = jax.vjp(nn.gelu, x.astype(jnp.float32))
+    return (pullback(grad.astype(jnp.float32))[0].astype(x.dtype),)
 
 
 gelu.defvjp(_gelu_forward, _gelu_backward)
