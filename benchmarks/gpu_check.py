@@ -31,6 +31,7 @@ import time
 # JAX and PyTorch share the card: JAX must not reserve 75% of its memory up front.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
+import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -153,9 +154,11 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
         model_changes = {k: v for k, v in change.items() if k not in ("batch", "projections", "gelu")}
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_changes))
         try:
-            with projections(change.get("projections", "fused")), gelu_kind(change.get("gelu", "ours")):
+            earlier_gelu = nn.gelu if change.get("gelu") == "flax" else None  # autodiff stores its tanh
+            earlier_qkv = separate_heads_projections if change.get("projections") == "separate" else None
+            with model_function("fused_heads_projection", earlier_qkv), model_function("gelu", earlier_gelu):
                 ours, n_params = jax_train_step(cfg, random_batch(b, frames))
-                ours()  # compiled under the projections asked for
+                ours()  # compiled under the implementations asked for
             seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
             if profile_dir is not None and name in ("as configured", "no block biases + bf16 residual"):
                 tag = f"{size}_{name.replace(' ', '_').replace('+', 'and')}"
@@ -175,35 +178,18 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
 
 
 @contextlib.contextmanager
-def projections(kind: str):
-    """Within: self-attention's q, k and v as one fused matmul (the model's) or, with
-    "separate", one matmul each (as before), for comparing the two."""
-    if kind == "fused":
+def model_function(name: str, replacement=None):
+    """Within: `model.<name>` replaced by `replacement` (None: the model's own), so a variant
+    traces the step with an earlier implementation for comparison."""
+    if replacement is None:
         yield
         return
-    fused = model_lib.fused_heads_projection
-    model_lib.fused_heads_projection = separate_heads_projections
+    own = getattr(model_lib, name)
+    setattr(model_lib, name, replacement)
     try:
         yield
     finally:
-        model_lib.fused_heads_projection = fused
-
-
-@contextlib.contextmanager
-def gelu_kind(kind: str):
-    """Within: the MLP's GELU as the model has it (`model.gelu`, recomputing its tanh in the
-    backward pass) or, with "flax", `nn.gelu` under autodiff (as before), for comparing."""
-    if kind == "ours":
-        yield
-        return
-    import flax.linen as nn
-
-    ours = model_lib.gelu
-    model_lib.gelu = nn.gelu
-    try:
-        yield
-    finally:
-        model_lib.gelu = ours
+        setattr(model_lib, name, own)
 
 
 def separate_heads_projections(x, weights, dtype):
