@@ -55,7 +55,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
@@ -354,33 +354,44 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
                          real_text_alignment(sampler, reference_db[n], texts[n])).items()}})
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     out["tts_utterances"] = len(rows)
+    rebuilt_by_index: dict[int, np.ndarray] = {}
+
+    def resynthesised(i: int) -> np.ndarray:
+        """Utterance `i`'s recording after the sampling Griffin-Lim (the vocoder's ceiling),
+        computed once for the CER and the speaker identification both."""
+        if i not in rebuilt_by_index:
+            n = chosen.index(i)
+            rebuilt_by_index[i] = resynthesis(reference_db[n], len(waves[i]), cfg, seed=n)
+        return rebuilt_by_index[i]
+
     if speech_eval.asr_available():
         vocabulary = sorted({w for m in metas for w in speech_eval.words_of(m["text"] or "")})
         recogniser = speech_eval.Recogniser(vocabulary if asr_vocabulary == "corpus" else None)
         hear = lambda w: recogniser.transcribe(w, rate)
-        rebuilt = [resynthesis(reference_db[n], len(waves[i]), cfg, seed=n) for n, i in enumerate(chosen)]
         out["cer"] = speech_eval.character_error_rate(texts, [hear(c.full[0]) for c in synthesised])
-        out["cer_resynth"] = speech_eval.character_error_rate(texts, [hear(w) for w in rebuilt])
+        out["cer_resynth"] = speech_eval.character_error_rate(texts, [hear(resynthesised(i)) for i in chosen])
         out["cer_real"] = speech_eval.character_error_rate(texts, [hear(waves[i]) for i in chosen])
         out["cer_vs_resynth"] = out["cer"] / max(out["cer_resynth"], 1e-6)
         out["asr_grammar_words"] = len(vocabulary) if asr_vocabulary == "corpus" else 0
     else:
         log.warning("intelligibility (CER) skipped: %s", speech_eval.ASR_HINT)
     if any(m.get("speaker") is not None for m in metas):
-        out.update(cloning_metrics(sampler, cfg, waves, metas, chosen, jax.random.fold_in(key, 1)))
+        out.update(cloning_metrics(sampler, cfg, waves, metas, chosen, jax.random.fold_in(key, 1), resynthesised))
     return out
 
 
 def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: list[np.ndarray], metas: list[dict],
-                    chosen: list[int], key: jax.Array) -> dict[str, float]:
+                    chosen: list[int], key: jax.Array, resynthesised: Callable[[int], np.ndarray]
+                    ) -> dict[str, float]:
     """Voice cloning: each chosen utterance's transcript spoken after the shortest other
     recording of its speaker (`cloning_voice`: at most half the trained window) with that
     recording's transcript; the new
     speech's speaker is identified among the voices (each the mean embedding of its
     held-out recordings other than the two involved), beside the same identification of the
     real recording (`real_speaker_id_accuracy`) and of its Griffin-Lim resynthesis (the
-    vocoder's ceiling, `resynth_speaker_id_accuracy`), and the cosine similarities of
-    same-speaker and different-speaker real pairs."""
+    vocoder's ceiling, `resynth_speaker_id_accuracy`; `resynthesised(i)` gives utterance i's,
+    shared with the CER), and the cosine similarities of same-speaker and different-speaker
+    real pairs."""
     from audiolm_jax import speech_eval, tts
 
     if not speech_eval.speaker_encoder_available():
@@ -401,15 +412,14 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
                for i, j in pairs]
     clones = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
     hits, real_hits, resynth_hits, similarity, same, different = [], [], [], [], [], []
-    for n, ((i, j), cont) in enumerate(zip(pairs, clones)):
+    for (i, j), cont in zip(pairs, clones):
         references = np.stack([embeddings[[k for k, m in enumerate(metas) if m["speaker"] == s and k not in (i, j)]
                                           or [j]].mean(axis=0) for s in speakers])
         clone = encoder.embed(tts.new_speech(cont)[0], rate)
         truth = speakers.index(metas[i]["speaker"])
         hits.append(speech_eval.identify(clone[None], references)[0] == truth)
         real_hits.append(speech_eval.identify(embeddings[i][None], references)[0] == truth)
-        rebuilt = resynthesis(np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0], len(waves[i]), cfg, seed=n)
-        resynth_hits.append(speech_eval.identify(encoder.embed(rebuilt, rate)[None], references)[0] == truth)
+        resynth_hits.append(speech_eval.identify(encoder.embed(resynthesised(i), rate)[None], references)[0] == truth)
         similarity.append(speech_eval.cosine(clone, embeddings[j]))
         same.append(speech_eval.cosine(embeddings[i], embeddings[j]))
         other = next(k for k, m in enumerate(metas) if m["speaker"] != metas[i]["speaker"])
