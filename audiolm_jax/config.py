@@ -238,6 +238,7 @@ class SampleConfig:
     stop_at_gate: bool = False  # with model.gate: end each continuation where the gate fires (seconds = maximum)
     guidance: float = 1.0  # classifier-free guidance scale with conditions (1: plain conditional sampling)
     monotonic: int = 3  # guided text attention: each step attends from 1 character before the last focus to this many after (0: free)
+    gate_focus_margin: Optional[int] = 3  # guided text attention: the gate ends speech only once the focus is within this many characters of the text's last (None: wherever it fires)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -542,6 +543,8 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
         _require(getattr(s, name) > 0, f"sample.{name}", getattr(s, name), "a positive integer")
     _require(s.temperature >= 0, "sample.temperature", s.temperature, ">= 0")
     _require(s.monotonic >= 0, "sample.monotonic", s.monotonic, ">= 0 characters (0: unconstrained attention)")
+    _require(s.gate_focus_margin is None or s.gate_focus_margin >= 0, "sample.gate_focus_margin", s.gate_focus_margin,
+             "None or >= 0 characters")
     _require(s.guidance >= 0, "sample.guidance", s.guidance, ">= 0 (1: no guidance)")
     _require(s.guidance == 1.0 or m.condition.active, "sample.guidance", s.guidance,
              "1 unless model.condition has a conditioner (there is nothing to guide with)")

@@ -217,6 +217,25 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]
 
 
+def gate_allowed(alignments: Optional[list[np.ndarray]], context_groups: int, new_groups: int,
+                 margin: Optional[int]) -> Optional[np.ndarray]:
+    """Where each row's end-of-audio gate may end speech `[B, new_groups]`: from the first new
+    group whose predicting position (context_groups - 1 + g) has seen the guided heads' focus
+    come within `margin` characters of the text's last (`alignments`: per row `[positions,
+    characters]`, `text_alignments`). A voice-cloning prompt is a whole sentence whose end the
+    gate knows; its text goes on. Positions past the aligned window count as allowed. None (the
+    gate alone) without alignments or with margin None."""
+    if alignments is None or margin is None:
+        return None
+    allowed = np.ones((len(alignments), new_groups), bool)
+    positions = context_groups - 1 + np.arange(new_groups)
+    for row, alignment in enumerate(alignments):
+        near_end = np.maximum.accumulate(np.argmax(alignment, axis=1)) >= alignment.shape[1] - 1 - margin
+        inside = positions < len(near_end)
+        allowed[row, inside] = near_end[positions[inside]]
+    return allowed
+
+
 def prenet_dropout_at_sampling(config: ExperimentConfig) -> bool:
     """`sample.prenet_dropout`, or the model's choice when that is None."""
     s = config.sample
@@ -258,9 +277,14 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
                                   bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
                                   window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
                                   monotonic=monotonic_characters(config))
-        ends = decoded.lengths(config.model.frames_per_step) if s.stop_at_gate else np.full(
-            s.num_samples, decoded.frames.shape[1])  # each sample's frames, go frames included
-        alignments = text_alignments(config, params, decoded.frames, conditions, ends)
+        r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
+        alignments = text_alignments(config, params, decoded.frames, conditions, every_frame)
+        ends = every_frame  # each sample's frames, go frames included
+        if s.stop_at_gate:
+            ends = decoded.lengths(r, allowed=gate_allowed(alignments, decoded.frames.shape[1] // r - decoded.ended.shape[1],
+                                                           decoded.ended.shape[1], s.gate_focus_margin))
+        if alignments is not None:
+            alignments = [a[: max(int(n) // r, 1)] for a, n in zip(alignments, ends)]
         decoded = decoded._replace(frames=decoded.frames[:, go:])
         generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)

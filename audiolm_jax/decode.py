@@ -153,9 +153,13 @@ class Decoded(NamedTuple):
     frames: np.ndarray
     ended: np.ndarray
 
-    def lengths(self, frames_per_step: int, threshold: float = 0.5) -> np.ndarray:
-        """Frames `[B]` of each row before the first new group the gate ends (all without one)."""
+    def lengths(self, frames_per_step: int, threshold: float = 0.5, allowed: Optional[np.ndarray] = None
+                ) -> np.ndarray:
+        """Frames `[B]` of each row before the first new group the gate ends (all without one),
+        counting the gate only where `allowed` `[B, new_groups]` is true (None: everywhere)."""
         fired = self.ended > threshold
+        if allowed is not None:
+            fired = fired & allowed
         first = np.where(fired.any(axis=1), fired.argmax(axis=1), self.ended.shape[1])
         return self.frames.shape[1] - (self.ended.shape[1] - first) * frames_per_step
 

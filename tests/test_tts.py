@@ -231,3 +231,44 @@ def test_absolute_positions_tell_the_decoder_where_it_is():
         later = model.apply({"params": params}, groups, start=7)[0]["mean"]
         # rotary attention alone sees only distances: the same groups later give the same output
         assert np.allclose(here, later, atol=1e-4) != absolute
+
+
+def test_gate_may_end_speech_only_once_the_focus_nears_the_texts_end():
+    from audiolm_jax import continuation
+    from audiolm_jax.decode import Decoded
+
+    walk = np.zeros((10, 6), np.float32)  # focus 0, 0, 1, 1, 2, ... 4, then back to 3 (the running max holds 4)
+    walk[np.arange(10), [0, 0, 1, 1, 2, 2, 3, 4, 3, 5]] = 1.0
+    allowed = continuation.gate_allowed([walk], context_groups=3, new_groups=9, margin=1)
+    # new group g is predicted at position 2 + g; focus >= 6 - 1 - 1 = 4 from position 7 on; past 9: allowed
+    np.testing.assert_array_equal(allowed[0], [False] * 5 + [True] * 4)
+    assert continuation.gate_allowed([walk], 3, 9, None) is None
+    decoded = Decoded(frames=np.zeros((1, 2 * 12, 4)), ended=np.full((1, 9), 0.9))
+    assert decoded.lengths(2)[0] == 2 * 3  # the gate alone: at the first new group
+    assert decoded.lengths(2, allowed=allowed)[0] == 2 * (3 + 5)
+
+
+def test_a_cloned_voice_goes_on_past_the_end_of_its_prompt_sentence(tmp_path, monkeypatch):
+    """The gate knows where a sentence ends, and a cloning prompt is a whole sentence: a gate
+    that fires at once must not end the clone before the guided focus reaches the new text's end
+    (the defect: every clone of the espeak-corpus model was one group, 0.03 s, of silence)."""
+    from audiolm_jax import continuation
+
+    cfg = tts_config(str(tmp_path / "run"))
+    cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, seconds=1.0, griffin_lim_iters=2))
+    params = init_params(cfg.model, 16, jax.random.key(0))
+    params = {**params, "gate": {**params["gate"], "bias": np.full(1, 10.0, np.float32)}}  # fires everywhere
+    stats = data_lib.NormStats(mean=np.full(16, -40.0, np.float32), std=np.full(16, 20.0, np.float32))
+    steps_per_char = 2  # a made-up diagonal alignment: the focus moves one character every two positions
+    monkeypatch.setattr(continuation, "text_alignments", lambda config, params, frames, conditions, lengths: [
+        np.eye(int(np.asarray(conditions["text_mask"])[0].sum()), dtype=np.float32)[
+            np.minimum(np.arange(frames.shape[1] // 2) // steps_per_char, int(np.asarray(conditions["text_mask"])[0].sum()) - 1)]
+        for _ in lengths])
+    prompt = tts.speech_prompt(cfg, stats, "blue sky", ("v", voices.speak("red", 3, sample_rate=8000)), "red")
+    (cont,) = continuation.continue_prompts(cfg, params, stats, [prompt], jax.random.key(0))
+    chars, margin = len("red blue sky"), 3  # sample.gate_focus_margin's default
+    context = (cfg.data.go_frames + len(prompt.log_mel_db)) // 2
+    expected_groups = steps_per_char * (chars - 1 - margin) + 1 - context  # focus reaches chars-1-margin there
+    assert expected_groups > 1
+    assert cont.full_log_mel[0].shape[0] == len(prompt.log_mel_db) + 2 * expected_groups
+    assert len(tts.new_speech(cont)[0]) == 2 * expected_groups * cfg.audio.hop_length
