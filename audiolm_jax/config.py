@@ -177,6 +177,7 @@ class DataConfig:
     end_crop_fraction: float = 0.0  # share of training crops placed so their clip ends inside them (gate)
     go_frames: int = 0  # frames of the mean frame before every crop: where generation from no audio starts
     crop: Literal["random", "utterance"] = "random"  # "utterance": whole examples from their start (longer ones than segment_seconds skipped), for TTS
+    paired_utterances: float = 0.0  # crop=utterance: share of training examples that are two utterances of one speaker joined, transcripts too (voice cloning's prompt, then new speech)
     cache: Literal["auto", "none", "audio", "log_mel"] = "auto"  # kept in memory: nothing, decoded audio, whole log-mels (auto: by source)
     recompute_stats: bool = False  # a resumed run on other data normalises with that data's statistics, not the checkpoint's
     prepare_workers: int = 0  # threads decoding a recorded dataset's files at preparation (0: one per core)
@@ -503,6 +504,10 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
     _require(d.cache != "log_mel" or not d.augments, "data.cache", d.cache,
              "'audio' or 'none' with augmentation (augmentation works on waveforms, log_mel keeps log-mels)")
     _require(0.0 <= d.end_crop_fraction <= 1.0, "data.end_crop_fraction", d.end_crop_fraction, "in [0, 1]")
+    _require(0.0 <= d.paired_utterances <= 1.0, "data.paired_utterances", d.paired_utterances, "in [0, 1]")
+    _require(not d.paired_utterances or (d.crop == "utterance" and d.cache != "log_mel"), "data.paired_utterances",
+             d.paired_utterances, "0 unless data.crop=utterance with data.cache audio, none or auto "
+             "(whole utterances are joined as audio)")
     _require(d.go_frames >= 0 and d.go_frames % m.frames_per_step == 0, "data.go_frames", d.go_frames,
              f"0 or a multiple of model.frames_per_step ({m.frames_per_step})")
 

@@ -272,3 +272,38 @@ def test_a_cloned_voice_goes_on_past_the_end_of_its_prompt_sentence(tmp_path, mo
     assert expected_groups > 1
     assert cont.full_log_mel[0].shape[0] == len(prompt.log_mel_db) + 2 * expected_groups
     assert len(tts.new_speech(cont)[0]) == 2 * expected_groups * cfg.audio.hop_length
+
+
+def test_paired_utterances_join_two_sentences_of_one_speaker(tmp_path):
+    cfg = tts_config(str(tmp_path / "run"))
+    cfg = apply_overrides(cfg, ["--data.paired_utterances=1.0"])
+    dataset = data_lib.prepare(cfg)
+    by_text = {dataset.train[int(i)]["text"].decode(): dataset.train[int(i)] for i in dataset._train_ids}
+    frames = data_lib.segment_frames(4.0, cfg.audio, 2)
+    batch = dataset.train_batch(0, 0, 8, frames)
+    from audiolm_jax.data.pipeline import batch_examples
+    indices, _ = batch_examples(0, 0, 8, len(dataset._train_ids))
+    joined = 0
+    for row, index in enumerate(dataset._train_ids[indices]):
+        text = conditioning.decode_ids(batch["text"][row])
+        second = dataset.train[int(index)]
+        assert text.endswith(second["text"].decode())
+        first_text = text[: -len(second["text"].decode())].strip()
+        samples = len(second["speech"])
+        if first_text:  # joined: a whole other training sentence of the same voice comes first
+            first = by_text[first_text]
+            assert first["speaker_id"] == second["speaker_id"] and first is not second
+            samples += len(first["speech"])
+            joined += 1
+        valid = int(batch["mask"][row].sum())  # go frames + both utterances, then padding
+        assert abs(valid - (2 + 1 + samples // cfg.audio.hop_length)) <= 1, (valid, samples)
+    segment = 4.0 * cfg.audio.sample_rate
+    can_pair = sum(any(e is not dataset.train[int(index)] and e["speaker_id"] == dataset.train[int(index)]["speaker_id"]
+                       and len(e["speech"]) + len(dataset.train[int(index)]["speech"]) <= segment
+                       for e in by_text.values())
+                   for index in dataset._train_ids[indices])
+    assert joined == can_pair >= 2  # every row whose voice has a sentence short enough to go first
+    unpaired = data_lib.prepare(apply_overrides(cfg, ["--data.paired_utterances=0.0"]), stats=dataset.stats)
+    np.testing.assert_array_equal(unpaired.train_batch(0, 0, 8, frames)["text"][:, :3] != 0, True)
+    with pytest.raises(C.ConfigError, match="data.paired_utterances"):
+        apply_overrides(tiny_config(str(tmp_path / "x")), ["--data.paired_utterances=0.5"])  # random crops

@@ -80,6 +80,7 @@ class Dataset:
             self.train, self.eval = self._decoded(train, "training"), self._decoded(eval, "evaluation")
         self._train_ids = self._usable(self.train, "training")
         self._eval_ids = self._usable(self.eval, "evaluation")
+        self._pairing = self._pairing_table() if data.paired_utterances else None
         self._mels: dict[str, list[np.ndarray]] = {}
         if cache == "log_mel":
             db = log_mels or (self._whole_log_mels(self.train), self._whole_log_mels(self.eval))
@@ -142,6 +143,41 @@ class Dataset:
                                f"{self.data.segment_seconds:g} s (the longest is {lengths.max() / self.audio.sample_rate:.1f} s)")
         return ids
 
+    def _pairing_table(self) -> dict[str, np.ndarray]:
+        """What choosing a training pair needs, per usable training example (`_train_ids`
+        order): `ids`, `samples`, `speaker` and `chars` (its normalised transcript's
+        characters, 0 without one); read once. DatasetError when the source has no speakers."""
+        if self.speaker_key is None:
+            raise DatasetError(f"data.paired_utterances joins two utterances of one speaker, and "
+                               f"data.source={self.data.source} has no speaker ids")
+
+        def facts(i: int) -> tuple[int, int, int]:
+            example = self.train[int(i)]
+            meta = self._metadata(example)
+            return (len(example[self.audio_key]), meta["speaker"],
+                    len(conditioning.normalise_text(meta["text"])) if meta["text"] else 0)
+
+        table = np.array(list(self._pool.map(facts, self._train_ids)), np.int64).reshape(-1, 3)
+        return {"ids": self._train_ids, "samples": table[:, 0], "speaker": table[:, 1], "chars": table[:, 2]}
+
+    def _partner(self, index: int, seed: int, step: int, row: int) -> Optional[int]:
+        """The training example joined before example `index` in row `row` of step `step`
+        (`data.paired_utterances`): with that probability, another utterance of its speaker
+        that fits with it in a segment (text too: `model.condition.max_text_chars`), drawn
+        from (seed, step, row); None when not paired or when no utterance fits."""
+        if self._pairing is None:
+            return None
+        rng = np.random.default_rng([seed, step, row, 3])
+        if rng.random() >= self.data.paired_utterances:
+            return None
+        t = self._pairing
+        me = int(np.flatnonzero(t["ids"] == index)[0])
+        max_chars = self.condition.max_text_chars if self.condition.text else np.iinfo(np.int64).max
+        fits = ((t["speaker"] == t["speaker"][me]) & (t["ids"] != index)
+                & (t["samples"] + t["samples"][me] <= self._segment_samples)
+                & (t["chars"] + t["chars"][me] + 1 <= max_chars))
+        return int(rng.choice(t["ids"][fits])) if fits.any() else None
+
     def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
               end_crop_fraction: float = 0.0, samples: Optional[int] = None, lookahead: int = 0
               ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -184,8 +220,15 @@ class Dataset:
 
     def _train_crop(self, index: int, fraction: float, seed: int, step: int, row: int
                     ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Row `row` of step `step`: example `index`'s crop (after its `_partner`, when
+        paired) with the lookahead, augmented if configured, and its metadata."""
         crop, meta = self._crop(self.train, index, fraction, self.data.end_crop_fraction,
                                 lookahead=self._lookahead)
+        partner = self._partner(index, seed, step, row)
+        if partner is not None:  # the partner whole, then this utterance: one speaker, one transcript
+            before, before_meta = self._crop(self.train, partner, 0.0)
+            crop = np.concatenate([before, crop])
+            meta = {**meta, "text": f"{before_meta['text']} {meta['text']}"}
         if self.data.augments:
             rng = np.random.default_rng([seed, step, row, 2])
             crop = augment_lib.augment(crop, self.data, self.audio.sample_rate, rng)
