@@ -78,9 +78,9 @@ class Dataset:
         self._lookahead = lookahead_samples(audio)  # samples read past a crop, so its last frame is whole
         if cache != "none":
             self.train, self.eval = self._decoded(train, "training"), self._decoded(eval, "evaluation")
-        self._train_ids = self._usable(self.train, "training")
-        self._eval_ids = self._usable(self.eval, "evaluation")
-        self._pairing = self._pairing_table() if data.paired_utterances else None
+        self._train_ids, train_facts = self._usable(self.train, "training")
+        self._eval_ids, _ = self._usable(self.eval, "evaluation")
+        self._pairing = self._pairing_table(train_facts) if data.paired_utterances else None
         self._mels: dict[str, list[np.ndarray]] = {}
         if cache == "log_mel":
             db = log_mels or (self._whole_log_mels(self.train), self._whole_log_mels(self.eval))
@@ -126,14 +126,15 @@ class Dataset:
         return [mel[: whole_window_frames(len(wave), self.audio)]
                 for mel, wave in zip(clip_log_mels(waves, self.audio), waves)]
 
-    def _usable(self, source: Sequence[dict[str, Any]], name: str) -> np.ndarray:
+    def _usable(self, source: Sequence[dict[str, Any]], name: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """Indices `[K]` of the examples batches are drawn from: all of them for random crops;
         with `data.crop="utterance"`, those no longer than `data.segment_seconds` (whole
         utterances only, so a transcript always matches its audio; the others are counted
-        and skipped)."""
+        and skipped), with their `_utterance_facts` `[K, 3]` (None for random crops)."""
         if self.data.crop == "random":
-            return np.arange(len(source))
-        lengths = np.array(list(self._pool.map(lambda i: len(source[i][self.audio_key]), range(len(source)))))
+            return np.arange(len(source)), None
+        facts = self._utterance_facts(source)
+        lengths = facts[:, 0]
         ids = np.flatnonzero(lengths <= self._segment_samples)
         if len(ids) < len(source):
             log.warning("data.crop=utterance: %d of %d %s examples are longer than data.segment_seconds=%g s "
@@ -141,24 +142,27 @@ class Dataset:
         if not len(ids):
             raise DatasetError(f"data.crop=utterance: no {name} example fits in data.segment_seconds="
                                f"{self.data.segment_seconds:g} s (the longest is {lengths.max() / self.audio.sample_rate:.1f} s)")
-        return ids
+        return ids, facts[ids]
 
-    def _pairing_table(self) -> dict[str, np.ndarray]:
-        """What choosing a training pair needs, per usable training example (`_train_ids`
-        order): `ids`, `samples`, `speaker` and `chars` (its normalised transcript's
-        characters, 0 without one); read once. DatasetError when the source has no speakers."""
+    def _utterance_facts(self, source: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Per example of `source` `[N, 3]` int64, each read once: its samples, its speaker id
+        (-1 without one) and its normalised transcript's characters (0 without one)."""
+        def facts(i: int) -> tuple[int, int, int]:
+            example = source[i]
+            meta = self._metadata(example)
+            return (len(example[self.audio_key]), -1 if meta["speaker"] is None else meta["speaker"],
+                    len(conditioning.normalise_text(meta["text"])) if meta["text"] else 0)
+
+        return np.array(list(self._pool.map(facts, range(len(source)))), np.int64).reshape(-1, 3)
+
+    def _pairing_table(self, facts: np.ndarray) -> dict[str, np.ndarray]:
+        """What choosing a training pair needs, per usable training example: `ids`
+        (`_train_ids`), and from their `_utterance_facts` `samples`, `speaker`, `chars`.
+        DatasetError when the source has no speakers."""
         if self.speaker_key is None:
             raise DatasetError(f"data.paired_utterances joins two utterances of one speaker, and "
                                f"data.source={self.data.source} has no speaker ids")
-
-        def facts(i: int) -> tuple[int, int, int]:
-            example = self.train[int(i)]
-            meta = self._metadata(example)
-            return (len(example[self.audio_key]), meta["speaker"],
-                    len(conditioning.normalise_text(meta["text"])) if meta["text"] else 0)
-
-        table = np.array(list(self._pool.map(facts, self._train_ids)), np.int64).reshape(-1, 3)
-        return {"ids": self._train_ids, "samples": table[:, 0], "speaker": table[:, 1], "chars": table[:, 2]}
+        return {"ids": self._train_ids, "samples": facts[:, 0], "speaker": facts[:, 1], "chars": facts[:, 2]}
 
     def _partner(self, index: int, seed: int, step: int, row: int) -> Optional[int]:
         """The training example joined before example `index` in row `row` of step `step`
