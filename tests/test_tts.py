@@ -309,3 +309,13 @@ def test_paired_utterances_join_two_sentences_of_one_speaker(tmp_path):
                                                            for i in dataset._train_ids[indices]]
     with pytest.raises(C.ConfigError, match="data.paired_utterances"):
         apply_overrides(tiny_config(str(tmp_path / "x")), ["--data.paired_utterances=0.5"])  # random crops
+
+
+def test_paired_utterances_need_a_source_with_speakers(tmp_path):
+    cfg = apply_overrides(tts_config(str(tmp_path / "run")), ["--data.paired_utterances=0.5"])
+    from audiolm_jax.data.files import DatasetError
+
+    clips = [{"speech": np.zeros(4000, np.int16), "text": b"red"}]
+    with pytest.raises(DatasetError, match="has no speaker ids"):
+        data_lib.Dataset(clips, clips, "speech", cfg.audio, cfg.data, cache="audio", condition=cfg.model.condition,
+                         text_key="text")

@@ -109,6 +109,9 @@ class Dataset:
             raise DatasetError(f"model.condition.label is on but data.source={self.data.source} has no labels")
         if self.condition.text and self.text_key is None:
             raise DatasetError(f"model.condition.text is on but data.source={self.data.source} has no text")
+        if self.data.paired_utterances and self.speaker_key is None:
+            raise DatasetError(f"data.paired_utterances joins two utterances of one speaker, and "
+                               f"data.source={self.data.source} has no speaker ids")
         if self.condition.midi != "none" and self.notes_key is None:
             raise DatasetError(f"model.condition.midi={self.condition.midi!r} but data.source={self.data.source} "
                                "has no notes (use maestro or synthetic)")
@@ -155,14 +158,11 @@ class Dataset:
 
         return np.array(list(self._pool.map(facts, range(len(source)))), np.int64).reshape(-1, 3)
 
-    def _pairing_table(self, facts: np.ndarray) -> dict[str, np.ndarray]:
-        """What choosing a training pair needs, per usable training example: `ids`
-        (`_train_ids`), and from their `_utterance_facts` `samples`, `speaker`, `chars`.
-        DatasetError when the source has no speakers."""
-        if self.speaker_key is None:
-            raise DatasetError(f"data.paired_utterances joins two utterances of one speaker, and "
-                               f"data.source={self.data.source} has no speaker ids")
-        return {"ids": self._train_ids, "samples": facts[:, 0], "speaker": facts[:, 1], "chars": facts[:, 2]}
+    @staticmethod
+    def _pairing_table(facts: np.ndarray) -> dict[str, np.ndarray]:
+        """What choosing a training pair needs, per usable training example (in `_train_ids`
+        order), from their `_utterance_facts`: `samples`, `speaker`, `chars`."""
+        return {"samples": facts[:, 0], "speaker": facts[:, 1], "chars": facts[:, 2]}
 
     def _partner(self, index: int, seed: int, step: int, row: int) -> Optional[int]:
         """The training example joined before example `index` in row `row` of step `step`
@@ -174,13 +174,13 @@ class Dataset:
         rng = np.random.default_rng([seed, step, row, 3])
         if rng.random() >= self.data.paired_utterances:
             return None
-        t = self._pairing
-        me = int(np.flatnonzero(t["ids"] == index)[0])
+        t, ids = self._pairing, self._train_ids
+        me = int(np.flatnonzero(ids == index)[0])
         max_chars = self.condition.max_text_chars if self.condition.text else np.iinfo(np.int64).max
-        fits = ((t["speaker"] == t["speaker"][me]) & (t["ids"] != index)
+        fits = ((t["speaker"] == t["speaker"][me]) & (ids != index)
                 & (t["samples"] + t["samples"][me] <= self._segment_samples)
                 & (t["chars"] + t["chars"][me] + 1 <= max_chars))
-        return int(rng.choice(t["ids"][fits])) if fits.any() else None
+        return int(rng.choice(ids[fits])) if fits.any() else None
 
     def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
               end_crop_fraction: float = 0.0, samples: Optional[int] = None, lookahead: int = 0
