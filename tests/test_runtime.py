@@ -1,6 +1,14 @@
-"""XLA on the CPU reuses freed memory once a command has started (runtime.py): a call over
-buffers larger than glibc's mmap threshold must not page-fault its working set in again."""
+"""runtime.keep_freed_memory sets glibc so that freed memory is kept and reused (runtime.py).
 
+What it promises is glibc's state, which these tests read from glibc itself (mallinfo2) in
+a fresh process, since the settings must come before any thread allocates: blocks of any
+size come from the heap instead of mmap, a freed block stays in the heap to be reused (its
+pages are not faulted in again), and every thread allocates from the one main arena. What
+that saves XLA on the CPU (page faults per call of a jitted function over 47 MB buffers)
+depends on the kernel's state too, so it is measured in `benchmarks/page_faults.py`, not here.
+"""
+
+import json
 import os
 import subprocess
 import sys
@@ -8,32 +16,81 @@ import sys
 import pytest
 
 PROBE = """
-import resource, statistics
+import ctypes, ctypes.util, json, resource, threading
 from audiolm_jax import runtime
-runtime.keep_freed_memory()  # what every experiment and command does first (cli.main, cli.split_overrides)
-import jax, jax.numpy as jnp
-f = jax.jit(lambda x: jnp.fft.rfft(x * 1.5, axis=-1).real.sum())  # two ~48 MB temporaries
-x = jnp.ones((12_000, 1024), jnp.float32)
-faults = []
-for _ in range(15):
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    f(x).block_until_ready()
-    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(statistics.median(faults[5:]))  # once the heap has settled
+applied = runtime.keep_freed_memory()  # what every experiment and command does first
+
+
+class MallInfo2(ctypes.Structure):  # glibc's struct mallinfo2: the main arena's figures
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                     "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+big = 48 << 20  # above glibc's largest mmap threshold (32 MB)
+
+
+def allocate_touch_free():
+    mmapped = libc.mallinfo2().hblkhd  # blocks mmap'd before (imports ran under glibc's defaults)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = libc.malloc(big)
+    ctypes.memset(block, 1, big)
+    held = libc.mallinfo2()
+    libc.free(block)
+    kept = libc.mallinfo2()
+    return {"faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
+            "mmapped": held.hblkhd - mmapped, "heap_after_free": kept.arena, "free_in_heap": kept.fordblks}
+
+
+calls = [allocate_touch_free() for _ in range(3)]
+libc.sbrk.restype, libc.sbrk.argtypes = ctypes.c_void_p, [ctypes.c_ssize_t]
+seen = {}
+def allocate_in_a_thread():  # 1 MB in a new thread: which arena does it come from?
+    block = libc.malloc(1 << 20)
+    # The main arena is the brk heap, below the program break; other arenas are mmap'd heaps.
+    seen["from_main_arena"] = block < libc.sbrk(0)
+    libc.free(block)
+worker = threading.Thread(target=allocate_in_a_thread)
+worker.start(); worker.join()
+print(json.dumps({"applied": applied, "calls": calls, **seen}))
 """
 
 
-def median_faults_per_call(system_malloc: bool) -> float:
+def allocator_state(system_malloc: bool) -> dict:
     env = dict(os.environ, AUDIOLM_JAX_SYSTEM_MALLOC="1" if system_malloc else "0")
-    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300, env=env,
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, env=env,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return float(proc.stdout.split()[-1])
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+BIG = 48 << 20
+PAGES = BIG // 4096
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc settings")
-def test_freed_memory_is_reused_instead_of_faulted_in_on_every_call():
-    pages = 12_000 * 1024 * 4 / 4096  # one 47 MB buffer, in 4 KiB pages
-    system, kept = median_faults_per_call(True), median_faults_per_call(False)
-    assert system > pages, system  # glibc's defaults: every call faults its buffers in again
-    assert kept < 0.05 * pages, kept
+def test_glibc_defaults_mmap_large_blocks_and_fault_them_in_on_every_call():
+    state = allocator_state(system_malloc=True)
+    assert state["applied"] is False
+    for call in state["calls"]:
+        assert call["mmapped"] >= BIG, call  # served by mmap ...
+        assert call["free_in_heap"] < BIG, call  # ... and handed back to the kernel on free
+        assert call["faults"] >= 0.9 * PAGES, call  # so every call touches fresh pages
+    assert state["from_main_arena"] is False  # a new thread gets an arena of its own
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc settings")
+def test_kept_memory_serves_large_blocks_from_the_heap_and_reuses_them():
+    state = allocator_state(system_malloc=False)
+    assert state["applied"] is True
+    first, *again = state["calls"]
+    for call in state["calls"]:
+        assert call["mmapped"] == 0, call  # from the heap, never mmap
+        assert call["heap_after_free"] >= BIG and call["free_in_heap"] >= BIG, call  # not trimmed
+    assert first["faults"] >= 0.9 * PAGES  # the heap grows once ...
+    for call in again:
+        assert call["faults"] < 0.05 * PAGES, call  # ... and its pages are reused after that
+    assert state["from_main_arena"] is True  # every thread allocates from the main arena
