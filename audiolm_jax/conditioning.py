@@ -7,6 +7,9 @@ A batch's conditions, all optional and batch-first like the mel:
 - `notes` `[B, T, 3 * 88]` float32: the piano roll of the notes each mel frame hears
   (`midi.piano_roll`), T the mel's frames; the model tells position i the roll of the
   group it predicts (`model.next_group_rolls`);
+- `voice` `[B, Tv, n_mels]` float32 normalised log-mel frames whose voice to speak in, with
+  `voice_mask` `[B, Tv]` (1 for a frame): in training the example's own frames, at
+  sampling the prompt's; `drop_voice` `[B]` marks rows without one (the learned null);
 - `note_tokens` `[B, S]` int32, `note_mask` `[B, S]` and `note_frames` `[B, S]` (each
   token's time in mel frames): the note events of the window the model sees
   (`midi.note_tokens`), S = `model.condition.max_note_tokens`.
@@ -123,15 +126,17 @@ def check_label_set(labels: LabelSet, config: ConditionConfig) -> None:
 
 def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = None,
                      texts: Optional[Sequence[str]] = None, rolls: Optional[np.ndarray] = None,
-                     note_tokens: Optional[np.ndarray] = None, frames_per_second: float = 0.0
-                     ) -> dict[str, np.ndarray]:
+                     note_tokens: Optional[np.ndarray] = None, frames_per_second: float = 0.0,
+                     voices: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
     """The conditions of a batch as the model takes them: `label` `[B]` (ids) when
     `config.label`, `text`/`text_mask` `[B, S]` when `config.text`, `notes` `[B, frames,
     3 * 88]` (piano rolls aligned to the mel frames, `midi.piano_roll`) when `config.midi`
     is "frames", `note_tokens`/`note_mask` `[B, max_note_tokens]` (`midi.note_tokens`) and
     `note_frames` (each token's time in mel frames at `frames_per_second`) when it is
-    "tokens"; {} without conditioners. Raises ConditionError when a conditioner's
-    input is missing."""
+    "tokens"; `voice` `[B, Tv, n_mels]` (normalised frames of `voices`) with `voice_mask`
+    when `config.voice` and voices are given (without, the model uses its learned null
+    voice); {} without conditioners. Raises ConditionError when a conditioner's input is
+    missing."""
     out: dict[str, np.ndarray] = {}
     if config.midi != "none":
         given = rolls if config.midi == "frames" else note_tokens
@@ -145,6 +150,9 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
             out["note_frames"] = np.stack([midi.token_seconds(t) for t in out["note_tokens"]]) * frames_per_second
     if not config.cross_attends:
         return out
+    if config.voice and voices is not None:
+        out["voice"] = np.asarray(voices, np.float32)
+        out["voice_mask"] = np.ones(out["voice"].shape[:2], np.float32)
     alone = config.each_dropout > 0  # trained to take the label or the text alone
     if config.label and config.text and labels is None and texts is None:
         raise ConditionError("the model is conditioned on a label and a text (model.condition): give one or both")

@@ -101,16 +101,19 @@ class ConditionConfig:
     each_dropout: float = 0.0  # with label and text: share of examples losing each one alone (either can be given alone)
     guided_layers: int = 0  # text: the last this many decoder blocks' cross-attention is guided to the diagonal (TTS)
     guided_heads: int = 2  # heads of each guided block whose attention is guided, reported and constrained
+    voice: bool = False  # add a voice embedding to the context: pooled from the example's own frames in training, the prompt's at sampling
+    voice_dim: int = 64  # width of the voice embedding's bottleneck (small, so it carries the voice, not the words)
+    voice_dropout: float = 0.2  # share of training examples without their voice (the learned null: speech from text alone)
 
     @property
     def active(self) -> bool:
         """Whether the model has a conditioner at all."""
-        return self.label or self.text or self.midi != "none"
+        return self.label or self.text or self.voice or self.midi != "none"
 
     @property
     def cross_attends(self) -> bool:
-        """Whether the conditions form a context the blocks cross-attend to (labels, text, note tokens)."""
-        return self.label or self.text or self.midi == "tokens"
+        """Whether the conditions form a context the blocks cross-attend to (labels, text, a voice, note tokens)."""
+        return self.label or self.text or self.voice or self.midi == "tokens"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -447,6 +450,10 @@ def _validate_model(m: ModelConfig) -> None:
              f"in [0, model.num_layers={m.num_layers}]")
     _require(c.guided_layers == 0 or c.text, "model.condition.guided_layers", c.guided_layers,
              "0 unless model.condition.text is on (the diagonal runs over the text's characters)")
+    _require(not c.voice or c.text or c.label, "model.condition.voice", c.voice,
+             "off unless model.condition.text or .label is on (the voice joins their context)")
+    _require(c.voice_dim > 0, "model.condition.voice_dim", c.voice_dim, "a positive integer")
+    _require(0.0 <= c.voice_dropout < 1.0, "model.condition.voice_dropout", c.voice_dropout, "a probability in [0, 1)")
     _require(1 <= c.guided_heads <= m.num_heads, "model.condition.guided_heads", c.guided_heads,
              f"in [1, model.num_heads={m.num_heads}]")
     _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")

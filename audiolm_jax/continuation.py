@@ -133,11 +133,12 @@ def prompt_rolls(config: ExperimentConfig, prompt: Prompt, total_frames: int) ->
 
 
 def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
-                      labels: Optional[conditioning.LabelSet], total_frames: int = 0
-                      ) -> Optional[dict[str, np.ndarray]]:
+                      labels: Optional[conditioning.LabelSet], total_frames: int = 0,
+                      stats: Optional[NormStats] = None) -> Optional[dict[str, np.ndarray]]:
     """The prompt's conditions for `rows` samples, as `decode.generate` takes them (None for an
     unconditioned model); a MIDI-conditioned model's piano roll covers `total_frames` of
-    the decoded sequence. A conditioned model needs what it was trained on:
+    the decoded sequence. A model with a voice conditioner takes the voice of the prompt's
+    audio (its frames normalised by `stats`); a prompt without audio has none (the null). A conditioned model needs what it was trained on:
     ConditionError naming the missing label, text or notes."""
     condition = config.model.condition
     if not condition.active:
@@ -157,8 +158,13 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
             raise conditioning.ConditionError("the model is conditioned on labels but no label set was given")
         label_ids = labels.ids([prompt.label] * rows)
     texts = None if prompt.text is None else [prompt.text] * rows
+    voices = None
+    if condition.voice and len(prompt.waveform):
+        if stats is None:
+            raise ValueError("prompt_conditions: a model with a voice conditioner needs the run's stats")
+        voices = np.repeat(stats.normalise(prompt.log_mel_db)[None], rows, axis=0)
     try:
-        return conditioning.condition_arrays(condition, label_ids, texts, rolls)
+        return conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices)
     except conditioning.ConditionError as e:  # what is missing, said of this prompt
         known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
         raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
@@ -175,7 +181,7 @@ def prompt_window_conditions(config: ExperimentConfig, prompt: Prompt, rows: int
         return None
     r, hop_seconds = config.model.frames_per_step, config.audio.hop_length / config.audio.sample_rate
     zero = notes_start_frame(config, prompt)
-    tokens_only = dataclasses.replace(condition, label=False, text=False)
+    tokens_only = dataclasses.replace(condition, label=False, text=False, voice=False)
 
     def window(first_group: int, groups: int) -> dict[str, np.ndarray]:
         start, seconds = (first_group * r - zero) * hop_seconds, (groups + 1) * r * hop_seconds
@@ -211,7 +217,7 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
     r, window = config.model.frames_per_step, decode.trained_window(config)
     usable = min(frames.shape[1] // r, window) * r
     groups = group_frames(np.asarray(frames[:, :usable], np.float32), r)
-    text_only = {k: conditions[k] for k in ("text", "text_mask")}
+    text_only = {k: conditions[k] for k in ("text", "text_mask", "voice", "voice_mask") if k in conditions}
     attention = np.asarray(_guided_attention(config.model, frames.shape[-1], params, groups, text_only))[:, :, 1:]
     chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)  # entry 0 (dropped) is the summary slot
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]
@@ -270,7 +276,7 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
         go = go_frames_before(config, prompt)
         normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), normalised], axis=1)
         total_frames = normalised.shape[1] + new_frames + config.model.frames_per_step
-        conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames)
+        conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames, stats)
         decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
                                   window=window, temperature=s.temperature,
                                   prenet_dropout=prenet_dropout_at_sampling(config),

@@ -311,7 +311,7 @@ def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text:
     cfg = sampler.config
     mel = sampler.stats.normalise(log_mel_db)
     frames = np.concatenate([np.zeros((cfg.data.go_frames, cfg.audio.n_mels), np.float32), mel])[None]
-    conditions = conditioning.condition_arrays(cfg.model.condition, texts=[text])
+    conditions = conditioning.condition_arrays(cfg.model.condition, texts=[text], voices=mel[None])  # as trained
     return continuation.text_alignments(cfg, sampler.params, frames, conditions, np.array([frames.shape[1]]))[0]
 
 

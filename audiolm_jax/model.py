@@ -369,6 +369,30 @@ class EncoderBlock(nn.Module):
                                                          ).astype(jnp.float32)
 
 
+class VoiceEncoder(nn.Module):
+    """A voice as one vector: normalised log-mel frames `voice` `[B, Tv, n_mels]` under
+    `voice_mask` `[B, Tv]` → `[B, width]` float32. Two position-wise layers (each frame
+    sees its neighbours through a width-3 convolution), then the masked mean and standard
+    deviation over time (x-vector statistics pooling: the order of the frames, and so the
+    words, is gone), then a `bottleneck`-wide tanh layer and a projection to `width`."""
+
+    width: int
+    bottleneck: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, voice: jax.Array, voice_mask: jax.Array) -> jax.Array:
+        mask = voice_mask.astype(jnp.float32)[..., None]  # [B, Tv, 1]
+        h = nn.gelu(nn.Conv(self.width, (3,), dtype=self.dtype, name="conv")(voice.astype(self.dtype) * mask))
+        h = nn.gelu(nn.Dense(self.width, dtype=self.dtype, name="dense")(h)).astype(jnp.float32)
+        count = jnp.maximum(jnp.sum(mask, axis=1), 1.0)  # [B, 1]
+        mean = jnp.sum(h * mask, axis=1) / count
+        std = jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(h - mean[:, None]) * mask, axis=1) / count, 0.0) + 1e-5)
+        code = jnp.tanh(nn.Dense(self.bottleneck, dtype=self.dtype, name="bottleneck")(
+            jnp.concatenate([mean, std], axis=-1).astype(self.dtype)))
+        return nn.Dense(self.width, dtype=self.dtype, name="out")(code).astype(jnp.float32)
+
+
 class Conditioner(nn.Module):
     """Conditions → the context cross-attention reads: `[B, 1 + S, width]` and its mask `[B, 1 + S]`.
 
@@ -383,6 +407,11 @@ class Conditioner(nn.Module):
     through an encoder of their own (masked out for dropped rows); the third output gives
     each context entry's time in frames `[B, 1 + S]` (`note_frames` `[B, S]` for the tokens,
     0 before them), by which the blocks' cross-attention rotates its keys (None otherwise).
+    With a voice conditioner (`voice` `[B, Tv, n_mels]`, `voice_mask` `[B, Tv]`), the
+    `VoiceEncoder`'s vector is added to every context entry (as SV2TTS adds its speaker
+    embedding to every encoder output), so every cross-attention read carries the voice;
+    rows without a voice (`voice` absent, `drop` or `drop_voice` `[B]` set) get a learned
+    `voice_null` instead.
     """
 
     config: ConditionConfig
@@ -393,7 +422,7 @@ class Conditioner(nn.Module):
     @nn.compact
     def __call__(self, conditions: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array, Optional[jax.Array]]:
         cfg = self.config
-        batch = next(v.shape[0] for k, v in conditions.items() if k in ("label", "text", "note_tokens"))
+        batch = next(v.shape[0] for k, v in conditions.items() if k in ("label", "text", "note_tokens", "voice"))
         drop = conditions.get("drop", jnp.zeros((batch,), bool)).astype(bool)
         init = nn.initializers.normal(0.02)
         if cfg.label:
@@ -418,7 +447,21 @@ class Conditioner(nn.Module):
             context.append(self._encode("note", conditions["note_tokens"], conditions["note_mask"],
                                         midi.TOKEN_VOCABULARY, cfg.max_note_tokens, cfg.note_layers, init))
             mask.append(conditions["note_mask"].astype(jnp.float32) * (1.0 - drop[:, None].astype(jnp.float32)))
-        return jnp.concatenate(context, axis=1), jnp.concatenate(mask, axis=1), frames
+        context = jnp.concatenate(context, axis=1)
+        if cfg.voice:
+            context = context + self._voice(conditions, drop, init)[:, None, :]
+        return context, jnp.concatenate(mask, axis=1), frames
+
+    def _voice(self, conditions: dict[str, jax.Array], drop: jax.Array, init: Any) -> jax.Array:
+        """`[B, width]`: each row's voice vector (`VoiceEncoder`), or the learned `voice_null`
+        for rows without one (no `voice` given, or `drop` / `drop_voice` set)."""
+        null = self.param("voice_null", init, (self.width,))
+        if "voice" not in conditions:
+            return jnp.broadcast_to(null, (drop.shape[0], self.width))
+        vector = VoiceEncoder(self.width, self.config.voice_dim, self.dtype, name="voice")(
+            conditions["voice"], conditions["voice_mask"])
+        missing = drop | conditions.get("drop_voice", jnp.zeros(drop.shape, bool)).astype(bool)
+        return jnp.where(missing[:, None], null[None, :], vector)
 
     def _encode(self, name: str, ids: jax.Array, ids_mask: jax.Array, vocabulary: int, max_length: int, layers: int,
                 init: Any, positions: str = "learned") -> jax.Array:
@@ -594,7 +637,8 @@ def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
     conditions = conditioning.condition_arrays(
         config.condition, np.zeros(1, np.int32), [""],
         np.zeros((1, 3 * config.frames_per_step, midi.FEATURES_PER_FRAME), np.float32),
-        np.zeros((1, config.condition.max_note_tokens), np.int32)) or None
+        np.zeros((1, config.condition.max_note_tokens), np.int32),
+        voices=np.zeros((1, config.frames_per_step, n_mels), np.float32)) or None
     if conditions is not None and "notes" in conditions:
         conditions["notes"] = next_group_rolls(jnp.asarray(conditions["notes"]), config.frames_per_step)
     return model.init({"params": key}, dummy, context=context, conditions=conditions)["params"]

@@ -255,6 +255,7 @@ def drift_inputs(inputs: jax.Array, key: jax.Array, step_std: float, example_ids
 
 
 CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dropout draw
+VOICE_DROP_TAG = 3  # folded into the condition-dropout key for the voice-dropout draw (1, 2: label, text)
 DRIFT_TAG = 0x64726674  # folded into a step's noise key for the input level drift
 SELF_FEED_TAG = 0x73656C66  # folded into a step's key for scheduled sampling's choices and draws
 
@@ -301,7 +302,9 @@ def scheduled_sampling_inputs(apply: Callable[[jax.Array], dict], inputs: jax.Ar
 def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optional[dict]:
     """The conditioning arrays of a batch (see `conditioning.py`) as the full pass over its
     inputs takes them (the piano roll `notes` `[B, T, F]` → one per input position,
-    `model.next_group_rolls`), None without conditioners; a conditioned model given a batch
+    `model.next_group_rolls`; with `model.condition.voice`, the batch's own `mel` and `mask`
+    as `voice` and `voice_mask`, as Tacotron's reference encoder reads its target), None
+    without conditioners; a conditioned model given a batch
     without them is a ValueError naming what is missing."""
     condition = model_config.condition
     if not condition.active:
@@ -313,6 +316,8 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
         raise ValueError(f"the model is conditioned (model.condition) but batches lack {', '.join(missing)}: "
                          "the dataset must provide them (data.source)")
     out = {k: batch[k] for k in wanted}
+    if condition.voice:  # the voice of the example's own frames (a prompt's at sampling)
+        out["voice"], out["voice_mask"] = batch["mel"], batch["mask"]
     if "notes" in out:
         out["notes"] = next_group_rolls(jnp.asarray(out["notes"]), model_config.frames_per_step)
     return out
@@ -354,6 +359,9 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
                 for tag, name in enumerate(("drop_label", "drop_text"), start=1):
                     conditions[name] = conditioning.drop_mask(jax.random.fold_in(drop_key, tag),
                                                               condition.each_dropout, example_ids)
+            if condition.voice:  # examples without their voice, so text alone can be spoken
+                conditions["drop_voice"] = conditioning.drop_mask(jax.random.fold_in(drop_key, VOICE_DROP_TAG),
+                                                                  condition.voice_dropout, example_ids)
         if self_feed > 0:
             apply = lambda fed: model.apply({"params": state.params}, fed, deterministic=False,
                                             example_ids=example_ids, conditions=conditions,
