@@ -86,6 +86,8 @@ class ConditionConfig:
     learned null when dropped; `midi="tokens"` (for MIDI not aligned frame by frame): the
     window's note events as tokens (`midi.note_tokens`: tie section, times, velocities,
     keys) through their own bidirectional encoder into the context, after the summary slot.
+    With `voice`, a voice embedding of audio frames (`model.VoiceEncoder`) is added to every
+    context entry: the example's own frames in training, the prompt's at sampling.
     """
 
     label: bool = False  # condition on each example's class label (a learned embedding per label)
