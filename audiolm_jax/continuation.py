@@ -134,11 +134,12 @@ def prompt_rolls(config: ExperimentConfig, prompt: Prompt, total_frames: int) ->
 
 def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
                       labels: Optional[conditioning.LabelSet], total_frames: int = 0,
-                      stats: Optional[NormStats] = None) -> Optional[dict[str, np.ndarray]]:
+                      prompt_frames: Optional[np.ndarray] = None) -> Optional[dict[str, np.ndarray]]:
     """The prompt's conditions for `rows` samples, as `decode.generate` takes them (None for an
     unconditioned model); a MIDI-conditioned model's piano roll covers `total_frames` of
     the decoded sequence. A model with a voice conditioner takes the voice of the prompt's
-    audio (its frames normalised by `stats`); a prompt without audio has none (the null). A conditioned model needs what it was trained on:
+    audio (`prompt_frames` `[rows, frames, n_mels]`, its log-mel normalised); a prompt
+    without audio has none (the null). A conditioned model needs what it was trained on:
     ConditionError naming the missing label, text or notes."""
     condition = config.model.condition
     if not condition.active:
@@ -158,11 +159,9 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
             raise conditioning.ConditionError("the model is conditioned on labels but no label set was given")
         label_ids = labels.ids([prompt.label] * rows)
     texts = None if prompt.text is None else [prompt.text] * rows
-    voices = None
-    if condition.voice and len(prompt.waveform):
-        if stats is None:
-            raise ValueError("prompt_conditions: a model with a voice conditioner needs the run's stats")
-        voices = np.repeat(stats.normalise(prompt.log_mel_db)[None], rows, axis=0)
+    voices = prompt_frames if condition.voice and len(prompt.waveform) else None
+    if condition.voice and len(prompt.waveform) and prompt_frames is None:
+        raise ValueError("prompt_conditions: a model with a voice conditioner needs the prompt's frames")
     try:
         return conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices)
     except conditioning.ConditionError as e:  # what is missing, said of this prompt
@@ -272,11 +271,11 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
     window = decode.trained_window(config)
     results = []
     for index, prompt in enumerate(prompts):
-        normalised = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
+        prompt_frames = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
         go = go_frames_before(config, prompt)
-        normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), normalised], axis=1)
+        normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), prompt_frames], axis=1)
         total_frames = normalised.shape[1] + new_frames + config.model.frames_per_step
-        conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames, stats)
+        conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames, prompt_frames)
         decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
                                   window=window, temperature=s.temperature,
                                   prenet_dropout=prenet_dropout_at_sampling(config),

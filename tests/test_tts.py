@@ -376,10 +376,11 @@ def test_a_voice_model_trains_on_its_own_frames_and_clones_from_the_prompt(tmp_p
     assert conditions["voice"] is batch["mel"] and conditions["voice_mask"] is batch["mask"]
     stats = data_lib.NormStats(mean=np.full(16, -40.0, np.float32), std=np.full(16, 20.0, np.float32))
     prompt = tts.speech_prompt(cfg, stats, "blue", ("v", voices.speak("red", 3, sample_rate=8000)), "red")
-    cloned = continuation.prompt_conditions(cfg, prompt, 2, None, stats=stats)
+    frames = np.repeat(stats.normalise(prompt.log_mel_db)[None], 2, axis=0)
+    cloned = continuation.prompt_conditions(cfg, prompt, 2, None, prompt_frames=frames)
     np.testing.assert_allclose(cloned["voice"][1], stats.normalise(prompt.log_mel_db))
     assert "voice" not in continuation.prompt_conditions(cfg, tts.speech_prompt(cfg, stats, "blue"), 2, None,
-                                                         stats=stats)
+                                                         prompt_frames=frames)
     from audiolm_jax.run import run
 
     run(cfg)  # trains (voice dropout drawn), evaluates and samples through the one path
