@@ -255,7 +255,24 @@ def drift_inputs(inputs: jax.Array, key: jax.Array, step_std: float, example_ids
 
 
 CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dropout draw
-VOICE_DROP_TAG = 3  # folded into the condition-dropout key for the voice-dropout draw (1, 2: label, text)
+
+
+def condition_drops(key: jax.Array, condition: config_lib.ConditionConfig, example_ids: jax.Array
+                    ) -> dict[str, jax.Array]:
+    """Which training rows `[B]` (bool, keyed by global example id) lose conditions to the
+    learned nulls: `drop`, all of them (classifier-free guidance, `condition.dropout`); with
+    `each_dropout`, `drop_label` and `drop_text`, one conditioner alone (so either can be
+    given alone); with a voice conditioner, `drop_voice` (so text alone can be spoken). Each
+    draw is `key` folded with its place in this list (1, 2, 3), whether or not it is made."""
+    drops = {"drop": conditioning.drop_mask(key, condition.dropout, example_ids)}
+    alone = (("drop_label", condition.each_dropout), ("drop_text", condition.each_dropout),
+             ("drop_voice", condition.voice_dropout if condition.voice else 0.0))
+    for tag, (name, rate) in enumerate(alone, start=1):
+        if rate > 0:
+            drops[name] = conditioning.drop_mask(jax.random.fold_in(key, tag), rate, example_ids)
+    return drops
+
+
 DRIFT_TAG = 0x64726674  # folded into a step's noise key for the input level drift
 SELF_FEED_TAG = 0x73656C66  # folded into a step's key for scheduled sampling's choices and draws
 
@@ -353,15 +370,8 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         inputs = drift_inputs(inputs, jax.random.fold_in(noise_rng, DRIFT_TAG), input_drift, example_ids)
         conditions = batch_conditions(batch, config.model)
         if conditions is not None:
-            drop_key = jax.random.fold_in(step_key, CONDITION_DROP_TAG)
-            conditions["drop"] = conditioning.drop_mask(drop_key, condition.dropout, example_ids)
-            if condition.each_dropout > 0:  # each conditioner also alone, so either can be given alone
-                for tag, name in enumerate(("drop_label", "drop_text"), start=1):
-                    conditions[name] = conditioning.drop_mask(jax.random.fold_in(drop_key, tag),
-                                                              condition.each_dropout, example_ids)
-            if condition.voice:  # examples without their voice, so text alone can be spoken
-                conditions["drop_voice"] = conditioning.drop_mask(jax.random.fold_in(drop_key, VOICE_DROP_TAG),
-                                                                  condition.voice_dropout, example_ids)
+            conditions.update(condition_drops(jax.random.fold_in(step_key, CONDITION_DROP_TAG), condition,
+                                              example_ids))
         if self_feed > 0:
             apply = lambda fed: model.apply({"params": state.params}, fed, deterministic=False,
                                             example_ids=example_ids, conditions=conditions,

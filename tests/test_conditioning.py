@@ -150,6 +150,20 @@ def test_condition_dropout_is_a_function_of_the_example():
     assert not np.asarray(K.drop_mask(key, 0.0, ids)).any()
 
 
+def test_training_drops_each_conditioner_at_its_own_rate_with_its_own_draw():
+    ids = jnp.arange(4000)
+    cond = C.ConditionConfig(label=True, text=True, voice=True, dropout=0.1, each_dropout=0.3, voice_dropout=0.2)
+    drops = {name: np.asarray(mask) for name, mask in train.condition_drops(jax.random.key(5), cond, ids).items()}
+    assert sorted(drops) == ["drop", "drop_label", "drop_text", "drop_voice"]
+    for name, rate in (("drop", 0.1), ("drop_label", 0.3), ("drop_text", 0.3), ("drop_voice", 0.2)):
+        assert abs(drops[name].mean() - rate) < 0.03, (name, drops[name].mean())
+    assert 0.05 < np.mean(drops["drop_label"] & drops["drop_text"]) < 0.13  # independent draws: 0.09
+    # rates of 0 (and no voice conditioner) draw nothing: the model's defaults keep every condition
+    quiet = train.condition_drops(jax.random.key(5), dataclasses.replace(cond, each_dropout=0.0, voice=False), ids)
+    assert sorted(quiet) == ["drop"]
+    np.testing.assert_array_equal(np.asarray(quiet["drop"]), drops["drop"])
+
+
 def test_a_label_conditioned_model_learns_to_use_its_label():
     """Each label is a different stationary spectrum; a sequence's first group is noise, so
     only the label says what follows. After training, the true label predicts far better
