@@ -126,6 +126,7 @@ class SampleRow:
     prompt_wav: Optional[str]  # None: generated from no audio (a label, a text)
     prompt_png: Optional[str]
     samples: Sequence[SampleCell]
+    text: Optional[str] = None  # what the row speaks (TTS: the voice's transcript, then the new text)
 
 
 def _metrics_html(metrics: dict[str, float]) -> str:
@@ -150,13 +151,14 @@ def write_index_html(path: str, rows: Sequence[SampleRow], title: str, notes: Se
                        f'<td><audio controls preload="none" src="{esc(row.prompt_wav)}"></audio><br>'
                        f'<a href="{esc(row.prompt_png)}"><img src="{esc(row.prompt_png)}" '
                        f'alt="spectrogram of {esc(row.prompt_wav)}" width="240"></a></td>')
-        body.append(f'<tr><th>{esc(row.name)}</th>{prompt_cell}{cells}</tr>')
+        spoken = f'<br><q class="text">{esc(row.text)}</q>' if row.text else ""
+        body.append(f'<tr><th>{esc(row.name)}{spoken}</th>{prompt_cell}{cells}</tr>')
     notes_html = "".join(f"<li>{esc(n)}</li>" for n in notes)
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:.4em;vertical-align:top;border-bottom:1px solid #ddd}}
-table.metrics td{{padding:.1em .6em;border:none;font-size:85%}}</style>
+table.metrics td{{padding:.1em .6em;border:none;font-size:85%}} q.text{{font-weight:normal;font-style:italic}}</style>
 </head>
 <body>
 <h1>{esc(title)}</h1>
@@ -210,7 +212,7 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
             cells.append(SampleCell(relative(wav_path, out_dir), relative(png_path, out_dir),
                                     dict(metrics[i][k]) if metrics else {}))
         rows.append(SampleRow(cont.name, relative(prompt_path, out_dir) if has_prompt else None,
-                              relative(prompt_png, out_dir) if has_prompt else None, cells))
+                              relative(prompt_png, out_dir) if has_prompt else None, cells, cont.text))
     index = os.path.join(out_dir, "index.html")
     write_index_html(index, rows, title, notes)
     return index

@@ -1,5 +1,6 @@
 """The continuation path (waveform in, waveform out) and its report."""
 
+import dataclasses
 import os
 
 import jax
@@ -66,9 +67,11 @@ def test_report_links_resolve_and_names_are_escaped(tmp_path):
     params = init_params(cfg.model, 16, jax.random.key(0))
     prompts = [("a<b>&c", piano_like(0.25, 8000, seed=1)), ("plain", piano_like(0.25, 8000, seed=2))]
     conts = continuation.continue_waveforms(cfg, params, STATS, prompts, jax.random.key(0))
+    conts[1] = dataclasses.replace(conts[1], text="say <this> & that")  # a spoken row shows its text
     index = report.write_continuation_report(str(tmp_path / "out"), conts, cfg.audio, "t<1>")
     page = open(index).read()
     assert "a&lt;b&gt;&amp;c" in page and "a<b>" not in page and "t&lt;1&gt;" in page
+    assert page.count('<q class="text">') == 1 and "<q class=\"text\">say &lt;this&gt; &amp; that</q>" in page
     links = html_links(page)
     for link in links:
         assert os.path.exists(os.path.join(tmp_path / "out", link)), link
