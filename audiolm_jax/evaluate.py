@@ -15,7 +15,9 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   change of the continuation over the prompt's; near 0 means frozen, >> 1 noisy),
   `silent_fraction` (frames 60 dB below the prompt's peak), `frozen_fraction` (frames
   changing by < 0.1 dB RMS from the previous one), `timbre_distance_db` (long-term average
-  spectra of continuation and prompt, level removed, RMS over bins).
+  spectra of continuation and prompt, level removed, RMS over bins), `pinned_fraction`
+  (values held on their bin's training range by decoding's range clip: the sustained
+  horizontal stripes that the frame-level detectors miss).
 - `real_*`: the same metrics of each clip's own audio after its prompt (where at least half
   of `sample.seconds`, or a second, follows): the data's reference, since real music and speech change level too
   (the demo's clips fade in: their real continuations are about 11 dB louder than their
@@ -63,7 +65,7 @@ import numpy as np
 from audiolm_jax import atomic, audio, cli, continuation, invert, midi, sample, train
 from audiolm_jax import metrics as metrics_lib
 from audiolm_jax import classifier as classifier_lib
-from audiolm_jax.metrics import CONTINUATION_KEYS, continuation_metrics, continuation_summary
+from audiolm_jax.metrics import continuation_metrics, continuation_summary
 from audiolm_jax.config import ConfigError, ExperimentConfig
 
 log = logging.getLogger(__name__)
@@ -88,18 +90,19 @@ def dnsmos_available() -> bool:
     return True
 
 
-def real_continuation_metrics(prompt: continuation.Prompt, clip: np.ndarray, config: ExperimentConfig
-                              ) -> dict[str, float] | None:
+def real_continuation_metrics(prompt: continuation.Prompt, clip: np.ndarray, config: ExperimentConfig,
+                              range_db: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float] | None:
     """The collapse detectors of the clip's own audio after the prompt (up to `sample.seconds`),
-    the data's reference for a continuation's metrics; None when less than half of
-    `sample.seconds` (or a second) follows."""
+    the data's reference for a continuation's metrics (`range_db`: see
+    `metrics.continuation_metrics`); None when less than half of `sample.seconds` (or a
+    second) follows."""
     start = len(prompt.log_mel_db)
     real_db = np.asarray(audio.log_mel_jax(np.asarray(clip, np.float32)[None], config.audio))[0]
     end = min(audio.whole_window_frames(len(clip), config.audio),
               start + int(round(config.sample.seconds * config.audio.frames_per_second)))
     if end - start < min(1.0, config.sample.seconds / 2) * config.audio.frames_per_second:
         return None
-    return continuation_metrics(real_db[:start], real_db[start:end])
+    return continuation_metrics(real_db[:start], real_db[start:end], range_db)
 
 
 def compared_with_real(per_sample: list[list[dict[str, float]]], real: list[dict[str, float] | None]
@@ -109,7 +112,7 @@ def compared_with_real(per_sample: list[list[dict[str, float]]], real: list[dict
     pairs = [(samples, ref) for samples, ref in zip(per_sample, real) if ref is not None]
     if not pairs:
         return {}
-    out = {f"real_{key}": float(np.mean([ref[key] for _, ref in pairs])) for key in CONTINUATION_KEYS}
+    out = {f"real_{key}": float(np.mean([ref[key] for _, ref in pairs])) for key in pairs[0][1]}
     out["drift_vs_real_db"] = float(np.mean([abs(np.mean([m["energy_drift_db"] for m in samples])
                                                  - ref["energy_drift_db"]) for samples, ref in pairs]))
     out["real_prompts"] = len(pairs)
@@ -475,9 +478,11 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     prompts = [prompt for prompt, _ in pairs]
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts,
                                           jax.random.PRNGKey(cfg.sample.seed), labels=sampler.labels)
-    summary, per_sample = continuation_summary(conts)
+    range_db = sampler.stats.bounds_db()
+    summary, per_sample = continuation_summary(conts, range_db)
     metrics.update(summary)
-    metrics.update(compared_with_real(per_sample, [real_continuation_metrics(p, clip, cfg) for p, clip in pairs]))
+    metrics.update(compared_with_real(per_sample, [real_continuation_metrics(p, clip, cfg, range_db)
+                                                   for p, clip in pairs]))
     sc, mos = [], []
     for i, (prompt, cont) in enumerate(zip(prompts, conts)):
         rebuilt = resynthesis(prompt.log_mel_db, len(prompt.waveform), cfg, seed=i)

@@ -3,6 +3,8 @@ detectors of free-running continuation. Log-mels are in dB `[frames, n_mels]`.""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from audiolm_jax import audio
@@ -23,17 +25,33 @@ def long_term_spectrum_db(log_mel_db: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.mean(audio.db_to_power(log_mel_db), axis=0) + 1e-10)
 
 
-def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray) -> dict[str, float]:
+def pinned_fraction(log_mel_db: np.ndarray, low_db: np.ndarray, high_db: np.ndarray, tolerance_db: float = 1e-3
+                    ) -> float:
+    """Share of the values of a log-mel `[frames, n_mels]` (dB) that sit on their bin's
+    training range `low_db` / `high_db` `[n_mels]`: where decoding's range clip held them.
+    Real audio almost never lands exactly there; a free-running bin driven past the range
+    and held on its edge draws a sustained horizontal stripe, which the whole-frame
+    detectors (silent, frozen) miss while the other bins still move."""
+    on_edge = (np.abs(log_mel_db - low_db) < tolerance_db) | (np.abs(log_mel_db - high_db) < tolerance_db)
+    return float(np.mean(on_edge))
+
+
+def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray,
+                         range_db: Optional[tuple[np.ndarray, np.ndarray]] = None) -> dict[str, float]:
     """Collapse detectors comparing a continuation `[frames, n_mels]` with its prompt (dB).
 
     `timbre_distance_db`: RMS over bins of the difference between the two long-term average
     spectra after removing their mean level difference (the level is `energy_drift_db`).
+    With the training range per bin `range_db` (low, high, each `[n_mels]` dB), also
+    `pinned_fraction` (see `pinned_fraction`).
     """
     prompt_energy, cont_energy = frame_energy_db(prompt_db), frame_energy_db(continuation_db)
     prompt_flux = float(np.mean(frame_flux_db(prompt_db)))
     cont_flux = frame_flux_db(continuation_db)
     spectrum_gap = long_term_spectrum_db(continuation_db) - long_term_spectrum_db(prompt_db)
+    pinned = {} if range_db is None else {"pinned_fraction": pinned_fraction(continuation_db, *range_db)}
     return {
+        **pinned,
         "energy_drift_db": float(np.mean(cont_energy) - np.mean(prompt_energy)),
         "spectral_flux_ratio": float(np.mean(cont_flux) / max(prompt_flux, 1e-6)),
         "silent_fraction": float(np.mean(cont_energy < np.max(prompt_energy) - 60.0)),
@@ -46,14 +64,17 @@ CONTINUATION_KEYS = ("energy_drift_db", "spectral_flux_ratio", "silent_fraction"
                      "timbre_distance_db")
 
 
-def continuation_summary(continuations: list) -> tuple[dict[str, float], list[list[dict[str, float]]]]:
+def continuation_summary(continuations: list, range_db: Optional[tuple[np.ndarray, np.ndarray]] = None
+                         ) -> tuple[dict[str, float], list[list[dict[str, float]]]]:
     """Means over every sample of every `continuation.Continuation` (and `abs_energy_drift_db`,
     the mean of |drift|), and the metrics of each sample, per prompt; a generation without
-    an audio prompt has nothing to be compared with (empty metrics, left out of the means)."""
-    per = [[continuation_metrics(log_mel[: c.prompt_frames], log_mel[c.prompt_frames :]) if c.prompt_frames else {}
-            for log_mel in c.full_log_mel] for c in continuations]
+    an audio prompt has nothing to be compared with (empty metrics, left out of the means).
+    `range_db`: the training range per bin (see `continuation_metrics`), when known."""
+    per = [[continuation_metrics(log_mel[: c.prompt_frames], log_mel[c.prompt_frames :], range_db)
+            if c.prompt_frames else {} for log_mel in c.full_log_mel] for c in continuations]
     flat = [m for row in per for m in row if m]
-    summary = {key: float(np.mean([m[key] for m in flat])) if flat else float("nan") for key in CONTINUATION_KEYS}
+    keys = CONTINUATION_KEYS + (() if range_db is None else ("pinned_fraction",))
+    summary = {key: float(np.mean([m[key] for m in flat])) if flat else float("nan") for key in keys}
     summary["abs_energy_drift_db"] = float(np.mean([abs(m["energy_drift_db"]) for m in flat])) if flat else float("nan")
     return summary, per
 

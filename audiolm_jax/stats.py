@@ -35,6 +35,10 @@ class NormStats:
         """Inverse of `normalise`: back to dB `[..., n_mels]`."""
         return (np.asarray(normalised) * self.std + self.mean).astype(np.float32)
 
+    def bounds_db(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """(`low`, `high`) in dB, each `[n_mels]`, or None when not recorded."""
+        return None if self.low is None or self.high is None else (self.low, self.high)
+
     def normalised_bounds(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """(`low`, `high`) normalised, each `[n_mels]`, or None when not recorded."""
         if self.low is None or self.high is None:

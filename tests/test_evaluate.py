@@ -24,6 +24,15 @@ def test_collapse_detectors_on_constructed_continuations():
     assert continuation_metrics(prompt, tilted)["timbre_distance_db"] > 5.0
     silent = np.full((30, 16), -120.0)
     assert continuation_metrics(prompt, silent)["silent_fraction"] == 1.0
+    # a few bins held on the edge of the training range: stripes the frame-level detectors miss
+    low, high = np.full(16, -60.0), np.full(16, 10.0)
+    striped = prompt[-30:].copy()
+    striped[:, :3], striped[10:, 15] = -60.0, 10.0
+    m = continuation_metrics(prompt, striped, (low, high))
+    assert m["pinned_fraction"] == pytest.approx((30 * 3 + 20) / (30 * 16))
+    assert m["frozen_fraction"] == 0.0 and m["silent_fraction"] == 0.0
+    assert continuation_metrics(prompt, prompt[-30:], (low, high))["pinned_fraction"] == 0.0
+    assert "pinned_fraction" not in continuation_metrics(prompt, striped)  # no range known: not measured
 
 
 def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
@@ -35,8 +44,9 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     assert metrics["baseline_ratio"] == pytest.approx(metrics["val_mse"] / metrics["baseline_mse"])
     for key in ("energy_drift_db", "abs_energy_drift_db", "spectral_flux_ratio", "silent_fraction",
                 "frozen_fraction", "timbre_distance_db", "resynthesis_sc_db", "real_energy_drift_db",
-                "drift_vs_real_db"):
+                "drift_vs_real_db", "pinned_fraction", "real_pinned_fraction"):
         assert np.isfinite(metrics[key]), key
+    assert 0.0 <= metrics["pinned_fraction"] <= 1.0 and metrics["real_pinned_fraction"] < 0.05
     assert metrics["resynthesis_sc_db"] < -3.0
     assert "baseline_ratio" in capsys.readouterr().out
     assert evaluate.main(["--workdir", str(tmp_path / "empty")]) == 2
