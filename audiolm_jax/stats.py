@@ -41,9 +41,8 @@ class NormStats:
 
     def normalised_bounds(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """(`low`, `high`) normalised, each `[n_mels]`, or None when not recorded."""
-        if self.low is None or self.high is None:
-            return None
-        return self.normalise(self.low), self.normalise(self.high)
+        bounds = self.bounds_db()
+        return None if bounds is None else (self.normalise(bounds[0]), self.normalise(bounds[1]))
 
     def to_dict(self) -> dict:
         out = {"mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
