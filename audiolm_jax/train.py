@@ -255,6 +255,8 @@ def drift_inputs(inputs: jax.Array, key: jax.Array, step_std: float, example_ids
 
 
 CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dropout draw
+DRIFT_TAG = 0x64726674  # folded into a step's noise key for the input level drift
+SELF_FEED_TAG = 0x73656C66  # folded into a step's key for scheduled sampling's choices and draws
 
 
 def condition_drops(key: jax.Array, condition: config_lib.ConditionConfig, example_ids: jax.Array
@@ -271,10 +273,6 @@ def condition_drops(key: jax.Array, condition: config_lib.ConditionConfig, examp
         if rate > 0:
             drops[name] = conditioning.drop_mask(jax.random.fold_in(key, tag), rate, example_ids)
     return drops
-
-
-DRIFT_TAG = 0x64726674  # folded into a step's noise key for the input level drift
-SELF_FEED_TAG = 0x73656C66  # folded into a step's key for scheduled sampling's choices and draws
 
 
 def self_fed_inputs(inputs: jax.Array, draws: jax.Array, chosen: jax.Array) -> jax.Array:
