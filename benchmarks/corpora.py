@@ -1,6 +1,6 @@
 """Realistic measurement corpora in the official layouts, made here from engines Debian ships:
 
-    python -m benchmarks.corpora speech OUT [--speakers 8 --utterances 40]   # LibriSpeech layout, espeak-ng
+    python -m benchmarks.corpora speech OUT [--speakers 8 --utterances 40 --words 6 13]   # LibriSpeech layout, espeak-ng
     python -m benchmarks.corpora tts OUT [--speakers 8 --utterances 150 --held-out 12]   # the same, for TTS
     python -m benchmarks.corpora piano OUT [--pieces 24 --seconds 40]        # MAESTRO v3 layout, fluidsynth
     python -m benchmarks.corpora sfx OUT [--per-fold 12]                     # ESC-50 layout, fluidsynth
@@ -71,8 +71,11 @@ def speak(text: str, voice: tuple[str, int, int], path: str, sample_rate: int = 
         sf.write(out, wave, sample_rate, format="FLAC")
 
 
-def write_speech(root: str, speakers: int, utterances: int, seed: int = 0) -> None:
-    """A LibriSpeech tree below `root`: `speakers` voices, 3/4 of them in train-clean-100."""
+def write_speech(root: str, speakers: int, utterances: int, seed: int = 0, words: tuple[int, int] = (6, 13)) -> None:
+    """A LibriSpeech tree below `root`: `speakers` voices, 3/4 of them in train-clean-100, each
+    reading `utterances` sentences of `words` [low, high) words (LibriSpeech's own utterances
+    run about 35 words, 12 s: `words=(20, 41)` gives held-out clips whose first seconds lie
+    inside one sentence, as a continuation prompt from real LibriSpeech does)."""
     if shutil.which("espeak-ng") is None:
         raise SystemExit("espeak-ng not found: apt-get install espeak-ng")
     rng = np.random.default_rng(seed)
@@ -87,7 +90,7 @@ def write_speech(root: str, speakers: int, utterances: int, seed: int = 0) -> No
         os.makedirs(folder, exist_ok=True)
         lines = []
         for utt in range(utterances):
-            text = sentence(rng)
+            text = sentence(rng, words)
             name = f"{speaker}-{chapter}-{utt:04d}"
             speak(text, voice, os.path.join(folder, f"{name}.flac"))
             lines.append(f"{name} {text}")
@@ -278,9 +281,11 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=40.0, help="per piano piece")
     parser.add_argument("--per-fold", type=int, default=12, help="sound-effect clips per class and fold")
+    parser.add_argument("--words", type=int, nargs=2, default=(6, 13), metavar=("LOW", "HIGH"),
+                        help="speech: words per sentence, [LOW, HIGH) (LibriSpeech-like: 20 41)")
     args = parser.parse_args()
     if args.kind == "speech":
-        write_speech(args.out, args.speakers, args.utterances or 40)
+        write_speech(args.out, args.speakers, args.utterances or 40, words=tuple(args.words))
     elif args.kind == "tts":
         write_tts_speech(args.out, args.speakers, args.utterances or 150, args.held_out)
     elif args.kind == "sfx":
