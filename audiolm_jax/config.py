@@ -209,6 +209,7 @@ class TrainConfig:
     input_noise: float = 0.0  # std (normalised units) of noise on teacher-forced inputs, against exposure bias
     mean_mse_weight: float = 0.0  # gaussian/mixture heads: adds this × the MSE of their mean to the likelihood
     input_drift: float = 0.0  # std per group (normalised units) of a random-walk level offset added to teacher-forced inputs
+    input_stripes: float = 0.0  # std per group (normalised units) of a random-walk offset per mel bin added to teacher-forced inputs
     self_feed: float = 0.0  # scheduled sampling: share of input groups replaced by the model's own draw at sample.temperature (0: off)
     self_feed_passes: int = 1  # gradient-free passes that make those draws (k: errors compounded over k steps)
     gate_weight: float = 1.0  # weight of the end-of-audio gate's cross-entropy (with model.gate)
@@ -534,6 +535,8 @@ def _validate_train(t: TrainConfig) -> None:
     _require(t.gate_weight >= 0, "train.gate_weight", t.gate_weight, ">= 0")
     _require(t.mean_mse_weight >= 0, "train.mean_mse_weight", t.mean_mse_weight, ">= 0")
     _require(0.0 <= t.input_drift <= 1.0, "train.input_drift", t.input_drift, "a std in [0, 1] (normalised units per group)")
+    _require(0.0 <= t.input_stripes <= 1.0, "train.input_stripes", t.input_stripes,
+             "a std in [0, 1] (normalised units per group)")
     _require(0.0 <= t.self_feed <= 1.0, "train.self_feed", t.self_feed, "a share in [0, 1]")
     _require(1 <= t.self_feed_passes <= 8, "train.self_feed_passes", t.self_feed_passes, "an integer in [1, 8]")
     _require(t.gate_positive_weight > 0, "train.gate_positive_weight", t.gate_positive_weight, "> 0")

@@ -236,11 +236,19 @@ def corrupt_inputs(inputs: jax.Array, key: jax.Array, noise: float, example_ids:
     return inputs + noise * jax.vmap(draw)(example_ids)
 
 
+def random_walks(key: jax.Array, example_ids: jax.Array, steps: int, width: int, step_std: float,
+                 dtype: Any = jnp.float32) -> jax.Array:
+    """Random walks `[B, steps, width]` that start at 0: step 0 is 0, step n is Σ_{0<i≤n} ε_i,
+    ε ~ N(0, `step_std`²) per value, each row's drawn from `key` folded with its global
+    example id `example_ids` `[B]` (the same walk on one device or many)."""
+    draw = lambda e: jax.random.normal(jax.random.fold_in(key, e), (steps, width), dtype)
+    return jnp.cumsum(step_std * jax.vmap(draw)(example_ids).at[:, 0].set(0.0), axis=1)
+
+
 def drift_inputs(inputs: jax.Array, key: jax.Array, step_std: float, example_ids: jax.Array) -> jax.Array:
     """Teacher-forced input groups `[B, N, r*M]` (normalised) plus a level offset that walks
-    randomly along each row: group n of row b gets Σ_{i≤n} ε_i added to all its values,
-    ε ~ N(0, `step_std`²) drawn from `key` folded with the row's global example id `[B]`
-    (group 0 is left clean).
+    randomly along each row (`random_walks` of width 1): group n of row b gets Σ_{i≤n} ε_i
+    added to all its values (group 0 is left clean).
 
     Free-running continuations drift in level (speech louder, piano quieter: README); the
     errors that compound are correlated over time and across bins, which white input noise
@@ -249,13 +257,29 @@ def drift_inputs(inputs: jax.Array, key: jax.Array, step_std: float, example_ids
     """
     if step_std <= 0:
         return inputs
-    steps = lambda e: jax.random.normal(jax.random.fold_in(key, e), inputs.shape[1:2], inputs.dtype)
-    walk = jnp.cumsum(step_std * jax.vmap(steps)(example_ids).at[:, 0].set(0.0), axis=1)  # [B, N]
-    return inputs + walk[..., None]
+    return inputs + random_walks(key, example_ids, inputs.shape[1], 1, step_std, inputs.dtype)
+
+
+def stripe_inputs(inputs: jax.Array, key: jax.Array, step_std: float, example_ids: jax.Array,
+                  n_mels: int) -> jax.Array:
+    """Teacher-forced input groups `[B, N, r*M]` (normalised) plus an offset per mel bin that
+    walks randomly along each row (`random_walks` of width M, the same for the r frames of a
+    group; group 0 is left clean).
+
+    With `predict_residual`, each free-running step adds its per-bin error to the last
+    frame, so errors persist as horizontal stripes: bins held too bright or too dark for
+    seconds (README, "What was measured"). Clean teacher-forced inputs never show a bin off
+    its spectral envelope; with targets clean, the model learns to pull such bins back.
+    """
+    if step_std <= 0:
+        return inputs
+    walks = random_walks(key, example_ids, inputs.shape[1], n_mels, step_std, inputs.dtype)  # [B, N, M]
+    return inputs + jnp.tile(walks, (1, 1, inputs.shape[-1] // n_mels))
 
 
 CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dropout draw
 DRIFT_TAG = 0x64726674  # folded into a step's noise key for the input level drift
+STRIPES_TAG = 0x73747270  # folded into a step's noise key for the per-bin input drift
 SELF_FEED_TAG = 0x73656C66  # folded into a step's key for scheduled sampling's choices and draws
 
 
@@ -349,6 +373,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
     """jit(shard_map(step)): (state, batch sharded on `data`) → (new state, metrics)."""
     r, loss_kind, decay = config.model.frames_per_step, config.train.loss, config.train.ema_decay
     input_noise, input_drift = config.train.input_noise, config.train.input_drift
+    input_stripes, n_mels = config.train.input_stripes, config.audio.n_mels
     gate_weight, gate_positive = config.train.gate_weight, config.train.gate_positive_weight
     mean_mse = config.train.mean_mse_weight
     self_feed, self_feed_passes = config.train.self_feed, config.train.self_feed_passes
@@ -366,6 +391,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         example_ids = jax.lax.axis_index("data") * local + jnp.arange(local)
         inputs = corrupt_inputs(inputs, noise_rng, input_noise, example_ids)
         inputs = drift_inputs(inputs, jax.random.fold_in(noise_rng, DRIFT_TAG), input_drift, example_ids)
+        inputs = stripe_inputs(inputs, jax.random.fold_in(noise_rng, STRIPES_TAG), input_stripes, example_ids, n_mels)
         conditions = batch_conditions(batch, config.model)
         if conditions is not None:
             conditions.update(condition_drops(jax.random.fold_in(step_key, CONDITION_DROP_TAG), condition,

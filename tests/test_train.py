@@ -113,7 +113,7 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent("""
     for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
         cfg = tiny_config(os.path.join({workdir!r}, name),
                           model={{"prenet_dropout": 0.5, "dropout": 0.1, "head": "mixture", "mixture_components": 2}},
-                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3, "input_drift": 0.02, "self_feed": 0.5,
+                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3, "input_drift": 0.02, "input_stripes": 0.02, "self_feed": 0.5,
                                   "self_feed_passes": 2}})
         result = train.train(cfg, data, mesh=train.make_mesh(devices))
         out[name] = {{"losses": [h["loss"] for h in result.history],
@@ -234,6 +234,21 @@ def test_input_drift_is_a_random_walk_in_level_per_example():
     assert abs(drifted[:, -1, 0].std() - 0.05 * np.sqrt(199)) < 0.2  # wanders like √n
     alone = np.asarray(train.drift_inputs(x[5:6], jax.random.key(0), 0.05, jnp.asarray([5])))
     np.testing.assert_array_equal(alone[0], drifted[5])  # keyed by global example id
+
+
+def test_input_stripes_walk_each_mel_bin_apart_the_same_over_a_groups_frames():
+    x = jnp.zeros((32, 150, 2 * 5))  # r = 2 frames of M = 5 bins per group
+    assert train.stripe_inputs(x, jax.random.key(0), 0.0, jnp.arange(32), 5) is x
+    striped = np.asarray(train.stripe_inputs(x, jax.random.key(0), 0.05, jnp.arange(32), 5))
+    np.testing.assert_array_equal(striped[:, 0], 0.0)  # group 0 clean
+    np.testing.assert_array_equal(striped[..., :5], striped[..., 5:])  # one offset per bin for both frames of a group
+    steps = np.diff(striped[..., :5], axis=1)
+    assert abs(steps.std() - 0.05) < 0.002 and abs(steps.mean()) < 0.002
+    across_bins = np.corrcoef(steps.reshape(-1, 5).T)[np.triu_indices(5, 1)]
+    assert np.all(np.abs(across_bins) < 0.05)  # every bin walks on its own (input_drift moves them together)
+    assert abs(striped[:, -1, :5].std() - 0.05 * np.sqrt(149)) < 0.1  # wanders like √n
+    alone = np.asarray(train.stripe_inputs(x[7:8], jax.random.key(0), 0.05, jnp.asarray([7]), 5))
+    np.testing.assert_array_equal(alone[0], striped[7])  # keyed by global example id
 
 
 def test_self_fed_inputs_replace_chosen_groups_by_the_previous_positions_draw():
