@@ -208,6 +208,7 @@ class TrainConfig:
     loss: Literal["mse", "l1"] = "mse"  # regression loss of the mse head
     input_noise: float = 0.0  # std (normalised units) of noise on teacher-forced inputs, against exposure bias
     mean_mse_weight: float = 0.0  # gaussian/mixture heads: adds this × the MSE of their mean to the likelihood
+    flux_weight: float = 0.0  # subtracts this × mean |predicted mean − previous real frame| from the loss (MELLE's spectrogram flux)
     input_drift: float = 0.0  # std per group (normalised units) of a random-walk level offset added to teacher-forced inputs
     input_stripes: float = 0.0  # std per group (normalised units) of a random-walk offset per mel bin added to teacher-forced inputs
     self_feed: float = 0.0  # scheduled sampling: share of input groups replaced by the model's own draw at sample.temperature (0: off)
@@ -534,6 +535,7 @@ def _validate_train(t: TrainConfig) -> None:
     _require(0.0 <= t.input_noise <= 4.0, "train.input_noise", t.input_noise, "a std in [0, 4] (normalised units)")
     _require(t.gate_weight >= 0, "train.gate_weight", t.gate_weight, ">= 0")
     _require(t.mean_mse_weight >= 0, "train.mean_mse_weight", t.mean_mse_weight, ">= 0")
+    _require(0.0 <= t.flux_weight <= 10.0, "train.flux_weight", t.flux_weight, "a weight in [0, 10]")
     _require(0.0 <= t.input_drift <= 1.0, "train.input_drift", t.input_drift, "a std in [0, 1] (normalised units per group)")
     _require(0.0 <= t.input_stripes <= 1.0, "train.input_stripes", t.input_stripes,
              "a std in [0, 1] (normalised units per group)")

@@ -65,8 +65,9 @@ def _targets(mel: jax.Array, mask: jax.Array, frames_per_step: int):
 
 
 def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, frames_per_step: int,
-              loss: str, positive_weight: float = 1.0, mean_mse_weight: float = 0.0) -> dict[str, jax.Array]:
-    """Summed errors over valid target frames: `loss`, `mse`, `baseline_mse`, and `count`.
+              loss: str, positive_weight: float = 1.0, mean_mse_weight: float = 0.0, flux_weight: float = 0.0
+              ) -> dict[str, jax.Array]:
+    """Summed errors over valid target frames: `loss`, `mse`, `baseline_mse`, `flux`, and `count`.
 
     `outputs` are the model's head outputs for `mel[:, :-r]` grouped; targets are the
     frames after the first group. The copy-last-frame baseline predicts each target frame
@@ -74,6 +75,8 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
     Divide each sum by `count` (valid frames × n_mels) for a mean; with a gate head, also
     the `gate_sums` (`positive_weight` for its 'ended' positions). A likelihood head's loss
     adds `mean_mse_weight` × the squared error of its mean (a good point prediction too).
+    `flux` sums |predicted mean − the previous real frame| (MELLE's spectrogram flux); the
+    loss subtracts `flux_weight` × it, so a prediction that only holds the last frame costs.
     """
     _, targets, target_mask = _targets(mel, mask, frames_per_step)
     mean = outputs["mean"].reshape(targets.shape)
@@ -82,6 +85,7 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
     sums = {
         "mse": jnp.sum(sq * target_mask),
         "baseline_mse": jnp.sum((previous - targets) ** 2 * target_mask),
+        "flux": jnp.sum(jnp.abs(mean - previous) * target_mask),
         "count": jnp.sum(target_mask) * targets.shape[-1],
     }
     if "mixture_logits" in outputs:
@@ -96,6 +100,8 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
         sums["loss"] = sums["mse"]
     if mean_mse_weight > 0 and ("mixture_logits" in outputs or "log_scale" in outputs):
         sums["loss"] = sums["loss"] + mean_mse_weight * sums["mse"]
+    if flux_weight > 0:
+        sums["loss"] = sums["loss"] - flux_weight * sums["flux"]
     if "gate_logit" in outputs:
         sums.update(gate_sums(outputs["gate_logit"], mask, frames_per_step, positive_weight))
     return sums
@@ -375,7 +381,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
     input_noise, input_drift = config.train.input_noise, config.train.input_drift
     input_stripes, n_mels = config.train.input_stripes, config.audio.n_mels
     gate_weight, gate_positive = config.train.gate_weight, config.train.gate_positive_weight
-    mean_mse = config.train.mean_mse_weight
+    mean_mse, flux_weight = config.train.mean_mse_weight, config.train.flux_weight
     self_feed, self_feed_passes = config.train.self_feed, config.train.self_feed_passes
     guided_weight, guided_sigma = config.train.guided_attention_weight, config.train.guided_attention_sigma
     condition = config.model.condition
@@ -414,7 +420,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         def local_loss(params):
             outputs, _ = model.apply({"params": params}, inputs, deterministic=False, example_ids=example_ids,
                                      conditions=conditions, rngs={"dropout": dropout_rng})
-            sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive, mean_mse)
+            sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive, mean_mse, flux_weight)
             total = sums["loss"] / global_count
             if "gate_bce" in sums:
                 total = total + gate_weight * sums["gate_bce"] / global_gate
@@ -453,7 +459,7 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
         conditions = batch_conditions(batch, config.model)
         outputs, _ = model.apply({"params": params}, inputs, deterministic=True, conditions=conditions)
         sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive,
-                         config.train.mean_mse_weight)
+                         config.train.mean_mse_weight, config.train.flux_weight)
         if "alignment" in outputs:
             sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"],
                                               guided_positions(target_mask, None), config.train.guided_attention_sigma))

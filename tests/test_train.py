@@ -223,6 +223,23 @@ def test_input_noise_and_the_mean_mse_term():
     np.testing.assert_allclose(weighted["loss"], plain["loss"] + 10.0 * plain["mse"], rtol=1e-6)
 
 
+def test_flux_term_is_the_predicted_change_from_the_previous_real_frame():
+    """MELLE's spectrogram flux: |mean − frame t−1| over valid target frames, subtracted at
+    `flux_weight` (with r = 2 the group's second frame is measured from the first's real value)."""
+    mel = jnp.asarray([[[0.0, 1.0], [1.0, 3.0], [2.0, 2.0], [5.0, 0.0]]])  # [1, 4 frames, 2 bins]
+    mask = jnp.ones((1, 4))
+    outputs = {"mean": jnp.asarray([[[1.0, 1.0, 1.0, 1.0]]])}  # predicts frames 2 and 3 as [1, 1]
+    plain = train.loss_sums(outputs, mel, mask, 2, "mse")
+    # frame 2 from real frame 1 [1, 3]: |0| + |-2|; frame 3 from real frame 2 [2, 2]: |-1| + |-1|
+    assert float(plain["flux"]) == 4.0
+    fluxed = train.loss_sums(outputs, mel, mask, 2, "mse", flux_weight=0.5)
+    np.testing.assert_allclose(fluxed["loss"], plain["loss"] - 2.0, rtol=1e-6)
+    held = train.loss_sums({"mean": jnp.asarray([[[1.0, 3.0, 2.0, 2.0]]])}, mel, mask, 2, "mse")
+    assert float(held["flux"]) == 0.0  # holding every previous frame has no flux
+    masked = train.loss_sums(outputs, mel, mask.at[:, 3].set(0.0), 2, "mse")
+    assert float(masked["flux"]) == 2.0  # padded frames do not count
+
+
 def test_input_drift_is_a_random_walk_in_level_per_example():
     x = jnp.zeros((64, 200, 6))
     assert train.drift_inputs(x, jax.random.key(0), 0.0, jnp.arange(64)) is x
