@@ -495,6 +495,7 @@ def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) 
     count = max(totals.pop("count"), 1.0)
     gate = {k: totals.pop(k) for k in ("gate_bce", "gate_weight_sum", "gate_correct", "gate_count") if k in totals}
     guided = {k: totals.pop(k) for k in ("guided_loss", "guided_count") if k in totals}
+    totals.pop("flux", None)  # a training term (train.flux_weight), not an evaluation metric
     means = {k: v / count for k, v in totals.items()}
     if guided:
         means["guided_attention"] = guided["guided_loss"] / max(guided["guided_count"], 1.0)

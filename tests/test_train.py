@@ -113,7 +113,7 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent("""
     for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
         cfg = tiny_config(os.path.join({workdir!r}, name),
                           model={{"prenet_dropout": 0.5, "dropout": 0.1, "head": "mixture", "mixture_components": 2}},
-                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3, "input_drift": 0.02, "input_stripes": 0.02, "self_feed": 0.5,
+                          train={{"steps": 5, "checkpoint_every": 5, "input_noise": 0.3, "input_drift": 0.02, "self_feed": 0.5,
                                   "self_feed_passes": 2}})
         result = train.train(cfg, data, mesh=train.make_mesh(devices))
         out[name] = {{"losses": [h["loss"] for h in result.history],
