@@ -165,17 +165,17 @@ class Decoded(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout",
-                                             "guidance", "monotonic"))
+                                             "guided", "monotonic"))
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
              conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
-             temperature: float, prenet_dropout: bool, guidance: float, monotonic: int = 0
+             temperature: float, prenet_dropout: bool, guided: bool, guidance: jax.Array, monotonic: int = 0
              ) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache
-    (with `conditions` from `guided_conditions`: `2B` rows when guided, `guidance` from
+    (with `conditions` from `guided_conditions`: `2B` rows when `guided`, mixed at the scale
+    `guidance` (a traced scalar, so a sweep of scales compiles once), from
     `effective_guidance`); returns the next group `[B, 1, r*M]` with its gate probability
     `[B, 1]`, and the cache."""
     model = MelTransformer(model_config, n_mels, monotonic)
-    guided = guidance != 1.0
     cache = init_cache(model_config, context.shape[0] * (2 if guided else 1), steps=window)
     outputs, cache = model.apply({"params": params}, _doubled(context, guided), cache=cache, start=0,
                                  conditions=conditions, example_ids=_example_ids(context.shape[0], guided),
@@ -188,20 +188,20 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
-                                             "prenet_dropout", "guidance", "monotonic"))
+                                             "prenet_dropout", "guided", "monotonic"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
             first: jax.Array, step_conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array,
-            bounds: jax.Array, num_steps: int, temperature: float, prenet_dropout: bool, guidance: float,
-            monotonic: int = 0) -> tuple[jax.Array, jax.Array]:
+            bounds: jax.Array, num_steps: int, temperature: float, prenet_dropout: bool, guided: bool,
+            guidance: jax.Array, monotonic: int = 0) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
-    times (guided, over a cache of 2B rows, when `guidance` from `effective_guidance` ≠ 1);
+    times (`guided`: over a cache of 2B rows, mixed at the traced scale `guidance` from
+    `effective_guidance` ≠ 1);
     returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
     probabilities `[B, num_steps]`. `step_conditions` (None, or `notes` `[B', num_steps, W]`
     for a MIDI-conditioned model, with `drop` `[B']` when guided) are what each step is
     told besides the cached context; `monotonic` constrains guided text attention
     (`model.CrossAttention`)."""
     model = MelTransformer(model_config, n_mels, monotonic)
-    guided = guidance != 1.0
 
     def step(carry, i):
         cache, current = carry
@@ -329,15 +329,16 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
         chunk_fed = _window_fed(fed, window_conditions, at, window, guidance)
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
                                                _with_rolls(chunk_fed, rolls, at, context_len), dropout_key, noise_key,
-                                               clip, float(temperature), bool(prenet_dropout), guidance,
-                                               int(monotonic))
+                                               clip, float(temperature), bool(prenet_dropout), guidance != 1.0,
+                                               jnp.float32(guidance), int(monotonic))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
                                        None if rolls is None else
                                        _with_rolls(fed, rolls, at + context_len, new - 1, keys=("drop",)),
                                        dropout_key, noise_key, clip, new - 1, float(temperature),
-                                       bool(prenet_dropout), guidance, int(monotonic))
+                                       bool(prenet_dropout), guidance != 1.0, jnp.float32(guidance),
+                                       int(monotonic))
             pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

@@ -130,6 +130,22 @@ def test_guided_cached_decoding_equals_its_reference(guidance):
     assert np.abs(other.frames[:, 4:] - cached.frames[:, 4:]).max() > 1e-3
 
 
+def test_a_sweep_of_guidance_scales_compiles_decoding_once():
+    """The scale is traced: evaluation's guidance sweep (0, 1, 2, 3, 5) compiles the guided
+    prefill and decode once, not once per scale; only guided or not changes the program."""
+    params = init_params(MODEL, N_MELS, jax.random.key(0))
+    prompt = np.random.default_rng(0).standard_normal((2, 4, N_MELS)).astype(np.float32)
+    c = K.condition_arrays(COND, np.array([0, 3]), ["hello there", "rain"])
+    run = lambda g: decode.generate(MODEL, params, prompt, 6, jax.random.key(1), window=8, temperature=0.0,
+                                    conditions=c, guidance=g).frames
+    first = run(2.0)
+    compiled = (decode._prefill._cache_size(), decode._decode._cache_size())
+    others = [run(g) for g in (0.0, 3.0, 5.0)]
+    assert (decode._prefill._cache_size(), decode._decode._cache_size()) == compiled
+    for other in others:  # and each scale still mixes its own way
+        assert np.abs(other[:, 4:] - first[:, 4:]).max() > 1e-4
+
+
 def test_decoding_refuses_missing_or_unexpected_conditions():
     params = init_params(MODEL, N_MELS, jax.random.key(0))
     prompt = np.zeros((1, 2, N_MELS), np.float32)
