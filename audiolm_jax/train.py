@@ -75,9 +75,9 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
     Divide each sum by `count` (valid frames × n_mels) for a mean; with a gate head, also
     the `gate_sums` (`positive_weight` for its 'ended' positions). A likelihood head's loss
     adds `mean_mse_weight` × the squared error of its mean (a good point prediction too).
-    With `flux_weight` > 0, `flux` sums |predicted mean − the previous real frame| (MELLE's
-    spectrogram flux) and the loss subtracts `flux_weight` × it, so a prediction that only
-    holds the last frame costs.
+    With `flux_weight` > 0 the loss subtracts `flux_weight` × the summed |predicted mean − the
+    previous real frame| (MELLE's spectrogram flux), so a prediction that only holds the
+    last frame costs.
     """
     _, targets, target_mask = _targets(mel, mask, frames_per_step)
     mean = outputs["mean"].reshape(targets.shape)
@@ -101,8 +101,7 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
     if mean_mse_weight > 0 and ("mixture_logits" in outputs or "log_scale" in outputs):
         sums["loss"] = sums["loss"] + mean_mse_weight * sums["mse"]
     if flux_weight > 0:
-        sums["flux"] = jnp.sum(jnp.abs(mean - previous) * target_mask)
-        sums["loss"] = sums["loss"] - flux_weight * sums["flux"]
+        sums["loss"] = sums["loss"] - flux_weight * jnp.sum(jnp.abs(mean - previous) * target_mask)
     if "gate_logit" in outputs:
         sums.update(gate_sums(outputs["gate_logit"], mask, frames_per_step, positive_weight))
     return sums
@@ -496,7 +495,6 @@ def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) 
     count = max(totals.pop("count"), 1.0)
     gate = {k: totals.pop(k) for k in ("gate_bce", "gate_weight_sum", "gate_correct", "gate_count") if k in totals}
     guided = {k: totals.pop(k) for k in ("guided_loss", "guided_count") if k in totals}
-    totals.pop("flux", None)  # a training term (train.flux_weight > 0), not an evaluation metric
     means = {k: v / count for k, v in totals.items()}
     if guided:
         means["guided_attention"] = guided["guided_loss"] / max(guided["guided_count"], 1.0)
