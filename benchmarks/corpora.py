@@ -51,7 +51,10 @@ VOICES = [("en-us+m1", 40, 160), ("en-gb+f2", 65, 150), ("en-gb-scotland+m3", 35
           ("en-gb-x-gbclan+m5", 50, 165), ("en-us+f5", 55, 145)]
 
 
-def sentence(rng: np.random.Generator, words: tuple[int, int] = (6, 13)) -> str:
+SPEECH_WORDS = (6, 13)  # words per sentence [low, high) of the speech corpus by default
+
+
+def sentence(rng: np.random.Generator, words: tuple[int, int] = SPEECH_WORDS) -> str:
     """A random sentence of `words` [low, high) words from WORDS, upper case as LibriSpeech transcripts are."""
     return " ".join(rng.choice(WORDS, size=int(rng.integers(*words)))).upper()
 
@@ -71,7 +74,8 @@ def speak(text: str, voice: tuple[str, int, int], path: str, sample_rate: int = 
         sf.write(out, wave, sample_rate, format="FLAC")
 
 
-def write_speech(root: str, speakers: int, utterances: int, seed: int = 0, words: tuple[int, int] = (6, 13)) -> None:
+def write_speech(root: str, speakers: int, utterances: int, seed: int = 0,
+                 words: tuple[int, int] = SPEECH_WORDS) -> None:
     """A LibriSpeech tree below `root`: `speakers` voices, 3/4 of them in train-clean-100, each
     reading `utterances` sentences of `words` [low, high) words (LibriSpeech's own utterances
     run about 35 words, 12 s: `words=(20, 41)` gives held-out clips whose first seconds lie
@@ -281,7 +285,7 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=40.0, help="per piano piece")
     parser.add_argument("--per-fold", type=int, default=12, help="sound-effect clips per class and fold")
-    parser.add_argument("--words", type=int, nargs=2, default=(6, 13), metavar=("LOW", "HIGH"),
+    parser.add_argument("--words", type=int, nargs=2, default=SPEECH_WORDS, metavar=("LOW", "HIGH"),
                         help="speech: words per sentence, [LOW, HIGH) (LibriSpeech-like: 20 41)")
     args = parser.parse_args()
     if args.kind == "speech":
