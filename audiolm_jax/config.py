@@ -238,6 +238,7 @@ class SampleConfig:
     num_prompts: int = 2  # held-out prompts a run continues
     num_samples: int = 2  # continuations per prompt (decoded as one batch)
     temperature: float = 1.0  # scale of the gaussian/mixture heads' noise (0: their means)
+    component_temperature: float = 1.0  # mixture head: divides the component logits (> 1: rarer components, e.g. onsets, more often)
     prenet_dropout: Optional[bool] = None  # None: model.prenet_dropout_at_sampling
     inversion: Literal["jax", "librosa"] = "jax"  # Griffin-Lim backend
     griffin_lim_iters: int = 32  # Griffin-Lim iterations
@@ -561,6 +562,7 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
     for name in ("num_prompts", "num_samples", "griffin_lim_iters"):
         _require(getattr(s, name) > 0, f"sample.{name}", getattr(s, name), "a positive integer")
     _require(s.temperature >= 0, "sample.temperature", s.temperature, ">= 0")
+    _require(s.component_temperature > 0, "sample.component_temperature", s.component_temperature, "> 0")
     _require(s.monotonic >= 0, "sample.monotonic", s.monotonic, ">= 0 characters (0: unconstrained attention)")
     _require(s.gate_focus_margin is None or s.gate_focus_margin >= 0, "sample.gate_focus_margin", s.gate_focus_margin,
              "None or >= 0 characters")

@@ -278,6 +278,7 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
         conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames, prompt_frames)
         decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
                                   window=window, temperature=s.temperature,
+                                  component_temperature=s.component_temperature,
                                   prenet_dropout=prenet_dropout_at_sampling(config),
                                   bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
                                   window_conditions=prompt_window_conditions(config, prompt, s.num_samples),

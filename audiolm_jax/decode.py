@@ -85,17 +85,22 @@ def _chunk_keys(key: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
     return dropout_key, noise_key
 
 
-def draw_group(outputs: dict[str, jax.Array], key: jax.Array, temperature: float, bounds: jax.Array
-          ) -> tuple[jax.Array, jax.Array]:
+def draw_group(outputs: dict[str, jax.Array], key: jax.Array, temperature: float, bounds: jax.Array,
+               component_temperature: float = 1.0) -> tuple[jax.Array, jax.Array]:
     """The next group from head outputs at each of T positions (decoding: T = 1): the mean
     `[B, T, r*M]`, plus scaled noise for the gaussian head, or a draw from the mixture head (a
-    component by its weight, then its Gaussian with scales times `temperature`), clipped per
-    value to `bounds` `[2, r*M]` (low, high); and the gate's probability that this group lies
-    past the end of the audio `[B, T]` (0 without a gate)."""
+    component by its weight, its logits divided by `component_temperature`, then its Gaussian
+    with scales times `temperature`), clipped per value to `bounds` `[2, r*M]` (low, high);
+    and the gate's probability that this group lies past the end of the audio `[B, T]` (0
+    without a gate). A component temperature above 1 draws the rarer components (a new
+    note, a pause) more often, below 1 less (Graves 2013's sampling bias is its inverse)."""
     x = outputs["mean"]
     if "mixture_logits" in outputs:  # a component drawn by its weight, then its Gaussian at `temperature`
         pick_key, key = jax.random.split(key)
-        k = jax.random.categorical(pick_key, outputs["mixture_logits"])  # [B, 1]
+        logits = outputs["mixture_logits"]
+        if component_temperature != 1.0:
+            logits = logits / component_temperature
+        k = jax.random.categorical(pick_key, logits)  # [B, 1]
         take = lambda v: jnp.take_along_axis(v, k[..., None, None], axis=2)[:, :, 0]
         x = take(outputs["component_means"])
         if temperature > 0:
@@ -165,11 +170,11 @@ class Decoded(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout",
-                                             "guided", "monotonic"))
+                                             "guided", "monotonic", "component_temperature"))
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
              conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
-             temperature: float, prenet_dropout: bool, guided: bool, guidance: jax.Array, monotonic: int = 0
-             ) -> tuple[tuple[jax.Array, jax.Array], list]:
+             temperature: float, prenet_dropout: bool, guided: bool, guidance: jax.Array, monotonic: int = 0,
+             component_temperature: float = 1.0) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache
     (with `conditions` from `guided_conditions`: `2B` rows when `guided`, mixed at the scale
     `guidance` (a traced scalar, so a sweep of scales compiles once), from
@@ -184,15 +189,17 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
     last = {k: v[:, -1:] for k, v in outputs.items()}
     if guided:
         last = guide(last, guidance)
-    return draw_group(last, jax.random.fold_in(noise_key, context.shape[1] - 1), temperature, bounds), cache
+    return draw_group(last, jax.random.fold_in(noise_key, context.shape[1] - 1), temperature, bounds,
+                      component_temperature), cache
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
-                                             "prenet_dropout", "guided", "monotonic"))
+                                             "prenet_dropout", "guided", "monotonic", "component_temperature"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
             first: jax.Array, step_conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array,
             bounds: jax.Array, num_steps: int, temperature: float, prenet_dropout: bool, guided: bool,
-            guidance: jax.Array, monotonic: int = 0) -> tuple[jax.Array, jax.Array]:
+            guidance: jax.Array, monotonic: int = 0, component_temperature: float = 1.0
+            ) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
     times (`guided`: over a cache of 2B rows, mixed at the traced scale `guidance` from
     `effective_guidance` ≠ 1);
@@ -213,7 +220,8 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
                                      prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
         if guided:
             outputs = guide(outputs, guidance)
-        nxt, ended = draw_group(outputs, jax.random.fold_in(noise_key, start + i), temperature, bounds)
+        nxt, ended = draw_group(outputs, jax.random.fold_in(noise_key, start + i), temperature, bounds,
+                                component_temperature)
         return (cache, nxt), (nxt[:, 0], ended[:, 0])
 
     _, (groups, ended) = jax.lax.scan(step, (cache, first), jnp.arange(num_steps))
@@ -303,7 +311,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
              window: int, temperature: float = 1.0, prenet_dropout: bool = False,
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
              guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
-             monotonic: int = 0) -> Decoded:
+             monotonic: int = 0, component_temperature: float = 1.0) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
@@ -314,6 +322,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     (`model.condition.guided_layers`), `monotonic` m > 0 keeps each step's attention within
     1 character before and m after the last step's focus (`model.CrossAttention`); the
     recompute reference has no such constraint, so the two agree only at m = 0.
+    `temperature` and `component_temperature` are `draw_group`'s.
 
     Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
     then the continuation rounded up to whole groups, and the gate per new group.
@@ -330,7 +339,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
                                                _with_rolls(chunk_fed, rolls, at, context_len), dropout_key, noise_key,
                                                clip, float(temperature), bool(prenet_dropout), guidance != 1.0,
-                                               jnp.float32(guidance), int(monotonic))
+                                               jnp.float32(guidance), int(monotonic), float(component_temperature))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
@@ -338,7 +347,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
                                        _with_rolls(fed, rolls, at + context_len, new - 1, keys=("drop",)),
                                        dropout_key, noise_key, clip, new - 1, float(temperature),
                                        bool(prenet_dropout), guidance != 1.0, jnp.float32(guidance),
-                                       int(monotonic))
+                                       int(monotonic), float(component_temperature))
             pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))
@@ -347,7 +356,8 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
 def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int,
                           key: jax.Array, *, window: int, temperature: float = 1.0, prenet_dropout: bool = False,
                           bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
-                          guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None) -> Decoded:
+                          guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
+                          component_temperature: float = 1.0) -> Decoded:
     """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
 
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
@@ -369,7 +379,7 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
         picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}  # [B, 1, ...]
         if guided:
             picked = guide(picked, guidance)
-        return draw_group(picked, jax.random.fold_in(noise_key, last), temperature, clip)
+        return draw_group(picked, jax.random.fold_in(noise_key, last), temperature, clip, component_temperature)
 
     ended = []
     for index, (context_len, new) in enumerate(plan):

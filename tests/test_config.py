@@ -53,6 +53,7 @@ def test_override_sets_nested_fields_and_types():
     (["--data.segment_seconds=0"], "data.segment_seconds", "> 0"),
     (["--data.segment_seconds=0.02", "--sample.prompt_seconds=0.01"], "data.segment_seconds", "at least 3 mel frames"),
     (["--model.dropout=1.5"], "model.dropout", "[0, 1)"),
+    (["--sample.component_temperature=0"], "sample.component_temperature", "> 0"),
     (["--train"], "train", "a value"),
     (["--model=3"], "model", "leaf field"),
 ])

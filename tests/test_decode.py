@@ -3,6 +3,7 @@
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -62,6 +63,28 @@ def test_sampled_heads_draw_the_same_in_both(params, head):
     np.testing.assert_allclose(cached, slow, atol=1e-4)
     cold = decode.generate(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=0.0).frames
     assert not np.allclose(cold, cached)
+
+
+def test_component_temperature_draws_rare_components_more_often():
+    """Two components, weights 0.9 and 0.1 (means 0 and 1): at component temperature τ the
+    rare one is drawn with probability 0.1^(1/τ) / (0.9^(1/τ) + 0.1^(1/τ)): 0.1 at τ = 1,
+    0.25 at τ = 2, 0.012 at τ = 0.5; the cached and recompute paths draw alike at τ ≠ 1."""
+    n = 20000
+    outputs = {"mean": jnp.zeros((n, 1, 1)), "mixture_logits": jnp.log(jnp.array([0.9, 0.1]))[None, None].repeat(n, 0),
+               "component_means": jnp.array([0.0, 1.0]).reshape(1, 1, 2, 1).repeat(n, 0),
+               "component_log_scales": jnp.zeros((n, 1, 2, 1))}
+    bounds = jnp.array([[-5.0], [5.0]])
+    rare = lambda tau: float(jnp.mean(decode.draw_group(outputs, jax.random.key(0), 0.0, bounds, tau)[0]))
+    for tau in (1.0, 2.0, 0.5):
+        expected = 0.1 ** (1 / tau) / (0.9 ** (1 / tau) + 0.1 ** (1 / tau))
+        assert rare(tau) == pytest.approx(expected, abs=4 * (expected / n) ** 0.5 + 1e-3)
+    cfg = dataclasses.replace(CFG, head="mixture", mixture_components=4)
+    p = init_params(cfg, 16, jax.random.key(0))
+    run = lambda fn, tau: fn(cfg, p, prompt(0), 30, jax.random.key(3), window=WINDOW, temperature=0.5,
+                             component_temperature=tau).frames
+    hot = run(decode.generate, 3.0)
+    np.testing.assert_allclose(hot, run(decode.generate_by_recompute, 3.0), atol=1e-4)
+    assert not np.allclose(hot, run(decode.generate, 1.0))
 
 
 def test_prompts_and_seeds(params):
