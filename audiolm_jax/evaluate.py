@@ -21,7 +21,8 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
 - `real_*`: the same metrics of each clip's own audio after its prompt (where at least half
   of `sample.seconds`, or a second, follows): the data's reference, since real music and speech change level too
   (the demo's clips fade in: their real continuations are about 11 dB louder than their
-  first 1.5 s); `drift_vs_real_db`, the mean |model drift - real drift| per prompt.
+  first 1.5 s); `real_abs_energy_drift_db`, the mean |real drift| (real audio's own spread
+  of level about its prompt's); `drift_vs_real_db`, the mean |model drift - real drift| per prompt.
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
 - With a label-conditioned model (`model.condition.label`), generated sound is scored by a
   classifier trained here on the run's real training clips (`classifier.py`):
@@ -107,12 +108,15 @@ def real_continuation_metrics(prompt: continuation.Prompt, clip: np.ndarray, con
 
 def compared_with_real(per_sample: list[list[dict[str, float]]], real: list[dict[str, float] | None]
                        ) -> dict[str, float]:
-    """Means of the real continuations' metrics (`real_*`), and `drift_vs_real_db`: the mean
+    """Means of the real continuations' metrics (`real_*`; `real_abs_energy_drift_db`, the mean
+    of |real drift|, is how far real audio moves from its own prompt's level: the scale a
+    model's `abs_energy_drift_db` is read against), and `drift_vs_real_db`: the mean
     |model drift - real drift| over prompts that have a real continuation."""
     pairs = [(samples, ref) for samples, ref in zip(per_sample, real) if ref is not None]
     if not pairs:
         return {}
     out = {f"real_{key}": float(np.mean([ref[key] for _, ref in pairs])) for key in pairs[0][1]}
+    out["real_abs_energy_drift_db"] = float(np.mean([abs(ref["energy_drift_db"]) for _, ref in pairs]))
     out["drift_vs_real_db"] = float(np.mean([abs(np.mean([m["energy_drift_db"] for m in samples])
                                                  - ref["energy_drift_db"]) for samples, ref in pairs]))
     out["real_prompts"] = len(pairs)

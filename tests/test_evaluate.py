@@ -35,6 +35,22 @@ def test_collapse_detectors_on_constructed_continuations():
     assert "pinned_fraction" not in continuation_metrics(prompt, striped)  # no range known: not measured
 
 
+def test_real_continuations_are_summarised_beside_the_model():
+    """Two prompts whose real continuations move +4 and -2 dB: their mean drift is +1, the
+    mean of their magnitudes 3 (the scale |model drift| is read against); the model's two
+    samples per prompt (+5, +7 and -2, 0) are 2 and 1 dB from them, 1.5 on average. A prompt
+    without a real continuation (None) is left out."""
+    real = [{"energy_drift_db": 4.0, "silent_fraction": 0.0}, None, {"energy_drift_db": -2.0, "silent_fraction": 0.5}]
+    model = [[{"energy_drift_db": 5.0}, {"energy_drift_db": 7.0}], [{"energy_drift_db": 30.0}],
+             [{"energy_drift_db": -2.0}, {"energy_drift_db": 0.0}]]
+    out = evaluate.compared_with_real(model, real)
+    assert out["real_energy_drift_db"] == pytest.approx(1.0)
+    assert out["real_abs_energy_drift_db"] == pytest.approx(3.0)
+    assert out["real_silent_fraction"] == pytest.approx(0.25)
+    assert out["drift_vs_real_db"] == pytest.approx(1.5) and out["real_prompts"] == 2
+    assert evaluate.compared_with_real(model, [None, None, None]) == {}
+
+
 def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     cfg = tiny_config(str(tmp_path / "run"), train={"steps": 6, "checkpoint_every": 6, "eval_every": 6})
     train.train(cfg, prepare(cfg))
@@ -44,7 +60,7 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     assert metrics["baseline_ratio"] == pytest.approx(metrics["val_mse"] / metrics["baseline_mse"])
     for key in ("energy_drift_db", "abs_energy_drift_db", "spectral_flux_ratio", "silent_fraction",
                 "frozen_fraction", "timbre_distance_db", "resynthesis_sc_db", "real_energy_drift_db",
-                "drift_vs_real_db", "pinned_fraction", "real_pinned_fraction"):
+                "drift_vs_real_db", "pinned_fraction", "real_pinned_fraction", "real_abs_energy_drift_db"):
         assert np.isfinite(metrics[key]), key
     assert 0.0 <= metrics["pinned_fraction"] <= 1.0 and metrics["real_pinned_fraction"] < 0.05
     assert metrics["resynthesis_sc_db"] < -3.0
