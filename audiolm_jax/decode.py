@@ -97,10 +97,7 @@ def draw_group(outputs: dict[str, jax.Array], key: jax.Array, temperature: float
     x = outputs["mean"]
     if "mixture_logits" in outputs:  # a component drawn by its weight, then its Gaussian at `temperature`
         pick_key, key = jax.random.split(key)
-        logits = outputs["mixture_logits"]
-        if component_temperature != 1.0:
-            logits = logits / component_temperature
-        k = jax.random.categorical(pick_key, logits)  # [B, 1]
+        k = jax.random.categorical(pick_key, outputs["mixture_logits"] / component_temperature)  # [B, 1]
         take = lambda v: jnp.take_along_axis(v, k[..., None, None], axis=2)[:, :, 0]
         x = take(outputs["component_means"])
         if temperature > 0:
