@@ -13,7 +13,8 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
     python -m benchmarks.gpu_check            # the check (on a GPU)
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
-    python -m benchmarks.gpu_check --variants [--quick | --only=NAME,NAME] [--profile] [--flag-variants [--flags=WORD]]
+    python -m benchmarks.gpu_check --variants [--quick | --only=NAME,NAME] [--no-forward]
+        [--profile [--profile-only=NAME,NAME]] [--flag-variants [--flags=WORD] [--flag-only=NAME]]
         [--then-check [--train-only]]
         # our train step under variants (traced op by op; under XLA flag sets), to find its
         # bound; then the check (its train step alone)
@@ -25,6 +26,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 
@@ -142,12 +144,20 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
                 "no block biases": {"block_biases": False},
                 "no block biases + bf16 residual": {"block_biases": False, "residual_dtype": "bfloat16"},
                 "no block biases + bf16 residual + batch x2": {"block_biases": False, "residual_dtype": "bfloat16",
-                                                               "batch": 2 * batch}}
+                                                               "batch": 2 * batch},
+                "no block biases + bf16 residual + q/k/v gradients apart": {
+                    "block_biases": False, "residual_dtype": "bfloat16", "projections": "gradients apart"},
+                "no block biases + bf16 residual + q/k/v gradients apart + batch x2": {
+                    "block_biases": False, "residual_dtype": "bfloat16", "projections": "gradients apart",
+                    "batch": 2 * batch}}
     if "--quick" in sys.argv:
         variants = {"as configured": {}}
     only = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--only=")), None)
     if only is not None:  # --only=NAME,NAME: these variants alone
         variants = {name: change for name, change in variants.items() if name in only}
+    # --profile-only=NAME,NAME: the variants traced op by op (at most two: each writes 3 files)
+    profiled = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--profile-only=")),
+                    ["as configured", "no block biases + bf16 residual"])
     for name, change in variants.items():
         b = change.get("batch", batch)
         cfg = config_for(layers, d, heads, b, frames, r, dtype="bfloat16")
@@ -155,26 +165,29 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_changes))
         try:
             earlier_gelu = nn.gelu if change.get("gelu") == "flax" else None  # autodiff stores its tanh
-            earlier_qkv = separate_heads_projections if change.get("projections") == "separate" else None
+            earlier_qkv = {"separate": separate_heads_projections,
+                           "gradients apart": projection_with_gradients_apart}.get(change.get("projections"))
             with model_function("fused_heads_projection", earlier_qkv), model_function("gelu", earlier_gelu):
                 ours, n_params = jax_train_step(cfg, random_batch(b, frames))
                 ours()  # compiled under the implementations asked for
-            seconds = [t / per_sample for t in interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=3)["ours"]]
-            if profile_dir is not None and name in ("as configured", "no block biases + bf16 residual"):
-                tag = f"{size}_{name.replace(' ', '_').replace('+', 'and')}"
-                gpu_profile.profile_calls(ours, 3, profile_dir, tag)
-                gpu_profile.write_hlo(ours.compiled_text(), profile_dir, tag)
+                seconds = [t / per_sample for t in
+                           interleaved_seconds({"ours": repeated(ours, per_sample)}, repeats=5)["ours"]]
+                mfu = step_flops(n_params, layers, d, b, frames // r - 1) / float(np.median(seconds)) / peak
+                record(emit("gpu_variants", f"{size}: {name}", mfu, 1.0, "fraction", target=0.4,
+                            higher_is_better=True, step_seconds=float(np.median(seconds)),
+                            step_spread=[min(seconds), max(seconds)],
+                            attention=model_lib.attention_kernel(cfg.model.attention, cfg.model.dtype)), sink)
+                if profile_dir is not None and name in profiled:
+                    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{size}_{name.replace('+', 'and')}")
+                    gpu_profile.profile_calls(ours, 3, profile_dir, tag)
+                    gpu_profile.write_hlo(ours.compiled_text(), profile_dir, tag)  # traced under the same swaps
         except Exception as e:  # a kernel this card or shape does not support: say so, go on
             record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "error": f"{type(e).__name__}: {e}"[:500]},
                    sink)
             print(f"gpu_check: variant {name!r} failed: {type(e).__name__}: {str(e)[:300]}", file=sys.stderr)
-            continue
-        mfu = step_flops(n_params, layers, d, b, frames // r - 1) / float(np.median(seconds)) / peak
-        record(emit("gpu_variants", f"{size}: {name}", mfu, 1.0, "fraction", target=0.4, higher_is_better=True,
-                    step_seconds=float(np.median(seconds)), step_spread=[min(seconds), max(seconds)],
-                    attention=model_lib.attention_kernel(cfg.model.attention, cfg.model.dtype)), sink)
-    record(emit("gpu_variants", f"{size}: forward pass alone, s", forward_seconds(size), 1.0, "s", target=0.0,
-                higher_is_better=False), sink)
+    if "--no-forward" not in sys.argv:
+        record(emit("gpu_variants", f"{size}: forward pass alone, s", forward_seconds(size), 1.0, "s", target=0.0,
+                    higher_is_better=False), sink)
 
 
 @contextlib.contextmanager
@@ -190,6 +203,63 @@ def model_function(name: str, replacement=None):
         yield
     finally:
         setattr(model_lib, name, own)
+
+
+_model_projection = model_lib.fused_heads_projection  # the model's, kept: a variant swaps it out
+
+
+@jax.custom_vjp
+def _projection_gradients_apart(x, kernels, biases):
+    return _model_projection(x, list(zip(kernels, biases)), x.dtype)
+
+
+def _projection_gradients_apart_forward(x, kernels, biases):
+    return _projection_gradients_apart(x, kernels, biases), (x, kernels, biases)
+
+
+def _projection_gradients_apart_backward(saved, grads):
+    """Each projection's kernel gradient `x^T · d_out` by a matmul of its own, an
+    optimisation barrier keeping XLA's dot merger from joining them back into one matmul
+    over the concatenated output gradients `[B·T, n·H·Dh]` (a copy as wide as all of them);
+    the input gradient as the sum of the projections' (which cuBLAS can accumulate)."""
+    x, kernels, biases = saved
+    dx, dkernels, dbiases = None, [], []
+    for grad, kernel, bias in zip(grads, kernels, biases):
+        seen_x, grad = jax.lax.optimization_barrier((x, grad.astype(x.dtype)))
+        dkernels.append(jnp.einsum("btd,bthk->dhk", seen_x, grad).astype(kernel.dtype))
+        dbiases.append(None if bias is None else jnp.sum(grad.astype(jnp.float32), axis=(0, 1)).astype(bias.dtype))
+        part = jnp.einsum("bthk,dhk->btd", grad, kernel)
+        dx = part if dx is None else dx + part
+    return dx, dkernels, dbiases
+
+
+_projection_gradients_apart.defvjp(_projection_gradients_apart_forward, _projection_gradients_apart_backward)
+
+
+def projection_with_gradients_apart(x, weights, dtype):
+    """`model.fused_heads_projection`'s result (one matmul forward) whose backward pass
+    computes each projection's kernel gradient apart, never concatenating q/k/v's gradients."""
+    kernels = [varying_like(k.astype(dtype), x) for k, _ in weights]
+    biases = [None if b is None else varying_like(b.astype(dtype), x) for _, b in weights]
+    return _projection_gradients_apart(x.astype(dtype), kernels, biases)
+
+
+def varying_like(a, x):
+    """`a` made to vary over the mesh axes `x` varies over (inside `shard_map`), as JAX does
+    implicitly when both meet in one operation; a custom VJP must be given them so typed."""
+    missing = tuple(varying_axes(x) - varying_axes(a))
+    if not missing:
+        return a
+    if hasattr(jax.lax, "pcast"):
+        return jax.lax.pcast(a, missing, to="varying")
+    return jax.lax.pvary(a, missing)  # older JAX
+
+
+def varying_axes(a) -> frozenset:
+    """The mesh axes `a` varies over inside `shard_map` (JAX's type spells them two ways)."""
+    aval = jax.typeof(a)
+    manual = getattr(aval, "manual_axis_type", None)
+    return frozenset(manual.varying if manual is not None else getattr(aval, "vma", ()))
 
 
 def separate_heads_projections(x, weights, dtype):
@@ -214,16 +284,19 @@ def time_flag_variants(size: str, sink) -> None:
             continue
         env = {k: v for k, v in os.environ.items() if k != "OUT"}
         env["XLA_FLAGS"] = flags
-        args = [sys.executable, "-m", "benchmarks.gpu_check", "--variants", "--quick", "--no-reference"]
+        # --flag-only=NAME: the variant timed under each flag set (default: as configured)
+        flag_only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--flag-only=")), "as configured")
+        args = [sys.executable, "-m", "benchmarks.gpu_check", "--variants", f"--only={flag_only}", "--no-reference",
+                "--no-forward"]
         args += ["--tiny"] if size == "tiny" else []
         proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
         rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-        timed = [r for r in rows if r.get("benchmark") == "gpu_variants" and r["case"].endswith("as configured")]
+        timed = [r for r in rows if r.get("benchmark") == "gpu_variants" and r["case"].endswith(flag_only)]
         if proc.returncode or not timed:
             record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "xla_flags": flags,
                     "error": proc.stderr[-500:]}, sink)
             continue
-        row = {**timed[0], "case": f"{size}: {name}", "xla_flags": flags}
+        row = {**timed[0], "case": f"{size}: {flag_only} + {name}", "xla_flags": flags}
         record(row, sink)
         print(json.dumps(row), flush=True)
 

@@ -66,3 +66,33 @@ def test_profile_summary_groups_device_kernels_by_class():
     assert summary["classes_us_per_call"] == {"matmul": 40.0, "elementwise fusion": 10.0}
     assert summary["top"][0] == {"kernel": "sm90_xmma_gemm_bf16", "us_per_call": 40.0, "launches_per_call": 1.0,
                                  "hlo_op": "dot.1"}
+
+
+def test_projection_with_gradients_apart_matches_the_fused_projection():
+    """The candidate q/k/v projection (gradients computed apart, not concatenated) is the
+    model's fused projection in value and in every gradient, with biases and without."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from audiolm_jax.model import fused_heads_projection
+    from benchmarks.gpu_check import projection_with_gradients_apart
+
+    keys = jax.random.split(jax.random.key(0), 7)
+    x = jax.random.normal(keys[0], (2, 5, 16))
+    for biased in (True, False):
+        weights = [(jax.random.normal(keys[1 + i], (16, 4, 3)),
+                    jax.random.normal(keys[4 + i], (4, 3)) if biased else None) for i in range(3)]
+
+        def loss(projection, x, weights):
+            q, k, v = projection(x, weights, jnp.float32)
+            return jnp.sum(jnp.sin(q) * k + v ** 2)  # each output's gradient different
+
+        ours = jax.grad(lambda x, w: loss(projection_with_gradients_apart, x, w), argnums=(0, 1))(x, weights)
+        model = jax.grad(lambda x, w: loss(fused_heads_projection, x, w), argnums=(0, 1))(x, weights)
+        assert jax.tree.structure(ours) == jax.tree.structure(model)
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(model)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        for a, b in zip(projection_with_gradients_apart(x, weights, jnp.float32),
+                        fused_heads_projection(x, weights, jnp.float32)):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
