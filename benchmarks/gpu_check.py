@@ -63,6 +63,15 @@ def card_peak(device) -> tuple[float, str]:
     return peak_flops(8192 if device.platform == "gpu" else 512, jnp.bfloat16), "measured matmul"
 
 
+def base_block_settings() -> dict:
+    """The block settings `experiments.maestro_base` trains with, so that the check times the
+    step the base experiment runs (no biases in the blocks, a bfloat16 residual stream)."""
+    from experiments import maestro_base
+
+    model = maestro_base.config().model
+    return {"block_biases": model.block_biases, "residual_dtype": model.residual_dtype}
+
+
 def record(line: dict, sink) -> None:
     if sink is not None:
         sink.write(json.dumps(line) + "\n")
@@ -72,12 +81,13 @@ def record(line: dict, sink) -> None:
 def check_train_step(size: str, device: str | None, peak: float, sink) -> None:
     """Times our step (and, with a torch `device`, the reference's) interleaved."""
     layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
-    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16")
+    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16", **base_block_settings())
     data = random_batch(batch, frames)
     ours, n_params = jax_train_step(cfg, data)
     sides = {"ours": repeated(ours, per_sample)}
     if device is not None:
-        reference, torch_params = torch_step(layers, d, heads, r, data["mel"], "bfloat16", device)
+        reference, torch_params = torch_step(layers, d, heads, r, data["mel"], "bfloat16", device,
+                                             block_biases=cfg.model.block_biases)
         sides["torch"] = repeated(reference, per_sample)
     times = {name: [t / per_sample for t in ts] for name, ts in interleaved_seconds(sides, repeats=5, warmup=2).items()}
     ours_s = times["ours"]
@@ -96,7 +106,7 @@ def check_train_step(size: str, device: str | None, peak: float, sink) -> None:
 def check_decode(size: str, batch: int, device: str | None, sink) -> None:
     """Times our decoding (and, with a torch `device`, the reference's) interleaved."""
     layers, d, heads, _, frames, r, _, seconds = SIZES[size]
-    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16")
+    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16", **base_block_settings())
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, prenet_dropout=0.0))
     window = decode.trained_window(cfg)
     params = init_params(cfg.model, cfg.audio.n_mels, jax.random.key(0))
@@ -112,7 +122,8 @@ def check_decode(size: str, batch: int, device: str | None, sink) -> None:
         from benchmarks import torch_reference as ref
 
         torch.manual_seed(0)
-        model = ref.Model(layers, d, heads, r, cfg.audio.n_mels, prenet_dropout=0.0).to(device)
+        model = ref.Model(layers, d, heads, r, cfg.audio.n_mels, prenet_dropout=0.0,
+                          block_biases=cfg.model.block_biases).to(device)
         groups = torch.from_numpy(prompt).to(device).reshape(batch, 8, r * cfg.audio.n_mels)
         sides["torch"] = lambda: ref.generate(model, groups, new_frames // r, window, "bfloat16")
     times = interleaved_seconds(sides, repeats=5, warmup=1)
@@ -136,7 +147,9 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
     from benchmarks import gpu_profile
 
     layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
-    variants = {"as configured": {}, "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch},
+    variants = {"as configured": {}, "block biases + float32 residual (ModelConfig's defaults)": {
+                    "block_biases": True, "residual_dtype": "float32"},
+                "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch},
                 "bf16 residual": {"residual_dtype": "bfloat16"},
                 "separate q/k/v matmuls": {"projections": "separate"},
                 "autodiff GELU (stores its tanh)": {"gelu": "flax"},
@@ -160,7 +173,7 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
                     ["as configured", "no block biases + bf16 residual"])
     for name, change in variants.items():
         b = change.get("batch", batch)
-        cfg = config_for(layers, d, heads, b, frames, r, dtype="bfloat16")
+        cfg = config_for(layers, d, heads, b, frames, r, dtype="bfloat16", **base_block_settings())
         model_changes = {k: v for k, v in change.items() if k not in ("batch", "projections", "gelu")}
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model_changes))
         try:
@@ -306,7 +319,7 @@ def forward_seconds(size: str) -> float:
     from audiolm_jax.model import MelTransformer
 
     layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
-    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16")
+    cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16", **base_block_settings())
     params = init_params(cfg.model, cfg.audio.n_mels, jax.random.key(0))
     groups = jnp.asarray(random_batch(batch, frames)["mel"]).reshape(batch, frames // r, r * cfg.audio.n_mels)
     forward = jax.jit(lambda p, g: MelTransformer(cfg.model, cfg.audio.n_mels).apply({"params": p}, g)[0]["mean"])

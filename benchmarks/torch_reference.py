@@ -18,12 +18,12 @@ import torch.nn.functional as F
 class Block(torch.nn.Module):
     """Pre-RMSNorm block: fused-QKV causal self-attention with RoPE, then a GELU MLP."""
 
-    def __init__(self, d: int, heads: int):
+    def __init__(self, d: int, heads: int, bias: bool = True):
         super().__init__()
         self.d, self.heads = d, heads
         self.n1, self.n2 = torch.nn.RMSNorm(d), torch.nn.RMSNorm(d)
-        self.qkv, self.out = torch.nn.Linear(d, 3 * d), torch.nn.Linear(d, d)
-        self.up, self.down = torch.nn.Linear(d, 4 * d), torch.nn.Linear(4 * d, d)
+        self.qkv, self.out = torch.nn.Linear(d, 3 * d, bias=bias), torch.nn.Linear(d, d, bias=bias)
+        self.up, self.down = torch.nn.Linear(d, 4 * d, bias=bias), torch.nn.Linear(4 * d, d, bias=bias)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: Optional[dict] = None, start: int = 0) -> torch.Tensor:
@@ -56,13 +56,13 @@ class Model(torch.nn.Module):
     """Groups `[B, T, r*M]` → predicted next groups `[B, T, r*M]`."""
 
     def __init__(self, layers: int, d: int, heads: int, frames_per_step: int, n_mels: int,
-                 prenet_dim: int = 256, prenet_dropout: float = 0.5):
+                 prenet_dim: int = 256, prenet_dropout: float = 0.5, block_biases: bool = True):
         super().__init__()
         self.d, self.heads, self.r, self.n_mels, self.p = d, heads, frames_per_step, n_mels, prenet_dropout
         self.pre1 = torch.nn.Linear(frames_per_step * n_mels, prenet_dim)
         self.pre2 = torch.nn.Linear(prenet_dim, prenet_dim)
         self.embed = torch.nn.Linear(prenet_dim, d)
-        self.blocks = torch.nn.ModuleList(Block(d, heads) for _ in range(layers))
+        self.blocks = torch.nn.ModuleList(Block(d, heads, block_biases) for _ in range(layers))
         self.norm, self.head = torch.nn.RMSNorm(d), torch.nn.Linear(d, frames_per_step * n_mels)
 
     def forward(self, g: torch.Tensor, caches: Optional[list] = None, start: int = 0) -> torch.Tensor:

@@ -18,6 +18,7 @@ whole spread clears it; ≥ 70% of the measured matmul peak at small.
 from __future__ import annotations
 
 import functools
+from typing import Any
 import time
 
 import jax
@@ -53,11 +54,13 @@ def step_flops(n_params: int, layers: int, d: int, batch: int, positions: int) -
     return 6.0 * n_params * batch * positions + 6.0 * layers * batch * positions**2 * d
 
 
-def config_for(layers, d, heads, batch, frames, r, dtype: str = "float32") -> C.ExperimentConfig:
+def config_for(layers, d, heads, batch, frames, r, dtype: str = "float32", **model: Any) -> C.ExperimentConfig:
+    """The benchmarks' experiment at these sizes (`model`: further ModelConfig fields)."""
     return C.validate(C.ExperimentConfig(
         audio=C.AudioConfig(n_mels=N_MELS),
         model=C.ModelConfig(num_layers=layers, d_model=d, num_heads=heads, prenet_dim=256,
-                            frames_per_step=r, prenet_dropout=0.5, max_frames=max(frames, 256), dtype=dtype),
+                            frames_per_step=r, prenet_dropout=0.5, max_frames=max(frames, 256), dtype=dtype,
+                            **model),
         data=C.DataConfig(segment_seconds=frames * 256 / 16000, synthetic_clip_seconds=60.0),
         train=C.TrainConfig(batch_size=batch, steps=1000, learning_rate=1e-4),
         sample=C.SampleConfig(prompt_seconds=min(1.0, frames * 256 / 16000 / 2))))
@@ -69,14 +72,14 @@ def random_batch(batch: int, frames: int) -> dict[str, np.ndarray]:
             "mask": np.ones((batch, frames), np.float32)}
 
 
-def torch_step(layers, d, heads, r, mel: np.ndarray, dtype: str, device: str):
+def torch_step(layers, d, heads, r, mel: np.ndarray, dtype: str, device: str, block_biases: bool = True):
     """The PyTorch reference's step over the same `mel`, and its parameter count."""
     import torch
 
     from benchmarks import torch_reference as ref
 
     torch.manual_seed(0)
-    model = ref.Model(layers, d, heads, r, N_MELS).to(device)
+    model = ref.Model(layers, d, heads, r, N_MELS, block_biases=block_biases).to(device)
     return ref.make_train_step(model, torch.from_numpy(mel).to(device), dtype), ref.parameter_count(model)
 
 
