@@ -11,6 +11,7 @@ Nothing on this path imports TensorFlow, tfds, librosa or soundfile (the GPU ima
 of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.jsonl`.
 
     python -m benchmarks.gpu_check            # the check (on a GPU)
+    python -m benchmarks.gpu_check --experiment=librispeech_base   # that experiment's step and blocks
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
     python -m benchmarks.gpu_check --variants [--quick | --only=NAME,NAME] [--no-forward]
@@ -39,6 +40,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from audiolm_jax import decode  # noqa: E402
+from audiolm_jax.config import segment_frames  # noqa: E402
 from audiolm_jax import model as model_lib  # noqa: E402
 from audiolm_jax.model import init_params  # noqa: E402
 from benchmarks.common import emit, emit_timed, interleaved_seconds, jax_train_step, repeated  # noqa: E402
@@ -63,12 +65,30 @@ def card_peak(device) -> tuple[float, str]:
     return peak_flops(8192 if device.platform == "gpu" else 512, jnp.bfloat16), "measured matmul"
 
 
-def base_block_settings() -> dict:
-    """The block settings `experiments.maestro_base` trains with, so that the check times the
-    step the base experiment runs (no biases in the blocks, a bfloat16 residual stream)."""
-    from experiments import maestro_base
+def checked_experiment():
+    """The base experiment whose step the check times: `--experiment=NAME` (default
+    `maestro_base`), its config."""
+    import importlib
 
-    model = maestro_base.config().model
+    name = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--experiment=")), "maestro_base")
+    return importlib.import_module(f"experiments.{name}").config()
+
+
+def shapes(size: str) -> tuple:
+    """`SIZES[size]`; "base" with `--experiment=NAME` the layers, width, heads, batch and crop
+    frames of that experiment (the mel bins stay the benchmarks' 128)."""
+    if size != "base" or not any(a.startswith("--experiment=") for a in sys.argv):
+        return SIZES[size]
+    config = checked_experiment()
+    m, r = config.model, config.model.frames_per_step
+    frames = segment_frames(config.data.segment_seconds, config.audio, r)
+    return m.num_layers, m.d_model, m.num_heads, config.train.batch_size, frames, r, SIZES[size][6], SIZES[size][7]
+
+
+def base_block_settings() -> dict:
+    """The block settings the checked experiment trains with (`checked_experiment`: biases in
+    the blocks or not, the residual stream's dtype), so that the check times its step."""
+    model = checked_experiment().model
     return {"block_biases": model.block_biases, "residual_dtype": model.residual_dtype}
 
 
@@ -80,7 +100,7 @@ def record(line: dict, sink) -> None:
 
 def check_train_step(size: str, device: str | None, peak: float, sink) -> None:
     """Times our step (and, with a torch `device`, the reference's) interleaved."""
-    layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
+    layers, d, heads, batch, frames, r, per_sample, _ = shapes(size)
     cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16", **base_block_settings())
     data = random_batch(batch, frames)
     ours, n_params = jax_train_step(cfg, data)
@@ -105,7 +125,7 @@ def check_train_step(size: str, device: str | None, peak: float, sink) -> None:
 
 def check_decode(size: str, batch: int, device: str | None, sink) -> None:
     """Times our decoding (and, with a torch `device`, the reference's) interleaved."""
-    layers, d, heads, _, frames, r, _, seconds = SIZES[size]
+    layers, d, heads, _, frames, r, _, seconds = shapes(size)
     cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16", **base_block_settings())
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, prenet_dropout=0.0))
     window = decode.trained_window(cfg)
@@ -146,7 +166,7 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
     one are also traced op by op (`benchmarks.gpu_profile`)."""
     from benchmarks import gpu_profile
 
-    layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
+    layers, d, heads, batch, frames, r, per_sample, _ = shapes(size)
     variants = {"as configured": {}, "block biases + float32 residual (ModelConfig's defaults)": {
                     "block_biases": True, "residual_dtype": "float32"},
                 "xla attention": {"attention": "xla"}, "batch x2": {"batch": 2 * batch},
@@ -302,6 +322,7 @@ def time_flag_variants(size: str, sink) -> None:
         args = [sys.executable, "-m", "benchmarks.gpu_check", "--variants", f"--only={flag_only}", "--no-reference",
                 "--no-forward"]
         args += ["--tiny"] if size == "tiny" else []
+        args += [a for a in sys.argv if a.startswith("--experiment=")]
         proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
         rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
         timed = [r for r in rows if r.get("benchmark") == "gpu_variants" and r["case"].endswith(flag_only)]
@@ -318,7 +339,7 @@ def forward_seconds(size: str) -> float:
     """Median seconds of the jit-compiled forward pass (no gradient) over the train batch."""
     from audiolm_jax.model import MelTransformer
 
-    layers, d, heads, batch, frames, r, per_sample, _ = SIZES[size]
+    layers, d, heads, batch, frames, r, per_sample, _ = shapes(size)
     cfg = config_for(layers, d, heads, batch, frames, r, dtype="bfloat16", **base_block_settings())
     params = init_params(cfg.model, cfg.audio.n_mels, jax.random.key(0))
     groups = jnp.asarray(random_batch(batch, frames)["mel"]).reshape(batch, frames // r, r * cfg.audio.n_mels)
@@ -342,7 +363,7 @@ def main(argv: list[str]) -> None:
     sink = open(os.path.join(out, "gpu_check.jsonl"), "w") if out else None
     record(emit("gpu_check", f"device: {accelerator.device_kind} (jax {jax.__version__}, torch {torch_version})",
                 peak, peak, "FLOP/s", target=0.0, higher_is_better=True, peak_source=peak_source,
-                torch_device=torch_device), sink)
+                torch_device=torch_device, experiment=checked_experiment().name, blocks=base_block_settings()), sink)
     started = time.perf_counter()
     if "--variants" in argv:
         time_variants(size, peak, sink, (out or "") if "--profile" in argv else None)

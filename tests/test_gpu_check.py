@@ -25,7 +25,8 @@ runpy.run_module('benchmarks.gpu_check', run_name='__main__')
 
 
 def test_gpu_check_runs_at_toy_size_without_tensorflow_or_librosa(tmp_path):
-    args = ["--tiny", "--variants", "--quick", "--profile", "--then-check"]
+    # librispeech_base's blocks: no biases, a bfloat16 residual stream (the reference's alike)
+    args = ["--tiny", "--variants", "--quick", "--profile", "--then-check", "--experiment=librispeech_base"]
     args += [] if importlib.util.find_spec("torch") else ["--no-reference"]
     env = dict(os.environ, OUT=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", BLOCK, *args], capture_output=True, text=True, timeout=600,
@@ -36,6 +37,7 @@ def test_gpu_check_runs_at_toy_size_without_tensorflow_or_librosa(tmp_path):
     for line in lines:
         by_benchmark.setdefault(line["benchmark"], []).append(line)
     assert len(by_benchmark["gpu_decode"]) == 2  # batch 1 and 16
+    assert by_benchmark["gpu_check"][0]["blocks"] == {"block_biases": False, "residual_dtype": "bfloat16"}
     mfu = [r for r in by_benchmark["gpu_train_step"] if r["unit"] == "fraction"][0]
     assert 0 < mfu["ours"] < 1.5, mfu  # a utilisation, against a peak measured in the same run
     for decoded in by_benchmark["gpu_decode"]:
