@@ -65,19 +65,24 @@ def card_peak(device) -> tuple[float, str]:
     return peak_flops(8192 if device.platform == "gpu" else 512, jnp.bfloat16), "measured matmul"
 
 
+def option(name: str, default: str | None = None) -> str | None:
+    """The value of `--NAME=VALUE` on the command line, else `default`."""
+    return next((a.split("=", 1)[1] for a in sys.argv if a.startswith(f"--{name}=")), default)
+
+
 def checked_experiment():
     """The base experiment whose step the check times: `--experiment=NAME` (default
     `maestro_base`), its config."""
     import importlib
 
-    name = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--experiment=")), "maestro_base")
+    name = option("experiment", "maestro_base")
     return importlib.import_module(f"experiments.{name}").config()
 
 
 def shapes(size: str) -> tuple:
     """`SIZES[size]`; "base" with `--experiment=NAME` the layers, width, heads, batch and crop
     frames of that experiment (the mel bins stay the benchmarks' 128)."""
-    if size != "base" or not any(a.startswith("--experiment=") for a in sys.argv):
+    if size != "base" or option("experiment") is None:
         return SIZES[size]
     config = checked_experiment()
     m, r = config.model, config.model.frames_per_step
@@ -185,12 +190,11 @@ def time_variants(size: str, peak: float, sink, profile_dir: str | None = None) 
                     "batch": 2 * batch}}
     if "--quick" in sys.argv:
         variants = {"as configured": {}}
-    only = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--only=")), None)
+    only = option("only")
     if only is not None:  # --only=NAME,NAME: these variants alone
-        variants = {name: change for name, change in variants.items() if name in only}
+        variants = {name: change for name, change in variants.items() if name in only.split(",")}
     # --profile-only=NAME,NAME: the variants traced op by op (at most two: each writes 3 files)
-    profiled = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--profile-only=")),
-                    ["as configured", "no block biases + bf16 residual"])
+    profiled = option("profile-only", "as configured,no block biases + bf16 residual").split(",")
     for name, change in variants.items():
         b = change.get("batch", batch)
         cfg = config_for(layers, d, heads, b, frames, r, dtype="bfloat16", **base_block_settings())
@@ -312,18 +316,18 @@ def time_flag_variants(size: str, sink) -> None:
     """The configured step's MFU under each of `FLAG_VARIANTS`, each timed in a subprocess."""
     import subprocess
 
-    word = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--flags=")), "")
+    word = option("flags", "")
     for name, flags in FLAG_VARIANTS.items():
         if word.lower() not in name.lower():  # --flags=WORD: the flag sets whose name holds WORD
             continue
         env = {k: v for k, v in os.environ.items() if k != "OUT"}
         env["XLA_FLAGS"] = flags
         # --flag-only=NAME: the variant timed under each flag set (default: as configured)
-        flag_only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--flag-only=")), "as configured")
+        flag_only = option("flag-only", "as configured")
         args = [sys.executable, "-m", "benchmarks.gpu_check", "--variants", f"--only={flag_only}", "--no-reference",
                 "--no-forward"]
         args += ["--tiny"] if size == "tiny" else []
-        args += [a for a in sys.argv if a.startswith("--experiment=")]
+        args += [] if option("experiment") is None else [f"--experiment={option('experiment')}"]
         proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
         rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
         timed = [r for r in rows if r.get("benchmark") == "gpu_variants" and r["case"].endswith(flag_only)]
