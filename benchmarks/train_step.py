@@ -18,8 +18,8 @@ whole spread clears it; ≥ 70% of the measured matmul peak at small.
 from __future__ import annotations
 
 import functools
-from typing import Any
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -31,8 +31,8 @@ def config() -> ExperimentConfig:
                           prenet_dropout=0.5, prenet_dropout_at_sampling=True, max_frames=1024,
                           dtype="bfloat16", head="mixture", mixture_components=8, gate=True,
                           # As PaLM and LLaMA: no biases in the blocks, a bfloat16 residual stream. On an
-                          # H200 the base step 22.3 -> 20.5 ms (MFU 33.3% -> 36.4%); at demo size on
-                          # speech the same quality (README, "Fourteenth session").
+                          # H200 this step measured 17.3 ms, MFU 36.5% (maestro_base's 22.3 -> 20.5 ms
+                          # with them); at demo size on speech the same quality (README, "Fourteenth session").
                           block_biases=False, residual_dtype="bfloat16"),
         data=DataConfig(source="librispeech", dir=None, segment_seconds=6.0, train_split="train_clean100",
                         eval_split="dev_clean", stats_clips=512,
