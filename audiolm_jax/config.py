@@ -240,6 +240,7 @@ class SampleConfig:
     temperature: float = 1.0  # scale of the gaussian/mixture heads' noise (0: their means)
     component_temperature: float = 1.0  # mixture head: divides the component logits (> 1: rarer components, e.g. onsets, more often)
     prenet_dropout: Optional[bool] = None  # None: model.prenet_dropout_at_sampling
+    prompt_prenet_dropout: bool = True  # with prenet dropout at sampling, on the prompt's frames too (false: generated frames only)
     inversion: Literal["jax", "librosa"] = "jax"  # Griffin-Lim backend
     griffin_lim_iters: int = 32  # Griffin-Lim iterations
     seed: int = 0  # sampling PRNG seed

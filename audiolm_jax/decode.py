@@ -171,8 +171,10 @@ class Decoded(NamedTuple):
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
              conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
              temperature: float, prenet_dropout: bool, guided: bool, guidance: jax.Array, monotonic: int = 0,
-             component_temperature: float = 1.0) -> tuple[tuple[jax.Array, jax.Array], list]:
-    """Runs `context` `[B, C, r*M]` (positions 0..C-1) into a fresh `window`-position cache
+             component_temperature: float = 1.0, clean_before: jax.Array | int = 0
+             ) -> tuple[tuple[jax.Array, jax.Array], list]:
+    """Runs `context` `[B, C, r*M]` (positions 0..C-1; those below `clean_before`, a
+    prompt's, without prenet dropout) into a fresh `window`-position cache
     (with `conditions` from `guided_conditions`: `2B` rows when `guided`, mixed at the scale
     `guidance` (a traced scalar, so a sweep of scales compiles once), from
     `effective_guidance`); returns the next group `[B, 1, r*M]` with its gate probability
@@ -181,7 +183,7 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
     cache = init_cache(model_config, context.shape[0] * (2 if guided else 1), steps=window)
     outputs, cache = model.apply({"params": params}, _doubled(context, guided), cache=cache, start=0,
                                  conditions=conditions, example_ids=_example_ids(context.shape[0], guided),
-                                 prenet_deterministic=not prenet_dropout,
+                                 prenet_deterministic=not prenet_dropout, prenet_clean_before=clean_before,
                                  rngs={"dropout": dropout_key})
     last = {k: v[:, -1:] for k, v in outputs.items()}
     if guided:
@@ -304,11 +306,17 @@ def _decoding_plan(model_config: ModelConfig, num_prompt_groups: int, num_frames
     return plan, guidance, fed, rolls
 
 
+def prompt_clean_positions(clean_prompt: bool, prompt_groups: int, chunk_start: int) -> int:
+    """How many positions of a chunk starting at absolute group `chunk_start` hold the
+    prompt's `prompt_groups` groups, when `clean_prompt` (else 0): those skip prenet dropout."""
+    return max(prompt_groups - chunk_start, 0) if clean_prompt else 0
+
+
 def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_frames: int, key: jax.Array, *,
              window: int, temperature: float = 1.0, prenet_dropout: bool = False,
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
              guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
-             monotonic: int = 0, component_temperature: float = 1.0) -> Decoded:
+             monotonic: int = 0, component_temperature: float = 1.0, clean_prompt: bool = False) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
@@ -319,7 +327,9 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     (`model.condition.guided_layers`), `monotonic` m > 0 keeps each step's attention within
     1 character before and m after the last step's focus (`model.CrossAttention`); the
     recompute reference has no such constraint, so the two agree only at m = 0.
-    `temperature` and `component_temperature` are `draw_group`'s.
+    `temperature` and `component_temperature` are `draw_group`'s. With `prenet_dropout`,
+    `clean_prompt` passes the prompt's groups through the prenet without dropout (only
+    generated groups are dropped; `prompt_clean_positions`).
 
     Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
     then the continuation rounded up to whole groups, and the gate per new group.
@@ -329,6 +339,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     clip = group_bounds(bounds, n_mels, r)
     plan, guidance, fed, rolls = _decoding_plan(model_config, groups.shape[1], num_frames, window, conditions,
                                                 guidance, window_conditions)
+    prompt_len = groups.shape[1]
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         at = groups.shape[1] - context_len  # absolute index of the chunk's first position
@@ -336,7 +347,8 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
                                                _with_rolls(chunk_fed, rolls, at, context_len), dropout_key, noise_key,
                                                clip, float(temperature), bool(prenet_dropout), guidance != 1.0,
-                                               jnp.float32(guidance), int(monotonic), float(component_temperature))
+                                               jnp.float32(guidance), int(monotonic), float(component_temperature),
+                                               jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, at)))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
@@ -354,7 +366,7 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
                           key: jax.Array, *, window: int, temperature: float = 1.0, prenet_dropout: bool = False,
                           bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
                           guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
-                          component_temperature: float = 1.0) -> Decoded:
+                          component_temperature: float = 1.0, clean_prompt: bool = False) -> Decoded:
     """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
 
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
@@ -369,24 +381,26 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     guided = guidance != 1.0
 
     @jax.jit
-    def next_group(p, padded, last, dropout_key, noise_key, conditions):
+    def next_group(p, padded, last, dropout_key, noise_key, conditions, clean_before):
         outputs = model.apply({"params": p}, _doubled(padded, guided), conditions=conditions,
                               example_ids=_example_ids(padded.shape[0], guided),
-                              prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})[0]
+                              prenet_deterministic=not prenet_dropout, prenet_clean_before=clean_before,
+                              rngs={"dropout": dropout_key})[0]
         picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}  # [B, 1, ...]
         if guided:
             picked = guide(picked, guidance)
         return draw_group(picked, jax.random.fold_in(noise_key, last), temperature, clip, component_temperature)
 
-    ended = []
+    ended, prompt_len = [], groups.shape[1]
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         start = groups.shape[1] - context_len
         chunk_fed = _window_fed(fed, window_conditions, start, window, guidance)
+        clean_before = jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, start))
         for _ in range(new):
             current = groups[:, start:]
             padded = jnp.pad(current, ((0, 0), (0, window - current.shape[1]), (0, 0)))
             group, group_ended = next_group(params, padded, current.shape[1] - 1, dropout_key, noise_key,
-                                            _with_rolls(chunk_fed, rolls, start, window))
+                                            _with_rolls(chunk_fed, rolls, start, window), clean_before)
             groups, ended = jnp.concatenate([groups, group], axis=1), ended + [group_ended]
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

@@ -79,15 +79,17 @@ class Prenet(nn.Module):
     dtype: Any
 
     @nn.compact
-    def __call__(self, x: jax.Array, positions: jax.Array, example_ids: jax.Array, deterministic: bool
-                 ) -> jax.Array:
+    def __call__(self, x: jax.Array, positions: jax.Array, example_ids: jax.Array, deterministic: bool,
+                 clean_before: jax.Array | int = 0) -> jax.Array:
         """`x` `[batch, steps, features]`, `positions` `[steps]`, `example_ids` `[batch]` →
-        `[batch, steps, dim]`."""
+        `[batch, steps, dim]`; positions below `clean_before` pass without dropout (a
+        prompt's real frames at sampling)."""
         for i in range(2):
             x = nn.relu(nn.Dense(self.dim, dtype=self.dtype, name=f"dense_{i}")(x))
             if not deterministic and self.dropout > 0:
-                x = x * keep_mask(jax.random.fold_in(self.make_rng("dropout"), i), self.dropout, example_ids,
-                                  positions, self.dim, self.dtype)
+                mask = keep_mask(jax.random.fold_in(self.make_rng("dropout"), i), self.dropout, example_ids,
+                                 positions, self.dim, self.dtype)
+                x = x * jnp.where((positions < clean_before)[None, :, None], jnp.ones((), self.dtype), mask)
         return x
 
 
@@ -521,7 +523,8 @@ class MelTransformer(nn.Module):
     attention over the context: the summary slot, then the S characters). All float32. With `cache` (from `init_cache`) and `start` (index of the first new position)
     it decodes incrementally and also returns the updated cache; without, it runs the full
     causal pass and returns `None` for it. `example_ids` `[B]` (default 0..B-1) name the
-    rows for dropout masks (`keep_mask`): training passes each row's global index.
+    rows for dropout masks (`keep_mask`): training passes each row's global index;
+    positions below `prenet_clean_before` skip the prenet's dropout (a prompt at sampling).
 
     With `model.condition` active, `conditions` (see `conditioning.py`: `label`, `text`,
     `text_mask`, and `drop` `[B]` for rows that get the null) feed the `Conditioner`,
@@ -540,8 +543,8 @@ class MelTransformer(nn.Module):
                  start: jax.Array | int = 0, context: Optional[jax.Array] = None,
                  context_mask: Optional[jax.Array] = None, conditions: Optional[dict[str, jax.Array]] = None,
                  deterministic: bool = True,
-                 prenet_deterministic: Optional[bool] = None, example_ids: Optional[jax.Array] = None
-                 ) -> tuple[dict[str, jax.Array], Optional[Cache]]:
+                 prenet_deterministic: Optional[bool] = None, example_ids: Optional[jax.Array] = None,
+                 prenet_clean_before: jax.Array | int = 0) -> tuple[dict[str, jax.Array], Optional[Cache]]:
         cfg, dtype = self.config, _dtype(self.config)
         steps = groups.shape[1]
         if cache is None and attention_kernel(cfg.attention, dtype) == "cudnn":
@@ -555,7 +558,8 @@ class MelTransformer(nn.Module):
         positions = start + jnp.arange(groups.shape[1])
         example_ids = jnp.arange(groups.shape[0]) if example_ids is None else example_ids
         x = Prenet(cfg.prenet_dim, cfg.prenet_dropout, dtype, name="prenet")(
-            groups.astype(dtype), positions, example_ids, deterministic=prenet_deterministic)
+            groups.astype(dtype), positions, example_ids, deterministic=prenet_deterministic,
+            clean_before=prenet_clean_before)
         x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x).astype(jnp.float32)  # the residual stream (see Block)
         if cfg.absolute_positions:  # Transformer-TTS's scaled positional encoding (a learned scale)
             x = x + self.param("position_scale", nn.initializers.ones, ()) * sinusoid(positions, cfg.d_model)[None]

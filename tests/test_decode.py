@@ -53,6 +53,23 @@ def test_cached_generation_equals_the_reference_past_several_slides(params, dtyp
         assert np.max(np.abs(plain[:, 12:] - cached[:, 12:])) > 10 * tolerance
 
 
+def test_a_clean_prompt_skips_prenet_dropout_on_its_frames_only(params):
+    """`clean_prompt`: the prompt's groups pass the prenet undropped, generated ones dropped,
+    in the cached path and the reference alike, also where a slid window still holds part
+    of the prompt (a 20-group prompt: chunks (11, 2) then (6, 7) starting at group 16)."""
+    long_prompt = prompt(0, frames=40)
+    run = lambda fn, **kw: fn(CFG, params, long_prompt, 30, jax.random.key(1), window=WINDOW, **kw).frames
+    clean = run(decode.generate, prenet_dropout=True, clean_prompt=True)
+    np.testing.assert_allclose(clean, run(decode.generate_by_recompute, prenet_dropout=True, clean_prompt=True),
+                               atol=1e-4)
+    plain = run(decode.generate, prenet_dropout=False)
+    dropped = run(decode.generate, prenet_dropout=True)
+    first = slice(40, 42)  # the first new group is read from prompt positions only
+    np.testing.assert_allclose(clean[:, first], plain[:, first], atol=1e-5)
+    assert np.max(np.abs(clean[:, first] - dropped[:, first])) > 1e-3
+    assert np.max(np.abs(clean[:, 42:] - plain[:, 42:])) > 1e-3  # generated groups are still dropped
+
+
 @pytest.mark.parametrize("head", ["gaussian", "mixture"])
 def test_sampled_heads_draw_the_same_in_both(params, head):
     cfg = dataclasses.replace(CFG, head=head, mixture_components=4)
