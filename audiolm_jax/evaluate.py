@@ -30,6 +30,8 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   `classifier_resynth_accuracy` on their Griffin-Lim resynthesis (the vocoder's ceiling),
   `label_accuracy` of clips generated from each label at `sample.guidance` and
   `label_accuracy_g<g>` across the guidance sweep (g = 0 is the unconditional model),
+  per label `label_accuracy[<label>]` and `label_taken_for[<label>]` (the label its
+  generated clips were most often classified as: which sound they resemble),
   `frechet_distance` (generated vs real training clips of each label, in the classifier's
   embedding, mean over labels; `frechet_distance_resynth` of the resynthesised held-out
   clips the same way) and `diversity_ratio` (mean pairwise embedding distance among one
@@ -227,6 +229,7 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
             out["label_accuracy"] = accuracy
             for c, name in enumerate(sampler.labels.names):
                 out[f"label_accuracy[{name}]"] = float(np.mean(predicted[y == c] == c))
+                out[f"label_taken_for[{name}]"] = sampler.labels.names[int(np.bincount(predicted[y == c]).argmax())]
             generated = clf.embed(features)
             per_class = [(generated[y == c], real_embedding[train_y == c]) for c in range(num_classes)
                          if np.sum(train_y == c) > 1 and np.sum(y == c) > 1]  # a spread needs two of each

@@ -78,6 +78,10 @@ def test_label_conditioned_run_generates_and_is_evaluated(tmp_path, capsys):
                 "label_accuracy_g5"):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
     assert metrics["diversity_ratio"] > 0  # sampled variations of one label differ from each other
+    for name in sounds.CLASSES:  # each label's clips are taken for a known label; for itself when most are right
+        assert metrics[f"label_taken_for[{name}]"] in sounds.CLASSES
+        if metrics[f"label_accuracy[{name}]"] > 0.5:
+            assert metrics[f"label_taken_for[{name}]"] == name
     assert metrics["frechet_distance"] >= 0
 
 
