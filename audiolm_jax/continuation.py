@@ -280,7 +280,8 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
                                   window=window, temperature=s.temperature,
                                   component_temperature=s.component_temperature,
                                   prenet_dropout=prenet_dropout_at_sampling(config),
-                                  clean_prompt=not s.prompt_prenet_dropout, bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
+                                  clean_prompt=not s.prompt_prenet_dropout,
+                                  bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
                                   window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
                                   monotonic=monotonic_characters(config))
         r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
