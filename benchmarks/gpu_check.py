@@ -15,7 +15,7 @@ of them). JSON lines go to stdout and, when `$OUT` is set, to `$OUT/gpu_check.js
     python -m benchmarks.gpu_check --tiny     # the same code at toy sizes (the CPU test)
     python -m benchmarks.gpu_check --tiny --no-reference   # ours only (no torch installed)
     python -m benchmarks.gpu_check --variants [--quick | --only=NAME,NAME] [--no-forward]
-        [--profile [--profile-only=NAME,NAME]] [--flag-variants [--flags=WORD] [--flag-only=NAME]]
+        [--profile [--profile-only=NAME,NAME]] [--flag-variants [--flags=WORD] [--flag-only=NAME,NAME]]
         [--then-check [--train-only]]
         # our train step under variants (traced op by op; under XLA flag sets), to find its
         # bound; then the check (its train step alone)
@@ -309,35 +309,45 @@ def separate_heads_projections(x, weights, dtype):
 # XLA flag sets whose effect on the step is measured (each in a process of its own: flags
 # are read once, when the backend starts).
 FLAG_VARIANTS = {"cuBLASLt (GELU/bias epilogues fused into the matmuls)": "--xla_gpu_enable_cublaslt=true",
-                 "Triton for every matmul (elementwise producers fused into it)": "--xla_gpu_triton_gemm_any=true"}
+                 "Triton for every matmul (elementwise producers fused into it)": "--xla_gpu_triton_gemm_any=true",
+                 "cuDNN GEMM fusions (elementwise ops fused into matmuls by cuDNN)":
+                     "--xla_gpu_cudnn_gemm_fusion_level=3",
+                 "cuDNN GEMM fusions + cuBLASLt": "--xla_gpu_cudnn_gemm_fusion_level=3 --xla_gpu_enable_cublaslt=true"}
 
 
 def time_flag_variants(size: str, sink) -> None:
-    """The configured step's MFU under each of `FLAG_VARIANTS`, each timed in a subprocess."""
+    """Each `--flag-only=NAME,NAME` variant's MFU (default: as configured) under each of
+    `FLAG_VARIANTS` whose name holds `--flags=WORD`, each flag set in a subprocess."""
     import subprocess
 
     word = option("flags", "")
+    names = option("flag-only", "as configured").split(",")
     for name, flags in FLAG_VARIANTS.items():
-        if word.lower() not in name.lower():  # --flags=WORD: the flag sets whose name holds WORD
+        if word.lower() not in name.lower():
             continue
         env = {k: v for k, v in os.environ.items() if k != "OUT"}
         env["XLA_FLAGS"] = flags
-        # --flag-only=NAME: the variant timed under each flag set (default: as configured)
-        flag_only = option("flag-only", "as configured")
-        args = [sys.executable, "-m", "benchmarks.gpu_check", "--variants", f"--only={flag_only}", "--no-reference",
-                "--no-forward"]
+        args = [sys.executable, "-m", "benchmarks.gpu_check", "--variants", f"--only={','.join(names)}",
+                "--no-reference", "--no-forward"]
         args += ["--tiny"] if size == "tiny" else []
         args += [] if option("experiment") is None else [f"--experiment={option('experiment')}"]
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
-        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-        timed = [r for r in rows if r.get("benchmark") == "gpu_variants" and r["case"].endswith(flag_only)]
-        if proc.returncode or not timed:
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+        except subprocess.TimeoutExpired:
             record({"benchmark": "gpu_variants", "case": f"{size}: {name}", "xla_flags": flags,
-                    "error": proc.stderr[-500:]}, sink)
+                    "error": "timed out after 300 s"}, sink)
             continue
-        row = {**timed[0], "case": f"{size}: {flag_only} + {name}", "xla_flags": flags}
-        record(row, sink)
-        print(json.dumps(row), flush=True)
+        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        timed = {r["case"]: r for r in rows if r.get("benchmark") == "gpu_variants" and "error" not in r}
+        for variant in names:
+            found = timed.get(f"{size}: {variant}")
+            if found is None:
+                record({"benchmark": "gpu_variants", "case": f"{size}: {variant} + {name}", "xla_flags": flags,
+                        "error": proc.stderr[-500:]}, sink)
+                continue
+            row = {**found, "case": f"{size}: {variant} + {name}", "xla_flags": flags}
+            record(row, sink)
+            print(json.dumps(row), flush=True)
 
 
 def forward_seconds(size: str) -> float:
