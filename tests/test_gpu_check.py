@@ -98,3 +98,22 @@ def test_projection_with_gradients_apart_matches_the_fused_projection():
         for a, b in zip(projection_with_gradients_apart(x, weights, jnp.float32),
                         fused_heads_projection(x, weights, jnp.float32)):
             np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_flag_variants_time_each_named_variant_under_each_flag_set(tmp_path):
+    """`--flag-variants --flags=WORD --flag-only=A,B`: each of A and B timed in a subprocess
+    under every XLA flag set whose name holds WORD, one JSON row each naming its flags."""
+    args = ["--tiny", "--no-reference", "--variants", "--only=as configured", "--no-forward", "--flag-variants",
+            "--flags=+ cuBLASLt", "--flag-only=as configured,batch x2"]
+    env = dict(os.environ, OUT=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", BLOCK, *args], capture_output=True, text=True, timeout=600,
+                          env=env, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "gpu_check.jsonl").read_text().splitlines()]
+    flagged = [r for r in rows if "xla_flags" in r]
+    assert [r["case"] for r in flagged] == ["tiny: as configured + cuDNN GEMM fusions + cuBLASLt",
+                                            "tiny: batch x2 + cuDNN GEMM fusions + cuBLASLt"], flagged
+    for row in flagged:
+        assert "error" not in row and row["xla_flags"].split() == ["--xla_gpu_cudnn_gemm_fusion_level=3",
+                                                                   "--xla_gpu_enable_cublaslt=true"]
+        assert row["step_seconds"] > 0 and 0 < row["ours"] < 1.5
