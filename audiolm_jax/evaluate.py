@@ -28,6 +28,9 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   classifier trained here on the run's real training clips (`classifier.py`):
   `classifier_real_accuracy` on held-out real clips (the sanity line),
   `classifier_resynth_accuracy` on their Griffin-Lim resynthesis (the vocoder's ceiling),
+  `label_by_likelihood` (the share of held-out real clips the model itself finds likeliest
+  under their own label, teacher-forced: whether its predictions depend on the label at
+  all; chance 1/K),
   `label_accuracy` of clips generated from each label at `sample.guidance` and
   `label_accuracy_g<g>` across the guidance sweep (g = 0 is the unconditional model),
   per label `label_accuracy[<label>]` and `label_taken_for[<label>]` (the label its
@@ -70,6 +73,7 @@ from audiolm_jax import metrics as metrics_lib
 from audiolm_jax import classifier as classifier_lib
 from audiolm_jax.metrics import continuation_metrics, continuation_summary
 from audiolm_jax.config import ConfigError, ExperimentConfig
+from audiolm_jax.model import MelTransformer
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +204,36 @@ def description_accuracy(sampler: "sample.Sampler", data, clf: classifier_lib.Cl
             "description_with_label": float(with_label)}
 
 
+def likeliest_labels(forward: Callable, params, config: ExperimentConfig, normalised: Sequence[np.ndarray],
+                     num_labels: int) -> np.ndarray:
+    """`[clips]`: for each real clip's normalised log-mel `[frames, n_mels]`, the label id
+    under which the model finds it likeliest, teacher-forced — the smallest summed head loss
+    (the likelihood heads' negative log-likelihood, the mse head's squared error) over the
+    clip's first training crop, after the go frames every crop starts with. Not the sampled
+    audio: how much the model's predictions of real sound depend on its label at all.
+    `forward` is `train.make_forward(model)`."""
+    from audiolm_jax import conditioning
+    from audiolm_jax.config import segment_frames
+
+    r, n_mels = config.model.frames_per_step, config.audio.n_mels
+    crop = segment_frames(config.data.segment_seconds, config.audio, r)
+    conditions = conditioning.condition_arrays(config.model.condition, np.arange(num_labels))
+
+    def row_loss(outputs: dict, mel: jax.Array) -> jax.Array:
+        one = jax.tree.map(lambda v: v[None], outputs)
+        return train.loss_sums(one, mel[None], jax.numpy.ones((1, mel.shape[0])), r, "mse")["loss"]
+
+    losses = jax.jit(jax.vmap(row_loss))
+    likeliest = []
+    for frames in normalised:
+        frames = np.asarray(frames[: len(frames[:crop]) // r * r], np.float32)
+        mel = np.concatenate([np.zeros((config.data.go_frames, n_mels), np.float32), frames])
+        rows = np.repeat(mel[None], num_labels, axis=0)
+        outputs = train.teacher_forced_outputs(forward, params, rows, r, conditions)
+        likeliest.append(int(np.argmin(np.asarray(losses(outputs, jax.numpy.asarray(rows))))))
+    return np.asarray(likeliest, np.int64)
+
+
 def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances: Sequence[float] = GUIDANCE_SWEEP
                   ) -> dict[str, float]:
     """Label accuracy, Fréchet distance and diversity of generated sound (see the module docstring)."""
@@ -213,6 +247,11 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
     clf = classifier_lib.train_classifier(train_f, train_y, num_classes, jax.random.PRNGKey(cfg.train.seed))
     eval_db = clip_log_mels(eval_waves, cfg.audio)
     out = {"classifier_real_accuracy": float(np.mean(clf.predict(log_mel_features(eval_db)) == eval_y))}
+    if not cfg.model.condition.text or cfg.model.condition.each_dropout > 0:  # the label alone is a condition
+        forward = train.make_forward(MelTransformer(cfg.model, cfg.audio.n_mels))
+        likeliest = likeliest_labels(forward, sampler.params, cfg, [sampler.stats.normalise(m) for m in eval_db],
+                                     num_classes)
+        out["label_by_likelihood"] = float(np.mean(likeliest == eval_y))
     resynth = [invert.mel_to_audio(m[None], cfg.audio, s.inversion, s.griffin_lim_iters, seed=i, length=len(w))[0]
                for i, (m, w) in enumerate(zip(eval_db, eval_waves))]
     resynth_f = clip_feature_matrix(resynth, cfg)
@@ -458,7 +497,6 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     or 'open' (pocketsphinx's general English language model).
     """
     from audiolm_jax import data as data_lib
-    from audiolm_jax.model import MelTransformer
 
     sampler = sample.restore_sampler(workdir, overrides)
     cfg = sampler.config

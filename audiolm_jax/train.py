@@ -640,13 +640,23 @@ def make_forward(model: MelTransformer) -> Callable[..., dict[str, jax.Array]]:
                                                                        conditions=conditions)[0])
 
 
+def teacher_forced_outputs(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int,
+                           conditions: Optional[dict] = None) -> dict[str, jax.Array]:
+    """The head outputs for every group after the first, given the true past (and the rows'
+    `conditions`): `mel` `[B, T, M]` normalised, T a multiple of `frames_per_step`; the
+    outputs' positions are `[B, T/r - 1, ...]`, as `loss_sums` takes them with `mel`.
+    `forward` is `make_forward(model)`."""
+    inputs, _, _ = _targets(jnp.asarray(mel), jnp.ones(mel.shape[:2]), frames_per_step)
+    return forward(params, inputs, conditions)
+
+
 def teacher_forced_prediction(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int,
                               conditions: Optional[dict] = None) -> np.ndarray:
     """The model's prediction of every frame after the first group, given the true past (and
     the rows' `conditions`): `[B, T, M]` normalised → `[B, T, M]` (the first group copied
     from the input). `forward` is `make_forward(model)`."""
-    inputs, _, _ = _targets(jnp.asarray(mel), jnp.ones(mel.shape[:2]), frames_per_step)
-    predicted = forward(params, inputs, conditions)["mean"].reshape(mel.shape[0], -1, mel.shape[-1])
+    outputs = teacher_forced_outputs(forward, params, mel, frames_per_step, conditions)
+    predicted = outputs["mean"].reshape(mel.shape[0], -1, mel.shape[-1])
     return np.concatenate([mel[:, :frames_per_step], np.asarray(predicted)], axis=1)
 
 

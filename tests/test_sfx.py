@@ -74,8 +74,8 @@ def test_label_conditioned_run_generates_and_is_evaluated(tmp_path, capsys):
     assert "knows rain, wind" in capsys.readouterr().err
 
     metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="off")
-    for key in ("classifier_real_accuracy", "classifier_resynth_accuracy", "label_accuracy", "label_accuracy_g0",
-                "label_accuracy_g5"):
+    for key in ("classifier_real_accuracy", "classifier_resynth_accuracy", "label_by_likelihood", "label_accuracy",
+                "label_accuracy_g0", "label_accuracy_g5"):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
     assert metrics["diversity_ratio"] > 0  # sampled variations of one label differ from each other
     for name in sounds.CLASSES:  # each label's clips are taken for a known label; for itself when most are right
@@ -109,3 +109,28 @@ def test_classifier_and_distances_on_known_data():
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     assert frechet_distance(a, a + 2.0) == pytest.approx(16.0, rel=1e-3)  # |Δμ|² = 4 × 2²
     assert mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
+
+
+def test_likeliest_label_is_the_one_whose_predictions_fit_the_clip(tmp_path):
+    """`evaluate.likeliest_labels`: each clip goes through the model once per label (after the
+    go frames) and takes the label of the smallest summed loss. A forward whose prediction is
+    its label's id everywhere makes a clip of constant value v likeliest under label v."""
+    import jax.numpy as jnp
+
+    cfg = sounds_config(str(tmp_path / "run"))
+    r, n_mels = cfg.model.frames_per_step, cfg.audio.n_mels
+    seen = []
+
+    def forward(params, groups, conditions):
+        seen.append((groups.shape, np.asarray(conditions["label"])))
+        value = jnp.asarray(conditions["label"], jnp.float32)[:, None, None]
+        return {"mean": jnp.broadcast_to(value, groups.shape)}
+
+    clips = [np.full((40, n_mels), v, np.float32) for v in (3.0, 0.0, 7.0)] + [np.full((9, n_mels), 5.0, np.float32)]
+    likeliest = evaluate.likeliest_labels(forward, None, cfg, clips, num_labels=10)
+    np.testing.assert_array_equal(likeliest, [3, 0, 7, 5])
+    crop = C.segment_frames(cfg.data.segment_seconds, cfg.audio, r)
+    # every label in one batch; inputs: the go frames and the crop (whole groups) less its last group
+    assert seen[0][0] == (10, (cfg.data.go_frames + min(40, crop)) // r - 1, r * n_mels)
+    assert seen[3][0] == (10, (cfg.data.go_frames + 8) // r - 1, r * n_mels)
+    np.testing.assert_array_equal(seen[0][1], np.arange(10))
