@@ -25,7 +25,8 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   of level about its prompt's); `drift_vs_real_db`, the mean |model drift - real drift| per prompt.
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
 - With a label-conditioned model (`model.condition.label`), generated sound is scored by a
-  classifier trained here on the run's real training clips (`classifier.py`):
+  classifier trained here on the run's real training clips (`classifier.py`), each cut to
+  the first `sample.seconds`, the length of the clips generated:
   `classifier_real_accuracy` on held-out real clips (the sanity line),
   `classifier_resynth_accuracy` on their Griffin-Lim resynthesis (the vocoder's ceiling),
   `label_by_likelihood` (the share of held-out real clips the model itself finds likeliest
@@ -241,8 +242,10 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
     num_classes = len(sampler.labels)
     from audiolm_jax.data.pipeline import clip_log_mels
 
-    train_waves, train_y = data.labelled_clips("train", 4000)
-    eval_waves, eval_y = data.labelled_clips("eval", 2000)
+    # real clips as long as the generated ones (`sample.seconds`): the classifier judges
+    # both at one length, whatever crop the model trained on
+    train_waves, train_y = data.labelled_clips("train", 4000, s.seconds)
+    eval_waves, eval_y = data.labelled_clips("eval", 2000, s.seconds)
     train_f = clip_feature_matrix(train_waves, cfg)
     clf = classifier_lib.train_classifier(train_f, train_y, num_classes, jax.random.PRNGKey(cfg.train.seed))
     eval_db = clip_log_mels(eval_waves, cfg.audio)
