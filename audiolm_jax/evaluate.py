@@ -26,7 +26,7 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
 - With a label-conditioned model (`model.condition.label`), generated sound is scored by a
   classifier trained here on the run's real training clips (`classifier.py`), each cut to
-  the first `sample.seconds`, the length of the clips generated:
+  its first `sample.seconds`, the length of every clip generated for it:
   `classifier_real_accuracy` on held-out real clips (the sanity line),
   `classifier_resynth_accuracy` on their Griffin-Lim resynthesis (the vocoder's ceiling),
   `label_by_likelihood` (the share of held-out real clips the model itself finds likeliest
@@ -160,15 +160,12 @@ def clip_feature_matrix(waves: list[np.ndarray], config: ExperimentConfig) -> np
 def generated_clips(sampler: "sample.Sampler", prompts: list[continuation.Prompt], per_label: int,
                     guidance: float, key: jax.Array) -> list[np.ndarray]:
     """`per_label` clips `[samples]` per audio-less prompt (`unconditional_prompt` with a label
-    and/or text), each a training crop long, at `guidance`, through the one continuation path;
-    prompt by prompt."""
+    and/or text), each `sample.seconds` long, at `guidance`, through the one continuation
+    path; prompt by prompt."""
     import dataclasses
 
     cfg = sampler.config
-    a, r = cfg.audio, cfg.model.frames_per_step
-    seconds = cfg.data.segment_seconds - r * a.hop_length / a.sample_rate
-    cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, guidance=guidance, num_samples=per_label,
-                                                              seconds=seconds))
+    cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, guidance=guidance, num_samples=per_label))
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key, labels=sampler.labels)
     return [w for c in conts for w in c.full]
 
@@ -242,8 +239,8 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
     num_classes = len(sampler.labels)
     from audiolm_jax.data.pipeline import clip_log_mels
 
-    # real clips as long as the generated ones (`sample.seconds`): the classifier judges
-    # both at one length, whatever crop the model trained on
+    # real clips as long as the generated ones (`sample.seconds`): the classifier judges both
+    # at one length, whatever crop the model trained on (a shorter crop changes no judge)
     train_waves, train_y = data.labelled_clips("train", 4000, s.seconds)
     eval_waves, eval_y = data.labelled_clips("eval", 2000, s.seconds)
     train_f = clip_feature_matrix(train_waves, cfg)

@@ -90,6 +90,14 @@ def test_label_conditioned_run_generates_and_is_evaluated(tmp_path, capsys):
         if metrics[f"label_accuracy[{name}]"] > 0.5:
             assert metrics[f"label_taken_for[{name}]"] == name
     assert metrics["frechet_distance"] >= 0
+    # the judged clips: generated ones as long as sample.seconds, like the real ones the classifier saw
+    import jax
+
+    from audiolm_jax import sample
+
+    waves, ids = evaluate.generated_by_label(sample.restore_sampler(cfg.workdir), 2.0, 1, jax.random.PRNGKey(0))
+    assert {len(w) for w in waves} == {int(round(cfg.sample.seconds * cfg.audio.sample_rate))}
+    np.testing.assert_array_equal(ids, np.arange(len(sounds.CLASSES)))
 
 
 def test_generate_refuses_an_unconditioned_run(tmp_path, capsys):
