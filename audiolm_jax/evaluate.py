@@ -224,7 +224,7 @@ def likeliest_labels(forward: Callable, params, config: ExperimentConfig, normal
     losses = jax.jit(jax.vmap(row_loss))
     likeliest = []
     for frames in normalised:
-        frames = np.asarray(frames[: len(frames[:crop]) // r * r], np.float32)
+        frames = np.asarray(frames[: min(len(frames), crop) // r * r], np.float32)  # whole groups of one crop
         mel = np.concatenate([np.zeros((config.data.go_frames, n_mels), np.float32), frames])
         rows = np.repeat(mel[None], num_labels, axis=0)
         outputs = train.teacher_forced_outputs(forward, params, rows, r, conditions)

@@ -331,14 +331,14 @@ class Dataset:
         samples = max(int(round(seconds * self.audio.sample_rate)), self._segment_samples)
         return [self._crop(self.eval, i, 0.0, samples=samples)[0] for i in self._eval_ids[:count]]
 
-    def labelled_clips(self, split: str, count: int, seconds: Optional[float] = None
-                       ) -> tuple[list[np.ndarray], np.ndarray]:
-        """The first `seconds` (default: a segment) `[samples]` of up to `count` examples of the
-        `train` or `eval` split, with their label ids `[N]` (for the evaluation's own classifier)."""
+    def labelled_clips(self, split: str, count: int, seconds: float) -> tuple[list[np.ndarray], np.ndarray]:
+        """The first `seconds` `[samples]` (all of a shorter example) of up to `count` examples
+        of the `train` or `eval` split, with their label ids `[N]` (for the evaluation's own
+        classifier)."""
         if self.label_key is None:
             raise DatasetError(f"data.source={self.data.source} has no labels")
         source = self.train if split == "train" else self.eval
-        samples = None if seconds is None else int(round(seconds * self.audio.sample_rate))
+        samples = int(round(seconds * self.audio.sample_rate))
         read = list(self._pool.map(lambda i: self._crop(source, i, 0.0, samples=samples),
                                    range(min(len(source), count))))
         return [crop for crop, _ in read], np.array([meta["label"] for _, meta in read], np.int32)
