@@ -69,7 +69,7 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from audiolm_jax import atomic, audio, cli, continuation, invert, midi, sample, train
+from audiolm_jax import atomic, audio, cli, conditioning, continuation, invert, midi, sample, train
 from audiolm_jax import metrics as metrics_lib
 from audiolm_jax import classifier as classifier_lib
 from audiolm_jax.metrics import continuation_metrics, continuation_summary
@@ -210,7 +210,6 @@ def likeliest_labels(forward: Callable, params, config: ExperimentConfig, normal
     clip's first training crop, after the go frames every crop starts with. Not the sampled
     audio: how much the model's predictions of real sound depend on its label at all.
     `forward` is `train.make_forward(model)`."""
-    from audiolm_jax import conditioning
     from audiolm_jax.config import segment_frames
 
     r, n_mels = config.model.frames_per_step, config.audio.n_mels
@@ -247,11 +246,13 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
     clf = classifier_lib.train_classifier(train_f, train_y, num_classes, jax.random.PRNGKey(cfg.train.seed))
     eval_db = clip_log_mels(eval_waves, cfg.audio)
     out = {"classifier_real_accuracy": float(np.mean(clf.predict(log_mel_features(eval_db)) == eval_y))}
-    if not cfg.model.condition.text or cfg.model.condition.each_dropout > 0:  # the label alone is a condition
-        forward = train.make_forward(MelTransformer(cfg.model, cfg.audio.n_mels))
+    forward = train.make_forward(MelTransformer(cfg.model, cfg.audio.n_mels))
+    try:
         likeliest = likeliest_labels(forward, sampler.params, cfg, [sampler.stats.normalise(m) for m in eval_db],
                                      num_classes)
         out["label_by_likelihood"] = float(np.mean(likeliest == eval_y))
+    except conditioning.ConditionError:  # the model takes no label alone (it needs its text too): no such measure
+        log.info("label_by_likelihood skipped: the model is conditioned on more than a label")
     resynth = [invert.mel_to_audio(m[None], cfg.audio, s.inversion, s.griffin_lim_iters, seed=i, length=len(w))[0]
                for i, (m, w) in enumerate(zip(eval_db, eval_waves))]
     resynth_f = clip_feature_matrix(resynth, cfg)
@@ -355,7 +356,6 @@ def spread_over_speakers(metas: list[dict], count: int) -> list[int]:
 def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str) -> np.ndarray:
     """The guided heads' attention `[positions, characters]` of a teacher-forced pass over a real
     recording's log-mel in dB `[frames, n_mels]` of `text` (after the go frames, as in training)."""
-    from audiolm_jax import conditioning
 
     cfg = sampler.config
     mel = sampler.stats.normalise(log_mel_db)

@@ -6,11 +6,12 @@ import dataclasses
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 import soundfile as sf
 
-from audiolm_jax import config as C, data as data_lib, evaluate, generate
+from audiolm_jax import config as C, data as data_lib, evaluate, generate, sample
 from audiolm_jax.classifier import frechet_distance, mean_pairwise_distance, train_classifier
 from audiolm_jax.conditioning import decode_ids
 from audiolm_jax.data import sounds
@@ -91,10 +92,6 @@ def test_label_conditioned_run_generates_and_is_evaluated(tmp_path, capsys):
             assert metrics[f"label_taken_for[{name}]"] == name
     assert metrics["frechet_distance"] >= 0
     # the judged clips: generated ones as long as sample.seconds, like the real ones the classifier saw
-    import jax
-
-    from audiolm_jax import sample
-
     waves, ids = evaluate.generated_by_label(sample.restore_sampler(cfg.workdir), 2.0, 1, jax.random.PRNGKey(0))
     assert {len(w) for w in waves} == {int(round(cfg.sample.seconds * cfg.audio.sample_rate))}
     np.testing.assert_array_equal(ids, np.arange(len(sounds.CLASSES)))
@@ -149,3 +146,8 @@ def test_likeliest_label_is_the_one_whose_predictions_fit_the_clip(tmp_path):
     assert seen[0][0] == (10, (cfg.data.go_frames + min(40, crop)) // r - 1, r * n_mels)
     assert seen[3][0] == (10, (cfg.data.go_frames + 8) // r - 1, r * n_mels)
     np.testing.assert_array_equal(seen[0][1], np.arange(10))
+    # a model that needs its caption beside the label has no label-alone likelihood: refused by name
+    from audiolm_jax.conditioning import ConditionError
+
+    with pytest.raises(ConditionError, match="give a text"):
+        evaluate.likeliest_labels(forward, None, sounds_config(str(tmp_path / "t"), text=True), clips, 10)
