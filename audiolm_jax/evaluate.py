@@ -11,7 +11,10 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   an end-of-audio gate, `gate_bce` and `gate_accuracy` on the same crops.
 - For each sample of `sample.seconds` after `sample.prompt_seconds` of each prompt, averaged:
   `energy_drift_db` (mean frame energy of the continuation minus the prompt's) and
-  `abs_energy_drift_db` (the mean of its magnitude), `spectral_flux_ratio` (frame-to-frame
+  `abs_energy_drift_db` (the mean of its magnitude), `loudness_drift_db` and
+  `abs_loudness_drift_db` (the same with each side's level gated as ITU-R BS.1770 gates
+  loudness: 400 ms blocks within 10 dB of the ungated level, so pauses and a silent
+  lead-in, whose depth a mean of frame dB is dominated by, do not count), `spectral_flux_ratio` (frame-to-frame
   change of the continuation over the prompt's; near 0 means frozen, >> 1 noisy),
   `silent_fraction` (frames 60 dB below the prompt's peak), `frozen_fraction` (frames
   changing by < 0.1 dB RMS from the previous one), `timbre_distance_db` (long-term average
@@ -20,9 +23,11 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   horizontal stripes that the frame-level detectors miss).
 - `real_*`: the same metrics of each clip's own audio after its prompt (where at least half
   of `sample.seconds`, or a second, follows): the data's reference, since real music and speech change level too
-  (the demo's clips fade in: their real continuations are about 11 dB louder than their
-  first 1.5 s); `real_abs_energy_drift_db`, the mean |real drift| (real audio's own spread
-  of level about its prompt's); `drift_vs_real_db`, the mean |model drift - real drift| per prompt.
+  (the demo's clips open with up to a beat of near-silence: their real continuations' mean
+  frame energy is about 9 dB above their first 1.5 s, their gated level about 1 dB);
+  `real_abs_energy_drift_db`, the mean |real drift| (real audio's own spread of level about
+  its prompt's; `real_abs_loudness_drift_db` gated); `drift_vs_real_db`
+  (`loudness_drift_vs_real_db`), the mean |model drift - real drift| per prompt.
 - `resynthesis_sc_db`: spectral convergence of the inversion of the prompts' true log-mels.
 - With a label-conditioned model (`model.condition.label`), generated sound is scored by a
   classifier trained here on the run's real training clips (`classifier.py`), each cut to
@@ -72,7 +77,7 @@ import numpy as np
 from audiolm_jax import atomic, audio, cli, conditioning, continuation, invert, midi, sample, train
 from audiolm_jax import metrics as metrics_lib
 from audiolm_jax import classifier as classifier_lib
-from audiolm_jax.metrics import continuation_metrics, continuation_summary
+from audiolm_jax.metrics import DRIFT_KEYS, continuation_metrics, continuation_summary
 from audiolm_jax.config import ConfigError, ExperimentConfig
 from audiolm_jax.model import MelTransformer
 
@@ -110,22 +115,25 @@ def real_continuation_metrics(prompt: continuation.Prompt, clip: np.ndarray, con
               start + int(round(config.sample.seconds * config.audio.frames_per_second)))
     if end - start < min(1.0, config.sample.seconds / 2) * config.audio.frames_per_second:
         return None
-    return continuation_metrics(real_db[:start], real_db[start:end], range_db)
+    return continuation_metrics(real_db[:start], real_db[start:end], config.audio.frames_per_second, range_db)
 
 
 def compared_with_real(per_sample: list[list[dict[str, float]]], real: list[dict[str, float] | None]
                        ) -> dict[str, float]:
     """Means of the real continuations' metrics (`real_*`; `real_abs_energy_drift_db`, the mean
     of |real drift|, is how far real audio moves from its own prompt's level: the scale a
-    model's `abs_energy_drift_db` is read against), and `drift_vs_real_db`: the mean
+    model's `abs_energy_drift_db` is read against; `real_abs_loudness_drift_db` the same of
+    the gated level), and `drift_vs_real_db` (`loudness_drift_vs_real_db`): the mean
     |model drift - real drift| over prompts that have a real continuation."""
     pairs = [(samples, ref) for samples, ref in zip(per_sample, real) if ref is not None]
     if not pairs:
         return {}
     out = {f"real_{key}": float(np.mean([ref[key] for _, ref in pairs])) for key in pairs[0][1]}
-    out["real_abs_energy_drift_db"] = float(np.mean([abs(ref["energy_drift_db"]) for _, ref in pairs]))
-    out["drift_vs_real_db"] = float(np.mean([abs(np.mean([m["energy_drift_db"] for m in samples])
-                                                 - ref["energy_drift_db"]) for samples, ref in pairs]))
+    for key, vs_real in zip(DRIFT_KEYS, ("drift_vs_real_db", "loudness_drift_vs_real_db")):
+        if key in pairs[0][1]:
+            out[f"real_abs_{key}"] = float(np.mean([abs(ref[key]) for _, ref in pairs]))
+            out[vs_real] = float(np.mean([abs(np.mean([m[key] for m in samples]) - ref[key])
+                                          for samples, ref in pairs]))
     out["real_prompts"] = len(pairs)
     return out
 
@@ -524,7 +532,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts,
                                           jax.random.PRNGKey(cfg.sample.seed), labels=sampler.labels)
     range_db = sampler.stats.bounds_db()
-    summary, per_sample = continuation_summary(conts, range_db)
+    summary, per_sample = continuation_summary(conts, cfg.audio.frames_per_second, range_db)
     metrics.update(summary)
     metrics.update(compared_with_real(per_sample, [real_continuation_metrics(p, clip, cfg, range_db)
                                                    for p, clip in pairs]))

@@ -20,6 +20,24 @@ def frame_flux_db(log_mel_db: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(np.diff(log_mel_db, axis=0) ** 2, axis=-1))
 
 
+def gated_level_db(log_mel_db: np.ndarray, frames_per_second: float, block_seconds: float = 0.4,
+                   hop_seconds: float = 0.1, relative_gate_db: float = 10.0) -> float:
+    """Level in dB of a log-mel `[frames, n_mels]` (dB) gated as ITU-R BS.1770 gates loudness
+    (without its K-weighting filter): the mean power of the `block_seconds` blocks (every
+    `hop_seconds`) whose power lies within `relative_gate_db` of the ungated mean level.
+    Pauses and silent lead-ins are left out, so the level says how loud the sound is, not
+    how deep its silences go (a mean of frame dB is dominated by them). A stretch shorter
+    than a block is one block."""
+    power = np.sum(audio.db_to_power(log_mel_db), axis=-1)  # [frames]
+    block = max(1, int(round(block_seconds * frames_per_second)))
+    hop = max(1, int(round(hop_seconds * frames_per_second)))
+    starts = range(0, max(1, len(power) - block + 1), hop)
+    blocks = np.array([power[s : s + block].mean() for s in starts])  # [blocks]
+    ungated = 10.0 * np.log10(blocks.mean() + 1e-10)
+    loud = blocks[10.0 * np.log10(blocks + 1e-10) > ungated - relative_gate_db]
+    return float(10.0 * np.log10(loud.mean() + 1e-10))
+
+
 def long_term_spectrum_db(log_mel_db: np.ndarray) -> np.ndarray:
     """Long-term average mel spectrum in dB `[n_mels]`: mean power per bin over frames."""
     return 10.0 * np.log10(np.mean(audio.db_to_power(log_mel_db), axis=0) + 1e-10)
@@ -36,10 +54,13 @@ def pinned_fraction(log_mel_db: np.ndarray, low_db: np.ndarray, high_db: np.ndar
     return float(np.mean(on_edge))
 
 
-def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray,
+def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray, frames_per_second: float,
                          range_db: Optional[tuple[np.ndarray, np.ndarray]] = None) -> dict[str, float]:
     """Collapse detectors comparing a continuation `[frames, n_mels]` with its prompt (dB).
 
+    `energy_drift_db`: mean frame energy (dB) of the continuation minus the prompt's;
+    `loudness_drift_db`: the same with each side's `gated_level_db` (pauses and silences
+    left out; `frames_per_second` sets its 400 ms blocks).
     `timbre_distance_db`: RMS over bins of the difference between the two long-term average
     spectra after removing their mean level difference (the level is `energy_drift_db`).
     With the training range per bin `range_db` (low, high, each `[n_mels]` dB), also
@@ -53,6 +74,8 @@ def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray,
     return {
         **pinned,
         "energy_drift_db": float(np.mean(cont_energy) - np.mean(prompt_energy)),
+        "loudness_drift_db": gated_level_db(continuation_db, frames_per_second)
+        - gated_level_db(prompt_db, frames_per_second),
         "spectral_flux_ratio": float(np.mean(cont_flux) / max(prompt_flux, 1e-6)),
         "silent_fraction": float(np.mean(cont_energy < np.max(prompt_energy) - 60.0)),
         "frozen_fraction": float(np.mean(cont_flux < 0.1)),
@@ -60,22 +83,26 @@ def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray,
     }
 
 
-CONTINUATION_KEYS = ("energy_drift_db", "spectral_flux_ratio", "silent_fraction", "frozen_fraction",
-                     "timbre_distance_db")
+CONTINUATION_KEYS = ("energy_drift_db", "loudness_drift_db", "spectral_flux_ratio", "silent_fraction",
+                     "frozen_fraction", "timbre_distance_db")
+DRIFT_KEYS = ("energy_drift_db", "loudness_drift_db")  # signed level changes, also summarised by magnitude
 
 
-def continuation_summary(continuations: list, range_db: Optional[tuple[np.ndarray, np.ndarray]] = None
+def continuation_summary(continuations: list, frames_per_second: float,
+                         range_db: Optional[tuple[np.ndarray, np.ndarray]] = None
                          ) -> tuple[dict[str, float], list[list[dict[str, float]]]]:
-    """Means over every sample of every `continuation.Continuation` (and `abs_energy_drift_db`,
-    the mean of |drift|), and the metrics of each sample, per prompt; a generation without
-    an audio prompt has nothing to be compared with (empty metrics, left out of the means).
-    `range_db`: the training range per bin (see `continuation_metrics`), when known."""
-    per = [[continuation_metrics(log_mel[: c.prompt_frames], log_mel[c.prompt_frames :], range_db)
+    """Means over every sample of every `continuation.Continuation` (and `abs_<drift>`, the
+    mean of |drift|, for each of `DRIFT_KEYS`), and the metrics of each sample, per prompt; a
+    generation without an audio prompt has nothing to be compared with (empty metrics, left
+    out of the means). `frames_per_second` and `range_db` (the training range per bin, when
+    known): see `continuation_metrics`."""
+    per = [[continuation_metrics(log_mel[: c.prompt_frames], log_mel[c.prompt_frames :], frames_per_second, range_db)
             if c.prompt_frames else {} for log_mel in c.full_log_mel] for c in continuations]
     flat = [m for row in per for m in row if m]
     keys = CONTINUATION_KEYS + (() if range_db is None else ("pinned_fraction",))
     summary = {key: float(np.mean([m[key] for m in flat])) if flat else float("nan") for key in keys}
-    summary["abs_energy_drift_db"] = float(np.mean([abs(m["energy_drift_db"]) for m in flat])) if flat else float("nan")
+    for key in DRIFT_KEYS:
+        summary[f"abs_{key}"] = float(np.mean([abs(m[key]) for m in flat])) if flat else float("nan")
     return summary, per
 
 

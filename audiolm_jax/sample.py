@@ -109,7 +109,7 @@ def write_report(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: 
              + f"prenet dropout {'on' if continuation.prenet_dropout_at_sampling(cfg) else 'off'}, "
              f"{'EMA' if s.use_ema else 'raw'} params, {s.inversion} Griffin-Lim × {s.griffin_lim_iters}"
              + (f", guidance {s.guidance:g}" if cfg.model.condition.active else "")]
-    summary, per_sample = metrics.continuation_summary(conts, sampler.stats.bounds_db())
+    summary, per_sample = metrics.continuation_summary(conts, cfg.audio.frames_per_second, sampler.stats.bounds_db())
     if any(c.prompt_frames for c in conts):  # generations from no audio have no prompt to compare with
         notes.append("metrics against each prompt: " + ", ".join(f"{k} {v:.3g}" for k, v in summary.items())
                      + " (mean over samples; see python -m audiolm_jax.evaluate)")
