@@ -20,7 +20,8 @@ def test_collapse_detectors_on_constructed_continuations():
     assert m["frozen_fraction"] == 1.0 and m["spectral_flux_ratio"] == 0.0 and m["silent_fraction"] == 0.0
     louder = prompt + 6.0
     m = continuation_metrics(prompt, louder, FPS)
-    assert m["energy_drift_db"] == pytest.approx(6.0, abs=1e-6) and m["loudness_drift_db"] == pytest.approx(6.0, abs=1e-4)
+    assert m["energy_drift_db"] == pytest.approx(6.0, abs=1e-6)
+    assert m["loudness_drift_db"] == pytest.approx(6.0, abs=1e-4)
     assert m["spectral_flux_ratio"] == pytest.approx(1.0, abs=1e-6) and m["frozen_fraction"] == 0.0
     assert m["timbre_distance_db"] == pytest.approx(0.0, abs=1e-4)  # a level change keeps the timbre
     tilted = prompt + np.linspace(-10, 10, 16)  # brighter: the long-term spectrum tilts by 20 dB
