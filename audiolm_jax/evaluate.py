@@ -364,7 +364,6 @@ def spread_over_speakers(metas: list[dict], count: int) -> list[int]:
 def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str) -> np.ndarray:
     """The guided heads' attention `[positions, characters]` of a teacher-forced pass over a real
     recording's log-mel in dB `[frames, n_mels]` of `text` (after the go frames, as in training)."""
-
     cfg = sampler.config
     mel = sampler.stats.normalise(log_mel_db)
     frames = np.concatenate([np.zeros((cfg.data.go_frames, cfg.audio.n_mels), np.float32), mel])[None]

@@ -13,7 +13,7 @@ import soundfile as sf
 
 from audiolm_jax import config as C, data as data_lib, evaluate, generate, sample
 from audiolm_jax.classifier import frechet_distance, mean_pairwise_distance, train_classifier
-from audiolm_jax.conditioning import decode_ids
+from audiolm_jax.conditioning import ConditionError, decode_ids
 from audiolm_jax.data import sounds
 from audiolm_jax.run import run
 from tests.helpers import tiny_config
@@ -147,7 +147,5 @@ def test_likeliest_label_is_the_one_whose_predictions_fit_the_clip(tmp_path):
     assert seen[3][0] == (10, (cfg.data.go_frames + 8) // r - 1, r * n_mels)
     np.testing.assert_array_equal(seen[0][1], np.arange(10))
     # a model that needs its caption beside the label has no label-alone likelihood: refused by name
-    from audiolm_jax.conditioning import ConditionError
-
     with pytest.raises(ConditionError, match="give a text"):
         evaluate.likeliest_labels(forward, None, sounds_config(str(tmp_path / "t"), text=True), clips, 10)
