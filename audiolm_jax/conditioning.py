@@ -52,6 +52,17 @@ def normalise_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+UTTERANCE_BREAK = ". "  # between two recordings' transcripts in one text: where one recording ends and the next begins
+
+
+def join_transcripts(first: str, second: str) -> str:
+    """Two recordings' transcripts as one normalised text, `first` (its own closing
+    punctuation dropped) then `UTTERANCE_BREAK` then `second`. Paired training examples and
+    voice-cloning prompts both join this way, so the model learns the pause between two
+    recordings at the mark, not at whichever word boundary it guesses."""
+    return f"{normalise_text(first).rstrip('.,;:?! ')}{UTTERANCE_BREAK}{normalise_text(second)}"
+
+
 def cut_text(text: str, max_chars: int) -> str:
     """`text` (normalised) cut to at most `max_chars` characters at a word boundary (a
     single word longer than that is cut inside)."""

@@ -182,7 +182,7 @@ class DataConfig:
     end_crop_fraction: float = 0.0  # share of training crops placed so their clip ends inside them (gate)
     go_frames: int = 0  # frames of the mean frame before every crop: where generation from no audio starts
     crop: Literal["random", "utterance"] = "random"  # "utterance": whole examples from their start (longer ones than segment_seconds skipped), for TTS
-    paired_utterances: float = 0.0  # crop=utterance: share of training examples that are two utterances of one speaker joined, transcripts too (voice cloning's prompt, then new speech)
+    paired_utterances: float = 0.0  # crop=utterance: share of training examples that are two utterances of one speaker joined, transcripts joined with a break mark (voice cloning's prompt, then new speech)
     cache: Literal["auto", "none", "audio", "log_mel"] = "auto"  # kept in memory: nothing, decoded audio, whole log-mels (auto: by source)
     recompute_stats: bool = False  # a resumed run on other data normalises with that data's statistics, not the checkpoint's
     prepare_workers: int = 0  # threads decoding a recorded dataset's files at preparation (0: one per core)

@@ -30,6 +30,13 @@ def test_texts_become_ids_cut_at_a_word_boundary():
     assert K.cut_text("abcdefghijklmnop", 5) == "abcde"  # one long word is cut inside
 
 
+def test_two_transcripts_join_with_one_break_mark_that_encodes():
+    assert K.join_transcripts("RED  Green", "blue") == "red green. blue"
+    assert K.join_transcripts("Is it red?", " Blue! ") == "is it red. blue!"  # its own closing mark gives way
+    ids, mask = K.encode_texts([K.join_transcripts("red", "blue")], 16)
+    assert K.decode_ids(ids[0]) == "red. blue" and mask.sum() == len("red. blue")  # no unknown id
+
+
 def test_label_set_round_trips_and_names_known_labels(tmp_path):
     labels = K.LabelSet(["rain", "wind"])
     labels.save(str(tmp_path))

@@ -266,7 +266,8 @@ def test_a_cloned_voice_goes_on_past_the_end_of_its_prompt_sentence(tmp_path, mo
         for _ in lengths])
     prompt = tts.speech_prompt(cfg, stats, "blue sky", ("v", voices.speak("red", 3, sample_rate=8000)), "red")
     (cont,) = continuation.continue_prompts(cfg, params, stats, [prompt], jax.random.key(0))
-    chars, margin = len("red blue sky"), 3  # sample.gate_focus_margin's default
+    assert prompt.text == "red. blue sky"  # the voice's transcript, the break mark, the new text
+    chars, margin = len(prompt.text), 3  # sample.gate_focus_margin's default
     context = (cfg.data.go_frames + len(prompt.log_mel_db)) // 2
     expected_groups = steps_per_char * (chars - 1 - margin) + 1 - context  # focus reaches chars-1-margin there
     assert expected_groups > 1
@@ -288,10 +289,11 @@ def test_paired_utterances_join_two_sentences_of_one_speaker(tmp_path):
         text = conditioning.decode_ids(batch["text"][row])
         second = dataset.train[int(index)]
         assert text.endswith(second["text"].decode())
-        first_text = text[: -len(second["text"].decode())].strip()
+        first_text = text[: -len(second["text"].decode())]
         samples = len(second["speech"])
-        if first_text:  # joined: a whole other training sentence of the same voice comes first
-            first = by_text[first_text]
+        if first_text:  # joined: a whole other training sentence of the same voice first, then the break mark
+            assert first_text.endswith(". ") and first_text.count(".") == 1, text
+            first = by_text[first_text[:-2]]
             assert first["speaker_id"] == second["speaker_id"] and first is not second
             samples += len(first["speech"])
             joined += 1

@@ -179,7 +179,7 @@ class Dataset:
         max_chars = self.condition.max_text_chars if self.condition.text else np.iinfo(np.int64).max
         fits = ((t["speaker"] == t["speaker"][me]) & (ids != index)
                 & (t["samples"] + t["samples"][me] <= self._segment_samples)
-                & (t["chars"] + t["chars"][me] + 1 <= max_chars))
+                & (t["chars"] + t["chars"][me] + len(conditioning.UTTERANCE_BREAK) <= max_chars))
         return int(rng.choice(ids[fits])) if fits.any() else None
 
     def _crop(self, source: Sequence[dict[str, Any]], index: int, fraction: float,
@@ -232,7 +232,7 @@ class Dataset:
         if partner is not None:  # the partner whole, then this utterance: one speaker, one transcript
             before, before_meta = self._crop(self.train, partner, 0.0)
             crop = np.concatenate([before, crop])
-            meta = {**meta, "text": f"{before_meta['text']} {meta['text']}"}
+            meta = {**meta, "text": conditioning.join_transcripts(before_meta["text"], meta["text"])}
         if self.data.augments:
             rng = np.random.default_rng([seed, step, row, 2])
             crop = augment_lib.augment(crop, self.data, self.audio.sample_rate, rng)
