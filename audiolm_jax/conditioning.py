@@ -55,11 +55,15 @@ def normalise_text(text: str) -> str:
 UTTERANCE_BREAK = ". "  # between two recordings' transcripts in one text: where one recording ends and the next begins
 
 
-def join_transcripts(first: str, second: str) -> str:
-    """Two recordings' transcripts as one normalised text, `first` (its own closing
-    punctuation dropped) then `UTTERANCE_BREAK` then `second`. Paired training examples and
-    voice-cloning prompts both join this way, so the model learns the pause between two
-    recordings at the mark, not at whichever word boundary it guesses."""
+def join_transcripts(first: str, second: str, marked: bool = True) -> str:
+    """Two recordings' transcripts as one normalised text: `first` (its own closing
+    punctuation dropped) then `UTTERANCE_BREAK` then `second`; with `marked` False, one space
+    between them as they were (how a model trained without paired utterances reads a cloning
+    prompt: it never learnt the mark). Paired training examples and voice-cloning prompts
+    join alike, so the model learns the pause between two recordings at the mark, not at
+    whichever word boundary it guesses."""
+    if not marked:
+        return normalise_text(f"{first} {second}")
     return f"{normalise_text(first).rstrip('.,;:?! ')}{UTTERANCE_BREAK}{normalise_text(second)}"
 
 

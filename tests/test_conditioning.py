@@ -33,6 +33,7 @@ def test_texts_become_ids_cut_at_a_word_boundary():
 def test_two_transcripts_join_with_one_break_mark_that_encodes():
     assert K.join_transcripts("RED  Green", "blue") == "red green. blue"
     assert K.join_transcripts("Is it red?", " Blue! ") == "is it red. blue!"  # its own closing mark gives way
+    assert K.join_transcripts("Is it red?", " Blue! ", marked=False) == "is it red? blue!"  # as before the mark
     ids, mask = K.encode_texts([K.join_transcripts("red", "blue")], 16)
     assert K.decode_ids(ids[0]) == "red. blue" and mask.sum() == len("red. blue")  # no unknown id
 

@@ -266,7 +266,10 @@ def test_a_cloned_voice_goes_on_past_the_end_of_its_prompt_sentence(tmp_path, mo
         for _ in lengths])
     prompt = tts.speech_prompt(cfg, stats, "blue sky", ("v", voices.speak("red", 3, sample_rate=8000)), "red")
     (cont,) = continuation.continue_prompts(cfg, params, stats, [prompt], jax.random.key(0))
-    assert prompt.text == "red. blue sky"  # the voice's transcript, the break mark, the new text
+    assert prompt.text == "red blue sky"  # trained without pairs: no break mark between the transcripts
+    paired = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, paired_utterances=0.5))
+    marked = tts.speech_prompt(paired, stats, "blue sky", ("v", voices.speak("red", 3, sample_rate=8000)), "red")
+    assert marked.text == "red. blue sky"  # trained on pairs: the voice's transcript, the break mark, the new text
     chars, margin = len(prompt.text), 3  # sample.gate_focus_margin's default
     context = (cfg.data.go_frames + len(prompt.log_mel_db)) // 2
     expected_groups = steps_per_char * (chars - 1 - margin) + 1 - context  # focus reaches chars-1-margin there
