@@ -68,7 +68,8 @@ def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: 
         if heard > 0.75 * segment:
             raise ValueError(f"--voice '{voice_name}' is {heard:.2f} s; at most {0.75 * segment:.2f} s fits before "
                              f"the new speech in the model's {segment:g} s window (data.segment_seconds)")
-        full_text = conditioning.join_transcripts(voice_text, text, marked=config.data.paired_utterances > 0)  # as trained
+        trained_on_pairs = config.data.paired_utterances > 0  # the break mark is known only to a model trained on pairs
+        full_text = conditioning.join_transcripts(voice_text, text, marked=trained_on_pairs)
         prompt = dataclasses.replace(continuation.prompt_from_waveform(f"{name}_as_{voice_name}", wave, config),
                                      text=full_text)
     if len(full_text) > max_chars:

@@ -295,8 +295,8 @@ def test_paired_utterances_join_two_sentences_of_one_speaker(tmp_path):
         first_text = text[: -len(second["text"].decode())]
         samples = len(second["speech"])
         if first_text:  # joined: a whole other training sentence of the same voice first, then the break mark
-            assert first_text.endswith(". ") and first_text.count(".") == 1, text
-            first = by_text[first_text[:-2]]
+            assert first_text.endswith(conditioning.UTTERANCE_BREAK) and first_text.count(".") == 1, text
+            first = by_text[first_text[: -len(conditioning.UTTERANCE_BREAK)]]
             assert first["speaker_id"] == second["speaker_id"] and first is not second
             samples += len(first["speech"])
             joined += 1
