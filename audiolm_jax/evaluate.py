@@ -61,6 +61,16 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   `dnsmos_prompt_resynth_ovrl` (the prompt after the same Griffin-Lim: the vocoder's
   ceiling), `dnsmos_continuation_ovrl` (and `_p808`), and `dnsmos_ratio`, continuation
   over resynthesised prompt, so the vocoder's loss is not counted against the model.
+- With guided text attention (a TTS run): `--tts-utterances` held-out transcripts, spread
+  over the speakers, synthesised from text alone `--tts-draws` times each (one batch per
+  transcript; the draws differ in their prenet-dropout masks): `duration_ratio` (synthesis
+  over recording) and `duration_within_20pct` (the share of syntheses within ±20%: the
+  gate's stop accuracy) and the guided heads' `alignment_*` scores over every draw
+  (`duration_syntheses` of them), `real_alignment_*` teacher-forced on the recordings;
+  `cer` of the first draws (pocketsphinx, the `eval` extra) beside `cer_resynth` (the
+  recordings after the same Griffin-Lim: the vocoder's ceiling) and `cer_real`; and voice
+  cloning (`cloning_metrics`, resemblyzer): speaker identification of clones beside that of
+  the recordings and their resynthesis.
 """
 
 from __future__ import annotations
@@ -382,9 +392,11 @@ def cloning_voice(metas: list[dict], waves: list[np.ndarray], target: int, max_s
 
 
 def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array,
-                asr_vocabulary: str = "corpus") -> dict[str, float]:
+                asr_vocabulary: str = "corpus", draws: int = 3) -> dict[str, float]:
     """Speech synthesised from held-out transcripts, scored against the recordings (see the
-    module docstring): `utterances` of them spread over the speakers."""
+    module docstring): `utterances` of them spread over the speakers, `draws` syntheses of
+    each for the durations and alignments (one sampling seed's durations were 0.71, 0.88 or
+    0.92 within ±20% for the same model: README)."""
     import dataclasses
 
     from audiolm_jax import speech_eval, tts
@@ -395,21 +407,25 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
         raise ValueError("no held-out utterances to synthesise")
     waves, metas = [w for w, _ in held], [m for _, m in held]
     chosen = spread_over_speakers(metas, utterances)
+    if draws < 1:
+        raise ValueError(f"--tts-draws must be at least 1, got {draws}")
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
                                                               seconds=cfg.data.segment_seconds))
     texts = [metas[i]["text"] for i in chosen]
     prompts = [tts.speech_prompt(cfg, sampler.stats, text) for text in texts]
-    synthesised = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
+    drawn = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=draws))  # clones: one each
+    synthesised = continuation.continue_prompts(drawn, sampler.params, sampler.stats, prompts, key)
     reference_db = [np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0] for i in chosen]
-    rows = []
+    rows, real_rows = [], []
     for n, (i, cont) in enumerate(zip(chosen, synthesised)):
-        ratio = len(cont.full[0]) / max(len(waves[i]), 1)
-        rows.append({"duration_ratio": ratio, "duration_within_20pct": float(abs(ratio - 1.0) <= 0.2),
-                     **{f"alignment_{k}": v for k, v in speech_eval.alignment_scores(cont.alignments[0]).items()},
-                     **{f"real_alignment_{k}": v for k, v in speech_eval.alignment_scores(
-                         real_text_alignment(sampler, reference_db[n], texts[n])).items()}})
-    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    out["tts_utterances"] = len(rows)
+        for wave, alignment in zip(cont.full, cont.alignments):
+            ratio = len(wave) / max(len(waves[i]), 1)
+            rows.append({"duration_ratio": ratio, "duration_within_20pct": float(abs(ratio - 1.0) <= 0.2),
+                         **{f"alignment_{k}": v for k, v in speech_eval.alignment_scores(alignment).items()}})
+        real_rows.append({f"real_alignment_{k}": v for k, v in speech_eval.alignment_scores(
+            real_text_alignment(sampler, reference_db[n], texts[n])).items()})
+    out = {k: float(np.mean([r[k] for r in table])) for table in (rows, real_rows) for k in table[0]}
+    out["tts_utterances"], out["tts_draws"], out["duration_syntheses"] = len(chosen), draws, len(rows)
     rebuilt_by_index: dict[int, np.ndarray] = {}
 
     def resynthesised(i: int) -> np.ndarray:
@@ -490,7 +506,7 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
 def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
                         dnsmos: str = "auto", per_label: int = 8, midi_pieces: int = 4,
                         midi_seconds: float = 8.0, tts_utterances: int = 24,
-                        asr_vocabulary: str = "corpus") -> dict[str, float]:
+                        asr_vocabulary: str = "corpus", tts_draws: int = 3) -> dict[str, float]:
     """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
     through the same continuation path and settings as `run` and `sample`.
 
@@ -499,7 +515,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     `per_label`: clips generated per label and guidance scale (label-conditioned runs).
     `midi_pieces`, `midi_seconds`: held-out examples rendered from their MIDI, and how much
     of each (MIDI-conditioned runs; needs the `eval` extra's transcriber).
-    `tts_utterances`: held-out transcripts synthesised (TTS runs: guided text attention);
+    `tts_utterances`: held-out transcripts synthesised (TTS runs: guided text attention),
+    `tts_draws` times each for the durations and alignments;
     `asr_vocabulary`: 'corpus' (the recogniser hears only the held-out transcripts' words)
     or 'open' (pocketsphinx's general English language model).
     """
@@ -565,7 +582,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
             log.warning("MIDI transcription metrics skipped: %s", transcribe.INSTALL_HINT)
     if cfg.model.condition.guided_layers:
         metrics.update(tts_metrics(sampler, data, tts_utterances, jax.random.PRNGKey(cfg.sample.seed),
-                                   asr_vocabulary))
+                                   asr_vocabulary, tts_draws))
     return metrics
 
 
@@ -585,13 +602,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--midi-seconds", type=float, default=8.0, help="seconds of each rendered from the start")
     parser.add_argument("--tts-utterances", type=int, default=24,
                         help="held-out transcripts synthesised and scored (TTS runs)")
+    parser.add_argument("--tts-draws", type=int, default=3,
+                        help="syntheses of each transcript for the durations and alignments (TTS runs)")
     parser.add_argument("--asr-vocabulary", choices=("corpus", "open"), default="corpus",
                         help="speech recognition over the held-out transcripts' words, or open English")
     args, overrides = cli.split_overrides(parser, argv, sections=("sample", "data"))
     cli.configure_logging()
     try:
         metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos, args.per_label,
-                                      args.midi_pieces, args.midi_seconds, args.tts_utterances, args.asr_vocabulary)
+                                      args.midi_pieces, args.midi_seconds, args.tts_utterances, args.asr_vocabulary,
+                                      args.tts_draws)
     except (FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
