@@ -407,8 +407,6 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
         raise ValueError("no held-out utterances to synthesise")
     waves, metas = [w for w, _ in held], [m for _, m in held]
     chosen = spread_over_speakers(metas, utterances)
-    if draws < 1:
-        raise ValueError(f"--tts-draws must be at least 1, got {draws}")
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
                                                               seconds=cfg.data.segment_seconds))
     texts = [metas[i]["text"] for i in chosen]
@@ -522,6 +520,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     """
     from audiolm_jax import data as data_lib
 
+    if tts_draws < 1:  # before minutes of sampling, not after them
+        raise ValueError(f"--tts-draws must be at least 1, got {tts_draws}")
     sampler = sample.restore_sampler(workdir, overrides)
     cfg = sampler.config
     data = data_lib.prepare(cfg, stats=sampler.stats)

@@ -109,6 +109,8 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     assert "baseline_ratio" in capsys.readouterr().out
     assert evaluate.main(["--workdir", str(tmp_path / "empty")]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
+    assert evaluate.main(["--workdir", cfg.workdir, "--tts-draws", "0"]) == 2  # refused before any sampling
+    assert "--tts-draws must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_dnsmos_scores_speech_offline(tmp_path):
