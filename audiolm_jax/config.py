@@ -248,6 +248,7 @@ class SampleConfig:
     stop_at_gate: bool = False  # with model.gate: end each continuation where the gate fires (seconds = maximum)
     guidance: float = 1.0  # classifier-free guidance scale with conditions (1: plain conditional sampling)
     monotonic: int = 3  # guided text attention: each step attends from 1 character before the last focus to this many after (0: free)
+    max_dwell: int = 0  # guided text attention: a focus held on one character this many groups moves on (0: no limit)
     gate_focus_margin: Optional[int] = 3  # guided text attention: the gate ends speech only once the focus is within this many characters of the text's last (None: wherever it fires)
 
 
@@ -565,6 +566,7 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
     _require(s.temperature >= 0, "sample.temperature", s.temperature, ">= 0")
     _require(s.component_temperature > 0, "sample.component_temperature", s.component_temperature, "> 0")
     _require(s.monotonic >= 0, "sample.monotonic", s.monotonic, ">= 0 characters (0: unconstrained attention)")
+    _require(s.max_dwell >= 0, "sample.max_dwell", s.max_dwell, ">= 0 groups (0: no limit)")
     _require(s.gate_focus_margin is None or s.gate_focus_margin >= 0, "sample.gate_focus_margin", s.gate_focus_margin,
              "None or >= 0 characters")
     _require(s.guidance >= 0, "sample.guidance", s.guidance, ">= 0 (1: no guidance)")

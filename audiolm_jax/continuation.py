@@ -283,7 +283,8 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
                                   clean_prompt=not s.prompt_prenet_dropout,
                                   bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
                                   window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
-                                  monotonic=monotonic_characters(config))
+                                  monotonic=monotonic_characters(config),
+                                  max_dwell=config.sample.max_dwell)
         r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
         alignments = text_alignments(config, params, decoded.frames, conditions, every_frame)
         ends = every_frame  # each sample's frames, go frames included

@@ -167,11 +167,11 @@ class Decoded(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout",
-                                             "guided", "monotonic", "component_temperature"))
+                                             "guided", "monotonic", "max_dwell", "component_temperature"))
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
              conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
              temperature: float, prenet_dropout: bool, guided: bool, guidance: jax.Array, monotonic: int = 0,
-             component_temperature: float = 1.0, clean_before: jax.Array | int = 0
+             max_dwell: int = 0, component_temperature: float = 1.0, clean_before: jax.Array | int = 0
              ) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1; those below `clean_before`, a
     prompt's, without prenet dropout) into a fresh `window`-position cache
@@ -179,7 +179,7 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
     `guidance` (a traced scalar, so a sweep of scales compiles once), from
     `effective_guidance`); returns the next group `[B, 1, r*M]` with its gate probability
     `[B, 1]`, and the cache."""
-    model = MelTransformer(model_config, n_mels, monotonic)
+    model = MelTransformer(model_config, n_mels, monotonic, max_dwell)
     cache = init_cache(model_config, context.shape[0] * (2 if guided else 1), steps=window)
     outputs, cache = model.apply({"params": params}, _doubled(context, guided), cache=cache, start=0,
                                  conditions=conditions, example_ids=_example_ids(context.shape[0], guided),
@@ -193,11 +193,12 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
-                                             "prenet_dropout", "guided", "monotonic", "component_temperature"))
+                                             "prenet_dropout", "guided", "monotonic", "max_dwell",
+                                             "component_temperature"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
             first: jax.Array, step_conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array,
             bounds: jax.Array, num_steps: int, temperature: float, prenet_dropout: bool, guided: bool,
-            guidance: jax.Array, monotonic: int = 0, component_temperature: float = 1.0
+            guidance: jax.Array, monotonic: int = 0, max_dwell: int = 0, component_temperature: float = 1.0
             ) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
     times (`guided`: over a cache of 2B rows, mixed at the traced scale `guidance` from
@@ -205,9 +206,9 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
     returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
     probabilities `[B, num_steps]`. `step_conditions` (None, or `notes` `[B', num_steps, W]`
     for a MIDI-conditioned model, with `drop` `[B']` when guided) are what each step is
-    told besides the cached context; `monotonic` constrains guided text attention
-    (`model.CrossAttention`)."""
-    model = MelTransformer(model_config, n_mels, monotonic)
+    told besides the cached context; `monotonic` and `max_dwell` constrain guided text
+    attention (`model.CrossAttention`)."""
+    model = MelTransformer(model_config, n_mels, monotonic, max_dwell)
 
     def step(carry, i):
         cache, current = carry
@@ -316,7 +317,8 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
              window: int, temperature: float = 1.0, prenet_dropout: bool = False,
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
              guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
-             monotonic: int = 0, component_temperature: float = 1.0, clean_prompt: bool = False) -> Decoded:
+             monotonic: int = 0, max_dwell: int = 0, component_temperature: float = 1.0,
+             clean_prompt: bool = False) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
@@ -325,7 +327,8 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     (note tokens, whose times are window-relative) come from `window_conditions(first
     group, groups)`, called once per chunk. With guided text attention
     (`model.condition.guided_layers`), `monotonic` m > 0 keeps each step's attention within
-    1 character before and m after the last step's focus (`model.CrossAttention`); the
+    1 character before and m after the last step's focus, and `max_dwell` d > 0 moves a
+    focus on past a character it has held for d groups (`model.CrossAttention`); the
     recompute reference has no such constraint, so the two agree only at m = 0.
     `temperature` and `component_temperature` are `draw_group`'s. With `prenet_dropout`,
     `clean_prompt` passes the prompt's groups through the prenet without dropout (only
@@ -347,7 +350,8 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
                                                _with_rolls(chunk_fed, rolls, at, context_len), dropout_key, noise_key,
                                                clip, float(temperature), bool(prenet_dropout), guidance != 1.0,
-                                               jnp.float32(guidance), int(monotonic), float(component_temperature),
+                                               jnp.float32(guidance), int(monotonic), int(max_dwell),
+                                               float(component_temperature),
                                                jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, at)))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
@@ -356,7 +360,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
                                        _with_rolls(fed, rolls, at + context_len, new - 1, keys=("drop",)),
                                        dropout_key, noise_key, clip, new - 1, float(temperature),
                                        bool(prenet_dropout), guidance != 1.0, jnp.float32(guidance),
-                                       int(monotonic), float(component_temperature))
+                                       int(monotonic), int(max_dwell), float(component_temperature))
             pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

@@ -214,10 +214,15 @@ class CrossAttention(nn.Module):
     With `guided_heads` > 0 (a TTS block whose attention is guided to the diagonal), the
     third output is the mean attention of the first `guided_heads` heads `[B, T, S]` (else
     None), and a cache also keeps `context_focus` `[B]`: the context entry those heads
-    attended most at the last position. With `monotonic` m > 0, a single decoding step
+    attended most at the last position, and `context_dwell` `[B]`: for how many positions
+    that focus has not moved on. With `monotonic` m > 0, a single decoding step
     (one position over a cache) attends only to entry 0 (the summary slot) and the entries
     from focus − 1 to focus + m, and the focus never moves back: Tacotron-style monotonic
-    attention at inference, so synthesis neither skips nor repeats the text.
+    attention at inference, so synthesis neither skips nor repeats the text. With
+    `max_dwell` d > 0 as well, a step whose focus has held one entry for d positions
+    attends only to the entries after it (focus + 1 to focus + m; not at the text's last
+    entry, where the end-of-audio gate decides): a focus that sticks, drawing one sound out
+    for many frames, is moved on.
     """
 
     num_heads: int
@@ -226,6 +231,7 @@ class CrossAttention(nn.Module):
     timed: bool = False  # queries and context entries carry times (in frames): attention sees their distance
     guided_heads: int = 0  # heads whose mean weights are returned (and drive the focus); 0: none
     monotonic: int = 0  # decoding steps attend within [focus - 1, focus + monotonic] (0: unconstrained)
+    max_dwell: int = 0  # with monotonic: steps whose focus held one entry this many positions attend past it (0: no limit)
 
     @nn.compact
     def __call__(self, x: jax.Array, context: Optional[jax.Array], context_mask: Optional[jax.Array],
@@ -258,15 +264,38 @@ class CrossAttention(nn.Module):
         if stepping and self.monotonic > 0:
             entry = jnp.arange(allowed.shape[1])[None, :]
             focus = cache["context_focus"][:, None]
-            allowed = allowed & ((entry == 0) | ((entry >= focus - 1) & (entry <= focus + self.monotonic)))
+            last = jnp.sum(allowed, axis=1, keepdims=True) - 1  # the text's last entry (entries are contiguous)
+            moved_on = (cache["context_dwell"][:, None] >= self.max_dwell) & (focus < last) & (self.max_dwell > 0)
+            lowest = jnp.where(moved_on, focus + 1, focus - 1)
+            allowed = allowed & ((entry == 0) | ((entry >= lowest) & (entry <= focus + self.monotonic)))
         scores = jnp.einsum("bthd,bshd->bhts", q.astype(jnp.float32), k.astype(jnp.float32)) / np.sqrt(head_dim)
         weights = jax.nn.softmax(jnp.where(allowed[:, None, None, :], scores, -1e30), axis=-1)
         out = jnp.einsum("bhts,bshd->bthd", weights, v.astype(jnp.float32)).astype(self.dtype)
         alignment = weights[:, : self.guided_heads].mean(axis=1)  # [B, T, S]
         if cache is not None:
-            seen = jnp.argmax(alignment[:, -1, 1:], axis=-1).astype(jnp.float32) + 1.0  # entry 0 is no text
-            new_cache["context_focus"] = jnp.maximum(cache["context_focus"], seen) if stepping else seen
+            new_cache.update(_advance_focus(alignment, cache if stepping else None,
+                                            moved_on[:, 0] if stepping and self.monotonic > 0 else None))
         return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out), new_cache, alignment
+
+
+def _advance_focus(alignment: jax.Array, cache: Optional[dict[str, jax.Array]],
+                   moved_on: Optional[jax.Array] = None) -> dict[str, jax.Array]:
+    """The guided heads' `context_focus` and `context_dwell` `[B]` (see `CrossAttention`)
+    after positions whose mean attention is `alignment` `[B, T, S]` (entry 0 the summary
+    slot): over a decoding step's `cache` the focus only moves on (by at least one entry
+    where `moved_on` `[B]`, even if the step looked only at the summary slot) and the dwell
+    counts the positions it has held; at prefill (cache None) the focus is where the last
+    position looked and the dwell how many positions before it looked no further on
+    (running max)."""
+    seen = jnp.argmax(alignment[:, :, 1:], axis=-1).astype(jnp.float32) + 1.0  # [B, T]; entry 0 is no text
+    if cache is None:
+        running = jax.lax.cummax(seen, axis=1)
+        held = jnp.sum(running == running[:, -1:], axis=1) - 1
+        return {"context_focus": seen[:, -1], "context_dwell": held.astype(jnp.float32)}
+    floor = cache["context_focus"] + (0.0 if moved_on is None else moved_on.astype(jnp.float32))
+    focus = jnp.maximum(floor, seen[:, -1])
+    dwell = jnp.where(focus > cache["context_focus"], 0.0, cache["context_dwell"] + 1.0)
+    return {"context_focus": focus, "context_dwell": dwell}
 
 
 @jax.custom_vjp
@@ -317,6 +346,7 @@ class Block(nn.Module):
     config: ModelConfig
     guided: bool = False  # its cross-attention's first heads are guided to the diagonal (returns their weights)
     monotonic: int = 0  # see `CrossAttention.monotonic`
+    max_dwell: int = 0  # see `CrossAttention.max_dwell`
 
     @nn.compact
     def __call__(self, x, positions, example_ids, cache, context, context_mask, context_frames, deterministic: bool):
@@ -342,6 +372,7 @@ class Block(nn.Module):
             guided_heads = cfg.condition.guided_heads if self.guided else 0
             h, context_cache, alignment = CrossAttention(cfg.num_heads, dtype, cfg.rope_base, timed=timed,
                                                          guided_heads=guided_heads, monotonic=self.monotonic,
+                                                         max_dwell=self.max_dwell,
                                                          name="cross")(
                 nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask, cache,
                 query_frames=(positions + 1) * cfg.frames_per_step if timed else None, context_frames=context_frames)
@@ -537,6 +568,7 @@ class MelTransformer(nn.Module):
     config: ModelConfig
     n_mels: int
     monotonic: int = 0  # decoding steps' guided text attention: `CrossAttention.monotonic` (0: free)
+    max_dwell: int = 0  # with monotonic: `CrossAttention.max_dwell` (0: no limit)
 
     @nn.compact
     def __call__(self, groups: jax.Array, *, cache: Optional[Cache] = None,
@@ -585,7 +617,8 @@ class MelTransformer(nn.Module):
         for i in range(cfg.num_layers):
             layer_cache = None if cache is None else cache[i]
             guided = i >= cfg.num_layers - cfg.condition.guided_layers
-            x, layer_new, alignment = block_cls(cfg, guided=guided, monotonic=self.monotonic, name=f"block_{i}")(
+            x, layer_new, alignment = block_cls(cfg, guided=guided, monotonic=self.monotonic, max_dwell=self.max_dwell,
+                                                 name=f"block_{i}")(
                 x, positions, example_ids, layer_cache, context, context_mask, context_frames, deterministic)
             if new_cache is not None:
                 new_cache.append(layer_new)

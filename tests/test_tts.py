@@ -93,9 +93,9 @@ def test_diagonal_penalty_is_zero_on_the_diagonal_and_one_on_the_summary_slot():
     assert float(dropped["guided_loss"]) == 0.0 and float(dropped["guided_count"]) == 0.0
 
 
-def _guided_model(monotonic=0):
+def _guided_model(monotonic=0, max_dwell=0):
     cfg = tts_config("/tmp/unused").model
-    return cfg, MelTransformer(cfg, 16, monotonic), init_params(cfg, 16, jax.random.key(0))
+    return cfg, MelTransformer(cfg, 16, monotonic, max_dwell), init_params(cfg, 16, jax.random.key(0))
 
 
 def test_guided_heads_return_their_alignment_over_the_text():
@@ -113,8 +113,10 @@ def test_guided_heads_return_their_alignment_over_the_text():
     assert "alignment" not in plain
 
 
-def _step_alignments(monotonic, steps=12):
-    cfg, model, params = _guided_model(monotonic)
+def _step_alignments(monotonic, steps=12, max_dwell=0, dwells=None):
+    """Alignment rows `[steps, 1 + S]` and the last layer's focus before each step `[steps]`
+    of incremental decoding over a pangram; `dwells`, a list, collects that layer's dwell."""
+    cfg, model, params = _guided_model(monotonic, max_dwell)
     params = jax.tree.map(lambda p: p * 4.0, params)  # sharper, more erratic attention than at init
     text = "the quick brown fox jumps over the lazy dog"
     conditions = conditioning.condition_arrays(cfg.condition, texts=[text])
@@ -124,6 +126,8 @@ def _step_alignments(monotonic, steps=12):
     rows, foci = [], []
     for i in range(steps):
         foci.append(float(cache[-1]["context_focus"][0]))
+        if dwells is not None:
+            dwells.append(float(cache[-1]["context_dwell"][0]))
         group = jnp.asarray(rng.standard_normal((1, 1, 32)), jnp.float32)
         outputs, cache = model.apply({"params": params}, group, cache=cache, start=2 + i)
         rows.append(np.asarray(outputs["alignment"])[0, 0])
@@ -139,6 +143,23 @@ def test_monotonic_decoding_attends_only_near_the_last_focus_and_never_moves_bac
     assert np.all(np.diff(foci) >= 0)
     free, _ = _step_alignments(monotonic=0)
     assert (free[:, 8:] > 1e-3).any()  # unconstrained heads do attend far from the start
+
+
+def test_a_focus_held_for_max_dwell_steps_is_moved_on():
+    last = len("the quick brown fox jumps over the lazy dog")  # the pangram's last entry; the gate ends there
+    free_dwells, held_dwells = [], []
+    _, free = _step_alignments(monotonic=2, steps=24, dwells=free_dwells)
+    rows, foci = _step_alignments(monotonic=2, steps=24, max_dwell=2, dwells=held_dwells)
+    assert max(d for d, f in zip(free_dwells, free) if f < last) >= 4  # unlimited, this model's focus sticks
+    assert max(d for d, f in zip(held_dwells, foci) if f < last) <= 2
+    assert np.argmax(foci == last) < np.argmax(free == last) or free[-1] < last  # so the text is read sooner
+    forced = 0
+    for before, after, dwell, row in zip(foci[:-1], foci[1:], held_dwells[:-1], rows[:-1]):
+        if dwell >= 2 and before < last:  # the step attended past the held character, so the focus moved on
+            assert after > before
+            np.testing.assert_array_equal(row[1 : int(before) + 1], 0.0)
+            forced += 1
+    assert forced >= 2
 
 
 @pytest.mark.slow
