@@ -248,7 +248,7 @@ class SampleConfig:
     stop_at_gate: bool = False  # with model.gate: end each continuation where the gate fires (seconds = maximum)
     guidance: float = 1.0  # classifier-free guidance scale with conditions (1: plain conditional sampling)
     monotonic: int = 3  # guided text attention: each step attends from 1 character before the last focus to this many after (0: free)
-    max_dwell: int = 0  # guided text attention: a focus held on one character this many groups moves on (0: no limit)
+    max_dwell: int = 0  # guided text attention: a focus held on one character this many groups moves on; on the last, speech ends (0: no limit)
     gate_focus_margin: Optional[int] = 3  # guided text attention: the gate ends speech only once the focus is within this many characters of the text's last (None: wherever it fires)
 
 

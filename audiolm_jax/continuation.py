@@ -241,6 +241,27 @@ def gate_allowed(alignments: Optional[list[np.ndarray]], context_groups: int, ne
     return allowed
 
 
+def ended_by_dwell(alignments: Optional[list[np.ndarray]], context_groups: int, new_groups: int,
+                   max_dwell: int) -> Optional[np.ndarray]:
+    """Where each row's speech ends because the guided heads' focus has held the text's last
+    character too long `[B, new_groups]`: from the first new group whose predicting position
+    (context_groups - 1 + g) is the (max_dwell + 1)-th whose running focus is on the last
+    character (`alignments`: per row `[positions, characters]`, `text_alignments`). The
+    decoding window's counterpart, `model.CrossAttention.max_dwell`, moves a held focus on to
+    the next character; past the last one there is only the end. None without alignments or
+    with max_dwell 0."""
+    if alignments is None or max_dwell <= 0:
+        return None
+    forced = np.zeros((len(alignments), new_groups), bool)
+    positions = context_groups - 1 + np.arange(new_groups)
+    for row, alignment in enumerate(alignments):
+        at_last = np.maximum.accumulate(np.argmax(alignment, axis=1)) == alignment.shape[1] - 1
+        held = np.cumsum(at_last)  # the running focus only moves on: positions on the last character so far
+        inside = positions < len(held)
+        forced[row, inside] = held[positions[inside]] > max_dwell
+    return forced
+
+
 def prenet_dropout_at_sampling(config: ExperimentConfig) -> bool:
     """`sample.prenet_dropout`, or the model's choice when that is None."""
     s = config.sample
@@ -289,8 +310,9 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
         alignments = text_alignments(config, params, decoded.frames, conditions, every_frame)
         ends = every_frame  # each sample's frames, go frames included
         if s.stop_at_gate:
-            ends = decoded.lengths(r, allowed=gate_allowed(alignments, decoded.frames.shape[1] // r - decoded.ended.shape[1],
-                                                           decoded.ended.shape[1], s.gate_focus_margin))
+            context_groups, new_groups = decoded.frames.shape[1] // r - decoded.ended.shape[1], decoded.ended.shape[1]
+            ends = decoded.lengths(r, allowed=gate_allowed(alignments, context_groups, new_groups, s.gate_focus_margin),
+                                   forced=ended_by_dwell(alignments, context_groups, new_groups, s.max_dwell))
         if alignments is not None:
             alignments = [a[: max(int(n) // r, 1)] for a, n in zip(alignments, ends)]
         decoded = decoded._replace(frames=decoded.frames[:, go:])

@@ -155,13 +155,16 @@ class Decoded(NamedTuple):
     frames: np.ndarray
     ended: np.ndarray
 
-    def lengths(self, frames_per_step: int, threshold: float = 0.5, allowed: Optional[np.ndarray] = None
-                ) -> np.ndarray:
+    def lengths(self, frames_per_step: int, threshold: float = 0.5, allowed: Optional[np.ndarray] = None,
+                forced: Optional[np.ndarray] = None) -> np.ndarray:
         """Frames `[B]` of each row before the first new group the gate ends (all without one),
-        counting the gate only where `allowed` `[B, new_groups]` is true (None: everywhere)."""
+        counting the gate only where `allowed` `[B, new_groups]` is true (None: everywhere), and
+        ending where `forced` `[B, new_groups]` is true whatever the gate says (None: nowhere)."""
         fired = self.ended > threshold
         if allowed is not None:
             fired = fired & allowed
+        if forced is not None:
+            fired = fired | forced
         first = np.where(fired.any(axis=1), fired.argmax(axis=1), self.ended.shape[1])
         return self.frames.shape[1] - (self.ended.shape[1] - first) * frames_per_step
 

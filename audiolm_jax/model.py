@@ -221,8 +221,8 @@ class CrossAttention(nn.Module):
     attention at inference, so synthesis neither skips nor repeats the text. With
     `max_dwell` d > 0 as well, a step whose focus has held one entry for d positions
     attends only to the entries after it (focus + 1 to focus + m; not at the text's last
-    entry, where the end-of-audio gate decides): a focus that sticks, drawing one sound out
-    for many frames, is moved on.
+    entry, past which there is only the end: `continuation.ended_by_dwell`): a focus that
+    sticks, drawing one sound out for many frames, is moved on.
     """
 
     num_heads: int

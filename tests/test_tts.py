@@ -271,6 +271,24 @@ def test_gate_may_end_speech_only_once_the_focus_nears_the_texts_end():
     assert decoded.lengths(2, allowed=allowed)[0] == 2 * (3 + 5)
 
 
+def test_a_focus_held_on_the_last_character_for_max_dwell_positions_ends_speech():
+    from audiolm_jax import continuation
+    from audiolm_jax.decode import Decoded
+
+    walk = np.zeros((12, 4), np.float32)  # focus reaches the last character (3) at position 4, glances back at 7
+    walk[np.arange(12), [0, 1, 1, 2, 3, 3, 3, 2, 3, 3, 3, 3]] = 1.0
+    forced = continuation.ended_by_dwell([walk], context_groups=2, new_groups=10, max_dwell=3)
+    # new group g is predicted at position 1 + g; positions 4, 5, 6 are the 3 allowed on the last character
+    # (7's glance back still counts: the running focus never moves back), so from position 7 (g = 6) speech ends
+    np.testing.assert_array_equal(forced[0], [False] * 6 + [True] * 4)
+    assert continuation.ended_by_dwell([walk], 2, 10, 0) is None
+    silent_gate = Decoded(frames=np.zeros((1, 2 * 12, 4)), ended=np.zeros((1, 10)))
+    assert silent_gate.lengths(2)[0] == 2 * 12  # the gate never fires: every frame
+    assert silent_gate.lengths(2, forced=forced)[0] == 2 * (2 + 6)
+    early_gate = Decoded(frames=np.zeros((1, 2 * 12, 4)), ended=np.eye(10)[None, 3])
+    assert early_gate.lengths(2, forced=forced)[0] == 2 * (2 + 3)  # a gate that fires first still ends it
+
+
 def test_a_cloned_voice_goes_on_past_the_end_of_its_prompt_sentence(tmp_path, monkeypatch):
     """The gate knows where a sentence ends, and a cloning prompt is a whole sentence: a gate
     that fires at once must not end the clone before the guided focus reaches the new text's end
