@@ -232,13 +232,26 @@ def gate_allowed(alignments: Optional[list[np.ndarray]], context_groups: int, ne
     gate alone) without alignments or with margin None."""
     if alignments is None or margin is None:
         return None
-    allowed = np.ones((len(alignments), new_groups), bool)
+    near_end = [running_focus(a) >= a.shape[1] - 1 - margin for a in alignments]
+    return _per_new_group(near_end, context_groups, new_groups, beyond=True)
+
+
+def running_focus(alignment: np.ndarray) -> np.ndarray:
+    """The furthest character `[positions]` an alignment `[positions, characters]` has
+    focused on (attended most) up to each position."""
+    return np.maximum.accumulate(np.argmax(alignment, axis=1))
+
+
+def _per_new_group(rows: list[np.ndarray], context_groups: int, new_groups: int, beyond: bool) -> np.ndarray:
+    """`[B, new_groups]` booleans: for each row's per-position flags `[positions]`, the flag
+    of the position predicting new group g (context_groups - 1 + g); `beyond` past the
+    row's positions."""
+    out = np.full((len(rows), new_groups), beyond, bool)
     positions = context_groups - 1 + np.arange(new_groups)
-    for row, alignment in enumerate(alignments):
-        near_end = np.maximum.accumulate(np.argmax(alignment, axis=1)) >= alignment.shape[1] - 1 - margin
-        inside = positions < len(near_end)
-        allowed[row, inside] = near_end[positions[inside]]
-    return allowed
+    for row, flags in enumerate(rows):
+        inside = positions < len(flags)
+        out[row, inside] = flags[positions[inside]]
+    return out
 
 
 def ended_by_dwell(alignments: Optional[list[np.ndarray]], context_groups: int, new_groups: int,
@@ -252,14 +265,9 @@ def ended_by_dwell(alignments: Optional[list[np.ndarray]], context_groups: int, 
     with max_dwell 0."""
     if alignments is None or max_dwell <= 0:
         return None
-    forced = np.zeros((len(alignments), new_groups), bool)
-    positions = context_groups - 1 + np.arange(new_groups)
-    for row, alignment in enumerate(alignments):
-        at_last = np.maximum.accumulate(np.argmax(alignment, axis=1)) == alignment.shape[1] - 1
-        held = np.cumsum(at_last)  # the running focus only moves on: positions on the last character so far
-        inside = positions < len(held)
-        forced[row, inside] = held[positions[inside]] > max_dwell
-    return forced
+    # the running focus only moves on: its count of positions on the last character so far
+    held = [np.cumsum(running_focus(a) == a.shape[1] - 1) > max_dwell for a in alignments]
+    return _per_new_group(held, context_groups, new_groups, beyond=False)
 
 
 def prenet_dropout_at_sampling(config: ExperimentConfig) -> bool:

@@ -285,13 +285,11 @@ def _advance_focus(alignment: jax.Array, cache: Optional[dict[str, jax.Array]],
     slot): over a decoding step's `cache` the focus only moves on (by at least one entry
     where `moved_on` `[B]`, even if the step looked only at the summary slot) and the dwell
     counts the positions it has held; at prefill (cache None) the focus is where the last
-    position looked and the dwell how many positions before it looked no further on
-    (running max)."""
+    position looked and the dwell how many positions just before it looked there too."""
     seen = jnp.argmax(alignment[:, :, 1:], axis=-1).astype(jnp.float32) + 1.0  # [B, T]; entry 0 is no text
     if cache is None:
-        running = jax.lax.cummax(seen, axis=1)
-        held = jnp.sum(running == running[:, -1:], axis=1) - 1
-        return {"context_focus": seen[:, -1], "context_dwell": held.astype(jnp.float32)}
+        trailing = jnp.cumprod(seen[:, ::-1] == seen[:, -1:], axis=1)  # 1 while looking back stays on the focus
+        return {"context_focus": seen[:, -1], "context_dwell": jnp.sum(trailing, axis=1).astype(jnp.float32) - 1.0}
     floor = cache["context_focus"] + (0.0 if moved_on is None else moved_on.astype(jnp.float32))
     focus = jnp.maximum(floor, seen[:, -1])
     dwell = jnp.where(focus > cache["context_focus"], 0.0, cache["context_dwell"] + 1.0)
