@@ -261,6 +261,7 @@ class CrossAttention(nn.Module):
             return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out), new_cache, None
         allowed = valid.astype(bool)  # [B, S]
         stepping = cache is not None and "context_focus" in cache and x.shape[1] == 1
+        moved_on = None  # [B, 1]: rows whose held focus this step must leave (monotonic decoding steps only)
         if stepping and self.monotonic > 0:
             entry = jnp.arange(allowed.shape[1])[None, :]
             focus = cache["context_focus"][:, None]
@@ -274,7 +275,7 @@ class CrossAttention(nn.Module):
         alignment = weights[:, : self.guided_heads].mean(axis=1)  # [B, T, S]
         if cache is not None:
             new_cache.update(_advance_focus(alignment, cache if stepping else None,
-                                            moved_on[:, 0] if stepping and self.monotonic > 0 else None))
+                                            None if moved_on is None else moved_on[:, 0]))
         return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out), new_cache, alignment
 
 
