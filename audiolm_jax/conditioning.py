@@ -10,6 +10,10 @@ A batch's conditions, all optional and batch-first like the mel:
 - `voice` `[B, Tv, n_mels]` float32 normalised log-mel frames whose voice to speak in, with
   `voice_mask` `[B, Tv]` (1 for a frame): in training the example's own frames, at
   sampling the prompt's; `drop_voice` `[B]` marks rows without one (the learned null);
+- `rate` `[B]` float32: the speaking rate in characters per second (`speaking_rates`: the
+  characters the model reads over the seconds of audio they are spoken in): in training
+  the example's own, at sampling a voice's or a chosen one; `drop_rate` `[B]` marks rows
+  without one (the learned null: the model guesses the rate);
 - `note_tokens` `[B, S]` int32, `note_mask` `[B, S]` and `note_frames` `[B, S]` (each
   token's time in mel frames): the note events of the window the model sees
   (`midi.note_tokens`), S = `model.condition.max_note_tokens`.
@@ -87,6 +91,16 @@ def encode_texts(texts: Sequence[str], max_chars: int) -> tuple[np.ndarray, np.n
     return ids, (ids != PAD).astype(np.float32)
 
 
+def speaking_rates(texts: Sequence[str], seconds: Sequence[float], max_chars: int) -> np.ndarray:
+    """`[B]` float32 characters per second: each text's characters as the model reads them
+    (normalised and cut by `cut_text`, spaces and punctuation counted) over the `seconds`
+    of audio it is spoken in (at least 0.01 s, so an empty clip is not a division by 0)."""
+    if len(texts) != len(seconds):
+        raise ValueError(f"speaking_rates: {len(texts)} texts but {len(seconds)} durations")
+    chars = np.array([len(cut_text(t, max_chars)) for t in texts], np.float32)
+    return chars / np.maximum(np.asarray(seconds, np.float32), 0.01)
+
+
 def decode_ids(ids: np.ndarray) -> str:
     """Character ids `[S]` → text (padding dropped, unknown as '?')."""
     lookup = {i: c for c, i in _IDS.items()}
@@ -142,7 +156,8 @@ def check_label_set(labels: LabelSet, config: ConditionConfig) -> None:
 def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = None,
                      texts: Optional[Sequence[str]] = None, rolls: Optional[np.ndarray] = None,
                      note_tokens: Optional[np.ndarray] = None, frames_per_second: float = 0.0,
-                     voices: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+                     voices: Optional[np.ndarray] = None, rates: Optional[np.ndarray] = None
+                     ) -> dict[str, np.ndarray]:
     """The conditions of a batch as the model takes them: `label` `[B]` (ids) when
     `config.label`, `text`/`text_mask` `[B, S]` when `config.text`, `notes` `[B, frames,
     3 * 88]` (piano rolls aligned to the mel frames, `midi.piano_roll`) when `config.midi`
@@ -150,7 +165,8 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
     `note_frames` (each token's time in mel frames at `frames_per_second`) when it is
     "tokens"; `voice` `[B, Tv, n_mels]` (normalised frames of `voices`) with `voice_mask`
     when `config.voice` and voices are given (without, the model uses its learned null
-    voice); {} without conditioners. Raises ConditionError when a conditioner's input is
+    voice); `rate` `[B]` (`rates`, characters per second) when `config.speaking_rate` and
+    rates are given (without, the learned null rate); {} without conditioners. Raises ConditionError when a conditioner's input is
     missing."""
     out: dict[str, np.ndarray] = {}
     if config.midi != "none":
@@ -168,6 +184,8 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
     if config.voice and voices is not None:
         out["voice"] = np.asarray(voices, np.float32)
         out["voice_mask"] = np.ones(out["voice"].shape[:2], np.float32)
+    if config.speaking_rate and rates is not None:
+        out["rate"] = np.asarray(rates, np.float32).reshape(-1)
     alone = config.each_dropout > 0  # trained to take the label or the text alone
     if config.label and config.text and labels is None and texts is None:
         raise ConditionError("the model is conditioned on a label and a text (model.condition): give one or both")

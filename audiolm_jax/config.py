@@ -87,7 +87,8 @@ class ConditionConfig:
     window's note events as tokens (`midi.note_tokens`: tie section, times, velocities,
     keys) through their own bidirectional encoder into the context, after the summary slot.
     With `voice`, a voice embedding of audio frames (`model.VoiceEncoder`) is added to every
-    context entry: the example's own frames in training, the prompt's at sampling.
+    context entry: the example's own frames in training, the prompt's at sampling; with
+    `speaking_rate`, an encoding of the speaking rate (characters per second) likewise.
     """
 
     label: bool = False  # condition on each example's class label (a learned embedding per label)
@@ -106,6 +107,8 @@ class ConditionConfig:
     voice: bool = False  # add a voice embedding to the context: pooled from the example's own frames in training, the prompt's at sampling
     voice_dim: int = 64  # width of the voice embedding's bottleneck (small, so it carries the voice, not the words)
     voice_dropout: float = 0.2  # share of training examples without their voice (the learned null: speech from text alone)
+    speaking_rate: bool = False  # text: add the speaking rate (characters per second) to the context: the example's own in training, a voice's or a chosen one at sampling
+    rate_dropout: float = 0.2  # share of training examples without their rate (the learned null: the model guesses the rate)
 
     @property
     def active(self) -> bool:
@@ -459,6 +462,9 @@ def _validate_model(m: ModelConfig) -> None:
              "0 unless model.condition.text is on (the diagonal runs over the text's characters)")
     _require(not c.voice or c.text or c.label, "model.condition.voice", c.voice,
              "off unless model.condition.text or .label is on (the voice joins their context)")
+    _require(not c.speaking_rate or c.text, "model.condition.speaking_rate", c.speaking_rate,
+             "off unless model.condition.text is on (a rate is characters per second)")
+    _require(0.0 <= c.rate_dropout < 1.0, "model.condition.rate_dropout", c.rate_dropout, "a probability in [0, 1)")
     _require(c.voice_dim > 0, "model.condition.voice_dim", c.voice_dim, "a positive integer")
     _require(0.0 <= c.voice_dropout < 1.0, "model.condition.voice_dropout", c.voice_dropout, "a probability in [0, 1)")
     _require(1 <= c.guided_heads <= m.num_heads, "model.condition.guided_heads", c.guided_heads,

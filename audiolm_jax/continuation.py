@@ -32,9 +32,10 @@ class Prompt:
     and its log-mel in dB `[frames, n_mels]`, frames a multiple of `frames_per_step`, frame
     t centred on sample t·hop_length; `waveform` ends where frame `frames` is centred.
     A conditioned model also takes the prompt's `label` (a name of the run's label set),
-    `text` (a transcript or description) and `notes` `[N, 4]` (`midi.py`: the MIDI to play,
+    `text` (a transcript or description), `notes` `[N, 4]` (`midi.py`: the MIDI to play,
     seconds from the prompt audio's first sample, or from the start of the generated audio
-    when there is no prompt audio)."""
+    when there is no prompt audio) and `rate`, the speaking rate in characters per second
+    (`conditioning.speaking_rates`; None: the model's learned null, its own guess)."""
 
     name: str
     waveform: np.ndarray
@@ -42,6 +43,7 @@ class Prompt:
     label: Optional[str] = None
     text: Optional[str] = None
     notes: Optional[np.ndarray] = None
+    rate: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +141,8 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     unconditioned model); a MIDI-conditioned model's piano roll covers `total_frames` of
     the decoded sequence. A model with a voice conditioner takes the voice of the prompt's
     audio (`prompt_frames` `[rows, frames, n_mels]`, its log-mel normalised); a prompt
-    without audio has none (the null). A conditioned model needs what it was trained on:
+    without audio has none (the null); a speaking-rate conditioner the prompt's `rate`
+    (none: the null). A conditioned model needs what it was trained on:
     ConditionError naming the missing label, text or notes."""
     condition = config.model.condition
     if not condition.active:
@@ -162,8 +165,9 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     voices = prompt_frames if condition.voice and len(prompt.waveform) else None
     if condition.voice and len(prompt.waveform) and prompt_frames is None:
         raise ValueError("prompt_conditions: a model with a voice conditioner needs the prompt's frames")
+    rates = None if prompt.rate is None else np.full(rows, prompt.rate, np.float32)
     try:
-        return conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices)
+        return conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices, rates=rates)
     except conditioning.ConditionError as e:  # what is missing, said of this prompt
         known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
         raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
@@ -216,7 +220,7 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
     r, window = config.model.frames_per_step, decode.trained_window(config)
     usable = min(frames.shape[1] // r, window) * r
     groups = group_frames(np.asarray(frames[:, :usable], np.float32), r)
-    text_only = {k: conditions[k] for k in ("text", "text_mask", "voice", "voice_mask") if k in conditions}
+    text_only = {k: conditions[k] for k in ("text", "text_mask", "voice", "voice_mask", "rate") if k in conditions}
     attention = np.asarray(_guided_attention(config.model, frames.shape[-1], params, groups, text_only))[:, :, 1:]
     chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)  # entry 0 (dropped) is the summary slot
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]

@@ -63,7 +63,9 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   over resynthesised prompt, so the vocoder's loss is not counted against the model.
 - With guided text attention (a TTS run): `--tts-utterances` held-out transcripts, spread
   over the speakers, synthesised from text alone `--tts-draws` times each (one batch per
-  transcript; the draws differ in their prenet-dropout masks): `duration_ratio` (synthesis
+  transcript; the draws differ in their prenet-dropout masks; a model with a speaking-rate
+  conditioner at the speaker's rate over its other held-out recordings, `--tts-rate voice`,
+  `tts_rate_given` the share that had one): `duration_ratio` (synthesis
   over recording) and `duration_within_20pct` (the share of syntheses within ±20%: the
   gate's stop accuracy) and the guided heads' `alignment_*` scores over every draw
   (`duration_syntheses` of them), `real_alignment_*` teacher-forced on the recordings;
@@ -371,14 +373,33 @@ def spread_over_speakers(metas: list[dict], count: int) -> list[int]:
     return picked
 
 
-def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str) -> np.ndarray:
+def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str,
+                        waveform: np.ndarray | None = None) -> np.ndarray:
     """The guided heads' attention `[positions, characters]` of a teacher-forced pass over a real
-    recording's log-mel in dB `[frames, n_mels]` of `text` (after the go frames, as in training)."""
+    recording's log-mel in dB `[frames, n_mels]` of `text` (after the go frames, as in training;
+    a speaking-rate conditioner gets the rate of the recording `waveform` `[samples]`)."""
+    from audiolm_jax import tts
+
     cfg = sampler.config
     mel = sampler.stats.normalise(log_mel_db)
     frames = np.concatenate([np.zeros((cfg.data.go_frames, cfg.audio.n_mels), np.float32), mel])[None]
-    conditions = conditioning.condition_arrays(cfg.model.condition, texts=[text], voices=mel[None])  # as trained
+    rate = tts.recording_rate(cfg, text, waveform) if waveform is not None else None
+    conditions = conditioning.condition_arrays(cfg.model.condition, texts=[text], voices=mel[None],
+                                               rates=None if rate is None else np.array([rate]))  # as trained
     return continuation.text_alignments(cfg, sampler.params, frames, conditions, np.array([frames.shape[1]]))[0]
+
+
+def speaker_rate(cfg: ExperimentConfig, metas: list[dict], waves: list[np.ndarray], target: int) -> float | None:
+    """The speaking rate (characters per second, `tts.recording_rate`) of utterance `target`'s
+    speaker: the mean over the speaker's other held-out recordings, not `target` itself
+    (whose rate would give its duration away); None without a speaker or other recordings."""
+    from audiolm_jax import tts
+
+    speaker = metas[target].get("speaker")
+    others = [i for i, m in enumerate(metas) if i != target and speaker is not None and m.get("speaker") == speaker]
+    if not others:
+        return None
+    return float(np.mean([tts.recording_rate(cfg, metas[i]["text"] or "", waves[i]) for i in others]))
 
 
 def cloning_voice(metas: list[dict], waves: list[np.ndarray], target: int, max_samples: int) -> int | None:
@@ -392,11 +413,13 @@ def cloning_voice(metas: list[dict], waves: list[np.ndarray], target: int, max_s
 
 
 def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array,
-                asr_vocabulary: str = "corpus", draws: int = 3) -> dict[str, float]:
+                asr_vocabulary: str = "corpus", draws: int = 3, tts_rate: str = "voice") -> dict[str, float]:
     """Speech synthesised from held-out transcripts, scored against the recordings (see the
     module docstring): `utterances` of them spread over the speakers, `draws` syntheses of
     each for the durations and alignments (one sampling seed's durations were 0.71, 0.88 or
-    0.92 within ±20% for the same model: README)."""
+    0.92 within ±20% for the same model: README). A model with a speaking-rate conditioner
+    speaks each at its speaker's rate (`speaker_rate`) with `tts_rate` "voice", at its own
+    guess with "none"."""
     import dataclasses
 
     from audiolm_jax import speech_eval, tts
@@ -410,7 +433,9 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
                                                               seconds=cfg.data.segment_seconds))
     texts = [metas[i]["text"] for i in chosen]
-    prompts = [tts.speech_prompt(cfg, sampler.stats, text) for text in texts]
+    with_rate = cfg.model.condition.speaking_rate and tts_rate == "voice"
+    rates = [speaker_rate(cfg, metas, waves, i) if with_rate else None for i in chosen]
+    prompts = [tts.speech_prompt(cfg, sampler.stats, text, rate=r) for text, r in zip(texts, rates)]
     drawn = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=draws))  # clones: one each
     synthesised = continuation.continue_prompts(drawn, sampler.params, sampler.stats, prompts, key)
     reference_db = [np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0] for i in chosen]
@@ -421,9 +446,10 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
             rows.append({"duration_ratio": ratio, "duration_within_20pct": float(abs(ratio - 1.0) <= 0.2),
                          **{f"alignment_{k}": v for k, v in speech_eval.alignment_scores(alignment).items()}})
         real_rows.append({f"real_alignment_{k}": v for k, v in speech_eval.alignment_scores(
-            real_text_alignment(sampler, reference_db[n], texts[n])).items()})
+            real_text_alignment(sampler, reference_db[n], texts[n], waves[i])).items()})
     out = {k: float(np.mean([r[k] for r in table])) for table in (rows, real_rows) for k in table[0]}
     out["tts_utterances"], out["tts_draws"], out["duration_syntheses"] = len(chosen), draws, len(rows)
+    out["tts_rate_given"] = float(np.mean([r is not None for r in rates]))  # share spoken at their speaker's rate
     rebuilt_by_index: dict[int, np.ndarray] = {}
 
     def resynthesised(i: int) -> np.ndarray:
@@ -504,7 +530,7 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
 def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
                         dnsmos: str = "auto", per_label: int = 8, midi_pieces: int = 4,
                         midi_seconds: float = 8.0, tts_utterances: int = 24,
-                        asr_vocabulary: str = "corpus", tts_draws: int = 3) -> dict[str, float]:
+                        asr_vocabulary: str = "corpus", tts_draws: int = 3, tts_rate: str = "voice") -> dict[str, float]:
     """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
     through the same continuation path and settings as `run` and `sample`.
 
@@ -514,7 +540,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     `midi_pieces`, `midi_seconds`: held-out examples rendered from their MIDI, and how much
     of each (MIDI-conditioned runs; needs the `eval` extra's transcriber).
     `tts_utterances`: held-out transcripts synthesised (TTS runs: guided text attention),
-    `tts_draws` times each for the durations and alignments;
+    `tts_draws` times each for the durations and alignments, a model with a speaking-rate
+    conditioner at each speaker's rate (`tts_rate` "voice") or its own guess ("none");
     `asr_vocabulary`: 'corpus' (the recogniser hears only the held-out transcripts' words)
     or 'open' (pocketsphinx's general English language model).
     """
@@ -522,6 +549,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
 
     if tts_draws < 1:  # before minutes of sampling, not after them
         raise ValueError(f"--tts-draws must be at least 1, got {tts_draws}")
+    if tts_rate not in ("voice", "none"):
+        raise ValueError(f"--tts-rate must be 'voice' or 'none', got {tts_rate!r}")
     sampler = sample.restore_sampler(workdir, overrides)
     cfg = sampler.config
     data = data_lib.prepare(cfg, stats=sampler.stats)
@@ -582,7 +611,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
             log.warning("MIDI transcription metrics skipped: %s", transcribe.INSTALL_HINT)
     if cfg.model.condition.guided_layers:
         metrics.update(tts_metrics(sampler, data, tts_utterances, jax.random.PRNGKey(cfg.sample.seed),
-                                   asr_vocabulary, tts_draws))
+                                   asr_vocabulary, tts_draws, tts_rate))
     return metrics
 
 
@@ -604,6 +633,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out transcripts synthesised and scored (TTS runs)")
     parser.add_argument("--tts-draws", type=int, default=3,
                         help="syntheses of each transcript for the durations and alignments (TTS runs)")
+    parser.add_argument("--tts-rate", choices=("voice", "none"), default="voice",
+                        help="TTS runs with a speaking-rate conditioner: speak each transcript at its speaker's "
+                             "rate over its other held-out recordings, or at the model's own guess")
     parser.add_argument("--asr-vocabulary", choices=("corpus", "open"), default="corpus",
                         help="speech recognition over the held-out transcripts' words, or open English")
     args, overrides = cli.split_overrides(parser, argv, sections=("sample", "data"))
@@ -611,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos, args.per_label,
                                       args.midi_pieces, args.midi_seconds, args.tts_utterances, args.asr_vocabulary,
-                                      args.tts_draws)
+                                      args.tts_draws, args.tts_rate)
     except (FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -425,6 +425,21 @@ class VoiceEncoder(nn.Module):
         return nn.Dense(self.width, dtype=self.dtype, name="out")(code).astype(jnp.float32)
 
 
+class RateEncoder(nn.Module):
+    """Speaking rates `rate` `[B]` (characters per second) → `[B, width]` float32: the rate's
+    logarithm about 12 characters per second (read English: roughly 10-18), in units of
+    0.25 (±28%), through a 64-wide gelu layer and a projection to `width`."""
+
+    width: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, rate: jax.Array) -> jax.Array:
+        x = (jnp.log(jnp.maximum(rate.astype(jnp.float32), 0.5)) - np.log(12.0)) / 0.25  # [B]
+        h = nn.gelu(nn.Dense(64, dtype=self.dtype, name="dense")(x[:, None]))
+        return nn.Dense(self.width, dtype=self.dtype, name="out")(h).astype(jnp.float32)
+
+
 class Conditioner(nn.Module):
     """Conditions → the context cross-attention reads: `[B, 1 + S, width]` and its mask `[B, 1 + S]`.
 
@@ -443,7 +458,10 @@ class Conditioner(nn.Module):
     `VoiceEncoder`'s vector is added to every context entry (as SV2TTS adds its speaker
     embedding to every encoder output), so every cross-attention read carries the voice;
     rows without a voice (`voice` absent, `drop` or `drop_voice` `[B]` set) get a learned
-    `voice_null` instead.
+    `voice_null` instead. With a speaking-rate conditioner, the `RateEncoder`'s vector of
+    `rate` `[B]` (characters per second) is added the same way, so the decoder can pace its
+    reading of the text; rows without one (`rate` absent, `drop` or `drop_rate` set) get a
+    learned `rate_null`.
     """
 
     config: ConditionConfig
@@ -482,7 +500,19 @@ class Conditioner(nn.Module):
         context = jnp.concatenate(context, axis=1)
         if cfg.voice:
             context = context + self._voice(conditions, drop, init)[:, None, :]
+        if cfg.speaking_rate:
+            context = context + self._rate(conditions, drop, init)[:, None, :]
         return context, jnp.concatenate(mask, axis=1), frames
+
+    def _rate(self, conditions: dict[str, jax.Array], drop: jax.Array, init: Any) -> jax.Array:
+        """`[B, width]`: each row's speaking-rate vector (`RateEncoder`), or the learned
+        `rate_null` for rows without one (no `rate` given, or `drop` / `drop_rate` set)."""
+        null = self.param("rate_null", init, (self.width,))
+        if "rate" not in conditions:
+            return jnp.broadcast_to(null, (drop.shape[0], self.width))
+        vector = RateEncoder(self.width, self.dtype, name="rate")(conditions["rate"])
+        missing = drop | conditions.get("drop_rate", jnp.zeros(drop.shape, bool)).astype(bool)
+        return jnp.where(missing[:, None], null[None, :], vector)
 
     def _voice(self, conditions: dict[str, jax.Array], drop: jax.Array, init: Any) -> jax.Array:
         """`[B, width]`: each row's voice vector (`VoiceEncoder`), or the learned `voice_null`
@@ -674,7 +704,7 @@ def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
         config.condition, np.zeros(1, np.int32), [""],
         np.zeros((1, 3 * config.frames_per_step, midi.FEATURES_PER_FRAME), np.float32),
         np.zeros((1, config.condition.max_note_tokens), np.int32),
-        voices=np.zeros((1, config.frames_per_step, n_mels), np.float32)) or None
+        voices=np.zeros((1, config.frames_per_step, n_mels), np.float32), rates=np.ones(1, np.float32)) or None
     if conditions is not None and "notes" in conditions:
         conditions["notes"] = next_group_rolls(jnp.asarray(conditions["notes"]), config.frames_per_step)
     return model.init({"params": key}, dummy, context=context, conditions=conditions)["params"]

@@ -23,6 +23,8 @@ import dataclasses
 import os
 from typing import Optional, Sequence
 
+import numpy as np
+
 from audiolm_jax import audio, cli, conditioning, config as config_lib, continuation, generate, sample
 
 
@@ -36,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--text", required=True, help="the text to speak")
     parser.add_argument("--voice", default=None, help="a recording whose voice to speak in (wav, flac, ...)")
     parser.add_argument("--voice-text", default=None, help="what the --voice recording says (its transcript)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="speaking rate in characters per second (a model trained with "
+                             "model.condition.speaking_rate; default: the --voice recording's, else the model's guess)")
     parser.add_argument("--seconds", type=float, default=None, help="most seconds of new speech (--sample.seconds)")
     parser.add_argument("--num-samples", type=int, default=None, help="renditions (--sample.num_samples)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
@@ -50,13 +55,29 @@ def check_tts_run(config: config_lib.ExperimentConfig, workdir: str) -> None:
                          "train one, e.g. python -m experiments.tts_demo")
 
 
+def recording_rate(config: config_lib.ExperimentConfig, text: str, wave: np.ndarray) -> float:
+    """The speaking rate of a recording `wave` `[samples]` of `text` as training measures it
+    (`data.records`): characters per second over the seconds of its whole-window frames."""
+    frames = audio.whole_window_frames(len(wave), config.audio)
+    return float(conditioning.speaking_rates([text], [frames / config.audio.frames_per_second],
+                                             config.model.condition.max_text_chars)[0])
+
+
 def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: Optional[tuple[str, object]] = None,
-                  voice_text: Optional[str] = None) -> continuation.Prompt:
+                  voice_text: Optional[str] = None, rate: Optional[float] = None) -> continuation.Prompt:
     """The prompt that speaks `text`: from no audio, or continuing `voice` (name, mono
     `[samples]` at `audio.sample_rate`) whose transcript `voice_text` comes before `text`.
-    A voice must leave room in the trained window for the new speech: ValueError otherwise;
-    a text longer than `model.condition.max_text_chars` is a ConditionError."""
+    A model with a speaking-rate conditioner (`model.condition.speaking_rate`) speaks at
+    `rate` characters per second, by default the voice's own (`recording_rate`), without a
+    voice at a rate it guesses; a rate for a model without one, or not
+    positive, is a ValueError. A voice must leave room in the trained window for the new
+    speech: ValueError otherwise; a text longer than `model.condition.max_text_chars` is a
+    ConditionError."""
     max_chars = config.model.condition.max_text_chars
+    if rate is not None and not config.model.condition.speaking_rate:
+        raise ValueError("a speaking rate needs a model trained with one (model.condition.speaking_rate)")
+    if rate is not None and not rate > 0:
+        raise ValueError(f"the speaking rate must be positive characters per second, got {rate}")
     name = generate.prompt_name(None, text)
     if voice is None:
         full_text = conditioning.normalise_text(text)
@@ -70,12 +91,14 @@ def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: 
                              f"the new speech in the model's {segment:g} s window (data.segment_seconds)")
         trained_on_pairs = config.data.paired_utterances > 0  # the break mark is known only to a model trained on pairs
         full_text = conditioning.join_transcripts(voice_text, text, marked=trained_on_pairs)
+        if rate is None and config.model.condition.speaking_rate:
+            rate = recording_rate(config, voice_text, wave)
         prompt = dataclasses.replace(continuation.prompt_from_waveform(f"{name}_as_{voice_name}", wave, config),
                                      text=full_text)
     if len(full_text) > max_chars:
         raise conditioning.ConditionError(f"the text is {len(full_text)} characters (with the voice's transcript); "
                                           f"this model reads at most {max_chars} (model.condition.max_text_chars)")
-    return prompt
+    return dataclasses.replace(prompt, rate=rate)
 
 
 def new_speech(cont: continuation.Continuation) -> list:
@@ -100,7 +123,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.voice is not None:
             voice = (os.path.splitext(os.path.basename(args.voice))[0],
                      audio.load(args.voice, sampler.config.audio.sample_rate))
-        prompt = speech_prompt(sampler.config, sampler.stats, args.text, voice, args.voice_text)
+        prompt = speech_prompt(sampler.config, sampler.stats, args.text, voice, args.voice_text, args.rate)
         return sample.write_report_with_progress(sampler, [prompt], args.out)
 
     return cli.report_command(action)

@@ -442,3 +442,99 @@ def _write_voice(tmp_path):
     path = tmp_path / "voice.wav"
     sf.write(path, voices.speak("red green", 3, sample_rate=8000), 8000)
     return path
+
+
+def _rate_config(workdir="/tmp/unused", steps=4, **train_fields):
+    cfg = tts_config(workdir, steps, **train_fields)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, condition=dataclasses.replace(
+        cfg.model.condition, speaking_rate=True)))
+
+
+def test_a_speaking_rate_needs_a_text_and_its_fields_are_checked():
+    cfg = _rate_config()
+    for condition, field in ((C.ConditionConfig(label=True, speaking_rate=True), "model.condition.speaking_rate"),
+                             (dataclasses.replace(cfg.model.condition, rate_dropout=1.0), "model.condition.rate_dropout"),
+                             (dataclasses.replace(cfg.model.condition, rate_dropout=-0.1), "model.condition.rate_dropout")):
+        with pytest.raises(C.ConfigError, match=field):
+            C.validate(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, condition=condition)))
+
+
+def test_speaking_rates_are_the_characters_read_per_second():
+    rates = conditioning.speaking_rates(["The quiet river.", "", "red green blue"], [1.6, 2.0, 0.0], 96)
+    np.testing.assert_allclose(rates, [16 / 1.6, 0.0, 14 / 0.01])  # normalised text, spaces and stops counted
+    np.testing.assert_allclose(conditioning.speaking_rates(["red green blue"], [2.0], 9), [4.5])  # cut: "red green"
+    with pytest.raises(ValueError, match="2 texts but 1 durations"):
+        conditioning.speaking_rates(["a", "b"], [1.0], 96)
+
+
+def test_the_rate_changes_the_prediction_and_a_dropped_rate_is_the_null():
+    """Same text, same frames: 8 and 16 characters per second give different predictions;
+    a row whose rate is dropped predicts exactly as a row given no rate."""
+    cfg = _rate_config().model
+    model, params = MelTransformer(cfg, 16), init_params(cfg, 16, jax.random.key(0))
+    groups = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 32)), jnp.float32)
+    groups = groups.at[1].set(groups[0])
+    texts = ["the quiet river"] * 2
+    given = conditioning.condition_arrays(cfg.condition, texts=texts, rates=np.array([8.0, 16.0]))
+    assert given["rate"].dtype == np.float32 and given["rate"].shape == (2,)
+    out = np.asarray(model.apply({"params": params}, groups, conditions=given)[0]["mean"])
+    assert np.abs(out[0] - out[1]).max() > 1e-3  # the rates differ, nothing else does
+    none = conditioning.condition_arrays(cfg.condition, texts=texts)
+    assert "rate" not in none
+    no_rate = np.asarray(model.apply({"params": params}, groups, conditions=none)[0]["mean"])
+    dropped = np.asarray(model.apply({"params": params}, groups,
+                                     conditions={**given, "drop_rate": np.array([True, False])})[0]["mean"])
+    np.testing.assert_allclose(dropped[0], no_rate[0], atol=1e-5)
+    assert np.abs(dropped[1] - no_rate[1]).max() > 1e-3
+    drops = train.condition_drops(jax.random.key(1), dataclasses.replace(cfg.condition, rate_dropout=0.5),
+                                  jnp.arange(64))
+    assert 10 < int(drops["drop_rate"].sum()) < 54  # about half the rows train without their rate
+
+
+def test_a_rate_model_trains_on_each_examples_own_rate_and_speaks_at_the_voices(tmp_path):
+    """Each training row carries its transcript's characters over its audio's seconds; a
+    clone speaks at its voice recording's rate unless told one; text alone at the null
+    unless told one; evaluate gives a speaker's rate from its other recordings only."""
+    from audiolm_jax import continuation, evaluate
+
+    cfg = _rate_config(str(tmp_path / "run"))
+    dataset = data_lib.prepare(cfg)
+    frames = data_lib.segment_frames(4.0, cfg.audio, 2)
+    batch = dataset.train_batch(0, 0, 8, frames)
+    from audiolm_jax.data.pipeline import batch_examples
+    indices, _ = batch_examples(0, 0, 8, len(dataset._train_ids))
+    for row, index in enumerate(dataset._train_ids[indices]):
+        example = dataset.train[int(index)]
+        wave = example["speech"].astype(np.float32) / 32768.0
+        expected = tts.recording_rate(cfg, example["text"].decode(), wave)
+        assert 3.0 < expected < 40.0
+        np.testing.assert_allclose(batch["rate"][row], expected, rtol=1e-5)
+    assert set(train.batch_conditions(batch, cfg.model)) >= {"text", "text_mask", "rate"}
+    with pytest.raises(ValueError, match="rate"):
+        train.batch_conditions({k: v for k, v in batch.items() if k != "rate"}, cfg.model)
+
+    stats = data_lib.NormStats(mean=np.full(16, -40.0, np.float32), std=np.full(16, 20.0, np.float32))
+    voice = voices.speak("red green", 3, sample_rate=8000)
+    prompt = tts.speech_prompt(cfg, stats, "blue", ("v", voice), "red green")
+    assert prompt.rate == pytest.approx(tts.recording_rate(cfg, "red green", voice))
+    assert tts.speech_prompt(cfg, stats, "blue", ("v", voice), "red green", rate=9.5).rate == 9.5
+    assert tts.speech_prompt(cfg, stats, "blue").rate is None
+    told = continuation.prompt_conditions(cfg, tts.speech_prompt(cfg, stats, "blue", rate=9.5), 3, None)
+    np.testing.assert_allclose(told["rate"], [9.5] * 3)
+    assert "rate" not in continuation.prompt_conditions(cfg, tts.speech_prompt(cfg, stats, "blue"), 3, None)
+    with pytest.raises(ValueError, match="positive"):
+        tts.speech_prompt(cfg, stats, "blue", rate=0.0)
+    with pytest.raises(ValueError, match="model.condition.speaking_rate"):
+        tts.speech_prompt(tts_config(str(tmp_path / "other")), stats, "blue", rate=9.5)
+
+    metas = [{"speaker": 1, "text": "red green"}, {"speaker": 1, "text": "red green blue"}, {"speaker": 2, "text": "x"}]
+    waves = [voice, voices.speak("red green blue", 3, sample_rate=8000), voice]
+    assert evaluate.speaker_rate(cfg, metas, waves, 0) == pytest.approx(
+        tts.recording_rate(cfg, "red green blue", waves[1]))  # not its own recording's
+    assert evaluate.speaker_rate(cfg, metas, waves, 2) is None  # no other recording of speaker 2
+
+    from audiolm_jax.run import run
+
+    run(cfg)  # trains (rate dropout drawn), evaluates and samples through the one path
+    assert tts.main(["--workdir", cfg.workdir, "--text", "blue", "--rate", "12", "--seconds", "0.5",
+                     "--sample.griffin_lim_iters=2", "--out", str(tmp_path / "told")]) == 0

@@ -262,7 +262,8 @@ class Dataset:
         """Normalised log-mel `[B, T, M]` (padding zeroed), its frame mask `[B, T]` and the
         examples' metadata → `length` frames after `data.go_frames` go frames, the mask
         likewise, and the conditions the model takes (`label` `[B]`, `text` `[B, S]`, the
-        piano roll `notes` `[B, T, F]` or the note tokens of the T frames; see
+        piano roll `notes` `[B, T, F]` or the note tokens of the T frames, the speaking
+        `rate` `[B]` of the text over the mask's seconds; see
         `conditioning.condition_arrays`)."""
         batch = {"mel": mel.astype(np.float32), "mask": mask.astype(np.float32)}
         if self.condition.midi == "frames":  # a frame-aligned array: shifted and cut with the mel
@@ -278,8 +279,12 @@ class Dataset:
         if self.condition.active:
             labels = np.array([m["label"] if m["label"] is not None else 0 for m in metas], np.int32)
             texts = [m["text"] or "" for m in metas]
+            rates = None
+            if self.condition.speaking_rate:  # the text's characters over the seconds of audio that speak it
+                rates = conditioning.speaking_rates(texts, mask.sum(axis=1) / self.audio.frames_per_second,
+                                                    self.condition.max_text_chars)
             batch.update(conditioning.condition_arrays(self.condition, labels, texts, batch.pop("notes", None),
-                                                       tokens, self.audio.frames_per_second))
+                                                       tokens, self.audio.frames_per_second, rates=rates))
         return batch
 
     def _wave_batch(self, read: list[tuple[np.ndarray, dict[str, Any]]], length: int) -> dict[str, np.ndarray]:
