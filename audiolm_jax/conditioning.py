@@ -166,8 +166,8 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
     "tokens"; `voice` `[B, Tv, n_mels]` (normalised frames of `voices`) with `voice_mask`
     when `config.voice` and voices are given (without, the model uses its learned null
     voice); `rate` `[B]` (`rates`, characters per second) when `config.speaking_rate` and
-    rates are given (without, the learned null rate); {} without conditioners. Raises ConditionError when a conditioner's input is
-    missing."""
+    rates are given (without, the learned null rate); {} without conditioners. Raises
+    ConditionError when a conditioner's input is missing."""
     out: dict[str, np.ndarray] = {}
     if config.midi != "none":
         given = rolls if config.midi == "frames" else note_tokens

@@ -14,7 +14,8 @@ cache, so a prefill of P positions followed by single steps equals the full pass
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import functools
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -499,31 +500,24 @@ class Conditioner(nn.Module):
             mask.append(conditions["note_mask"].astype(jnp.float32) * (1.0 - drop[:, None].astype(jnp.float32)))
         context = jnp.concatenate(context, axis=1)
         if cfg.voice:
-            context = context + self._voice(conditions, drop, init)[:, None, :]
+            voice = functools.partial(VoiceEncoder(self.width, cfg.voice_dim, self.dtype, name="voice"),
+                                      conditions.get("voice"), conditions.get("voice_mask"))
+            context = context + self._vector_or_null("voice", voice, conditions, drop, init)[:, None, :]
         if cfg.speaking_rate:
-            context = context + self._rate(conditions, drop, init)[:, None, :]
+            rate = functools.partial(RateEncoder(self.width, self.dtype, name="rate"), conditions.get("rate"))
+            context = context + self._vector_or_null("rate", rate, conditions, drop, init)[:, None, :]
         return context, jnp.concatenate(mask, axis=1), frames
 
-    def _rate(self, conditions: dict[str, jax.Array], drop: jax.Array, init: Any) -> jax.Array:
-        """`[B, width]`: each row's speaking-rate vector (`RateEncoder`), or the learned
-        `rate_null` for rows without one (no `rate` given, or `drop` / `drop_rate` set)."""
-        null = self.param("rate_null", init, (self.width,))
-        if "rate" not in conditions:
+    def _vector_or_null(self, key: str, encode: Callable[[], jax.Array], conditions: dict[str, jax.Array],
+                        drop: jax.Array, init: Any) -> jax.Array:
+        """`[B, width]`: each row's vector of condition `key` (`encode()`, the voice's or the
+        rate's encoder on it), or the learned `<key>_null` for rows without one (`key` not
+        given, or `drop` / `drop_<key>` set)."""
+        null = self.param(f"{key}_null", init, (self.width,))
+        if key not in conditions:
             return jnp.broadcast_to(null, (drop.shape[0], self.width))
-        vector = RateEncoder(self.width, self.dtype, name="rate")(conditions["rate"])
-        missing = drop | conditions.get("drop_rate", jnp.zeros(drop.shape, bool)).astype(bool)
-        return jnp.where(missing[:, None], null[None, :], vector)
-
-    def _voice(self, conditions: dict[str, jax.Array], drop: jax.Array, init: Any) -> jax.Array:
-        """`[B, width]`: each row's voice vector (`VoiceEncoder`), or the learned `voice_null`
-        for rows without one (no `voice` given, or `drop` / `drop_voice` set)."""
-        null = self.param("voice_null", init, (self.width,))
-        if "voice" not in conditions:
-            return jnp.broadcast_to(null, (drop.shape[0], self.width))
-        vector = VoiceEncoder(self.width, self.config.voice_dim, self.dtype, name="voice")(
-            conditions["voice"], conditions["voice_mask"])
-        missing = drop | conditions.get("drop_voice", jnp.zeros(drop.shape, bool)).astype(bool)
-        return jnp.where(missing[:, None], null[None, :], vector)
+        missing = drop | conditions.get(f"drop_{key}", jnp.zeros(drop.shape, bool)).astype(bool)
+        return jnp.where(missing[:, None], null[None, :], encode())
 
     def _encode(self, name: str, ids: jax.Array, ids_mask: jax.Array, vocabulary: int, max_length: int, layers: int,
                 init: Any, positions: str = "learned") -> jax.Array:
