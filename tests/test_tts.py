@@ -44,15 +44,20 @@ def test_voices_read_held_out_sentences_in_distinct_voices():
     assert voices.speak("sss", 0, sample_rate=8000).shape[0] > 0  # noise bands stay below Nyquist
 
 
+def _first_batch_and_its_examples(cfg):
+    """The dataset of `cfg`, its first training batch of 8 and the tfds examples of its rows."""
+    from audiolm_jax.data.pipeline import batch_examples
+
+    dataset = data_lib.prepare(cfg)
+    batch = dataset.train_batch(0, 0, 8, data_lib.segment_frames(4.0, cfg.audio, 2))
+    indices, _ = batch_examples(0, 0, 8, len(dataset._train_ids))
+    return dataset, batch, [dataset.train[int(i)] for i in dataset._train_ids[indices]]
+
+
 def test_whole_utterance_batches_match_their_transcripts(tmp_path):
     cfg = tts_config(str(tmp_path / "run"))
-    dataset = data_lib.prepare(cfg)
-    frames = data_lib.segment_frames(4.0, cfg.audio, 2)
-    batch = dataset.train_batch(0, 0, 8, frames)
-    from audiolm_jax.data.pipeline import batch_examples
-    indices, _ = batch_examples(0, 0, 8, len(dataset._train_ids))
-    for row, index in enumerate(dataset._train_ids[indices]):
-        example = dataset.train[int(index)]
+    dataset, batch, examples = _first_batch_and_its_examples(cfg)
+    for row, example in enumerate(examples):
         assert conditioning.decode_ids(batch["text"][row]) == example["text"].decode()
         valid = int(batch["mask"][row].sum())  # go frames + the whole utterance, then padding
         expected = 2 + 1 + len(example["speech"]) // cfg.audio.hop_length
@@ -394,20 +399,27 @@ def test_the_voice_changes_the_prediction_and_a_dropped_voice_is_the_null():
     texts = ["the quiet river"] * 2
     given = conditioning.condition_arrays(cfg.condition, texts=texts, voices=voices_)
     assert given["voice"].shape == (2, 30, 16) and given["voice_mask"].shape == (2, 30)
-    out = np.asarray(model.apply({"params": params}, groups.at[1].set(groups[0]), conditions=given)[0]["mean"])
-    assert np.abs(out[0] - out[1]).max() > 1e-3  # the voices differ, nothing else does
-    none = conditioning.condition_arrays(cfg.condition, texts=texts)
-    assert "voice" not in none
-    no_voice = np.asarray(model.apply({"params": params}, groups, conditions=none)[0]["mean"])
-    dropped = np.asarray(model.apply({"params": params}, groups,
-                                     conditions={**given, "drop_voice": np.array([True, False])})[0]["mean"])
-    np.testing.assert_allclose(dropped[0], no_voice[0], atol=1e-5)
-    assert np.abs(dropped[1] - no_voice[1]).max() > 1e-3
+    _assert_differs_and_dropped_is_null(model, params, groups, given, cfg.condition, texts, "voice")
     padded = {**given, "voice": np.concatenate([voices_, np.zeros((2, 10, 16), np.float32)], axis=1),
               "voice_mask": np.concatenate([given["voice_mask"], np.zeros((2, 10), np.float32)], axis=1)}
     np.testing.assert_allclose(np.asarray(model.apply({"params": params}, groups, conditions=padded)[0]["mean"]),
                                np.asarray(model.apply({"params": params}, groups, conditions=given)[0]["mean"]),
                                atol=1e-5)  # masked frames are not heard
+
+
+def _assert_differs_and_dropped_is_null(model, params, groups, given, condition, texts, key):
+    """Rows 0 and 1 of `given` differ only in condition `key`: with the same frames their
+    predictions differ; a row whose `key` is dropped (`drop_<key>`) predicts exactly as a
+    row given none, the other row not."""
+    predict = lambda g, c: np.asarray(model.apply({"params": params}, g, conditions=c)[0]["mean"])
+    out = predict(groups.at[1].set(groups[0]), given)
+    assert np.abs(out[0] - out[1]).max() > 1e-3  # the conditions differ, nothing else does
+    none = conditioning.condition_arrays(condition, texts=texts)
+    assert key not in none
+    absent = predict(groups, none)
+    dropped = predict(groups, {**given, f"drop_{key}": np.array([True, False])})
+    np.testing.assert_allclose(dropped[0], absent[0], atol=1e-5)
+    assert np.abs(dropped[1] - absent[1]).max() > 1e-3
 
 
 def test_a_voice_model_trains_on_its_own_frames_and_clones_from_the_prompt(tmp_path):
@@ -473,19 +485,10 @@ def test_the_rate_changes_the_prediction_and_a_dropped_rate_is_the_null():
     cfg = _rate_config().model
     model, params = MelTransformer(cfg, 16), init_params(cfg, 16, jax.random.key(0))
     groups = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 32)), jnp.float32)
-    groups = groups.at[1].set(groups[0])
     texts = ["the quiet river"] * 2
     given = conditioning.condition_arrays(cfg.condition, texts=texts, rates=np.array([8.0, 16.0]))
     assert given["rate"].dtype == np.float32 and given["rate"].shape == (2,)
-    out = np.asarray(model.apply({"params": params}, groups, conditions=given)[0]["mean"])
-    assert np.abs(out[0] - out[1]).max() > 1e-3  # the rates differ, nothing else does
-    none = conditioning.condition_arrays(cfg.condition, texts=texts)
-    assert "rate" not in none
-    no_rate = np.asarray(model.apply({"params": params}, groups, conditions=none)[0]["mean"])
-    dropped = np.asarray(model.apply({"params": params}, groups,
-                                     conditions={**given, "drop_rate": np.array([True, False])})[0]["mean"])
-    np.testing.assert_allclose(dropped[0], no_rate[0], atol=1e-5)
-    assert np.abs(dropped[1] - no_rate[1]).max() > 1e-3
+    _assert_differs_and_dropped_is_null(model, params, groups, given, cfg.condition, texts, "rate")
     drops = train.condition_drops(jax.random.key(1), dataclasses.replace(cfg.condition, rate_dropout=0.5),
                                   jnp.arange(64))
     assert 10 < int(drops["drop_rate"].sum()) < 54  # about half the rows train without their rate
@@ -498,13 +501,8 @@ def test_a_rate_model_trains_on_each_examples_own_rate_and_speaks_at_the_voices(
     from audiolm_jax import continuation, evaluate
 
     cfg = _rate_config(str(tmp_path / "run"))
-    dataset = data_lib.prepare(cfg)
-    frames = data_lib.segment_frames(4.0, cfg.audio, 2)
-    batch = dataset.train_batch(0, 0, 8, frames)
-    from audiolm_jax.data.pipeline import batch_examples
-    indices, _ = batch_examples(0, 0, 8, len(dataset._train_ids))
-    for row, index in enumerate(dataset._train_ids[indices]):
-        example = dataset.train[int(index)]
+    _, batch, examples = _first_batch_and_its_examples(cfg)
+    for row, example in enumerate(examples):
         wave = example["speech"].astype(np.float32) / 32768.0
         expected = tts.recording_rate(cfg, example["text"].decode(), wave)
         assert 3.0 < expected < 40.0
