@@ -61,12 +61,13 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   `dnsmos_prompt_resynth_ovrl` (the prompt after the same Griffin-Lim: the vocoder's
   ceiling), `dnsmos_continuation_ovrl` (and `_p808`), and `dnsmos_ratio`, continuation
   over resynthesised prompt, so the vocoder's loss is not counted against the model.
-- With guided text attention (a TTS run): `--tts-utterances` held-out transcripts, spread
-  over the speakers, synthesised from text alone `--tts-draws` times each (one batch per
-  transcript; the draws differ in their prenet-dropout masks; a model with a speaking-rate
-  conditioner at the speaker's rate over its other held-out recordings, `--tts-rate voice`,
-  `tts_rate_given` the share that had one): `duration_ratio` (synthesis
-  over recording) and `duration_within_20pct` (the share of syntheses within ±20%: the
+- With guided text attention (a TTS run): `--tts-duration-utterances` (96) held-out
+  transcripts, spread over the speakers, synthesised from text alone `--tts-draws` times
+  each for the durations and alignments, the first `--tts-utterances` (24) of them for
+  the CER and the cloning (one batch per transcript; the draws differ in their
+  prenet-dropout masks; a model with a speaking-rate conditioner at the speaker's rate
+  over its other held-out recordings, `--tts-rate voice`, `tts_rate_given` the share that
+  had one): `duration_ratio` (synthesis over recording) and `duration_within_20pct` (the share of syntheses within ±20%: the
   gate's stop accuracy) and the guided heads' `alignment_*` scores over every draw
   (`duration_syntheses` of them), `real_alignment_*` teacher-forced on the recordings;
   `cer` of the first draws (pocketsphinx, the `eval` extra) beside `cer_resynth` (the
@@ -413,11 +414,14 @@ def cloning_voice(metas: list[dict], waves: list[np.ndarray], target: int, max_s
 
 
 def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array,
-                asr_vocabulary: str = "corpus", draws: int = 3, tts_rate: str = "voice") -> dict[str, float]:
+                asr_vocabulary: str = "corpus", draws: int = 3, tts_rate: str = "voice",
+                duration_utterances: int = 96) -> dict[str, float]:
     """Speech synthesised from held-out transcripts, scored against the recordings (see the
-    module docstring): `utterances` of them spread over the speakers, `draws` syntheses of
-    each for the durations and alignments (one sampling seed's durations were 0.71, 0.88 or
-    0.92 within ±20% for the same model: README). A model with a speaking-rate conditioner
+    module docstring): `max(utterances, duration_utterances)` of them spread over the
+    speakers, `draws` syntheses of each for the durations and alignments (one sampling
+    seed's durations were 0.71, 0.88 or 0.92 within ±20% for the same model, and one model
+    timed 0.92 of 24 sentences but 0.85 of 96: README), the first `utterances` of them for
+    the CER and the cloning. A model with a speaking-rate conditioner
     speaks each at its speaker's rate (`speaker_rate`) with `tts_rate` "voice", at its own
     guess with "none"."""
     import dataclasses
@@ -429,18 +433,19 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     if not held:
         raise ValueError("no held-out utterances to synthesise")
     waves, metas = [w for w, _ in held], [m for _, m in held]
-    chosen = spread_over_speakers(metas, utterances)
+    timed = spread_over_speakers(metas, max(utterances, duration_utterances))
+    chosen = timed[:utterances]  # spread_over_speakers(metas, utterances): its turns are the same
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
                                                               seconds=cfg.data.segment_seconds))
-    texts = [metas[i]["text"] for i in chosen]
+    texts = [metas[i]["text"] for i in timed]
     with_rate = cfg.model.condition.speaking_rate and tts_rate == "voice"
-    rates = [speaker_rate(cfg, metas, waves, i) if with_rate else None for i in chosen]
+    rates = [speaker_rate(cfg, metas, waves, i) if with_rate else None for i in timed]
     prompts = [tts.speech_prompt(cfg, sampler.stats, text, rate=r) for text, r in zip(texts, rates)]
     drawn = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=draws))  # clones: one each
     synthesised = continuation.continue_prompts(drawn, sampler.params, sampler.stats, prompts, key)
-    reference_db = [np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0] for i in chosen]
+    reference_db = [np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0] for i in timed]
     rows, real_rows = [], []
-    for n, (i, cont) in enumerate(zip(chosen, synthesised)):
+    for n, (i, cont) in enumerate(zip(timed, synthesised)):
         for wave, alignment in zip(cont.full, cont.alignments):
             ratio = len(wave) / max(len(waves[i]), 1)
             rows.append({"duration_ratio": ratio, "duration_within_20pct": float(abs(ratio - 1.0) <= 0.2),
@@ -449,6 +454,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
             real_text_alignment(sampler, reference_db[n], texts[n], waves[i])).items()})
     out = {k: float(np.mean([r[k] for r in table])) for table in (rows, real_rows) for k in table[0]}
     out["tts_utterances"], out["tts_draws"], out["duration_syntheses"] = len(chosen), draws, len(rows)
+    out["duration_utterances"] = len(timed)
     out["tts_rate_given"] = float(np.mean([r is not None for r in rates]))  # share spoken at their speaker's rate
     rebuilt_by_index: dict[int, np.ndarray] = {}
 
@@ -456,7 +462,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
         """Utterance `i`'s recording after the sampling Griffin-Lim (the vocoder's ceiling),
         computed once for the CER and the speaker identification both."""
         if i not in rebuilt_by_index:
-            n = chosen.index(i)
+            n = timed.index(i)
             rebuilt_by_index[i] = resynthesis(reference_db[n], len(waves[i]), cfg, seed=n)
         return rebuilt_by_index[i]
 
@@ -464,9 +470,10 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
         vocabulary = sorted({w for m in metas for w in speech_eval.words_of(m["text"] or "")})
         recogniser = speech_eval.Recogniser(vocabulary if asr_vocabulary == "corpus" else None)
         hear = lambda w: recogniser.transcribe(w, rate)
-        out["cer"] = speech_eval.character_error_rate(texts, [hear(c.full[0]) for c in synthesised])
-        out["cer_resynth"] = speech_eval.character_error_rate(texts, [hear(resynthesised(i)) for i in chosen])
-        out["cer_real"] = speech_eval.character_error_rate(texts, [hear(waves[i]) for i in chosen])
+        heard = texts[: len(chosen)]  # the first draws of the first `utterances` transcripts
+        out["cer"] = speech_eval.character_error_rate(heard, [hear(c.full[0]) for c in synthesised[: len(chosen)]])
+        out["cer_resynth"] = speech_eval.character_error_rate(heard, [hear(resynthesised(i)) for i in chosen])
+        out["cer_real"] = speech_eval.character_error_rate(heard, [hear(waves[i]) for i in chosen])
         out["cer_vs_resynth"] = out["cer"] / max(out["cer_resynth"], 1e-6)
         out["asr_grammar_words"] = len(vocabulary) if asr_vocabulary == "corpus" else 0
     else:
@@ -530,7 +537,8 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
 def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
                         dnsmos: str = "auto", per_label: int = 8, midi_pieces: int = 4,
                         midi_seconds: float = 8.0, tts_utterances: int = 24,
-                        asr_vocabulary: str = "corpus", tts_draws: int = 3, tts_rate: str = "voice") -> dict[str, float]:
+                        asr_vocabulary: str = "corpus", tts_draws: int = 3, tts_rate: str = "voice",
+                        tts_duration_utterances: int = 96) -> dict[str, float]:
     """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
     through the same continuation path and settings as `run` and `sample`.
 
@@ -540,7 +548,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     `midi_pieces`, `midi_seconds`: held-out examples rendered from their MIDI, and how much
     of each (MIDI-conditioned runs; needs the `eval` extra's transcriber).
     `tts_utterances`: held-out transcripts synthesised (TTS runs: guided text attention),
-    `tts_draws` times each for the durations and alignments, a model with a speaking-rate
+    `tts_draws` times each for the durations and alignments, over `tts_duration_utterances`
+    (when more: the CER and the cloning stay on the first `tts_utterances`), a model with a speaking-rate
     conditioner at each speaker's rate (`tts_rate` "voice") or its own guess ("none");
     `asr_vocabulary`: 'corpus' (the recogniser hears only the held-out transcripts' words)
     or 'open' (pocketsphinx's general English language model).
@@ -551,6 +560,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
         raise ValueError(f"--tts-draws must be at least 1, got {tts_draws}")
     if tts_rate not in ("voice", "none"):
         raise ValueError(f"--tts-rate must be 'voice' or 'none', got {tts_rate!r}")
+    if tts_duration_utterances < 0:
+        raise ValueError(f"--tts-duration-utterances must be at least 0, got {tts_duration_utterances}")
     sampler = sample.restore_sampler(workdir, overrides)
     cfg = sampler.config
     data = data_lib.prepare(cfg, stats=sampler.stats)
@@ -611,7 +622,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
             log.warning("MIDI transcription metrics skipped: %s", transcribe.INSTALL_HINT)
     if cfg.model.condition.guided_layers:
         metrics.update(tts_metrics(sampler, data, tts_utterances, jax.random.PRNGKey(cfg.sample.seed),
-                                   asr_vocabulary, tts_draws, tts_rate))
+                                   asr_vocabulary, tts_draws, tts_rate, tts_duration_utterances))
     return metrics
 
 
@@ -633,6 +644,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out transcripts synthesised and scored (TTS runs)")
     parser.add_argument("--tts-draws", type=int, default=3,
                         help="syntheses of each transcript for the durations and alignments (TTS runs)")
+    parser.add_argument("--tts-duration-utterances", type=int, default=96,
+                        help="held-out transcripts timed for the durations and alignments, when more than "
+                             "--tts-utterances (TTS runs; one model timed 0.92 of 24 sentences but 0.85 of 96)")
     parser.add_argument("--tts-rate", choices=("voice", "none"), default="voice",
                         help="TTS runs with a speaking-rate conditioner: speak each transcript at its speaker's "
                              "rate over its other held-out recordings, or at the model's own guess")
@@ -643,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = evaluate_checkpoint(args.workdir, overrides, args.prompts, args.dnsmos, args.per_label,
                                       args.midi_pieces, args.midi_seconds, args.tts_utterances, args.asr_vocabulary,
-                                      args.tts_draws, args.tts_rate)
+                                      args.tts_draws, args.tts_rate, args.tts_duration_utterances)
     except (FileNotFoundError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -111,6 +111,8 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     assert "no complete checkpoint" in capsys.readouterr().err
     assert evaluate.main(["--workdir", cfg.workdir, "--tts-draws", "0"]) == 2  # refused before any sampling
     assert "--tts-draws must be at least 1, got 0" in capsys.readouterr().err
+    assert evaluate.main(["--workdir", cfg.workdir, "--tts-duration-utterances", "-1"]) == 2
+    assert "--tts-duration-utterances must be at least 0, got -1" in capsys.readouterr().err
 
 
 def test_dnsmos_scores_speech_offline(tmp_path):

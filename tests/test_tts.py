@@ -234,12 +234,13 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
     assert tts.main(["--workdir", cfg.workdir, "--text", "x" * 200, "--out", str(tmp_path / "long")]) == 2
     assert "at most 96" in capsys.readouterr().err
 
-    metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="off", tts_utterances=2, tts_draws=2)
+    metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="off", tts_utterances=2, tts_draws=2,
+                                           tts_duration_utterances=3)
     for key in ("duration_ratio", "alignment_diagonal", "real_alignment_diagonal", "guided_attention"):
         assert np.isfinite(metrics[key]), key
-    assert metrics["tts_utterances"] == 2 and metrics["tts_draws"] == 2
-    assert metrics["duration_syntheses"] == 4  # every draw of every transcript is timed
-    assert float(metrics["duration_within_20pct"] * 4).is_integer()
+    assert metrics["tts_utterances"] == 2 and metrics["tts_draws"] == 2 and metrics["duration_utterances"] == 3
+    assert metrics["duration_syntheses"] == 6  # every draw of every timed transcript, CER on the first 2
+    assert float(metrics["duration_within_20pct"] * 6).is_integer()
     if speech_eval.asr_available():
         assert 0.0 <= metrics["cer_resynth"] and "cer_vs_resynth" in metrics
     if metrics.get("cloned_utterances"):  # resemblyzer installed: the clone beside the vocoder's ceiling
