@@ -67,9 +67,10 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   the CER and the cloning (one batch per transcript; the draws differ in their
   prenet-dropout masks; a model with a speaking-rate conditioner at the speaker's rate
   over its other held-out recordings, `--tts-rate voice`, `tts_rate_given` the share that
-  had one): `duration_ratio` (synthesis over recording) and `duration_within_20pct` (the share of syntheses within ±20%: the
-  gate's stop accuracy) and the guided heads' `alignment_*` scores over every draw
-  (`duration_syntheses` of them), `real_alignment_*` teacher-forced on the recordings;
+  had one): `duration_ratio` (synthesis over recording) and `duration_within_20pct` (the
+  share of syntheses within ±20%: the gate's stop accuracy) and the guided heads'
+  `alignment_*` scores over every draw (`duration_syntheses` of them), `real_alignment_*`
+  teacher-forced on the recordings;
   `cer` of the first draws (pocketsphinx, the `eval` extra) beside `cer_resynth` (the
   recordings after the same Griffin-Lim: the vocoder's ceiling) and `cer_real`; and voice
   cloning (`cloning_metrics`, resemblyzer): speaker identification of clones beside that of
@@ -390,14 +391,19 @@ def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text:
     return continuation.text_alignments(cfg, sampler.params, frames, conditions, np.array([frames.shape[1]]))[0]
 
 
+def same_speaker_others(metas: list[dict], target: int) -> list[int]:
+    """Indices of the utterances other than `target` by `target`'s speaker ([] without one)."""
+    speaker = metas[target].get("speaker")
+    return [i for i, m in enumerate(metas) if i != target and speaker is not None and m.get("speaker") == speaker]
+
+
 def speaker_rate(cfg: ExperimentConfig, metas: list[dict], waves: list[np.ndarray], target: int) -> float | None:
     """The speaking rate (characters per second, `tts.recording_rate`) of utterance `target`'s
     speaker: the mean over the speaker's other held-out recordings, not `target` itself
     (whose rate would give its duration away); None without a speaker or other recordings."""
     from audiolm_jax import tts
 
-    speaker = metas[target].get("speaker")
-    others = [i for i, m in enumerate(metas) if i != target and speaker is not None and m.get("speaker") == speaker]
+    others = same_speaker_others(metas, target)
     if not others:
         return None
     return float(np.mean([tts.recording_rate(cfg, metas[i]["text"] or "", waves[i]) for i in others]))
@@ -407,8 +413,7 @@ def cloning_voice(metas: list[dict], waves: list[np.ndarray], target: int, max_s
     """The utterance whose voice and transcript prompt the cloning of utterance `target`: the
     shortest other utterance of the same speaker, if it is at most `max_samples` long (it
     must leave room for the new speech in the trained window); None otherwise."""
-    speaker = metas[target].get("speaker")
-    others = [i for i, m in enumerate(metas) if i != target and speaker is not None and m.get("speaker") == speaker]
+    others = same_speaker_others(metas, target)
     shortest = min(others, key=lambda i: len(waves[i])) if others else None
     return shortest if shortest is not None and len(waves[shortest]) <= max_samples else None
 
