@@ -68,9 +68,11 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   prenet-dropout masks; a model with a speaking-rate conditioner at the speaker's rate
   over its other held-out recordings, `--tts-rate voice`, `tts_rate_given` the share that
   had one): `duration_ratio` (synthesis over recording) and `duration_within_20pct` (the
-  share of syntheses within ±20%: the gate's stop accuracy) and the guided heads'
-  `alignment_*` scores over every draw (`duration_syntheses` of them), `real_alignment_*`
-  teacher-forced on the recordings;
+  share of syntheses within ±20%: the gate's stop accuracy), where the time goes
+  (`speech_eval.reading_and_tail`: `reading_ratio`, a synthesis' positions until its focus
+  nears the text's end over the recording's, and `tail_groups` from there to its end beside
+  the recordings' `real_tail_groups`) and the guided heads' `alignment_*` scores over every
+  draw (`duration_syntheses` of them), `real_alignment_*` teacher-forced on the recordings;
   `cer` of the first draws (pocketsphinx, the `eval` extra) beside `cer_resynth` (the
   recordings after the same Griffin-Lim: the vocoder's ceiling) and `cer_real`; and voice
   cloning (`cloning_metrics`, resemblyzer): speaker identification of clones beside that of
@@ -450,13 +452,18 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     synthesised = continuation.continue_prompts(drawn, sampler.params, sampler.stats, prompts, key)
     reference_db = [np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0] for i in timed]
     rows, real_rows = [], []
+    margin = 3 if cfg.sample.gate_focus_margin is None else cfg.sample.gate_focus_margin
     for n, (i, cont) in enumerate(zip(timed, synthesised)):
+        real_alignment = real_text_alignment(sampler, reference_db[n], texts[n], waves[i])
+        real_reading, real_tail = speech_eval.reading_and_tail(real_alignment, margin)
         for wave, alignment in zip(cont.full, cont.alignments):
             ratio = len(wave) / max(len(waves[i]), 1)
+            reading, tail = speech_eval.reading_and_tail(alignment, margin)
             rows.append({"duration_ratio": ratio, "duration_within_20pct": float(abs(ratio - 1.0) <= 0.2),
+                         "reading_ratio": reading / max(real_reading, 1), "tail_groups": float(tail),
                          **{f"alignment_{k}": v for k, v in speech_eval.alignment_scores(alignment).items()}})
-        real_rows.append({f"real_alignment_{k}": v for k, v in speech_eval.alignment_scores(
-            real_text_alignment(sampler, reference_db[n], texts[n], waves[i])).items()})
+        real_rows.append({"real_tail_groups": float(real_tail), **{f"real_alignment_{k}": v for k, v in
+                                                                   speech_eval.alignment_scores(real_alignment).items()}})
     out = {k: float(np.mean([r[k] for r in table])) for table in (rows, real_rows) for k in table[0]}
     out["tts_utterances"], out["tts_draws"], out["duration_syntheses"] = len(chosen), draws, len(rows)
     out["duration_utterances"] = len(timed)

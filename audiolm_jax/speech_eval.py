@@ -155,3 +155,19 @@ def alignment_scores(alignment: np.ndarray, min_monotonic: float = 0.9, min_cove
     coverage = float(reached.mean())
     return {"monotonic": monotonic, "coverage": coverage,
             "diagonal": float(monotonic >= min_monotonic and coverage >= min_coverage)}
+
+
+def reading_and_tail(alignment: np.ndarray, margin: int = 3) -> tuple[int, int]:
+    """Where a synthesis' or recording's time goes, from its alignment `[positions,
+    characters]`: the positions before its running focus (the furthest character attended
+    most so far) first comes within `margin` characters of the text's last — reading the
+    text — and the positions from there on — its tail: the last word and what follows it,
+    where the gate may end speech (`sample.gate_focus_margin`). In positions (decoding
+    groups of `frames_per_step` frames)."""
+    alignment = np.asarray(alignment)
+    if alignment.shape[0] == 0 or alignment.shape[1] == 0:
+        return 0, 0
+    running = np.maximum.accumulate(np.argmax(alignment, axis=1))
+    near = np.flatnonzero(running >= alignment.shape[1] - 1 - margin)
+    reading = int(near[0]) if len(near) else alignment.shape[0]
+    return reading, alignment.shape[0] - reading

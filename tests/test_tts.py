@@ -182,6 +182,21 @@ def test_character_error_rate_and_edit_distance():
     assert speech_eval.character_error_rate(["ab", "cd"], ["", "cd"]) == pytest.approx(2 / 4)
 
 
+def test_reading_and_tail_split_an_alignment_where_its_focus_nears_the_end():
+    """12 positions walk 10 characters (the focus first within 3 of the last, character 6,
+    at position 7), then 5 hold the last: 7 positions of reading, 10 of tail; a focus that
+    glances back does not undo the running focus; a focus that never nears the end is all
+    reading."""
+    walk = np.eye(10)[[0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9]]
+    assert speech_eval.reading_and_tail(walk, margin=3) == (7, 10)
+    glance = walk.copy()
+    glance[9] = np.eye(10)[2]  # position 9 looks back at character 2
+    assert speech_eval.reading_and_tail(glance, margin=3) == (7, 10)
+    assert speech_eval.reading_and_tail(walk, margin=0) == (10, 7)
+    assert speech_eval.reading_and_tail(walk[:6], margin=3) == (6, 0)
+    assert speech_eval.reading_and_tail(np.zeros((0, 10))) == (0, 0)
+
+
 def test_alignment_scores_tell_a_diagonal_from_a_stall_and_a_scramble():
     diagonal = np.eye(20)[np.repeat(np.arange(20), 3)]
     assert speech_eval.alignment_scores(diagonal) == {"monotonic": 1.0, "coverage": 1.0, "diagonal": 1.0}
@@ -236,7 +251,8 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
 
     metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="off", tts_utterances=2, tts_draws=2,
                                            tts_duration_utterances=3)
-    for key in ("duration_ratio", "alignment_diagonal", "real_alignment_diagonal", "guided_attention"):
+    for key in ("duration_ratio", "alignment_diagonal", "real_alignment_diagonal", "guided_attention",
+                "reading_ratio", "tail_groups", "real_tail_groups"):
         assert np.isfinite(metrics[key]), key
     assert metrics["tts_utterances"] == 2 and metrics["tts_draws"] == 2 and metrics["duration_utterances"] == 3
     assert metrics["duration_syntheses"] == 6  # every draw of every timed transcript, CER on the first 2
