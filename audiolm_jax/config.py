@@ -96,6 +96,7 @@ class ConditionConfig:
     text: bool = False  # condition on each example's text (transcript or caption), as characters
     max_text_chars: int = 96  # characters of text kept (longer texts are cut at a word boundary)
     text_layers: int = 2  # bidirectional Transformer layers of the character encoder
+    text_window: int = 0  # each character encoder layer sees this many characters either side (0: the whole text)
     text_positions: Literal["learned", "sinusoid"] = "sinusoid"  # character positions: Transformer-TTS's sinusoids with a learned scale, or a learned vector each
     midi: Literal["none", "frames", "tokens"] = "none"  # "frames": each position adds the piano roll of the frames it predicts; "tokens": note events cross-attended
     max_note_tokens: int = 512  # note-event tokens kept per window (midi="tokens"; later events dropped)
@@ -451,6 +452,7 @@ def _validate_model(m: ModelConfig) -> None:
     for name in ("max_labels", "max_text_chars", "max_note_tokens"):
         _require(getattr(c, name) > 0, f"model.condition.{name}", getattr(c, name), "a positive integer")
     _require(c.text_layers >= 0, "model.condition.text_layers", c.text_layers, ">= 0")
+    _require(c.text_window >= 0, "model.condition.text_window", c.text_window, ">= 0 characters (0: the whole text)")
     _require(c.note_layers >= 0, "model.condition.note_layers", c.note_layers, ">= 0")
     _require(0.0 <= c.dropout < 1.0, "model.condition.dropout", c.dropout, "a probability in [0, 1)")
     _require(0.0 <= c.each_dropout < 0.5, "model.condition.each_dropout", c.each_dropout, "a probability in [0, 0.5)")

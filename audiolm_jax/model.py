@@ -237,11 +237,13 @@ class CrossAttention(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, context: Optional[jax.Array], context_mask: Optional[jax.Array],
                  cache: Optional[dict[str, jax.Array]] = None, query_frames: Optional[jax.Array] = None,
-                 context_frames: Optional[jax.Array] = None
+                 context_frames: Optional[jax.Array] = None, local: Optional[jax.Array] = None
                  ) -> tuple[jax.Array, dict[str, jax.Array], Optional[jax.Array]]:
         """With `timed`, queries are rotated (RoPE) by `query_frames` `[T]` (the time, in mel
         frames, of what each position predicts) and context keys by `context_frames` `[B, S]`
-        (each entry's time), so a query's score for an entry depends on their distance in time."""
+        (each entry's time), so a query's score for an entry depends on their distance in time.
+        `local` `[T, S]` (bool; unguided attention only) limits each query to those entries
+        (`EncoderBlock.window`)."""
         d_model = x.shape[-1]
         head_dim = d_model // self.num_heads
         proj = lambda name: nn.DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
@@ -257,8 +259,10 @@ class CrossAttention(nn.Module):
             valid = jnp.ones(context.shape[:2], jnp.float32) if context_mask is None else context_mask
         new_cache = {"context_k": k, "context_v": v, "context_mask": valid.astype(jnp.float32)}
         if not self.guided_heads:
-            out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype),
-                                               mask=valid[:, None, None, :].astype(bool))
+            seen = valid[:, None, None, :].astype(bool)  # [B, 1, 1, S]
+            if local is not None:
+                seen = seen & local[None, None]
+            out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask=seen)
             return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out), new_cache, None
         allowed = valid.astype(bool)  # [B, S]
         stepping = cache is not None and "context_focus" in cache and x.shape[1] == 1
@@ -386,17 +390,23 @@ class Block(nn.Module):
 
 class EncoderBlock(nn.Module):
     """Pre-RMSNorm bidirectional Transformer layer over a masked sequence `[B, S, width]`:
-    attention of the sequence to itself (`CrossAttention` over its own valid positions), MLP."""
+    attention of the sequence to itself (`CrossAttention` over its own valid positions, with
+    `window` > 0 only those within `window` positions either side), MLP."""
 
     num_heads: int
     dtype: Any
+    window: int = 0  # positions each position sees either side (0: all)
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
         width = x.shape[-1]
         h = nn.RMSNorm(dtype=self.dtype, name="norm_attn")(x)
         keys = jnp.asarray(mask).at[:, 0].set(1.0)  # an empty text still has one key: no row attends to nothing
-        a, _, _ = CrossAttention(self.num_heads, self.dtype, name="attn")(h, h, keys)
+        local = None
+        if self.window > 0:  # a position always sees itself, so no row attends to nothing here either
+            offsets = jnp.arange(x.shape[1])
+            local = jnp.abs(offsets[:, None] - offsets[None, :]) <= self.window  # [S, S]
+        a, _, _ = CrossAttention(self.num_heads, self.dtype, name="attn")(h, h, keys, local=local)
         x = x + a.astype(jnp.float32)
         return x + Mlp(4 * width, self.dtype, name="mlp")(nn.RMSNorm(dtype=self.dtype, name="norm_mlp")(x)
                                                          ).astype(jnp.float32)
@@ -487,7 +497,7 @@ class Conditioner(nn.Module):
         context, mask = [slot[:, None, :]], [jnp.ones((batch, 1), jnp.float32)]
         if cfg.text:
             x = self._encode("text", conditions["text"], conditions["text_mask"], conditioning.VOCABULARY_SIZE,
-                             cfg.max_text_chars, cfg.text_layers, init, cfg.text_positions)
+                             cfg.max_text_chars, cfg.text_layers, init, cfg.text_positions, cfg.text_window)
             context.append(x)
             mask.append(conditions["text_mask"].astype(jnp.float32) * (1.0 - drop_text[:, None].astype(jnp.float32)))
         frames = None
@@ -520,9 +530,10 @@ class Conditioner(nn.Module):
         return jnp.where(missing[:, None], null[None, :], encode())
 
     def _encode(self, name: str, ids: jax.Array, ids_mask: jax.Array, vocabulary: int, max_length: int, layers: int,
-                init: Any, positions: str = "learned") -> jax.Array:
+                init: Any, positions: str = "learned", window: int = 0) -> jax.Array:
         """Token ids `[B, S]` (mask `[B, S]`) → `[B, S, width]` float32: an embedding, positions
-        and `layers` bidirectional layers, then RMSNorm (parameters named `name`_*).
+        and `layers` bidirectional layers (each position seeing `window` tokens either side;
+        0: all), then RMSNorm (parameters named `name`_*).
 
         `positions`: "learned", a learned vector per position (`max_length` of them); or
         "sinusoid", Transformer-TTS's scaled positional encoding (Li et al. 2019; ESPnet's
@@ -538,7 +549,7 @@ class Conditioner(nn.Module):
         else:
             x = x + self.param(f"{name}_positions", init, (max_length, self.width))[None, : ids.shape[1]]
         for i in range(layers):
-            x = EncoderBlock(self.num_heads, self.dtype, name=f"{name}_block_{i}")(x, ids_mask.astype(jnp.float32))
+            x = EncoderBlock(self.num_heads, self.dtype, window, name=f"{name}_block_{i}")(x, ids_mask.astype(jnp.float32))
         return nn.RMSNorm(dtype=self.dtype, name=f"{name}_norm")(x).astype(jnp.float32)
 
 

@@ -553,3 +553,28 @@ def test_a_rate_model_trains_on_each_examples_own_rate_and_speaks_at_the_voices(
     run(cfg)  # trains (rate dropout drawn), evaluates and samples through the one path
     assert tts.main(["--workdir", cfg.workdir, "--text", "blue", "--rate", "12", "--seconds", "0.5",
                      "--sample.griffin_lim_iters=2", "--out", str(tmp_path / "told")]) == 0
+
+
+def test_a_windowed_text_encoder_keeps_each_character_to_its_neighbourhood():
+    """With `text_window` w and L layers a character's encoding depends on the characters
+    within L·w of it and no others; with 0, on the whole text."""
+    from audiolm_jax.model import Conditioner
+
+    def encodings(window, text):
+        cond = C.ConditionConfig(text=True, max_text_chars=40, text_layers=2, text_window=window)
+        model = Conditioner(cond, 32, 4, jnp.float32)
+        arrays = conditioning.condition_arrays(cond, texts=[text])
+        params = model.init(jax.random.key(0), arrays)
+        return np.asarray(model.apply(params, arrays)[0])[0, 1:]  # the characters' entries (slot 0 is the summary)
+
+    text, changed = "the quiet river runs slowly past", "the quiet river ruxs slowly past"
+    where = text.index("runs") + 2  # the one character that differs
+    for window in (2, 0):
+        moved = np.abs(encodings(window, text) - encodings(window, changed)).max(axis=1)[: len(text)] > 1e-6
+        distance = np.abs(np.arange(len(text)) - where)
+        if window:
+            np.testing.assert_array_equal(moved, distance <= 2 * window)
+        else:
+            assert moved.all()
+    with pytest.raises(C.ConfigError, match="model.condition.text_window"):
+        C.validate(apply_overrides(tts_config("/tmp/unused"), ["--model.condition.text_window=-1"]))
