@@ -254,8 +254,6 @@ class SampleConfig:
     monotonic: int = 3  # guided text attention: each step attends from 1 character before the last focus to this many after (0: free)
     max_dwell: int = 0  # guided text attention: a focus held on one character this many groups moves on; on the last, speech ends (0: no limit)
     gate_focus_margin: Optional[int] = 3  # guided text attention: the gate ends speech only once the focus is within this many characters of the text's last (None: wherever it fires)
-    pace_band: float = 0.0  # guided text attention: each character reached within ±this fraction of the time the speaking rate gives it (a prompt's rate, else the training transcripts'; 0: off)
-    pace_slack: float = 3.0  # with pace_band: characters the focus may stray past that band
 
 
 @dataclasses.dataclass(frozen=True)
@@ -577,10 +575,6 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
     _require(s.component_temperature > 0, "sample.component_temperature", s.component_temperature, "> 0")
     _require(s.monotonic >= 0, "sample.monotonic", s.monotonic, ">= 0 characters (0: unconstrained attention)")
     _require(s.max_dwell >= 0, "sample.max_dwell", s.max_dwell, ">= 0 groups (0: no limit)")
-    _require(0.0 <= s.pace_band < 1.0, "sample.pace_band", s.pace_band, "in [0, 1) (a fraction of each character's time; 0: off)")
-    _require(s.pace_slack >= 0, "sample.pace_slack", s.pace_slack, ">= 0 characters")
-    _require(s.pace_band == 0 or s.monotonic > 0, "sample.pace_band", s.pace_band,
-             "0 while sample.monotonic is 0 (pacing moves the monotonic window)")
     _require(s.gate_focus_margin is None or s.gate_focus_margin >= 0, "sample.gate_focus_margin", s.gate_focus_margin,
              "None or >= 0 characters")
     _require(s.guidance >= 0, "sample.guidance", s.guidance, ">= 0 (1: no guidance)")

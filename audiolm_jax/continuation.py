@@ -200,22 +200,6 @@ def monotonic_characters(config: ExperimentConfig) -> int:
     return config.sample.monotonic if config.model.condition.guided_layers else 0
 
 
-def text_pace(config: ExperimentConfig, stats: NormStats, prompt: Prompt) -> Optional[float]:
-    """Characters of text per decoding position (group) that `sample.pace_band` paces a
-    guided TTS synthesis of `prompt` at: its `rate` (characters per second; a voice's or a
-    told one), else the training transcripts' (`stats.speaking_rate`), times the seconds of
-    a group. None (unpaced) with pace_band 0, without guided text attention, or without a
-    rate."""
-    if config.sample.pace_band <= 0 or not config.model.condition.guided_layers:
-        return None
-    rate = prompt.rate if prompt.rate is not None else stats.speaking_rate
-    if rate is None:
-        log.warning("sample.pace_band is set but prompt '%s' has no speaking rate and the checkpoint's statistics "
-                    "none: it is not paced", prompt.name)
-        return None
-    return float(rate) * config.model.frames_per_step / config.audio.frames_per_second
-
-
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels"))
 def _guided_attention(model_config: ModelConfig, n_mels: int, params: Any, groups: jax.Array,
                       conditions: dict) -> jax.Array:
@@ -319,7 +303,6 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
     new_frames = int(round(s.seconds * a.frames_per_second))
     window = decode.trained_window(config)
     results = []
-    paces = lambda pace: None if pace is None else np.full(s.num_samples, pace, np.float32)
     for index, prompt in enumerate(prompts):
         prompt_frames = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
         go = go_frames_before(config, prompt)
@@ -334,8 +317,7 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
                                   bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
                                   window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
                                   monotonic=monotonic_characters(config),
-                                  max_dwell=config.sample.max_dwell, pace=paces(text_pace(config, stats, prompt)),
-                                  pace_band=s.pace_band, pace_slack=s.pace_slack)
+                                  max_dwell=config.sample.max_dwell)
         r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
         alignments = text_alignments(config, params, decoded.frames, conditions, every_frame)
         ends = every_frame  # each sample's frames, go frames included

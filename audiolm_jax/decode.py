@@ -170,24 +170,20 @@ class Decoded(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "window", "temperature", "prenet_dropout",
-                                             "guided", "monotonic", "max_dwell", "component_temperature",
-                                             "pace_band", "pace_slack"))
+                                             "guided", "monotonic", "max_dwell", "component_temperature"))
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
              conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
              temperature: float, prenet_dropout: bool, guided: bool, guidance: jax.Array, monotonic: int = 0,
-             max_dwell: int = 0, component_temperature: float = 1.0, clean_before: jax.Array | int = 0,
-             pace: Optional[jax.Array] = None, pace_band: float = 0.0, pace_slack: float = 3.0
+             max_dwell: int = 0, component_temperature: float = 1.0, clean_before: jax.Array | int = 0
              ) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1; those below `clean_before`, a
     prompt's, without prenet dropout) into a fresh `window`-position cache
     (with `conditions` from `guided_conditions`: `2B` rows when `guided`, mixed at the scale
     `guidance` (a traced scalar, so a sweep of scales compiles once), from
-    `effective_guidance`; with `pace` `[B]`, characters per position, the guided layers'
-    caches paced: `paced_cache`); returns the next group `[B, 1, r*M]` with its gate
-    probability `[B, 1]`, and the cache."""
-    model = MelTransformer(model_config, n_mels, monotonic, max_dwell, pace_band, pace_slack)
-    cache = paced_cache(model_config, init_cache(model_config, context.shape[0] * (2 if guided else 1), steps=window),
-                        None if pace is None else _doubled(pace, guided))
+    `effective_guidance`); returns the next group `[B, 1, r*M]` with its gate probability
+    `[B, 1]`, and the cache."""
+    model = MelTransformer(model_config, n_mels, monotonic, max_dwell)
+    cache = init_cache(model_config, context.shape[0] * (2 if guided else 1), steps=window)
     outputs, cache = model.apply({"params": params}, _doubled(context, guided), cache=cache, start=0,
                                  conditions=conditions, example_ids=_example_ids(context.shape[0], guided),
                                  prenet_deterministic=not prenet_dropout, prenet_clean_before=clean_before,
@@ -201,21 +197,21 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "num_steps", "temperature",
                                              "prenet_dropout", "guided", "monotonic", "max_dwell",
-                                             "component_temperature", "pace_band", "pace_slack"))
+                                             "component_temperature"))
 def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, start: jax.Array,
             first: jax.Array, step_conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array,
             bounds: jax.Array, num_steps: int, temperature: float, prenet_dropout: bool, guided: bool,
-            guidance: jax.Array, monotonic: int = 0, max_dwell: int = 0, component_temperature: float = 1.0,
-            pace_band: float = 0.0, pace_slack: float = 3.0) -> tuple[jax.Array, jax.Array]:
+            guidance: jax.Array, monotonic: int = 0, max_dwell: int = 0, component_temperature: float = 1.0
+            ) -> tuple[jax.Array, jax.Array]:
     """Feeds `first` `[B, 1, r*M]` at position `start` and each prediction after it, `num_steps`
     times (`guided`: over a cache of 2B rows, mixed at the traced scale `guidance` from
     `effective_guidance` ≠ 1);
     returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
     probabilities `[B, num_steps]`. `step_conditions` (None, or `notes` `[B', num_steps, W]`
     for a MIDI-conditioned model, with `drop` `[B']` when guided) are what each step is
-    told besides the cached context; `monotonic`, `max_dwell`, `pace_band` and `pace_slack`
-    constrain guided text attention (`model.CrossAttention`)."""
-    model = MelTransformer(model_config, n_mels, monotonic, max_dwell, pace_band, pace_slack)
+    told besides the cached context; `monotonic` and `max_dwell` constrain guided text
+    attention (`model.CrossAttention`)."""
+    model = MelTransformer(model_config, n_mels, monotonic, max_dwell)
 
     def step(carry, i):
         cache, current = carry
@@ -233,17 +229,6 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
 
     _, (groups, ended) = jax.lax.scan(step, (cache, first), jnp.arange(num_steps))
     return jnp.swapaxes(groups, 0, 1), jnp.swapaxes(ended, 0, 1)
-
-
-def paced_cache(model_config: ModelConfig, cache: list, pace: Optional[jax.Array]) -> list:
-    """`cache` (`init_cache`) with `context_pace` `pace` `[B]` (characters of text per
-    position; 0: unpaced) in each guided layer's entry, which `model.CrossAttention.pace_band`
-    reads; unchanged with pace None."""
-    if pace is None:
-        return cache
-    first_guided = model_config.num_layers - model_config.condition.guided_layers
-    return [{**layer, "context_pace": jnp.asarray(pace, jnp.float32)} if i >= first_guided else layer
-            for i, layer in enumerate(cache)]
 
 
 def prompt_groups(prompt: np.ndarray, frames_per_step: int) -> jax.Array:
@@ -336,8 +321,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
              guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
              monotonic: int = 0, max_dwell: int = 0, component_temperature: float = 1.0,
-             clean_prompt: bool = False, pace: Optional[np.ndarray] = None, pace_band: float = 0.0,
-             pace_slack: float = 3.0) -> Decoded:
+             clean_prompt: bool = False) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
@@ -347,11 +331,8 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     group, groups)`, called once per chunk. With guided text attention
     (`model.condition.guided_layers`), `monotonic` m > 0 keeps each step's attention within
     1 character before and m after the last step's focus, and `max_dwell` d > 0 moves a
-    focus on past a character it has held for d groups, and `pace_band` b > 0 keeps the
-    focus of each row with a `pace` `[batch]` > 0 (characters per group) within ±b of the
-    time that pace gives each character, give or take `pace_slack` characters, from where
-    each chunk's prefill left it (`model.CrossAttention`); the recompute reference has no
-    such constraint, so the two agree only at m = 0.
+    focus on past a character it has held for d groups (`model.CrossAttention`); the
+    recompute reference has no such constraint, so the two agree only at m = 0.
     `temperature` and `component_temperature` are `draw_group`'s. With `prenet_dropout`,
     `clean_prompt` passes the prompt's groups through the prenet without dropout (only
     generated groups are dropped; `prompt_clean_positions`).
@@ -374,9 +355,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
                                                clip, float(temperature), bool(prenet_dropout), guidance != 1.0,
                                                jnp.float32(guidance), int(monotonic), int(max_dwell),
                                                float(component_temperature),
-                                               jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, at)),
-                                               None if pace is None or pace_band <= 0 else jnp.asarray(pace, jnp.float32),
-                                               float(pace_band), float(pace_slack))
+                                               jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, at)))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
@@ -384,8 +363,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
                                        _with_rolls(fed, rolls, at + context_len, new - 1, keys=("drop",)),
                                        dropout_key, noise_key, clip, new - 1, float(temperature),
                                        bool(prenet_dropout), guidance != 1.0, jnp.float32(guidance),
-                                       int(monotonic), int(max_dwell), float(component_temperature),
-                                       float(pace_band), float(pace_slack))
+                                       int(monotonic), int(max_dwell), float(component_temperature))
             pieces, ended = pieces + [more], ended + [more_ended]
         groups = jnp.concatenate([groups, *pieces], axis=1)
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

@@ -65,11 +65,10 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   transcripts, spread over the speakers, synthesised from text alone `--tts-draws` times
   each for the durations and alignments, the first `--tts-utterances` (24) of them for
   the CER and the cloning (one batch per transcript; the draws differ in their
-  prenet-dropout masks; a model with a speaking-rate conditioner, or sampled with
-  `--sample.pace_band` (`tts_pace_band`), at the speaker's rate over its other held-out
-  recordings, `--tts-rate voice`, `tts_rate_given` the share that had one):
-  `duration_ratio` (synthesis over recording) and `duration_within_20pct` (the share of
-  syntheses within ±20%: the gate's stop accuracy), where the time goes
+  prenet-dropout masks; a model with a speaking-rate conditioner at the speaker's rate
+  over its other held-out recordings, `--tts-rate voice`, `tts_rate_given` the share that
+  had one): `duration_ratio` (synthesis over recording) and `duration_within_20pct` (the
+  share of syntheses within ±20%: the gate's stop accuracy), where the time goes
   (`speech_eval.reading_and_tail`: `reading_ratio`, a synthesis' positions until its focus
   nears the text's end over the recording's, and `tail_groups` from there to its end beside
   the recordings' `real_tail_groups`) and the guided heads' `alignment_*` scores over every
@@ -429,9 +428,9 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     speakers, `draws` syntheses of each for the durations and alignments (one sampling
     seed's durations were 0.71, 0.88 or 0.92 within ±20% for the same model, and one model
     timed 0.92 of 24 sentences but 0.85 of 96: README), the first `utterances` of them for
-    the CER and the cloning. A model with a speaking-rate conditioner, or sampling paced
-    by a rate (`tts.takes_rate`), speaks each at its speaker's rate (`speaker_rate`) with
-    `tts_rate` "voice", at its own guess or the training transcripts' rate with "none"."""
+    the CER and the cloning. A model with a speaking-rate conditioner
+    speaks each at its speaker's rate (`speaker_rate`) with `tts_rate` "voice", at its own
+    guess with "none"."""
     import dataclasses
 
     from audiolm_jax import speech_eval, tts
@@ -446,7 +445,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
                                                               seconds=cfg.data.segment_seconds))
     texts = [metas[i]["text"] for i in timed]
-    with_rate = tts.takes_rate(cfg) and tts_rate == "voice"
+    with_rate = cfg.model.condition.speaking_rate and tts_rate == "voice"
     rates = [speaker_rate(cfg, metas, waves, i) if with_rate else None for i in timed]
     prompts = [tts.speech_prompt(cfg, sampler.stats, text, rate=r) for text, r in zip(texts, rates)]
     drawn = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=draws))  # clones: one each
@@ -469,7 +468,6 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     out["tts_utterances"], out["tts_draws"], out["duration_syntheses"] = len(chosen), draws, len(rows)
     out["duration_utterances"] = len(timed)
     out["tts_rate_given"] = float(np.mean([r is not None for r in rates]))  # share spoken at their speaker's rate
-    out["tts_pace_band"] = cfg.sample.pace_band  # the pacing the durations were sampled with (0: the model's own)
     rebuilt_by_index: dict[int, np.ndarray] = {}
 
     def resynthesised(i: int) -> np.ndarray:
@@ -563,9 +561,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     of each (MIDI-conditioned runs; needs the `eval` extra's transcriber).
     `tts_utterances`: held-out transcripts synthesised (TTS runs: guided text attention),
     `tts_draws` times each for the durations and alignments, over `tts_duration_utterances`
-    (when more: the CER and the cloning stay on the first `tts_utterances`), a model with a
-    speaking-rate conditioner or paced sampling (`sample.pace_band`) at each speaker's rate
-    (`tts_rate` "voice") or its own guess or the training transcripts' rate ("none");
+    (when more: the CER and the cloning stay on the first `tts_utterances`), a model with a speaking-rate
+    conditioner at each speaker's rate (`tts_rate` "voice") or its own guess ("none");
     `asr_vocabulary`: 'corpus' (the recogniser hears only the held-out transcripts' words)
     or 'open' (pocketsphinx's general English language model).
     """

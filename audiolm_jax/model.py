@@ -223,16 +223,7 @@ class CrossAttention(nn.Module):
     `max_dwell` d > 0 as well, a step whose focus has held one entry for d positions
     attends only to the entries after it (focus + 1 to focus + m; not at the text's last
     entry, past which there is only the end: `continuation.ended_by_dwell`): a focus that
-    sticks, drawing one sound out for many frames, is moved on. With `pace_band` b > 0 as
-    well, rows whose cache holds a `context_pace` `[B]` > 0 (characters per position, put
-    there before the prefill: `decode.generate`'s `pace`) are paced: k steps after the
-    prefill, whose focus o is the origin, the focus may be no further on than
-    o + k·pace/(1 − b) + `pace_slack` (a focus that runs ahead is held, and not moved on by
-    `max_dwell`) and is pushed on to at least o + k·pace/(1 + b) − `pace_slack` (a focus that
-    lags is moved on): each character reached within ±b of the time the pace gives it,
-    the way a duration model bounds a FastSpeech synthesis. Rows with pace 0 are free.
-    With pacing, the unguided layers' decoding steps keep to the window of the first guided
-    layer (`MelTransformer._unguided_window`).
+    sticks, drawing one sound out for many frames, is moved on.
     """
 
     num_heads: int
@@ -242,21 +233,17 @@ class CrossAttention(nn.Module):
     guided_heads: int = 0  # heads whose mean weights are returned (and drive the focus); 0: none
     monotonic: int = 0  # decoding steps attend within [focus - 1, focus + monotonic] (0: unconstrained)
     max_dwell: int = 0  # with monotonic: steps whose focus held one entry this many positions attend past it (0: no limit)
-    pace_band: float = 0.0  # with monotonic: paced rows' focus kept within ±this fraction of the time the pace gives (0: off)
-    pace_slack: float = 3.0  # with pace_band: entries the focus may stray past that band
 
     @nn.compact
     def __call__(self, x: jax.Array, context: Optional[jax.Array], context_mask: Optional[jax.Array],
                  cache: Optional[dict[str, jax.Array]] = None, query_frames: Optional[jax.Array] = None,
-                 context_frames: Optional[jax.Array] = None, local: Optional[jax.Array] = None,
-                 window: Optional[jax.Array] = None
+                 context_frames: Optional[jax.Array] = None, local: Optional[jax.Array] = None
                  ) -> tuple[jax.Array, dict[str, jax.Array], Optional[jax.Array]]:
         """With `timed`, queries are rotated (RoPE) by `query_frames` `[T]` (the time, in mel
         frames, of what each position predicts) and context keys by `context_frames` `[B, S]`
         (each entry's time), so a query's score for an entry depends on their distance in time.
         `local` `[T, S]` (bool; unguided attention only) limits each query to those entries
-        (`EncoderBlock.window`); a `window` `[B, S]` (bool) limits an unguided layer's decoding
-        step to those entries (`MelTransformer`: the first guided layer's `step_window`)."""
+        (`EncoderBlock.window`)."""
         d_model = x.shape[-1]
         head_dim = d_model // self.num_heads
         proj = lambda name: nn.DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
@@ -275,87 +262,44 @@ class CrossAttention(nn.Module):
             seen = valid[:, None, None, :].astype(bool)  # [B, 1, 1, S]
             if local is not None:
                 seen = seen & local[None, None]
-            if window is not None:
-                seen = seen & window[:, None, None, :]
             out = jax.nn.dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask=seen)
             return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out), new_cache, None
         allowed = valid.astype(bool)  # [B, S]
         stepping = cache is not None and "context_focus" in cache and x.shape[1] == 1
-        floor = None  # [B, 1]: the least focus after this step (monotonic decoding steps only)
+        moved_on = None  # [B, 1]: rows whose held focus this step must leave (monotonic decoding steps only)
         if stepping and self.monotonic > 0:
-            window, floor = step_window(cache, allowed, self.monotonic, self.max_dwell, self.pace_band, self.pace_slack)
-            allowed = allowed & window
+            entry = jnp.arange(allowed.shape[1])[None, :]
+            focus = cache["context_focus"][:, None]
+            last = jnp.sum(allowed, axis=1, keepdims=True) - 1  # the text's last entry (entries are contiguous)
+            moved_on = (cache["context_dwell"][:, None] >= self.max_dwell) & (focus < last) & (self.max_dwell > 0)
+            lowest = jnp.where(moved_on, focus + 1, focus - 1)
+            allowed = allowed & ((entry == 0) | ((entry >= lowest) & (entry <= focus + self.monotonic)))
         scores = jnp.einsum("bthd,bshd->bhts", q.astype(jnp.float32), k.astype(jnp.float32)) / np.sqrt(head_dim)
         weights = jax.nn.softmax(jnp.where(allowed[:, None, None, :], scores, -1e30), axis=-1)
         out = jnp.einsum("bhts,bshd->bthd", weights, v.astype(jnp.float32)).astype(self.dtype)
         alignment = weights[:, : self.guided_heads].mean(axis=1)  # [B, T, S]
         if cache is not None:
             new_cache.update(_advance_focus(alignment, cache if stepping else None,
-                                            None if floor is None else floor[:, 0]))
-            new_cache.update(_advance_pace(new_cache["context_focus"], cache, stepping))
+                                            None if moved_on is None else moved_on[:, 0]))
         return nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, name="out")(out), new_cache, alignment
 
 
-def step_window(cache: dict[str, jax.Array], valid: jax.Array, monotonic: int, max_dwell: int, pace_band: float,
-                pace_slack: float) -> tuple[jax.Array, jax.Array]:
-    """The context entries a monotonic decoding step over a guided layer's `cache` may attend
-    `[B, S]` (bool; entry 0, the summary slot, always) and the least focus after it `[B, 1]`
-    (see `CrossAttention`), for valid entries `valid` `[B, S]`."""
-    entry = jnp.arange(valid.shape[1])[None, :]
-    focus = cache["context_focus"][:, None]
-    last = jnp.sum(valid, axis=1, keepdims=True) - 1  # the text's last entry (entries are contiguous)
-    earliest, latest = _paced_bounds(cache, pace_band, pace_slack)  # [B, 1] each
-    held_back = focus + 1 > latest  # a paced focus that ran ahead waits for the pace
-    moved_on = (cache["context_dwell"][:, None] >= max_dwell) & (focus < last) & (max_dwell > 0)
-    lowest = jnp.where(moved_on & ~held_back, focus + 1, focus - 1)
-    lowest = jnp.minimum(jnp.maximum(lowest, jnp.ceil(earliest)), last)
-    highest = jnp.maximum(jnp.minimum(focus + monotonic, jnp.floor(latest)), jnp.maximum(lowest, focus))
-    return (entry == 0) | ((entry >= lowest) & (entry <= highest)), jnp.maximum(focus, lowest)
-
-
 def _advance_focus(alignment: jax.Array, cache: Optional[dict[str, jax.Array]],
-                   floor: Optional[jax.Array] = None) -> dict[str, jax.Array]:
+                   moved_on: Optional[jax.Array] = None) -> dict[str, jax.Array]:
     """The guided heads' `context_focus` and `context_dwell` `[B]` (see `CrossAttention`)
     after positions whose mean attention is `alignment` `[B, T, S]` (entry 0 the summary
-    slot): over a decoding step's `cache` the focus only moves on (to at least `floor` `[B]`
-    where given, even if the step looked only at the summary slot) and the dwell counts the
-    positions it has held; at prefill (cache None) the focus is where the last position
-    looked and the dwell how many positions just before it looked there too."""
+    slot): over a decoding step's `cache` the focus only moves on (by at least one entry
+    where `moved_on` `[B]`, even if the step looked only at the summary slot) and the dwell
+    counts the positions it has held; at prefill (cache None) the focus is where the last
+    position looked and the dwell how many positions just before it looked there too."""
     seen = jnp.argmax(alignment[:, :, 1:], axis=-1).astype(jnp.float32) + 1.0  # [B, T]; entry 0 is no text
     if cache is None:
         trailing = jnp.cumprod(seen[:, ::-1] == seen[:, -1:], axis=1)  # 1 while looking back stays on the focus
         return {"context_focus": seen[:, -1], "context_dwell": jnp.sum(trailing, axis=1).astype(jnp.float32) - 1.0}
-    focus = jnp.maximum(cache["context_focus"] if floor is None else floor, seen[:, -1])
+    floor = cache["context_focus"] + (0.0 if moved_on is None else moved_on.astype(jnp.float32))
+    focus = jnp.maximum(floor, seen[:, -1])
     dwell = jnp.where(focus > cache["context_focus"], 0.0, cache["context_dwell"] + 1.0)
     return {"context_focus": focus, "context_dwell": dwell}
-
-
-def _advance_pace(focus: jax.Array, cache: Optional[dict[str, jax.Array]], stepping: bool) -> dict[str, jax.Array]:
-    """A paced cache's `context_pace`, `context_origin` (the focus `[B]` after the prefill)
-    and `context_elapsed` (decoding steps since it) `[B]` after this call; {} for a cache
-    without `context_pace` (see `CrossAttention.pace_band`)."""
-    if cache is None or "context_pace" not in cache:
-        return {}
-    if not stepping:
-        return {"context_pace": cache["context_pace"], "context_origin": focus, "context_elapsed": jnp.zeros_like(focus)}
-    return {"context_pace": cache["context_pace"], "context_origin": cache["context_origin"],
-            "context_elapsed": cache["context_elapsed"] + 1.0}
-
-
-def _paced_bounds(cache: dict[str, jax.Array], band: float, slack: float) -> tuple[jax.Array, jax.Array]:
-    """The least and the most focus `[B, 1]` a decoding step over `cache` may have with
-    pacing (`CrossAttention.pace_band`): the origin plus this step's elapsed positions times
-    the pace, over (1 + band) less `slack` and over (1 − band) plus `slack`; -inf and +inf
-    (no bound) for unpaced rows or with band 0."""
-    unbounded = jnp.full(cache["context_focus"].shape, jnp.inf)[:, None]
-    if band <= 0 or "context_pace" not in cache:
-        return -unbounded, unbounded
-    pace, paced = cache["context_pace"][:, None], cache["context_pace"][:, None] > 0
-    advance = (cache["context_elapsed"][:, None] + 1.0) * pace
-    origin = cache["context_origin"][:, None]
-    earliest = jnp.where(paced, origin + advance / (1.0 + band) - slack, -unbounded)
-    latest = jnp.where(paced, origin + advance / (1.0 - band) + slack, unbounded)
-    return earliest, latest
 
 
 @jax.custom_vjp
@@ -407,12 +351,9 @@ class Block(nn.Module):
     guided: bool = False  # its cross-attention's first heads are guided to the diagonal (returns their weights)
     monotonic: int = 0  # see `CrossAttention.monotonic`
     max_dwell: int = 0  # see `CrossAttention.max_dwell`
-    pace_band: float = 0.0  # see `CrossAttention.pace_band`
-    pace_slack: float = 3.0  # see `CrossAttention.pace_slack`
 
     @nn.compact
-    def __call__(self, x, positions, example_ids, cache, context, context_mask, context_frames, deterministic: bool,
-                 text_window: Optional[jax.Array] = None):
+    def __call__(self, x, positions, example_ids, cache, context, context_mask, context_frames, deterministic: bool):
         """→ (x `[B, T, d_model]`, the layer's new cache or None, the guided heads' mean
         cross-attention `[B, T, S]` or None)."""
         cfg, dtype = self.config, _dtype(self.config)
@@ -435,11 +376,10 @@ class Block(nn.Module):
             guided_heads = cfg.condition.guided_heads if self.guided else 0
             h, context_cache, alignment = CrossAttention(cfg.num_heads, dtype, cfg.rope_base, timed=timed,
                                                          guided_heads=guided_heads, monotonic=self.monotonic,
-                                                         max_dwell=self.max_dwell, pace_band=self.pace_band,
-                                                         pace_slack=self.pace_slack, name="cross")(
+                                                         max_dwell=self.max_dwell,
+                                                         name="cross")(
                 nn.RMSNorm(dtype=dtype, name="norm_cross")(x), context, context_mask, cache,
-                query_frames=(positions + 1) * cfg.frames_per_step if timed else None, context_frames=context_frames,
-                window=None if guided_heads else text_window)
+                query_frames=(positions + 1) * cfg.frames_per_step if timed else None, context_frames=context_frames)
             if new_cache is not None:
                 new_cache = {**new_cache, **context_cache}
             x = x + drop(h)
@@ -663,8 +603,6 @@ class MelTransformer(nn.Module):
     n_mels: int
     monotonic: int = 0  # decoding steps' guided text attention: `CrossAttention.monotonic` (0: free)
     max_dwell: int = 0  # with monotonic: `CrossAttention.max_dwell` (0: no limit)
-    pace_band: float = 0.0  # with monotonic: `CrossAttention.pace_band` (0: no pacing)
-    pace_slack: float = 3.0  # with pace_band: `CrossAttention.pace_slack`
 
     @nn.compact
     def __call__(self, groups: jax.Array, *, cache: Optional[Cache] = None,
@@ -710,15 +648,12 @@ class MelTransformer(nn.Module):
         block_cls = nn.remat(Block, static_argnums=(8,)) if cfg.remat else Block
         new_cache: Optional[Cache] = None if cache is None else []
         alignments = []
-        text_window = self._unguided_window(cache, steps)
         for i in range(cfg.num_layers):
             layer_cache = None if cache is None else cache[i]
             guided = i >= cfg.num_layers - cfg.condition.guided_layers
             x, layer_new, alignment = block_cls(cfg, guided=guided, monotonic=self.monotonic, max_dwell=self.max_dwell,
-                                                 pace_band=self.pace_band, pace_slack=self.pace_slack,
                                                  name=f"block_{i}")(
-                x, positions, example_ids, layer_cache, context, context_mask, context_frames, deterministic,
-                text_window)
+                x, positions, example_ids, layer_cache, context, context_mask, context_frames, deterministic)
             if new_cache is not None:
                 new_cache.append(layer_new)
             if alignment is not None:
@@ -747,22 +682,6 @@ class MelTransformer(nn.Module):
         if alignments:  # TTS: the guided heads' attention over the context (entry 0 the summary slot, then characters)
             outputs["alignment"] = jnp.mean(jnp.stack(alignments), axis=0)
         return {name: value[:, :steps] for name, value in outputs.items()}, new_cache
-
-    def _unguided_window(self, cache: Optional[Cache], steps: int) -> Optional[jax.Array]:
-        """With pacing (`pace_band` > 0) at a monotonic decoding step (one position over a
-        cache whose first guided layer is paced, `decode.paced_cache`), the entries `[B, S]`
-        that layer's `step_window` allows a paced row (all entries for an unpaced one), for
-        the unguided layers' cross-attention to keep to as well (a layer free to read anywhere
-        would read at its own pace); else None."""
-        cfg = self.config
-        first_guided = cfg.num_layers - cfg.condition.guided_layers
-        if not (self.pace_band > 0 and self.monotonic > 0 and cfg.condition.guided_layers and cache is not None
-                and steps == 1 and "context_pace" in cache[first_guided]):
-            return None
-        guide_cache = cache[first_guided]
-        window, _ = step_window(guide_cache, guide_cache["context_mask"] > 0, self.monotonic, self.max_dwell,
-                                self.pace_band, self.pace_slack)
-        return window | (guide_cache["context_pace"][:, None] <= 0)  # unpaced rows read freely
 
     def _residual_base(self, groups: jax.Array) -> jax.Array:
         """With `predict_residual`, the last input frame tiled over the group (else 0)."""

@@ -20,16 +20,12 @@ from audiolm_jax import atomic
 class NormStats:
     """Per-mel-bin mean, std, and lowest and highest level of the training log-mel (dB),
     each `[n_mels]`. `low`/`high` bound generated frames to the range training ever showed
-    (statistics written before they existed load with None: no per-bin bound). A run on
-    whole transcribed utterances also keeps `speaking_rate`, the median characters per
-    second of its training transcripts (`sample.pace_band` paces text-only synthesis by it;
-    None for other runs and statistics written before it existed)."""
+    (statistics written before they existed load with None: no per-bin bound)."""
 
     mean: np.ndarray
     std: np.ndarray
     low: Optional[np.ndarray] = None
     high: Optional[np.ndarray] = None
-    speaking_rate: Optional[float] = None
 
     def normalise(self, log_mel_db: np.ndarray) -> np.ndarray:
         """dB `[..., n_mels]` → zero-mean unit-variance per bin."""
@@ -52,8 +48,6 @@ class NormStats:
         out = {"mean": [float(x) for x in self.mean], "std": [float(x) for x in self.std]}
         if self.low is not None and self.high is not None:
             out.update(low=[float(x) for x in self.low], high=[float(x) for x in self.high])
-        if self.speaking_rate is not None:
-            out["speaking_rate"] = float(self.speaking_rate)
         return out
 
     @classmethod
@@ -63,7 +57,6 @@ class NormStats:
             std = np.asarray(data["std"], np.float32)
             low = np.asarray(data["low"], np.float32) if "low" in data else None
             high = np.asarray(data["high"], np.float32) if "high" in data else None
-            speaking_rate = float(data["speaking_rate"]) if data.get("speaking_rate") is not None else None
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{source}: expected {{'mean': [...], 'std': [...]}} ({e})") from None
         if mean.shape != std.shape or mean.ndim != 1 or not np.all(std > 0):
@@ -71,9 +64,7 @@ class NormStats:
         for name, bound in (("low", low), ("high", high)):
             if bound is not None and bound.shape != mean.shape:
                 raise ValueError(f"{source}: '{name}' must have one value per bin like 'mean'")
-        if speaking_rate is not None and not speaking_rate > 0:
-            raise ValueError(f"{source}: 'speaking_rate' must be positive characters per second, got {speaking_rate}")
-        return cls(mean, std, low, high, speaking_rate)
+        return cls(mean, std, low, high)
 
     def save(self, path: str) -> None:
         atomic.write_json(path, self.to_dict())

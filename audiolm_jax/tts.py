@@ -39,9 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--voice", default=None, help="a recording whose voice to speak in (wav, flac, ...)")
     parser.add_argument("--voice-text", default=None, help="what the --voice recording says (its transcript)")
     parser.add_argument("--rate", type=float, default=None,
-                        help="speaking rate in characters per second, for a model trained with "
-                             "model.condition.speaking_rate or sampled with --sample.pace_band (default: the --voice "
-                             "recording's, else the model's guess or the training transcripts' rate)")
+                        help="speaking rate in characters per second (a model trained with "
+                             "model.condition.speaking_rate; default: the --voice recording's, else the model's guess)")
     parser.add_argument("--seconds", type=float, default=None, help="most seconds of new speech (--sample.seconds)")
     parser.add_argument("--num-samples", type=int, default=None, help="renditions (--sample.num_samples)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
@@ -64,29 +63,19 @@ def recording_rate(config: config_lib.ExperimentConfig, text: str, wave: np.ndar
                                              config.model.condition.max_text_chars)[0])
 
 
-def takes_rate(config: config_lib.ExperimentConfig) -> bool:
-    """Whether synthesis uses a speaking rate: a model trained with a rate conditioner
-    (`model.condition.speaking_rate`) or sampling paced by one (`sample.pace_band` with
-    guided text attention)."""
-    paced = config.sample.pace_band > 0 and config.model.condition.guided_layers > 0
-    return bool(config.model.condition.speaking_rate or paced)
-
-
 def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: Optional[tuple[str, object]] = None,
                   voice_text: Optional[str] = None, rate: Optional[float] = None) -> continuation.Prompt:
     """The prompt that speaks `text`: from no audio, or continuing `voice` (name, mono
     `[samples]` at `audio.sample_rate`) whose transcript `voice_text` comes before `text`.
-    A model with a speaking-rate conditioner (`model.condition.speaking_rate`), or one
-    sampled with `sample.pace_band` (`continuation.text_pace`), speaks at `rate` characters
-    per second, by default the voice's own (`recording_rate`), without a voice at a rate it
-    guesses (the conditioner) or the training transcripts' (the pace); a rate for a run
-    that uses none (`takes_rate`), or not positive, is a ValueError. A voice must leave
-    room in the trained window for the new speech: ValueError otherwise; a text longer than
-    `model.condition.max_text_chars` is a ConditionError."""
+    A model with a speaking-rate conditioner (`model.condition.speaking_rate`) speaks at
+    `rate` characters per second, by default the voice's own (`recording_rate`), without a
+    voice at a rate it guesses; a rate for a model without one, or not
+    positive, is a ValueError. A voice must leave room in the trained window for the new
+    speech: ValueError otherwise; a text longer than `model.condition.max_text_chars` is a
+    ConditionError."""
     max_chars = config.model.condition.max_text_chars
-    if rate is not None and not takes_rate(config):
-        raise ValueError("a speaking rate needs a model trained with one (model.condition.speaking_rate) "
-                         "or pacing (--sample.pace_band)")
+    if rate is not None and not config.model.condition.speaking_rate:
+        raise ValueError("a speaking rate needs a model trained with one (model.condition.speaking_rate)")
     if rate is not None and not rate > 0:
         raise ValueError(f"the speaking rate must be positive characters per second, got {rate}")
     name = generate.prompt_name(None, text)
@@ -102,7 +91,7 @@ def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: 
                              f"the new speech in the model's {segment:g} s window (data.segment_seconds)")
         trained_on_pairs = config.data.paired_utterances > 0  # the break mark is known only to a model trained on pairs
         full_text = conditioning.join_transcripts(voice_text, text, marked=trained_on_pairs)
-        if rate is None and takes_rate(config):
+        if rate is None and config.model.condition.speaking_rate:
             rate = recording_rate(config, voice_text, wave)
         prompt = dataclasses.replace(continuation.prompt_from_waveform(f"{name}_as_{voice_name}", wave, config),
                                      text=full_text)

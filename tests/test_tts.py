@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from audiolm_jax.cli import apply_overrides
-from audiolm_jax import conditioning, config as C, data as data_lib, decode, speech_eval, train, tts
+from audiolm_jax import conditioning, config as C, data as data_lib, speech_eval, train, tts
 from audiolm_jax.data import voices
 from audiolm_jax.model import MelTransformer, init_cache, init_params
 from tests.helpers import tiny_config
@@ -578,100 +578,3 @@ def test_a_windowed_text_encoder_keeps_each_character_to_its_neighbourhood():
             assert moved.all()
     with pytest.raises(C.ConfigError, match="model.condition.text_window"):
         C.validate(apply_overrides(tts_config("/tmp/unused"), ["--model.condition.text_window=-1"]))
-
-
-def _paced_foci(pace, band, slack=1.0, steps=24, max_dwell=2):
-    """The last (guided) layer's focus after the prefill and after each of `steps` decoding
-    steps `[len(pace), 1 + steps]` over a pangram, each row paced at `pace[row]` characters
-    per step (0: free) with `band` and `slack`; every row is fed the same groups."""
-    cfg = tts_config("/tmp/unused").model
-    model = MelTransformer(cfg, 16, 2, max_dwell, band, slack)
-    params = jax.tree.map(lambda p: p * 4.0, init_params(cfg, 16, jax.random.key(0)))
-    rows = len(pace)
-    conditions = conditioning.condition_arrays(cfg.condition, texts=["the quick brown fox jumps over the lazy dog"] * rows)
-    cache = decode.paced_cache(cfg, init_cache(cfg, rows, steps=steps + 2), jnp.asarray(pace, jnp.float32))
-    _, cache = model.apply({"params": params}, jnp.zeros((rows, 2, 32)), cache=cache, start=0, conditions=conditions)
-    rng, foci = np.random.default_rng(1), [np.asarray(cache[-1]["context_focus"])]
-    for i in range(steps):
-        group = jnp.asarray(np.repeat(rng.standard_normal((1, 1, 32)), rows, axis=0), jnp.float32)
-        _, cache = model.apply({"params": params}, group, cache=cache, start=2 + i)
-        foci.append(np.asarray(cache[-1]["context_focus"]))
-    return np.stack(foci, axis=1)
-
-
-def test_a_paced_focus_reaches_each_character_within_the_band_of_its_time():
-    """A fast pace pushes a lagging focus on, a slow one holds a running focus back (even
-    past max_dwell), and an unpaced row decodes as without pacing."""
-    last = len("the quick brown fox jumps over the lazy dog")
-    fast, slow, band, slack = 1.5, 0.1, 0.2, 1.0
-    foci = _paced_foci([fast, slow, 0.0], band, slack)
-    origin, k = foci[:, 0], np.arange(foci.shape[1])
-    earliest = np.minimum(np.ceil(origin[0] + k * fast / (1 + band) - slack), last)
-    latest = np.floor(origin[1] + k * slow / (1 - band) + slack)
-    assert np.all(foci[0, 1:] >= earliest[1:])
-    assert np.all(foci[1] <= np.maximum(latest, origin[1]))
-    free = foci[2]
-    np.testing.assert_array_equal(free, _paced_foci([fast], 0.0, slack)[0])  # pace 0 is free, as band 0 is
-    assert np.any(free < earliest) and free[-1] > latest[-1]  # left alone it lags the fast pace and outruns the slow
-
-
-def test_text_pace_is_the_prompts_rate_else_the_training_transcripts(tmp_path):
-    from audiolm_jax import continuation
-
-    cfg = apply_overrides(tts_config(str(tmp_path / "run")), ["--sample.pace_band=0.2"])
-    per_group = cfg.model.frames_per_step / cfg.audio.frames_per_second  # seconds of a decoding position
-    stats = data_lib.NormStats(np.zeros(16, np.float32), np.ones(16, np.float32), speaking_rate=12.0)
-    assert continuation.text_pace(cfg, stats, tts.speech_prompt(cfg, stats, "blue", rate=9.5)) == pytest.approx(
-        9.5 * per_group)
-    assert continuation.text_pace(cfg, stats, tts.speech_prompt(cfg, stats, "blue")) == pytest.approx(12.0 * per_group)
-    no_rate = dataclasses.replace(stats, speaking_rate=None)
-    assert continuation.text_pace(cfg, no_rate, tts.speech_prompt(cfg, stats, "blue")) is None
-    unpaced = apply_overrides(cfg, ["--sample.pace_band=0"])
-    assert continuation.text_pace(unpaced, stats, tts.speech_prompt(cfg, stats, "blue", rate=9.5)) is None
-    voice = voices.speak("red green", 3, sample_rate=8000)  # a clone is paced at its voice's rate
-    assert tts.speech_prompt(cfg, stats, "blue", ("v", voice), "red green").rate == pytest.approx(
-        tts.recording_rate(cfg, "red green", voice))
-    with pytest.raises(ValueError, match="pace_band"):
-        tts.speech_prompt(unpaced, stats, "blue", rate=9.5)
-    for field, value in (("pace_band", "1.0"), ("pace_band", "-0.1"), ("pace_slack", "-1")):
-        with pytest.raises(C.ConfigError, match=f"sample.{field}"):
-            C.validate(apply_overrides(cfg, [f"--sample.{field}={value}"]))
-    with pytest.raises(C.ConfigError, match="sample.pace_band"):
-        C.validate(apply_overrides(cfg, ["--sample.monotonic=0"]))
-
-
-def test_a_transcribed_sets_statistics_keep_its_median_speaking_rate(tmp_path):
-    cfg = tts_config(str(tmp_path / "run"))
-    dataset = data_lib.prepare(cfg)
-    rates = [tts.recording_rate(cfg, dataset.train[int(i)]["text"].decode(),
-                                dataset.train[int(i)]["speech"].astype(np.float32) / 32768.0)
-             for i in dataset._train_ids]
-    assert dataset.stats.speaking_rate == pytest.approx(float(np.median(rates)), rel=1e-5)
-    assert 3.0 < dataset.stats.speaking_rate < 40.0
-    again = data_lib.NormStats.from_dict(dataset.stats.to_dict())
-    assert again.speaking_rate == pytest.approx(dataset.stats.speaking_rate)
-    with pytest.raises(ValueError, match="speaking_rate"):
-        data_lib.NormStats.from_dict({**dataset.stats.to_dict(), "speaking_rate": 0.0})
-    assert data_lib.prepare(dataclasses.replace(cfg, model=dataclasses.replace(
-        cfg.model, condition=C.ConditionConfig()))).stats.speaking_rate is None  # not a text run
-
-
-def test_a_paced_step_holds_the_unguided_layers_to_the_guided_window():
-    """Pacing only works if no layer reads ahead: a paced row's unguided layers see the first
-    guided layer's window; an unpaced row, or decoding without pacing, sees every entry."""
-    from audiolm_jax.model import step_window
-
-    cfg = tts_config("/tmp/unused").model
-    first_guided = cfg.num_layers - cfg.condition.guided_layers
-    assert first_guided > 0  # the test model has an unguided layer
-    mask = jnp.asarray(np.arange(20)[None, :] < np.array([[20], [20]]), jnp.float32)
-    guided = {"context_mask": mask, "context_focus": jnp.array([5.0, 5.0]), "context_dwell": jnp.zeros(2),
-              "context_pace": jnp.array([0.5, 0.0]), "context_origin": jnp.array([2.0, 2.0]),
-              "context_elapsed": jnp.array([3.0, 3.0])}
-    cache = [{} for _ in range(first_guided)] + [guided] * cfg.condition.guided_layers
-    window = np.asarray(MelTransformer(cfg, 16, 3, 0, 0.2, 1.0)._unguided_window(cache, 1))
-    expected = np.asarray(step_window(guided, mask > 0, 3, 0, 0.2, 1.0)[0])
-    np.testing.assert_array_equal(window[0], expected[0])
-    assert 0 < window[0, 1:].sum() < 19 and window[1].all()
-    assert MelTransformer(cfg, 16, 3, 0, 0.0, 1.0)._unguided_window(cache, 1) is None
-    assert MelTransformer(cfg, 16, 3, 0, 0.2, 1.0)._unguided_window(cache, 2) is None  # a prefill is not a step

@@ -13,7 +13,6 @@ augment if configured, pad, log-mel for the whole batch in one JAX call, normali
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
@@ -50,8 +49,7 @@ class Dataset:
       augmentation, which works on waveforms).
     `stats` are computed when not given: from the whole log-mels of the first
     `data.stats_clips` examples ("log_mel"), else from as many random training crops drawn
-    from `seed`; a text-conditioned set of whole utterances (`data.crop="utterance"`) adds
-    its transcripts' median speaking rate (`_median_speaking_rate`).
+    from `seed`.
 
     With `condition` active, batches also carry the examples' conditions
     (`conditioning.condition_arrays`): the class label from `label_key` (a tfds ClassLabel,
@@ -84,14 +82,11 @@ class Dataset:
         self._eval_ids, _ = self._usable(self.eval, "evaluation")
         self._pairing = self._pairing_table(train_facts) if data.paired_utterances else None
         self._mels: dict[str, list[np.ndarray]] = {}
-        computed = stats is None
         if cache == "log_mel":
             db = log_mels or (self._whole_log_mels(self.train), self._whole_log_mels(self.eval))
             stats = stats or compute_norm_stats(db[0], data.stats_clips)
             self._mels = {"train": [stats.normalise(m) for m in db[0]], "eval": [stats.normalise(m) for m in db[1]]}
         self.stats: NormStats = stats or compute_norm_stats(self.sample_log_mels(data.stats_clips, seed), data.stats_clips)
-        if computed and condition.text and train_facts is not None:
-            self.stats = dataclasses.replace(self.stats, speaking_rate=self._median_speaking_rate(train_facts))
 
     @classmethod
     def from_log_mels(cls, train: list[np.ndarray], eval: list[np.ndarray], stats: NormStats, audio: AudioConfig,
@@ -162,18 +157,6 @@ class Dataset:
                     len(conditioning.normalise_text(meta["text"])) if meta["text"] else 0)
 
         return np.array(list(self._pool.map(facts, range(len(source)))), np.int64).reshape(-1, 3)
-
-    def _median_speaking_rate(self, facts: np.ndarray) -> Optional[float]:
-        """The median characters per second over the transcribed examples among `facts`
-        (`_utterance_facts` `[K, 3]`): the characters the model reads (at most
-        `model.condition.max_text_chars`) over the seconds of each example's whole-window
-        frames, as `tts.recording_rate` measures a recording; None without transcripts."""
-        spoken = facts[facts[:, 2] > 0]
-        if not len(spoken):
-            return None
-        seconds = np.array([whole_window_frames(int(n), self.audio) for n in spoken[:, 0]]) / self.audio.frames_per_second
-        chars = np.minimum(spoken[:, 2], self.condition.max_text_chars)
-        return float(np.median(chars / np.maximum(seconds, 0.01)))
 
     @staticmethod
     def _pairing_table(facts: np.ndarray) -> dict[str, np.ndarray]:
