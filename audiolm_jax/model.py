@@ -403,7 +403,7 @@ class EncoderBlock(nn.Module):
         h = nn.RMSNorm(dtype=self.dtype, name="norm_attn")(x)
         keys = jnp.asarray(mask).at[:, 0].set(1.0)  # an empty text still has one key: no row attends to nothing
         local = None
-        if self.window > 0:  # a position always sees itself, so no row attends to nothing here either
+        if self.window > 0:  # a valid position sees itself; padding whose window has no valid key stays finite, masked downstream
             offsets = jnp.arange(x.shape[1])
             local = jnp.abs(offsets[:, None] - offsets[None, :]) <= self.window  # [S, S]
         a, _, _ = CrossAttention(self.num_heads, self.dtype, name="attn")(h, h, keys, local=local)
