@@ -236,8 +236,14 @@ def gate_allowed(alignments: Optional[list[np.ndarray]], context_groups: int, ne
     gate alone) without alignments or with margin None."""
     if alignments is None or margin is None:
         return None
-    near_end = [running_focus(a) >= a.shape[1] - 1 - margin for a in alignments]
-    return _per_new_group(near_end, context_groups, new_groups, beyond=True)
+    return _per_new_group([focus_near_end(a, margin) for a in alignments], context_groups, new_groups, beyond=True)
+
+
+def focus_near_end(alignment: np.ndarray, margin: int) -> np.ndarray:
+    """Per position `[positions]` of an alignment `[positions, characters]`: whether its
+    running focus has come within `margin` characters of the text's last (where the gate
+    may end speech, `gate_allowed`)."""
+    return running_focus(alignment) >= alignment.shape[1] - 1 - margin
 
 
 def running_focus(alignment: np.ndarray) -> np.ndarray:

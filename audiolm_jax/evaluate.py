@@ -561,8 +561,9 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     of each (MIDI-conditioned runs; needs the `eval` extra's transcriber).
     `tts_utterances`: held-out transcripts synthesised (TTS runs: guided text attention),
     `tts_draws` times each for the durations and alignments, over `tts_duration_utterances`
-    (when more: the CER and the cloning stay on the first `tts_utterances`), a model with a speaking-rate
-    conditioner at each speaker's rate (`tts_rate` "voice") or its own guess ("none");
+    (when more: the CER and the cloning stay on the first `tts_utterances`), a model with a
+    speaking-rate conditioner at each speaker's rate (`tts_rate` "voice") or its own guess
+    ("none");
     `asr_vocabulary`: 'corpus' (the recogniser hears only the held-out transcripts' words)
     or 'open' (pocketsphinx's general English language model).
     """

@@ -164,10 +164,11 @@ def reading_and_tail(alignment: np.ndarray, margin: int = 3) -> tuple[int, int]:
     text — and the positions from there on — its tail: the last word and what follows it,
     where the gate may end speech (`sample.gate_focus_margin`). In positions (decoding
     groups of `frames_per_step` frames)."""
+    from audiolm_jax.continuation import focus_near_end  # the gate's own rule (imports JAX: only here)
+
     alignment = np.asarray(alignment)
     if alignment.shape[0] == 0 or alignment.shape[1] == 0:
         return 0, 0
-    running = np.maximum.accumulate(np.argmax(alignment, axis=1))
-    near = np.flatnonzero(running >= alignment.shape[1] - 1 - margin)
+    near = np.flatnonzero(focus_near_end(alignment, margin))
     reading = int(near[0]) if len(near) else alignment.shape[0]
     return reading, alignment.shape[0] - reading

@@ -183,10 +183,10 @@ def test_character_error_rate_and_edit_distance():
 
 
 def test_reading_and_tail_split_an_alignment_where_its_focus_nears_the_end():
-    """12 positions walk 10 characters (the focus first within 3 of the last, character 6,
-    at position 7), then 5 hold the last: 7 positions of reading, 10 of tail; a focus that
-    glances back does not undo the running focus; a focus that never nears the end is all
-    reading."""
+    """11 positions walk to the last of 10 characters (the focus first within 3 of the last,
+    character 6, at position 7), then 6 more hold it: 7 positions of reading, 10 of tail; a
+    focus that glances back does not undo the running focus; a focus that never nears the
+    end is all reading."""
     walk = np.eye(10)[[0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9]]
     assert speech_eval.reading_and_tail(walk, margin=3) == (7, 10)
     glance = walk.copy()
