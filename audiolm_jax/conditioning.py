@@ -14,6 +14,11 @@ A batch's conditions, all optional and batch-first like the mel:
   characters the model reads over the seconds of audio they are spoken in): in training
   the example's own, at sampling a voice's or a chosen one; `drop_rate` `[B]` marks rows
   without one (the learned null: the model guesses the rate);
+- `end_frame` `[B]` float32 (with `model.condition.duration`): the frame of the decoded
+  sequence (go frames included) at which the audio ends: the audio's first frame plus the
+  text's characters over `rate` in frames, so in training the example's own end (its rate
+  is its characters over its seconds), at sampling the end that rate gives; rows without a
+  rate (or with `drop_rate`) get the learned null;
 - `note_tokens` `[B, S]` int32, `note_mask` `[B, S]` and `note_frames` `[B, S]` (each
   token's time in mel frames): the note events of the window the model sees
   (`midi.note_tokens`), S = `model.condition.max_note_tokens`.
@@ -156,8 +161,8 @@ def check_label_set(labels: LabelSet, config: ConditionConfig) -> None:
 def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = None,
                      texts: Optional[Sequence[str]] = None, rolls: Optional[np.ndarray] = None,
                      note_tokens: Optional[np.ndarray] = None, frames_per_second: float = 0.0,
-                     voices: Optional[np.ndarray] = None, rates: Optional[np.ndarray] = None
-                     ) -> dict[str, np.ndarray]:
+                     voices: Optional[np.ndarray] = None, rates: Optional[np.ndarray] = None,
+                     audio_start_frame: int = 0) -> dict[str, np.ndarray]:
     """The conditions of a batch as the model takes them: `label` `[B]` (ids) when
     `config.label`, `text`/`text_mask` `[B, S]` when `config.text`, `notes` `[B, frames,
     3 * 88]` (piano rolls aligned to the mel frames, `midi.piano_roll`) when `config.midi`
@@ -166,8 +171,11 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
     "tokens"; `voice` `[B, Tv, n_mels]` (normalised frames of `voices`) with `voice_mask`
     when `config.voice` and voices are given (without, the model uses its learned null
     voice); `rate` `[B]` (`rates`, characters per second) when `config.speaking_rate` and
-    rates are given (without, the learned null rate); {} without conditioners. Raises
-    ConditionError when a conditioner's input is missing."""
+    rates are given (without, the learned null rate); with `config.duration` and rates,
+    `rate` and `end_frame` `[B]` (`audio_start_frame`, the decoded sequence's frame where the
+    audio starts, plus each text's characters over its rate at `frames_per_second`; see
+    `end_frames`); {} without conditioners. Raises ConditionError when a conditioner's
+    input is missing."""
     out: dict[str, np.ndarray] = {}
     if config.midi != "none":
         given = rolls if config.midi == "frames" else note_tokens
@@ -184,7 +192,7 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
     if config.voice and voices is not None:
         out["voice"] = np.asarray(voices, np.float32)
         out["voice_mask"] = np.ones(out["voice"].shape[:2], np.float32)
-    if config.speaking_rate and rates is not None:
+    if config.takes_rate and rates is not None:
         out["rate"] = np.asarray(rates, np.float32).reshape(-1)
     alone = config.each_dropout > 0  # trained to take the label or the text alone
     if config.label and config.text and labels is None and texts is None:
@@ -203,7 +211,22 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
         out["text"], out["text_mask"] = encode_texts([""] * rows if texts is None else texts, config.max_text_chars)
         if alone:
             out["drop_text"] = np.full(rows, texts is None)
+        if config.duration and "rate" in out and texts is not None:
+            out["end_frame"] = end_frames(out["text_mask"].sum(axis=1), out["rate"], frames_per_second,
+                                          audio_start_frame)
     return out
+
+
+def end_frames(chars: np.ndarray, rates: np.ndarray, frames_per_second: float, audio_start_frame: int
+               ) -> np.ndarray:
+    """`[B]` float32: the frame at which audio of `chars` `[B]` characters spoken at `rates`
+    `[B]` characters per second ends, counted from the decoded sequence's start, the audio
+    beginning at frame `audio_start_frame` (the go frames before it). Inverse of
+    `speaking_rates`: a training example's rate gives back its own end."""
+    if frames_per_second <= 0:
+        raise ValueError(f"end_frames: frames_per_second must be positive, got {frames_per_second}")
+    seconds = np.asarray(chars, np.float32) / np.maximum(np.asarray(rates, np.float32), 1e-3)
+    return (audio_start_frame + seconds * frames_per_second).astype(np.float32)
 
 
 def drop_mask(key: jax.Array, rate: float, example_ids: jax.Array) -> jax.Array:

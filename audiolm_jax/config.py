@@ -89,6 +89,10 @@ class ConditionConfig:
     With `voice`, a voice embedding of audio frames (`model.VoiceEncoder`) is added to every
     context entry: the example's own frames in training, the prompt's at sampling; with
     `speaking_rate`, an encoding of the speaking rate (characters per second) likewise.
+    With `duration`, each decoder position adds an encoding of the frames left until the
+    audio ends (`end_frame`, `conditioning.condition_arrays`): in training the example's own
+    end, at sampling the text's characters over a rate (a voice's, or a chosen one), so
+    pacing and the end-of-audio gate are tied to a length known before decoding.
     """
 
     label: bool = False  # condition on each example's class label (a learned embedding per label)
@@ -109,12 +113,18 @@ class ConditionConfig:
     voice_dim: int = 64  # width of the voice embedding's bottleneck (small, so it carries the voice, not the words)
     voice_dropout: float = 0.2  # share of training examples without their voice (the learned null: speech from text alone)
     speaking_rate: bool = False  # text: add the speaking rate (characters per second) to the context: the example's own in training, a voice's or a chosen one at sampling
-    rate_dropout: float = 0.2  # share of training examples without their rate (the learned null: the model guesses the rate)
+    rate_dropout: float = 0.2  # share of training examples without their rate and duration (the learned nulls: the model guesses)
+    duration: bool = False  # text: tell each decoder position the frames left until the audio ends: the example's own end in training, characters / rate at sampling (Stable Audio's timing conditioning, F5-TTS's estimate)
 
     @property
     def active(self) -> bool:
         """Whether the model has a conditioner at all."""
         return self.label or self.text or self.voice or self.midi != "none"
+
+    @property
+    def takes_rate(self) -> bool:
+        """Whether the conditions carry a speaking rate (for the rate conditioner or the duration)."""
+        return self.speaking_rate or self.duration
 
     @property
     def cross_attends(self) -> bool:
@@ -466,6 +476,8 @@ def _validate_model(m: ModelConfig) -> None:
              "off unless model.condition.text or .label is on (the voice joins their context)")
     _require(not c.speaking_rate or c.text, "model.condition.speaking_rate", c.speaking_rate,
              "off unless model.condition.text is on (a rate is characters per second)")
+    _require(not c.duration or c.text, "model.condition.duration", c.duration,
+             "off unless model.condition.text is on (the duration is the text's characters over a rate)")
     _require(0.0 <= c.rate_dropout < 1.0, "model.condition.rate_dropout", c.rate_dropout, "a probability in [0, 1)")
     _require(c.voice_dim > 0, "model.condition.voice_dim", c.voice_dim, "a positive integer")
     _require(0.0 <= c.voice_dropout < 1.0, "model.condition.voice_dropout", c.voice_dropout, "a probability in [0, 1)")

@@ -142,7 +142,8 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     the decoded sequence. A model with a voice conditioner takes the voice of the prompt's
     audio (`prompt_frames` `[rows, frames, n_mels]`, its log-mel normalised); a prompt
     without audio has none (the null); a speaking-rate conditioner the prompt's `rate`
-    (none: the null). A conditioned model needs what it was trained on:
+    (none: the null), a duration conditioner the end its text has at that rate, counted
+    from the audio's first frame (`notes_start_frame`; no rate: the null). A conditioned model needs what it was trained on:
     ConditionError naming the missing label, text or notes."""
     condition = config.model.condition
     if not condition.active:
@@ -167,7 +168,9 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
         raise ValueError("prompt_conditions: a model with a voice conditioner needs the prompt's frames")
     rates = None if prompt.rate is None else np.full(rows, prompt.rate, np.float32)
     try:
-        return conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices, rates=rates)
+        return conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices, rates=rates,
+                                             frames_per_second=config.audio.frames_per_second,
+                                             audio_start_frame=notes_start_frame(config, prompt))
     except conditioning.ConditionError as e:  # what is missing, said of this prompt
         known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
         raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
@@ -220,7 +223,7 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
     r, window = config.model.frames_per_step, decode.trained_window(config)
     usable = min(frames.shape[1] // r, window) * r
     groups = group_frames(np.asarray(frames[:, :usable], np.float32), r)
-    text_only = {k: conditions[k] for k in ("text", "text_mask", "voice", "voice_mask", "rate") if k in conditions}
+    text_only = {k: conditions[k] for k in ("text", "text_mask", "voice", "voice_mask", "rate", "end_frame") if k in conditions}
     attention = np.asarray(_guided_attention(config.model, frames.shape[-1], params, groups, text_only))[:, :, 1:]
     chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)  # entry 0 (dropped) is the summary slot
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]

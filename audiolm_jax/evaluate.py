@@ -65,7 +65,7 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   transcripts, spread over the speakers, synthesised from text alone `--tts-draws` times
   each for the durations and alignments, the first `--tts-utterances` (24) of them for
   the CER and the cloning (one batch per transcript; the draws differ in their
-  prenet-dropout masks; a model with a speaking-rate conditioner at the speaker's rate
+  prenet-dropout masks; a model with a speaking-rate or duration conditioner at the speaker's rate
   over its other held-out recordings, `--tts-rate voice`, `tts_rate_given` the share that
   had one): `duration_ratio` (synthesis over recording) and `duration_within_20pct` (the
   share of syntheses within ±20%: the gate's stop accuracy), where the time goes
@@ -389,7 +389,9 @@ def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text:
     frames = np.concatenate([np.zeros((cfg.data.go_frames, cfg.audio.n_mels), np.float32), mel])[None]
     rate = tts.recording_rate(cfg, text, waveform) if waveform is not None else None
     conditions = conditioning.condition_arrays(cfg.model.condition, texts=[text], voices=mel[None],
-                                               rates=None if rate is None else np.array([rate]))  # as trained
+                                               rates=None if rate is None else np.array([rate]),
+                                               frames_per_second=cfg.audio.frames_per_second,
+                                               audio_start_frame=cfg.data.go_frames)  # as trained
     return continuation.text_alignments(cfg, sampler.params, frames, conditions, np.array([frames.shape[1]]))[0]
 
 
@@ -428,7 +430,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     speakers, `draws` syntheses of each for the durations and alignments (one sampling
     seed's durations were 0.71, 0.88 or 0.92 within ±20% for the same model, and one model
     timed 0.92 of 24 sentences but 0.85 of 96: README), the first `utterances` of them for
-    the CER and the cloning. A model with a speaking-rate conditioner
+    the CER and the cloning. A model with a speaking-rate or duration conditioner
     speaks each at its speaker's rate (`speaker_rate`) with `tts_rate` "voice", at its own
     guess with "none"."""
     import dataclasses
@@ -445,7 +447,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
                                                               seconds=cfg.data.segment_seconds))
     texts = [metas[i]["text"] for i in timed]
-    with_rate = cfg.model.condition.speaking_rate and tts_rate == "voice"
+    with_rate = cfg.model.condition.takes_rate and tts_rate == "voice"
     rates = [speaker_rate(cfg, metas, waves, i) if with_rate else None for i in timed]
     prompts = [tts.speech_prompt(cfg, sampler.stats, text, rate=r) for text, r in zip(texts, rates)]
     drawn = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=draws))  # clones: one each

@@ -576,6 +576,47 @@ class NotesEncoder(nn.Module):
         return jnp.where(drop[:, None, None], null[None, None, :], h)
 
 
+class DurationEncoder(nn.Module):
+    """Frames left until the audio ends, `left` `[B, T]` (float, per position: from the first
+    frame of the group it predicts) → `[B, T, width]` float32 added to the decoder's input;
+    rows with `known` `[B]` false get a learned null vector instead (`model.condition.duration`).
+
+    Stable Audio's timing conditioning (Evans et al. 2024) tells a model the seconds it
+    should fill; an autoregressive decoder is told at every position how many are left, so
+    its pacing and its end-of-audio gate can follow a length fixed before decoding. `left`
+    is clipped to [-4 r, 2048] frames (past the end training sees only the gate's last
+    positions) and encoded as sines and cosines of periods 8 to 1024 frames and its value
+    over 256, through a gelu layer and a projection."""
+
+    width: int
+    frames_per_step: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, left: jax.Array, known: jax.Array) -> jax.Array:
+        left = jnp.clip(left.astype(jnp.float32), -4.0 * self.frames_per_step, 2048.0)
+        periods = 8.0 * 2.0 ** jnp.arange(8, dtype=jnp.float32)  # 8 ... 1024 frames
+        angles = 2.0 * np.pi * left[..., None] / periods
+        features = jnp.concatenate([jnp.sin(angles), jnp.cos(angles), left[..., None] / 256.0], axis=-1)
+        h = nn.gelu(nn.Dense(self.width, dtype=self.dtype, name="dense_0")(features.astype(self.dtype)))
+        h = nn.Dense(self.width, dtype=self.dtype, name="dense_1")(h).astype(jnp.float32)
+        null = self.param("null", nn.initializers.normal(0.02), (self.width,))
+        return jnp.where(known[:, None, None], h, null[None, None, :])
+
+
+def known_end_frames(conditions: Optional[dict], batch: int) -> tuple[jax.Array, jax.Array]:
+    """The conditions' `end_frame` `[B]` (0 where absent) and whether each row has one
+    `[B]` bool: absent, or dropped (`drop`, `drop_rate`), is the learned null."""
+    conditions = conditions or {}
+    if "end_frame" not in conditions:
+        return jnp.zeros((batch,), jnp.float32), jnp.zeros((batch,), bool)
+    missing = jnp.zeros((batch,), bool)
+    for key in ("drop", "drop_rate"):
+        if key in conditions:
+            missing = missing | conditions[key].astype(bool)
+    return conditions["end_frame"].astype(jnp.float32), ~missing
+
+
 class MelTransformer(nn.Module):
     """Groups of normalised log-mel frames in, a prediction of the next group out.
 
@@ -597,6 +638,10 @@ class MelTransformer(nn.Module):
     the context's keys and values from the prefill and later steps may omit them. MIDI
     (`notes` `[B, T, r * 3 * 88]`, one per position, see `next_group_rolls`) is added to
     the input by `NotesEncoder`, so every call, incremental ones too, passes its positions'.
+    With `model.condition.duration`, the frames left until `end_frame` `[B]` (the audio's
+    end, counted from this call's position 0; `known_end_frames`) are added to the input by
+    `DurationEncoder`; in incremental decoding the first layer's cache keeps each row's end
+    from the prefill (`end_frame`, `end_known`), so later steps need not pass it.
     """
 
     config: ModelConfig
@@ -637,6 +682,14 @@ class MelTransformer(nn.Module):
                                  "conditions['notes'] for every position")
             drop = conditions.get("drop", jnp.zeros((groups.shape[0],), bool)).astype(bool)
             x = x + NotesEncoder(cfg.d_model, dtype, name="notes")(conditions["notes"], drop)
+        ends = None
+        if cfg.condition.duration:
+            if cache is not None and "end_frame" in cache[0]:
+                ends = cache[0]["end_frame"], cache[0]["end_known"] > 0
+            else:
+                ends = known_end_frames(conditions, groups.shape[0])
+            left = ends[0][:, None] - ((positions + 1) * cfg.frames_per_step)[None, :].astype(jnp.float32)
+            x = x + DurationEncoder(cfg.d_model, cfg.frames_per_step, dtype, name="duration")(left, ends[1])
         context_frames = None
         if cfg.condition.cross_attends:
             cached = cache is not None and "context_k" in cache[0]
@@ -658,6 +711,8 @@ class MelTransformer(nn.Module):
                 new_cache.append(layer_new)
             if alignment is not None:
                 alignments.append(alignment)
+        if new_cache is not None and ends is not None:  # each row's end, for the steps after the prefill
+            new_cache[0] = {**new_cache[0], "end_frame": ends[0], "end_known": ends[1].astype(jnp.float32)}
         x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)
         width = cfg.frames_per_step * self.n_mels
         outputs = {}
@@ -709,7 +764,8 @@ def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
         config.condition, np.zeros(1, np.int32), [""],
         np.zeros((1, 3 * config.frames_per_step, midi.FEATURES_PER_FRAME), np.float32),
         np.zeros((1, config.condition.max_note_tokens), np.int32),
-        voices=np.zeros((1, config.frames_per_step, n_mels), np.float32), rates=np.ones(1, np.float32)) or None
+        voices=np.zeros((1, config.frames_per_step, n_mels), np.float32), rates=np.ones(1, np.float32),
+        frames_per_second=1.0) or None
     if conditions is not None and "notes" in conditions:
         conditions["notes"] = next_group_rolls(jnp.asarray(conditions["notes"]), config.frames_per_step)
     return model.init({"params": key}, dummy, context=context, conditions=conditions)["params"]

@@ -295,13 +295,13 @@ def condition_drops(key: jax.Array, condition: config_lib.ConditionConfig, examp
     learned nulls: `drop`, all of them (classifier-free guidance, `condition.dropout`); with
     `each_dropout`, `drop_label` and `drop_text`, one conditioner alone (so either can be
     given alone); with a voice conditioner, `drop_voice` (so text alone can be spoken); with
-    a speaking-rate conditioner, `drop_rate` (so text can be spoken at a rate the model
-    guesses). Each draw is `key` folded with its place in this list (1, 2, 3, 4), whether or
+    a speaking-rate or duration conditioner, `drop_rate` (so text can be spoken at a rate,
+    and for a duration, the model guesses). Each draw is `key` folded with its place in this list (1, 2, 3, 4), whether or
     not it is made."""
     drops = {"drop": conditioning.drop_mask(key, condition.dropout, example_ids)}
     alone = (("drop_label", condition.each_dropout), ("drop_text", condition.each_dropout),
              ("drop_voice", condition.voice_dropout if condition.voice else 0.0),
-             ("drop_rate", condition.rate_dropout if condition.speaking_rate else 0.0))
+             ("drop_rate", condition.rate_dropout if condition.takes_rate else 0.0))
     for tag, (name, rate) in enumerate(alone, start=1):
         if rate > 0:
             drops[name] = conditioning.drop_mask(jax.random.fold_in(key, tag), rate, example_ids)
@@ -352,7 +352,8 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
     inputs takes them (the piano roll `notes` `[B, T, F]` → one per input position,
     `model.next_group_rolls`; with `model.condition.voice`, the batch's own `mel` and `mask`
     as `voice` and `voice_mask`, as Tacotron's reference encoder reads its target; with
-    `model.condition.speaking_rate`, its `rate` `[B]`), None
+    `model.condition.speaking_rate`, its `rate` `[B]`; with `model.condition.duration`, its
+    `end_frame` `[B]`), None
     without conditioners; a conditioned model given a batch
     without them is a ValueError naming what is missing."""
     condition = model_config.condition
@@ -360,7 +361,7 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
         return None
     midi_keys = {"none": (), "frames": ("notes",), "tokens": ("note_tokens", "note_mask", "note_frames")}[condition.midi]
     wanted = ((("label",) if condition.label else ()) + (("text", "text_mask") if condition.text else ()) + midi_keys
-              + (("rate",) if condition.speaking_rate else ()))
+              + (("rate",) if condition.speaking_rate else ()) + (("end_frame",) if condition.duration else ()))
     missing = [k for k in wanted if k not in batch]
     if missing:
         raise ValueError(f"the model is conditioned (model.condition) but batches lack {', '.join(missing)}: "

@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--voice-text", default=None, help="what the --voice recording says (its transcript)")
     parser.add_argument("--rate", type=float, default=None,
                         help="speaking rate in characters per second (a model trained with "
-                             "model.condition.speaking_rate; default: the --voice recording's, else the model's guess)")
+                             "model.condition.speaking_rate or duration; default: the --voice recording's, "
+                             "else the model's guess)")
     parser.add_argument("--seconds", type=float, default=None, help="most seconds of new speech (--sample.seconds)")
     parser.add_argument("--num-samples", type=int, default=None, help="renditions (--sample.num_samples)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
@@ -67,15 +68,17 @@ def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: 
                   voice_text: Optional[str] = None, rate: Optional[float] = None) -> continuation.Prompt:
     """The prompt that speaks `text`: from no audio, or continuing `voice` (name, mono
     `[samples]` at `audio.sample_rate`) whose transcript `voice_text` comes before `text`.
-    A model with a speaking-rate conditioner (`model.condition.speaking_rate`) speaks at
-    `rate` characters per second, by default the voice's own (`recording_rate`), without a
-    voice at a rate it guesses; a rate for a model without one, or not
+    A model with a speaking-rate or duration conditioner (`model.condition.speaking_rate`,
+    `duration`) speaks at `rate` characters per second (the duration: the text's characters
+    over it, F5-TTS's estimate from a voice), by default the voice's own
+    (`recording_rate`), without a voice at a rate it guesses; a rate for a model without one, or not
     positive, is a ValueError. A voice must leave room in the trained window for the new
     speech: ValueError otherwise; a text longer than `model.condition.max_text_chars` is a
     ConditionError."""
     max_chars = config.model.condition.max_text_chars
-    if rate is not None and not config.model.condition.speaking_rate:
-        raise ValueError("a speaking rate needs a model trained with one (model.condition.speaking_rate)")
+    if rate is not None and not config.model.condition.takes_rate:
+        raise ValueError("a speaking rate needs a model trained with one (model.condition.speaking_rate "
+                         "or model.condition.duration)")
     if rate is not None and not rate > 0:
         raise ValueError(f"the speaking rate must be positive characters per second, got {rate}")
     name = generate.prompt_name(None, text)
@@ -91,7 +94,7 @@ def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: 
                              f"the new speech in the model's {segment:g} s window (data.segment_seconds)")
         trained_on_pairs = config.data.paired_utterances > 0  # the break mark is known only to a model trained on pairs
         full_text = conditioning.join_transcripts(voice_text, text, marked=trained_on_pairs)
-        if rate is None and config.model.condition.speaking_rate:
+        if rate is None and config.model.condition.takes_rate:
             rate = recording_rate(config, voice_text, wave)
         prompt = dataclasses.replace(continuation.prompt_from_waveform(f"{name}_as_{voice_name}", wave, config),
                                      text=full_text)

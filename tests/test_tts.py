@@ -578,3 +578,100 @@ def test_a_windowed_text_encoder_keeps_each_character_to_its_neighbourhood():
             assert moved.all()
     with pytest.raises(C.ConfigError, match="model.condition.text_window"):
         C.validate(apply_overrides(tts_config("/tmp/unused"), ["--model.condition.text_window=-1"]))
+
+
+def _duration_config(workdir="/tmp/unused", steps=4, **train_fields):
+    cfg = tts_config(workdir, steps, **train_fields)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, condition=dataclasses.replace(
+        cfg.model.condition, duration=True)))
+
+
+def test_a_duration_needs_a_text():
+    with pytest.raises(C.ConfigError, match="model.condition.duration"):
+        C.validate(dataclasses.replace(_duration_config(), model=dataclasses.replace(
+            _duration_config().model, condition=C.ConditionConfig(label=True, duration=True))))
+
+
+def test_end_frames_invert_speaking_rates():
+    """A training example's rate (its characters over its seconds) gives back its own end:
+    the audio's first frame plus its frames; 15 characters at 10 per second last 1.5 s."""
+    seconds = np.array([1.5, 2.25], np.float32)
+    rates = conditioning.speaking_rates(["the quiet river", "red green"], seconds, 96)
+    np.testing.assert_allclose(conditioning.end_frames(np.array([15, 9]), rates, 62.5, 2), 2 + seconds * 62.5,
+                               rtol=1e-5)
+    np.testing.assert_allclose(conditioning.end_frames(np.array([15]), np.array([10.0]), 40.0, 0), [60.0])
+    with pytest.raises(ValueError, match="frames_per_second"):
+        conditioning.end_frames(np.array([15]), np.array([10.0]), 0.0, 0)
+
+
+def test_the_time_left_changes_the_prediction_and_a_dropped_one_is_the_null():
+    """Same text, same frames: ends at frame 40 and frame 80 give different predictions; a
+    row whose rate (hence end) is dropped predicts exactly as a row given none."""
+    cfg = _duration_config().model
+    model, params = MelTransformer(cfg, 16), init_params(cfg, 16, jax.random.key(0))
+    groups = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 32)), jnp.float32)
+    texts = ["the quiet river"] * 2
+    given = conditioning.condition_arrays(cfg.condition, texts=texts, rates=np.array([15 / 1.25, 15 / 0.625]),
+                                          frames_per_second=32.0, audio_start_frame=0)
+    np.testing.assert_allclose(given["end_frame"], [40.0, 20.0], rtol=1e-5)
+    predict = lambda g, c: np.asarray(model.apply({"params": params}, g, conditions=c)[0]["mean"])
+    out = predict(groups.at[1].set(groups[0]), given)
+    assert np.abs(out[0] - out[1]).max() > 1e-3
+    none = conditioning.condition_arrays(cfg.condition, texts=texts)
+    assert "end_frame" not in none
+    absent = predict(groups, none)
+    dropped = predict(groups, {**given, "drop_rate": np.array([True, False])})
+    np.testing.assert_allclose(dropped[0], absent[0], atol=1e-5)
+    assert np.abs(dropped[1] - absent[1]).max() > 1e-3
+
+
+def test_cached_decoding_keeps_each_rows_end_across_steps_and_windows():
+    """The cached decoder (the end kept in the cache after the prefill, counted from each
+    chunk's start) draws what the full-pass reference draws, past two window slides; a
+    different end changes what is drawn."""
+    from audiolm_jax import decode
+
+    cfg = dataclasses.replace(_duration_config().model, prenet_dropout=0.0)
+    params = init_params(cfg, 16, jax.random.key(2))
+    texts = ["the quiet river"] * 2
+    conditions = conditioning.condition_arrays(cfg.condition, texts=texts, rates=np.array([15 / 1.0, 15 / 2.0]),
+                                               frames_per_second=32.0, audio_start_frame=2)
+    prompt = np.random.default_rng(1).standard_normal((2, 4, 16)).astype(np.float32)
+    run = lambda f, c: f(cfg, params, prompt, 40, jax.random.key(3), window=8, conditions=c).frames
+    fast = run(decode.generate, conditions)
+    np.testing.assert_allclose(fast, run(decode.generate_by_recompute, conditions), atol=1e-4)
+    later = {**conditions, "end_frame": conditions["end_frame"] + 30.0}
+    assert np.abs(fast[:, 4:] - run(decode.generate, later)[:, 4:]).max() > 1e-3
+
+
+def test_a_duration_model_trains_to_each_examples_own_end_and_speaks_to_the_voices(tmp_path):
+    """Each training row's end is where its audio ends (go frames, then the mask's frames:
+    where the gate learns 'ended'); a clone's end is its whole text at the voice's rate
+    from the voice's first frame; text alone told a rate ends at its characters over it."""
+    from audiolm_jax import continuation
+
+    cfg = _duration_config(str(tmp_path / "run"))
+    _, batch, examples = _first_batch_and_its_examples(cfg)
+    np.testing.assert_allclose(batch["end_frame"], batch["mask"].sum(axis=1), rtol=1e-5)
+    assert batch["end_frame"].min() > cfg.data.go_frames + 10
+    assert set(train.batch_conditions(batch, cfg.model)) >= {"text", "text_mask", "end_frame"}
+    with pytest.raises(ValueError, match="end_frame"):
+        train.batch_conditions({k: v for k, v in batch.items() if k != "end_frame"}, cfg.model)
+
+    stats = data_lib.NormStats(mean=np.full(16, -40.0, np.float32), std=np.full(16, 20.0, np.float32))
+    voice = voices.speak("red green", 3, sample_rate=8000)
+    prompt = tts.speech_prompt(cfg, stats, "blue", ("v", voice), "red green")
+    voice_rate = tts.recording_rate(cfg, "red green", voice)
+    assert prompt.rate == pytest.approx(voice_rate)
+    ends = continuation.prompt_conditions(cfg, prompt, 2, None)["end_frame"]
+    fps = cfg.audio.frames_per_second
+    np.testing.assert_allclose(ends, [cfg.data.go_frames + len(prompt.text) / voice_rate * fps] * 2, rtol=1e-5)
+    alone = continuation.prompt_conditions(cfg, tts.speech_prompt(cfg, stats, "blue sky", rate=4.0), 1, None)
+    np.testing.assert_allclose(alone["end_frame"], [2 + 8 / 4.0 * fps], rtol=1e-5)
+    assert "end_frame" not in continuation.prompt_conditions(cfg, tts.speech_prompt(cfg, stats, "blue"), 1, None)
+
+    from audiolm_jax.run import run
+
+    run(cfg)  # trains (rate dropout drawn), evaluates and samples through the one path
+    assert tts.main(["--workdir", cfg.workdir, "--text", "blue", "--rate", "12", "--seconds", "0.5",
+                     "--sample.griffin_lim_iters=2", "--out", str(tmp_path / "told")]) == 0

@@ -263,7 +263,8 @@ class Dataset:
         examples' metadata → `length` frames after `data.go_frames` go frames, the mask
         likewise, and the conditions the model takes (`label` `[B]`, `text` `[B, S]`, the
         piano roll `notes` `[B, T, F]` or the note tokens of the T frames, the speaking
-        `rate` `[B]` of the text over the mask's seconds; see
+        `rate` `[B]` of the text over the mask's seconds and with it the audio's `end_frame`
+        `[B]` (after the go frames); see
         `conditioning.condition_arrays`)."""
         batch = {"mel": mel.astype(np.float32), "mask": mask.astype(np.float32)}
         if self.condition.midi == "frames":  # a frame-aligned array: shifted and cut with the mel
@@ -280,11 +281,12 @@ class Dataset:
             labels = np.array([m["label"] if m["label"] is not None else 0 for m in metas], np.int32)
             texts = [m["text"] or "" for m in metas]
             rates = None
-            if self.condition.speaking_rate:  # the text's characters over the seconds of audio that speak it
+            if self.condition.takes_rate:  # the text's characters over the seconds of audio that speak it
                 rates = conditioning.speaking_rates(texts, mask.sum(axis=1) / self.audio.frames_per_second,
                                                     self.condition.max_text_chars)
             batch.update(conditioning.condition_arrays(self.condition, labels, texts, batch.pop("notes", None),
-                                                       tokens, self.audio.frames_per_second, rates=rates))
+                                                       tokens, self.audio.frames_per_second, rates=rates,
+                                                       audio_start_frame=self.data.go_frames))
         return batch
 
     def _wave_batch(self, read: list[tuple[np.ndarray, dict[str, Any]]], length: int) -> dict[str, np.ndarray]:
