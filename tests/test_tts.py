@@ -642,6 +642,10 @@ def test_cached_decoding_keeps_each_rows_end_across_steps_and_windows():
     np.testing.assert_allclose(fast, run(decode.generate_by_recompute, conditions), atol=1e-4)
     later = {**conditions, "end_frame": conditions["end_frame"] + 30.0}
     assert np.abs(fast[:, 4:] - run(decode.generate, later)[:, 4:]).max() > 1e-3
+    # a chunk whose position 0 is absolute group 5 (r = 2) counts the end from frame 10
+    shifted = decode._ends_from(conditions, 5, cfg.frames_per_step)
+    np.testing.assert_allclose(shifted["end_frame"], conditions["end_frame"] - 10.0)
+    assert shifted["text"] is conditions["text"] and decode._ends_from(conditions, 0, 2) is conditions
 
 
 def test_a_duration_model_trains_to_each_examples_own_end_and_speaks_to_the_voices(tmp_path):
