@@ -511,6 +511,20 @@ def test_the_rate_changes_the_prediction_and_a_dropped_rate_is_the_null():
     assert 10 < int(drops["drop_rate"].sum()) < 54  # about half the rows train without their rate
 
 
+def _batch_needs(cfg, batch, key):
+    """`train.batch_conditions` passes the batch's `key` with its text, and names `key` when it is missing."""
+    assert set(train.batch_conditions(batch, cfg.model)) >= {"text", "text_mask", key}
+    with pytest.raises(ValueError, match=key):
+        train.batch_conditions({k: v for k, v in batch.items() if k != key}, cfg.model)
+
+
+def _cloning_prompt(cfg):
+    """Stats, a voice recording of "red green" `[samples]` and the prompt that speaks "blue" in it."""
+    stats = data_lib.NormStats(mean=np.full(16, -40.0, np.float32), std=np.full(16, 20.0, np.float32))
+    voice = voices.speak("red green", 3, sample_rate=8000)
+    return stats, voice, tts.speech_prompt(cfg, stats, "blue", ("v", voice), "red green")
+
+
 def test_a_rate_model_trains_on_each_examples_own_rate_and_speaks_at_the_voices(tmp_path):
     """Each training row carries its transcript's characters over its audio's seconds; a
     clone speaks at its voice recording's rate unless told one; text alone at the null
@@ -524,13 +538,9 @@ def test_a_rate_model_trains_on_each_examples_own_rate_and_speaks_at_the_voices(
         expected = tts.recording_rate(cfg, example["text"].decode(), wave)
         assert 3.0 < expected < 40.0
         np.testing.assert_allclose(batch["rate"][row], expected, rtol=1e-5)
-    assert set(train.batch_conditions(batch, cfg.model)) >= {"text", "text_mask", "rate"}
-    with pytest.raises(ValueError, match="rate"):
-        train.batch_conditions({k: v for k, v in batch.items() if k != "rate"}, cfg.model)
+    _batch_needs(cfg, batch, "rate")
 
-    stats = data_lib.NormStats(mean=np.full(16, -40.0, np.float32), std=np.full(16, 20.0, np.float32))
-    voice = voices.speak("red green", 3, sample_rate=8000)
-    prompt = tts.speech_prompt(cfg, stats, "blue", ("v", voice), "red green")
+    stats, voice, prompt = _cloning_prompt(cfg)
     assert prompt.rate == pytest.approx(tts.recording_rate(cfg, "red green", voice))
     assert tts.speech_prompt(cfg, stats, "blue", ("v", voice), "red green", rate=9.5).rate == 9.5
     assert tts.speech_prompt(cfg, stats, "blue").rate is None
@@ -658,13 +668,9 @@ def test_a_duration_model_trains_to_each_examples_own_end_and_speaks_to_the_voic
     _, batch, examples = _first_batch_and_its_examples(cfg)
     np.testing.assert_allclose(batch["end_frame"], batch["mask"].sum(axis=1), rtol=1e-5)
     assert batch["end_frame"].min() > cfg.data.go_frames + 10
-    assert set(train.batch_conditions(batch, cfg.model)) >= {"text", "text_mask", "end_frame"}
-    with pytest.raises(ValueError, match="end_frame"):
-        train.batch_conditions({k: v for k, v in batch.items() if k != "end_frame"}, cfg.model)
+    _batch_needs(cfg, batch, "end_frame")
 
-    stats = data_lib.NormStats(mean=np.full(16, -40.0, np.float32), std=np.full(16, 20.0, np.float32))
-    voice = voices.speak("red green", 3, sample_rate=8000)
-    prompt = tts.speech_prompt(cfg, stats, "blue", ("v", voice), "red green")
+    stats, voice, prompt = _cloning_prompt(cfg)
     voice_rate = tts.recording_rate(cfg, "red green", voice)
     assert prompt.rate == pytest.approx(voice_rate)
     ends = continuation.prompt_conditions(cfg, prompt, 2, None)["end_frame"]
