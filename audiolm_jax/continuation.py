@@ -116,20 +116,20 @@ def go_frames_before(config: ExperimentConfig, prompt: Prompt) -> int:
     return config.data.go_frames if len(prompt.waveform) else 0
 
 
-def notes_start_frame(config: ExperimentConfig, prompt: Prompt) -> int:
+def audio_start_frame(config: ExperimentConfig, prompt: Prompt) -> int:
     """The frame of the decoded sequence (go frames, prompt, continuation) at which the
-    prompt's notes start: the prompt audio's first frame, or without audio the first
-    generated frame."""
+    prompt's audio starts, its notes' time 0 and its duration's start: the prompt audio's
+    first frame, or without audio the first generated frame."""
     return go_frames_before(config, prompt) + (0 if len(prompt.waveform) else len(prompt.log_mel_db))
 
 
 def prompt_rolls(config: ExperimentConfig, prompt: Prompt, total_frames: int) -> Optional[np.ndarray]:
     """The piano roll `[total_frames, 3 * 88]` of the prompt's notes on the decoded
-    sequence's frames (`notes_start_frame` is the notes' time 0), None without notes."""
+    sequence's frames (`audio_start_frame` is the notes' time 0), None without notes."""
     if prompt.notes is None:
         return None
     a = config.audio
-    offset = notes_start_frame(config, prompt)
+    offset = audio_start_frame(config, prompt)
     roll = midi.piano_roll(prompt.notes, max(total_frames - offset, 0), a.sample_rate, a.hop_length)
     return np.concatenate([np.zeros((min(offset, total_frames), roll.shape[1]), np.float32), roll])
 
@@ -143,8 +143,9 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     audio (`prompt_frames` `[rows, frames, n_mels]`, its log-mel normalised); a prompt
     without audio has none (the null); a speaking-rate conditioner the prompt's `rate`
     (none: the null), a duration conditioner the end its text has at that rate, counted
-    from the audio's first frame (`notes_start_frame`; no rate: the null). A conditioned model needs what it was trained on:
-    ConditionError naming the missing label, text or notes."""
+    from the audio's first frame (`audio_start_frame`; no rate: the null). A conditioned
+    model needs what it was trained on: ConditionError naming the missing label, text or
+    notes."""
     condition = config.model.condition
     if not condition.active:
         return None
@@ -170,7 +171,7 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     try:
         return conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices, rates=rates,
                                              frames_per_second=config.audio.frames_per_second,
-                                             audio_start_frame=notes_start_frame(config, prompt))
+                                             audio_start_frame=audio_start_frame(config, prompt))
     except conditioning.ConditionError as e:  # what is missing, said of this prompt
         known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
         raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
@@ -186,7 +187,7 @@ def prompt_window_conditions(config: ExperimentConfig, prompt: Prompt, rows: int
     if condition.midi != "tokens" or prompt.notes is None:
         return None
     r, hop_seconds = config.model.frames_per_step, config.audio.hop_length / config.audio.sample_rate
-    zero = notes_start_frame(config, prompt)
+    zero = audio_start_frame(config, prompt)
     tokens_only = dataclasses.replace(condition, label=False, text=False, voice=False)
 
     def window(first_group: int, groups: int) -> dict[str, np.ndarray]:
@@ -223,7 +224,8 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
     r, window = config.model.frames_per_step, decode.trained_window(config)
     usable = min(frames.shape[1] // r, window) * r
     groups = group_frames(np.asarray(frames[:, :usable], np.float32), r)
-    text_only = {k: conditions[k] for k in ("text", "text_mask", "voice", "voice_mask", "rate", "end_frame") if k in conditions}
+    text_only = {k: conditions[k] for k in ("text", "text_mask", "voice", "voice_mask", "rate", "end_frame")
+                 if k in conditions}
     attention = np.asarray(_guided_attention(config.model, frames.shape[-1], params, groups, text_only))[:, :, 1:]
     chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)  # entry 0 (dropped) is the summary slot
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]
