@@ -271,22 +271,17 @@ WindowConditions = Callable[[int, int], dict]  # (first absolute group, groups) 
 
 
 def _window_fed(fed: Optional[dict], window_conditions: Optional[WindowConditions], at: int, window: int,
-                guidance: float) -> Optional[dict]:
+                guidance: float, frames_per_step: int) -> Optional[dict]:
     """The conditions of the chunk whose first position is absolute group `at`: `fed` plus,
     with `window_conditions`, those of the window [at, at + window) groups (doubled for
-    guidance like the rest)."""
-    if window_conditions is None:
-        return fed
-    return {**(fed or {}), **guided_conditions(window_conditions(at, window), guidance)}
-
-
-def _ends_from(conditions: Optional[dict], at: int, frames_per_step: int) -> Optional[dict]:
-    """`conditions` for a chunk whose position 0 is absolute group `at`: an `end_frame` `[B]`
-    (the audio's end counted from the decoded sequence's first frame; `model.condition.duration`)
-    counted from the chunk's first frame instead; other conditions unchanged."""
-    if not conditions or "end_frame" not in conditions or at == 0:
-        return conditions
-    return {**conditions, "end_frame": jnp.asarray(conditions["end_frame"]) - at * frames_per_step}
+    guidance like the rest); an `end_frame` `[B]` (the audio's end counted from the decoded
+    sequence's first frame; `model.condition.duration`) counted from the chunk's first
+    frame instead."""
+    chunk = fed if window_conditions is None else {**(fed or {}), **guided_conditions(window_conditions(at, window),
+                                                                                       guidance)}
+    if not chunk or "end_frame" not in chunk or at == 0:
+        return chunk
+    return {**chunk, "end_frame": jnp.asarray(chunk["end_frame"]) - at * frames_per_step}
 
 
 def _check_conditions(model_config: ModelConfig, conditions: Optional[dict]) -> None:
@@ -358,7 +353,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         at = groups.shape[1] - context_len  # absolute index of the chunk's first position
-        chunk_fed = _ends_from(_window_fed(fed, window_conditions, at, window, guidance), at, r)
+        chunk_fed = _window_fed(fed, window_conditions, at, window, guidance, r)
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
                                                _with_rolls(chunk_fed, rolls, at, context_len), dropout_key, noise_key,
                                                clip, float(temperature), bool(prenet_dropout), guidance != 1.0,
@@ -411,7 +406,7 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         start = groups.shape[1] - context_len
-        chunk_fed = _ends_from(_window_fed(fed, window_conditions, start, window, guidance), start, r)
+        chunk_fed = _window_fed(fed, window_conditions, start, window, guidance, r)
         clean_before = jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, start))
         for _ in range(new):
             current = groups[:, start:]

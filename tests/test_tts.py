@@ -424,19 +424,19 @@ def test_the_voice_changes_the_prediction_and_a_dropped_voice_is_the_null():
                                atol=1e-5)  # masked frames are not heard
 
 
-def _assert_differs_and_dropped_is_null(model, params, groups, given, condition, texts, key):
+def _assert_differs_and_dropped_is_null(model, params, groups, given, condition, texts, key, dropped=None):
     """Rows 0 and 1 of `given` differ only in condition `key`: with the same frames their
-    predictions differ; a row whose `key` is dropped (`drop_<key>`) predicts exactly as a
-    row given none, the other row not."""
+    predictions differ; a row whose `key` is dropped (`dropped`, by default `drop_<key>`)
+    predicts exactly as a row given none, the other row not."""
     predict = lambda g, c: np.asarray(model.apply({"params": params}, g, conditions=c)[0]["mean"])
     out = predict(groups.at[1].set(groups[0]), given)
     assert np.abs(out[0] - out[1]).max() > 1e-3  # the conditions differ, nothing else does
     none = conditioning.condition_arrays(condition, texts=texts)
     assert key not in none
     absent = predict(groups, none)
-    dropped = predict(groups, {**given, f"drop_{key}": np.array([True, False])})
-    np.testing.assert_allclose(dropped[0], absent[0], atol=1e-5)
-    assert np.abs(dropped[1] - absent[1]).max() > 1e-3
+    without = predict(groups, {**given, dropped or f"drop_{key}": np.array([True, False])})
+    np.testing.assert_allclose(without[0], absent[0], atol=1e-5)
+    assert np.abs(without[1] - absent[1]).max() > 1e-3
 
 
 def test_a_voice_model_trains_on_its_own_frames_and_clones_from_the_prompt(tmp_path):
@@ -624,15 +624,7 @@ def test_the_time_left_changes_the_prediction_and_a_dropped_one_is_the_null():
     given = conditioning.condition_arrays(cfg.condition, texts=texts, rates=np.array([15 / 1.25, 15 / 0.625]),
                                           frames_per_second=32.0, audio_start_frame=0)
     np.testing.assert_allclose(given["end_frame"], [40.0, 20.0], rtol=1e-5)
-    predict = lambda g, c: np.asarray(model.apply({"params": params}, g, conditions=c)[0]["mean"])
-    out = predict(groups.at[1].set(groups[0]), given)
-    assert np.abs(out[0] - out[1]).max() > 1e-3
-    none = conditioning.condition_arrays(cfg.condition, texts=texts)
-    assert "end_frame" not in none
-    absent = predict(groups, none)
-    dropped = predict(groups, {**given, "drop_rate": np.array([True, False])})
-    np.testing.assert_allclose(dropped[0], absent[0], atol=1e-5)
-    assert np.abs(dropped[1] - absent[1]).max() > 1e-3
+    _assert_differs_and_dropped_is_null(model, params, groups, given, cfg.condition, texts, "end_frame", "drop_rate")
 
 
 def test_cached_decoding_keeps_each_rows_end_across_steps_and_windows():
@@ -653,9 +645,9 @@ def test_cached_decoding_keeps_each_rows_end_across_steps_and_windows():
     later = {**conditions, "end_frame": conditions["end_frame"] + 30.0}
     assert np.abs(fast[:, 4:] - run(decode.generate, later)[:, 4:]).max() > 1e-3
     # a chunk whose position 0 is absolute group 5 (r = 2) counts the end from frame 10
-    shifted = decode._ends_from(conditions, 5, cfg.frames_per_step)
+    shifted = decode._window_fed(conditions, None, 5, 8, 1.0, cfg.frames_per_step)
     np.testing.assert_allclose(shifted["end_frame"], conditions["end_frame"] - 10.0)
-    assert shifted["text"] is conditions["text"] and decode._ends_from(conditions, 0, 2) is conditions
+    assert shifted["text"] is conditions["text"] and decode._window_fed(conditions, None, 0, 8, 1.0, 2) is conditions
 
 
 def test_a_duration_model_trains_to_each_examples_own_end_and_speaks_to_the_voices(tmp_path):
