@@ -158,6 +158,9 @@ class ModelConfig:
     context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
     gate: bool = False  # end-of-audio head (Tacotron's stop token), trained on where recordings end
     absolute_positions: bool = False  # add scaled sinusoidal positions to the decoder input (TTS: where in the text it is)
+    postnet_layers: int = 0  # Tacotron 2's post-net: 1-D convolutions refining the mse head's whole predicted sequence (0: none)
+    postnet_channels: int = 256  # post-net convolution channels
+    postnet_kernel: int = 5  # post-net kernel width in frames (odd: centred)
     condition: ConditionConfig = ConditionConfig()  # conditioners (label, text) feeding cross-attention
 
 
@@ -484,6 +487,12 @@ def _validate_model(m: ModelConfig) -> None:
     _require(1 <= c.guided_heads <= m.num_heads, "model.condition.guided_heads", c.guided_heads,
              f"in [1, model.num_heads={m.num_heads}]")
     _require(m.rope_base > 1, "model.rope_base", m.rope_base, "> 1")
+    _require(m.postnet_layers >= 0, "model.postnet_layers", m.postnet_layers, ">= 0 (0: no post-net)")
+    _require(m.postnet_layers == 0 or m.head == "mse", "model.postnet_layers", m.postnet_layers,
+             f"0 with model.head={m.head!r} (the post-net refines the mse head's frames)")
+    _require(m.postnet_channels > 0, "model.postnet_channels", m.postnet_channels, "a positive integer")
+    _require(m.postnet_kernel > 0 and m.postnet_kernel % 2 == 1, "model.postnet_kernel", m.postnet_kernel,
+             "a positive odd width (centred on each frame)")
     _require(m.dtype != "float16", "model.dtype", m.dtype,
              "'float32' or 'bfloat16' (float16 would need loss scaling, which training does not do)")
     _require(m.attention != "cudnn" or m.dtype != "float32", "model.attention", m.attention,

@@ -20,7 +20,7 @@ import numpy as np
 
 from audiolm_jax import audio, conditioning, decode, invert, midi
 from audiolm_jax.config import ExperimentConfig, ModelConfig
-from audiolm_jax.model import MelTransformer, group_frames
+from audiolm_jax.model import MelTransformer, group_frames, refine_frames
 from audiolm_jax.stats import NormStats
 
 log = logging.getLogger(__name__)
@@ -303,11 +303,25 @@ def splice(prompt: np.ndarray, generated: np.ndarray, fade_samples: int) -> np.n
     return out
 
 
+def refined_draws(config: ExperimentConfig, params: Any, frames: np.ndarray, first_drawn: int,
+                  bounds: Optional[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Normalised frames `[B, F, M]` (go frames and prompt, then the drawn frames from
+    `first_drawn` on) with the drawn ones after the model's post-net (`model.refine_frames`
+    over the whole sequence; clipped per bin to `bounds`, the sampler's range); the prompt's
+    frames are kept as they are, and so is everything without a post-net."""
+    if not config.model.postnet_layers:
+        return frames
+    low, high = decode.group_bounds(bounds, frames.shape[-1], 1)
+    out = np.clip(np.asarray(refine_frames(config.model, params, frames)), np.asarray(low), np.asarray(high))
+    return np.concatenate([frames[:, :first_drawn], out[:, first_drawn:]], axis=1)
+
+
 def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, prompts: list[Prompt], key: jax.Array,
                      progress: Any = None, labels: Optional[conditioning.LabelSet] = None) -> list[Continuation]:
     """Continues each prompt by `sample.seconds`, `sample.num_samples` times (one batch per
     prompt), with the checkpoint's sampling settings (`sample.guidance` with a conditioned
-    model, whose label names `labels` turns into ids); inverts and splices each. A prompt
+    model, whose label names `labels` turns into ids); refines the drawn frames with the
+    model's post-net if it has one (`refined_draws`); inverts and splices each. A prompt
     without audio (`unconditional_prompt`) gives `sample.seconds` of generated audio alone:
     its start frames are dropped from the result."""
     s, a = config.sample, config.audio
@@ -338,7 +352,9 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
                                    forced=ended_by_dwell(alignments, context_groups, new_groups, s.max_dwell))
         if alignments is not None:
             alignments = [a[: max(int(n) // r, 1)] for a, n in zip(alignments, ends)]
-        decoded = decoded._replace(frames=decoded.frames[:, go:])
+        refined = refined_draws(config, params, np.asarray(decoded.frames), normalised.shape[1],
+                                stats.normalised_bounds())
+        decoded = decoded._replace(frames=refined[:, go:])
         generated_db = stats.denormalise(decoded.frames)
         start = len(prompt.log_mel_db)
         total = start * a.hop_length + int(round(s.seconds * a.sample_rate))

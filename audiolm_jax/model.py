@@ -617,6 +617,45 @@ def known_end_frames(conditions: Optional[dict], batch: int) -> tuple[jax.Array,
     return conditions["end_frame"].astype(jnp.float32), ~missing
 
 
+class Postnet(nn.Module):
+    """Tacotron 2's post-net: `layers` 1-D convolutions `kernel` frames wide over a whole
+    sequence of normalised frames `[B, F, n_mels]` → a residual `[B, F, n_mels]` (float32;
+    layer norm and tanh between convolutions). The last convolution starts at zero, so an
+    untrained post-net leaves the frames as they are. It sees frames on both sides, so it
+    refines a finished sequence (`refine_frames`), never one being decoded."""
+
+    n_mels: int
+    channels: int
+    layers: int
+    kernel: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, frames: jax.Array) -> jax.Array:
+        x = frames.astype(self.dtype)
+        for i in range(self.layers - 1):
+            x = nn.Conv(self.channels, (self.kernel,), padding="SAME", dtype=self.dtype, name=f"conv_{i}")(x)
+            x = jnp.tanh(nn.LayerNorm(dtype=self.dtype, name=f"norm_{i}")(x))
+        x = nn.Conv(self.n_mels, (self.kernel,), padding="SAME", dtype=self.dtype,
+                    kernel_init=nn.initializers.zeros, name=f"conv_{self.layers - 1}")(x)
+        return x.astype(jnp.float32)
+
+
+def postnet_of(config: ModelConfig, n_mels: int, name: Optional[str] = None) -> Postnet:
+    """The post-net `config` describes (`model.postnet_*`) for `n_mels`-bin frames."""
+    return Postnet(n_mels, config.postnet_channels, config.postnet_layers, config.postnet_kernel, _dtype(config),
+                   name=name)
+
+
+def refine_frames(config: ModelConfig, params: dict, frames: jax.Array) -> jax.Array:
+    """Normalised frames `[B, F, n_mels]` after the post-net (`frames` + its residual), the
+    whole sequence at once; `frames` as they are without one (`model.postnet_layers` 0)."""
+    if not config.postnet_layers:
+        return frames
+    frames = jnp.asarray(frames, jnp.float32)
+    return frames + postnet_of(config, frames.shape[-1]).apply({"params": params["postnet"]}, frames)
+
+
 class MelTransformer(nn.Module):
     """Groups of normalised log-mel frames in, a prediction of the next group out.
 
@@ -642,6 +681,9 @@ class MelTransformer(nn.Module):
     end, counted from this call's position 0; `known_end_frames`) are added to the input by
     `DurationEncoder`; in incremental decoding the first layer's cache keeps each row's end
     from the prefill (`end_frame`, `end_known`), so later steps need not pass it.
+    With `model.postnet_layers`, the full pass also returns `refined_mean` `[B, T, r*M]`:
+    `mean`'s frames, in order, after the `Postnet` (Tacotron 2; it sees the whole sequence,
+    so incremental decoding feeds back `mean` and `refine_frames` refines what was drawn).
     """
 
     config: ModelConfig
@@ -736,7 +778,12 @@ class MelTransformer(nn.Module):
             outputs["gate_logit"] = nn.Dense(1, dtype=jnp.float32, name="gate")(x)[..., 0]
         if alignments:  # TTS: the guided heads' attention over the context (entry 0 the summary slot, then characters)
             outputs["alignment"] = jnp.mean(jnp.stack(alignments), axis=0)
-        return {name: value[:, :steps] for name, value in outputs.items()}, new_cache
+        outputs = {name: value[:, :steps] for name, value in outputs.items()}
+        if cfg.postnet_layers and cache is None:
+            frames = ungroup_frames(outputs["mean"], self.n_mels)
+            refined = frames + postnet_of(cfg, self.n_mels, name="postnet")(frames)
+            outputs["refined_mean"] = group_frames(refined, cfg.frames_per_step)
+        return outputs, new_cache
 
     def _residual_base(self, groups: jax.Array) -> jax.Array:
         """With `predict_residual`, the last input frame tiled over the group (else 0)."""

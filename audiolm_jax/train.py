@@ -72,7 +72,8 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
     `outputs` are the model's head outputs for `mel[:, :-r]` grouped; targets are the
     frames after the first group. The copy-last-frame baseline predicts each target frame
     t by frame t - 1 (for r > 1 it sees frames the model does not), on the same frames.
-    Divide each sum by `count` (valid frames × n_mels) for a mean; with a gate head, also
+    Divide each sum by `count` (valid frames × n_mels) for a mean; with a post-net
+    (`refined_mean`), `postnet_mse` too, its error added to the loss; with a gate head, also
     the `gate_sums` (`positive_weight` for its 'ended' positions). A likelihood head's loss
     adds `mean_mse_weight` × the squared error of its mean (a good point prediction too).
     With `flux_weight` > 0 the loss subtracts `flux_weight` × the summed |predicted mean − the
@@ -100,6 +101,11 @@ def loss_sums(outputs: dict[str, jax.Array], mel: jax.Array, mask: jax.Array, fr
         sums["loss"] = sums["mse"]
     if mean_mse_weight > 0 and ("mixture_logits" in outputs or "log_scale" in outputs):
         sums["loss"] = sums["loss"] + mean_mse_weight * sums["mse"]
+    if "refined_mean" in outputs:  # Tacotron 2: the post-net's frames are trained on the same targets
+        refined = outputs["refined_mean"].reshape(targets.shape)
+        sums["postnet_mse"] = jnp.sum((refined - targets) ** 2 * target_mask)
+        sums["loss"] = sums["loss"] + (sums["postnet_mse"] if loss == "mse" else
+                                       jnp.sum(jnp.abs(refined - targets) * target_mask))
     if flux_weight > 0:
         sums["loss"] = sums["loss"] - flux_weight * jnp.sum(jnp.abs(mean - previous) * target_mask)
     if "gate_logit" in outputs:
@@ -448,6 +454,8 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
                    "learning_rate": schedule(state.step)}
         if condition.guided_layers:
             metrics["guided_attention"] = jax.lax.psum(sums["guided_loss"], "data") / global_guided
+        if "postnet_mse" in sums:
+            metrics["postnet_mse"] = jax.lax.psum(sums["postnet_mse"], "data") / global_count
         return new_state, metrics
 
     sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P(), P()))
@@ -491,8 +499,9 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) -> dict[str, float]:
     """Means over all evaluation batches: `loss`, `mse`, `baseline_mse`, `baseline_ratio`, with
-    a gate head `gate_bce` and `gate_accuracy` (per counted position), and with guided
-    attention `guided_attention` (its loss per position, `guided_attention_sums`)."""
+    a gate head `gate_bce` and `gate_accuracy` (per counted position), with guided
+    attention `guided_attention` (its loss per position, `guided_attention_sums`), and with a
+    post-net `postnet_mse` (its frames' error; `mse` is the decoder's)."""
     totals: dict[str, float] = {}
     for batch in batches:
         sums = jax.device_get(eval_step(params, shard_batch(batch, mesh)))
@@ -659,10 +668,10 @@ def teacher_forced_outputs(forward: Callable, params: Any, mel: np.ndarray, fram
 def teacher_forced_prediction(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int,
                               conditions: Optional[dict] = None) -> np.ndarray:
     """The model's prediction of every frame after the first group, given the true past (and
-    the rows' `conditions`): `[B, T, M]` normalised → `[B, T, M]` (the first group copied
-    from the input). `forward` is `make_forward(model)`."""
+    the rows' `conditions`; after the post-net if the model has one): `[B, T, M]`
+    normalised → `[B, T, M]` (the first group copied from the input). `forward` is `make_forward(model)`."""
     outputs = teacher_forced_outputs(forward, params, mel, frames_per_step, conditions)
-    predicted = outputs["mean"].reshape(mel.shape[0], -1, mel.shape[-1])
+    predicted = outputs.get("refined_mean", outputs["mean"]).reshape(mel.shape[0], -1, mel.shape[-1])
     return np.concatenate([mel[:, :frames_per_step], np.asarray(predicted)], axis=1)
 
 

@@ -227,3 +227,37 @@ def test_gelu_is_flax_gelu_forward_and_backward_storing_only_its_input():
     stored = lambda f: jax.vjp(f, jnp.ones((8, 64)))[1]
     count = lambda f: sum(leaf.size for leaf in jax.tree.leaves(stored(f)) if hasattr(leaf, "size"))
     assert count(gelu) == 8 * 64 < count(nn.gelu), (count(gelu), count(nn.gelu))
+
+
+def _with_postnet_residual(params, key):
+    """`params` with the post-net's last (zero-initialised) convolution set to random values."""
+    postnet = dict(params["postnet"])
+    last = max(name for name in postnet if name.startswith("conv_"))
+    postnet[last] = {**postnet[last], "kernel": 0.3 * jax.random.normal(key, postnet[last]["kernel"].shape)}
+    return {**params, "postnet": postnet}
+
+
+def test_an_untrained_postnet_leaves_the_frames_and_a_trained_one_refines_from_both_sides():
+    from audiolm_jax.model import refine_frames
+
+    cfg = dataclasses.replace(CFG, postnet_layers=3, postnet_channels=16, postnet_kernel=3)
+    params = init_params(cfg, N_MELS, jax.random.key(0))
+    model = MelTransformer(cfg, N_MELS)
+    x = jax.random.normal(jax.random.key(1), (2, 9, cfg.frames_per_step * N_MELS))
+    out, _ = model.apply({"params": params}, x)
+    np.testing.assert_array_equal(out["refined_mean"], out["mean"])  # the last convolution starts at zero
+    assert "refined_mean" not in model.apply({"params": params}, x[:, :3], cache=init_cache(cfg, 2), start=0)[0]
+
+    params = _with_postnet_residual(params, jax.random.key(2))
+    out, _ = model.apply({"params": params}, x)
+    assert np.max(np.abs(out["refined_mean"] - out["mean"])) > 0.1
+    frames = ungroup_frames(out["mean"], N_MELS)  # the full pass refines what refine_frames refines
+    np.testing.assert_allclose(ungroup_frames(out["refined_mean"], N_MELS), refine_frames(cfg, params, frames),
+                               atol=1e-5)
+    later = x.at[:, 6:].add(1.0)  # only positions 6.. change: the decoder's earlier outputs cannot see it
+    changed, _ = model.apply({"params": params}, later)
+    np.testing.assert_allclose(changed["mean"][:, :6], out["mean"][:, :6], atol=1e-6)
+    refined_frames, before = ungroup_frames(changed["refined_mean"], N_MELS), ungroup_frames(out["refined_mean"], N_MELS)
+    assert np.max(np.abs(refined_frames[:, 11] - before[:, 11])) > 1e-3  # frame 11 (position 5) sees frame 12
+    np.testing.assert_allclose(refined_frames[:, :9], before[:, :9], atol=1e-6)  # 3 layers of kernel 3: 3 frames
+    np.testing.assert_array_equal(refine_frames(CFG, params, frames), frames)  # no post-net: as they are

@@ -91,3 +91,21 @@ def test_stop_at_gate_ends_each_sample_where_its_gate_fires(tmp_path, gate_bias,
     for wave, log_mel in zip(cont.full, cont.full_log_mel):  # a gate that always fires keeps one group
         assert log_mel.shape[0] == 14 + new_frames
         assert len(wave) == min((14 + new_frames) * 128, 14 * 128 + 4000)
+
+
+def test_a_postnet_refines_the_drawn_frames_and_keeps_the_prompts(tmp_path):
+    from tests.test_model import _with_postnet_residual
+
+    cfg = tiny_config(str(tmp_path), model={"postnet_layers": 2, "postnet_channels": 8},
+                      sample={"seconds": 0.5, "temperature": 0.0, "griffin_lim_iters": 2})
+    untrained = init_params(cfg.model, 16, jax.random.key(0))  # its post-net's last convolution is zero
+    trained = _with_postnet_residual(untrained, jax.random.key(1))
+    prompt = [("a", piano_like(0.25, 8000, seed=1))]
+    (plain,), (refined,) = (continuation.continue_waveforms(cfg, p, STATS, prompt, jax.random.key(0))
+                            for p in (untrained, trained))
+    before, after = plain.full_log_mel[0], refined.full_log_mel[0]
+    np.testing.assert_array_equal(after[:14], before[:14])  # the prompt's frames as they were
+    assert np.mean(np.abs(after[14:] - before[14:])) > 0.5  # dB: the drawn frames refined
+    drawn = STATS.normalise(before)[None]  # what the decoder drew is what was refined (clipped to the bounds)
+    expected = continuation.refined_draws(cfg, trained, np.concatenate([np.zeros((1, 2, 16)), drawn], 1), 16, None)
+    np.testing.assert_allclose(STATS.normalise(after), expected[0, 2:], atol=1e-4)

@@ -27,6 +27,9 @@ def test_loss_sums_mask_padding_and_baseline():
     assert float(sums["mse"]) == pytest.approx(18.0)
     # copy-last-frame: consecutive frames differ by 0.3 in every bin
     assert float(sums["baseline_mse"]) == pytest.approx(18 * 0.09, rel=1e-5)
+    post = train.loss_sums({"mean": targets + 1.0, "refined_mean": targets + 0.5}, mel, mask, 2, "mse")
+    assert float(post["postnet_mse"]) == pytest.approx(18 * 0.25)  # the post-net's frames, same targets and mask
+    assert float(post["loss"]) == pytest.approx(18.0 + 18 * 0.25) and float(post["mse"]) == pytest.approx(18.0)
     gauss = train.loss_sums({"mean": targets, "log_scale": jnp.zeros_like(targets)}, mel, mask, 2, "mse")
     assert float(gauss["loss"]) == pytest.approx(18 * 0.5 * np.log(2 * np.pi), rel=1e-5)
 
@@ -356,3 +359,15 @@ def test_resuming_on_other_data_says_so_and_keeps_the_checkpoints_statistics(tmp
     own = tiny_config(str(tmp_path), data={"synthetic_train_clips": 16, "recompute_stats": True})
     assert "this data's own statistics" in run.data_change_notice(own, cfg)
     assert run.workdir_stats(own) is None  # computed afresh from the new data by `prepare`
+
+
+def test_a_postnet_trains_beside_the_decoder_and_is_evaluated(tmp_path):
+    train_mels, eval_mels = random_walk_mels(clips=64, frames=48)
+    cfg = tiny_config(str(tmp_path), model={"postnet_layers": 2, "postnet_channels": 16},
+                      train={"steps": 60, "eval_every": 60, "checkpoint_every": 60})
+    result = train.train(cfg, mel_dataset(train_mels, eval_mels))
+    post = [h["postnet_mse"] for h in result.history if "postnet_mse" in h]
+    assert len(post) == len(result.history) and np.mean(post[-10:]) < 0.5 * np.mean(post[:3])
+    ev = result.eval_metrics
+    assert {"postnet_mse", "mse"} <= set(ev) and ev["loss"] == pytest.approx(ev["mse"] + ev["postnet_mse"], rel=1e-5)
+    assert ev["postnet_mse"] < ev["mse"]  # it sees the decoder's outputs on both sides of each frame
