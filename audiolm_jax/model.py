@@ -619,9 +619,9 @@ def known_end_frames(conditions: Optional[dict], batch: int) -> tuple[jax.Array,
 
 class Postnet(nn.Module):
     """Tacotron 2's post-net: `layers` 1-D convolutions `kernel` frames wide over a whole
-    sequence of normalised frames `[B, F, n_mels]` → a residual `[B, F, n_mels]` (float32;
-    layer norm and tanh between convolutions). The last convolution starts at zero, so an
-    untrained post-net leaves the frames as they are. It sees frames on both sides, so it
+    sequence of normalised frames `[B, F, n_mels]` give a residual added to them → the refined
+    frames `[B, F, n_mels]` (float32; layer norm and tanh between convolutions). The last
+    convolution starts at zero, so an untrained post-net leaves the frames as they are. It sees frames on both sides, so it
     refines a finished sequence (`refine_frames`), never one being decoded."""
 
     n_mels: int
@@ -638,7 +638,7 @@ class Postnet(nn.Module):
             x = jnp.tanh(nn.LayerNorm(dtype=self.dtype, name=f"norm_{i}")(x))
         x = nn.Conv(self.n_mels, (self.kernel,), padding="SAME", dtype=self.dtype,
                     kernel_init=nn.initializers.zeros, name=f"conv_{self.layers - 1}")(x)
-        return x.astype(jnp.float32)
+        return frames.astype(jnp.float32) + x.astype(jnp.float32)
 
 
 def postnet_of(config: ModelConfig, n_mels: int, name: Optional[str] = None) -> Postnet:
@@ -648,12 +648,11 @@ def postnet_of(config: ModelConfig, n_mels: int, name: Optional[str] = None) -> 
 
 
 def refine_frames(config: ModelConfig, params: dict, frames: jax.Array) -> jax.Array:
-    """Normalised frames `[B, F, n_mels]` after the post-net (`frames` + its residual), the
-    whole sequence at once; `frames` as they are without one (`model.postnet_layers` 0)."""
+    """Normalised frames `[B, F, n_mels]` after the post-net, the whole sequence at once;
+    `frames` as they are without one (`model.postnet_layers` 0)."""
     if not config.postnet_layers:
         return frames
-    frames = jnp.asarray(frames, jnp.float32)
-    return frames + postnet_of(config, frames.shape[-1]).apply({"params": params["postnet"]}, frames)
+    return postnet_of(config, frames.shape[-1]).apply({"params": params["postnet"]}, jnp.asarray(frames, jnp.float32))
 
 
 class MelTransformer(nn.Module):
@@ -780,8 +779,7 @@ class MelTransformer(nn.Module):
             outputs["alignment"] = jnp.mean(jnp.stack(alignments), axis=0)
         outputs = {name: value[:, :steps] for name, value in outputs.items()}
         if cfg.postnet_layers and cache is None:
-            frames = ungroup_frames(outputs["mean"], self.n_mels)
-            refined = frames + postnet_of(cfg, self.n_mels, name="postnet")(frames)
+            refined = postnet_of(cfg, self.n_mels, name="postnet")(ungroup_frames(outputs["mean"], self.n_mels))
             outputs["refined_mean"] = group_frames(refined, cfg.frames_per_step)
         return outputs, new_cache
 

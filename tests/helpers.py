@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html.parser
 
+import jax
 import numpy as np
 
 from audiolm_jax import config as C
@@ -82,3 +83,11 @@ def html_links(page: str) -> list[str]:
     parser.feed(page)
     parser.close()
     return parser.links
+
+
+def with_postnet_residual(params, key):
+    """`params` with the post-net's last (zero-initialised) convolution set to random values."""
+    postnet = dict(params["postnet"])
+    last = max(name for name in postnet if name.startswith("conv_"))
+    postnet[last] = {**postnet[last], "kernel": 0.3 * jax.random.normal(key, postnet[last]["kernel"].shape)}
+    return {**params, "postnet": postnet}

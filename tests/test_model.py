@@ -8,6 +8,7 @@ import pytest
 from audiolm_jax.config import ModelConfig
 from audiolm_jax.model import (CUDNN_BLOCK, MelTransformer, attention_kernel, causal_attention, group_frames,
                                init_cache, init_params, ungroup_frames)
+from tests.helpers import with_postnet_residual
 
 CFG = ModelConfig(num_layers=2, d_model=32, num_heads=4, prenet_dim=32, frames_per_step=2, max_frames=64)
 N_MELS = 8
@@ -229,14 +230,6 @@ def test_gelu_is_flax_gelu_forward_and_backward_storing_only_its_input():
     assert count(gelu) == 8 * 64 < count(nn.gelu), (count(gelu), count(nn.gelu))
 
 
-def _with_postnet_residual(params, key):
-    """`params` with the post-net's last (zero-initialised) convolution set to random values."""
-    postnet = dict(params["postnet"])
-    last = max(name for name in postnet if name.startswith("conv_"))
-    postnet[last] = {**postnet[last], "kernel": 0.3 * jax.random.normal(key, postnet[last]["kernel"].shape)}
-    return {**params, "postnet": postnet}
-
-
 def test_an_untrained_postnet_leaves_the_frames_and_a_trained_one_refines_from_both_sides():
     from audiolm_jax.model import refine_frames
 
@@ -248,7 +241,7 @@ def test_an_untrained_postnet_leaves_the_frames_and_a_trained_one_refines_from_b
     np.testing.assert_array_equal(out["refined_mean"], out["mean"])  # the last convolution starts at zero
     assert "refined_mean" not in model.apply({"params": params}, x[:, :3], cache=init_cache(cfg, 2), start=0)[0]
 
-    params = _with_postnet_residual(params, jax.random.key(2))
+    params = with_postnet_residual(params, jax.random.key(2))
     out, _ = model.apply({"params": params}, x)
     assert np.max(np.abs(out["refined_mean"] - out["mean"])) > 0.1
     frames = ungroup_frames(out["mean"], N_MELS)  # the full pass refines what refine_frames refines

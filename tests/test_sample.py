@@ -11,7 +11,7 @@ import soundfile as sf
 from audiolm_jax import audio, continuation, report
 from audiolm_jax.data import NormStats
 from audiolm_jax.model import init_params
-from tests.helpers import html_links, tiny_config
+from tests.helpers import html_links, tiny_config, with_postnet_residual
 from tests.signals import piano_like
 
 STATS = NormStats(np.full(16, -40.0, np.float32), np.full(16, 15.0, np.float32))
@@ -94,12 +94,10 @@ def test_stop_at_gate_ends_each_sample_where_its_gate_fires(tmp_path, gate_bias,
 
 
 def test_a_postnet_refines_the_drawn_frames_and_keeps_the_prompts(tmp_path):
-    from tests.test_model import _with_postnet_residual
-
     cfg = tiny_config(str(tmp_path), model={"postnet_layers": 2, "postnet_channels": 8},
                       sample={"seconds": 0.5, "temperature": 0.0, "griffin_lim_iters": 2})
     untrained = init_params(cfg.model, 16, jax.random.key(0))  # its post-net's last convolution is zero
-    trained = _with_postnet_residual(untrained, jax.random.key(1))
+    trained = with_postnet_residual(untrained, jax.random.key(1))
     prompt = [("a", piano_like(0.25, 8000, seed=1))]
     (plain,), (refined,) = (continuation.continue_waveforms(cfg, p, STATS, prompt, jax.random.key(0))
                             for p in (untrained, trained))
