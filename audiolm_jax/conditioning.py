@@ -2,8 +2,9 @@
 
 A batch's conditions, all optional and batch-first like the mel:
 - `label` `[B]` int32: the index of the example's label in the run's `LabelSet`;
-- `text` `[B, S]` int32 character ids (`encode_texts`) and `text_mask` `[B, S]` (1 for a
-  character, 0 for padding), S = `model.condition.max_text_chars`;
+- `text` `[B, S]` int32 ids of the text's characters, or of its phonemes with
+  `model.condition.text_units="phonemes"` (`encode_texts`; `read_as`), and `text_mask`
+  `[B, S]` (1 for a symbol, 0 for padding), S = `model.condition.max_text_chars`;
 - `notes` `[B, T, 3 * 88]` float32: the piano roll of the notes each mel frame hears
   (`midi.piano_roll`), T the mel's frames; the model tells position i the roll of the
   group it predicts (`model.next_group_rolls`);
@@ -25,8 +26,10 @@ A batch's conditions, all optional and batch-first like the mel:
 
 The label set is a run's own: the dataset's label names in order, saved once in
 `<workdir>/labels.json` when training starts, so sampling turns a name into the same id
-with nothing but the workdir. The character vocabulary is fixed here (lower-cased ASCII
-letters, digits, a little punctuation), so it needs no file.
+with nothing but the workdir. The vocabularies are fixed here (characters: lower-cased
+ASCII letters, digits, a little punctuation; phonemes: `phonemes.SYMBOLS`), so they need
+no file: the run's config says which one its encoder reads. "Characters" below are the
+symbols the encoder reads, phonemes included: a speaking rate is symbols per second.
 
 `drop_mask` draws which examples lose their conditions for classifier-free guidance; the
 model replaces theirs with a learned null (`model.Conditioner`).
@@ -42,13 +45,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import atomic, midi
+from audiolm_jax import atomic, midi, phonemes
 from audiolm_jax.config import ConditionConfig
 
 PAD, UNKNOWN = 0, 1
 CHARACTERS = " abcdefghijklmnopqrstuvwxyz0123456789'.,;:?!-"
-VOCABULARY_SIZE = 2 + len(CHARACTERS)  # padding, unknown, then the characters
-_IDS = {c: i + 2 for i, c in enumerate(CHARACTERS)}
+_SYMBOLS = {"characters": CHARACTERS, "phonemes": phonemes.SYMBOLS}  # per model.condition.text_units
+_IDS = {units: {c: i + 2 for i, c in enumerate(symbols)} for units, symbols in _SYMBOLS.items()}
 LABELS_FILE = "labels.json"
 
 
@@ -76,6 +79,19 @@ def join_transcripts(first: str, second: str, marked: bool = True) -> str:
     return f"{normalise_text(first).rstrip('.,;:?! ')}{UTTERANCE_BREAK}{normalise_text(second)}"
 
 
+def vocabulary_size(units: str = "characters") -> int:
+    """Rows of the text encoder's embedding for `units` ("characters" or "phonemes"):
+    padding, unknown, then the symbols."""
+    return 2 + len(_SYMBOLS[units])
+
+
+def read_as(text: str, units: str = "characters", language: str = "en-us") -> str:
+    """`text` as the text encoder reads it: normalised characters (`normalise_text`), or
+    with `units` "phonemes" espeak-ng's IPA of them in `language` (`phonemes.phonemise`)."""
+    text = normalise_text(text)
+    return phonemes.phonemise(text, language) if units == "phonemes" else text
+
+
 def cut_text(text: str, max_chars: int) -> str:
     """`text` (normalised) cut to at most `max_chars` characters at a word boundary (a
     single word longer than that is cut inside)."""
@@ -86,29 +102,32 @@ def cut_text(text: str, max_chars: int) -> str:
     return cut if 0 < len(cut) <= max_chars else text[:max_chars]
 
 
-def encode_texts(texts: Sequence[str], max_chars: int) -> tuple[np.ndarray, np.ndarray]:
-    """Texts → character ids `[B, max_chars]` int32 (unknown characters → UNKNOWN) and mask
-    `[B, max_chars]` float32, each text normalised and cut by `cut_text`."""
+def encode_texts(texts: Sequence[str], max_chars: int, units: str = "characters", language: str = "en-us"
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Texts → symbol ids `[B, max_chars]` int32 (unknown symbols → UNKNOWN) and mask
+    `[B, max_chars]` float32, each text read as `units` (`read_as`) and cut by `cut_text`."""
     ids = np.full((len(texts), max_chars), PAD, np.int32)
+    lookup = _IDS[units]
     for row, text in enumerate(texts):
-        chars = cut_text(text, max_chars)
-        ids[row, : len(chars)] = [_IDS.get(c, UNKNOWN) for c in chars]
+        chars = cut_text(read_as(text, units, language), max_chars)
+        ids[row, : len(chars)] = [lookup.get(c, UNKNOWN) for c in chars]
     return ids, (ids != PAD).astype(np.float32)
 
 
-def speaking_rates(texts: Sequence[str], seconds: Sequence[float], max_chars: int) -> np.ndarray:
-    """`[B]` float32 characters per second: each text's characters as the model reads them
-    (normalised and cut by `cut_text`, spaces and punctuation counted) over the `seconds`
-    of audio it is spoken in (at least 0.01 s, so an empty clip is not a division by 0)."""
+def speaking_rates(texts: Sequence[str], seconds: Sequence[float], max_chars: int, units: str = "characters",
+                   language: str = "en-us") -> np.ndarray:
+    """`[B]` float32 symbols per second: each text's symbols as the model reads them
+    (`read_as` in `units`, cut by `cut_text`, spaces and punctuation counted) over the
+    `seconds` of audio it is spoken in (at least 0.01 s, so an empty clip is not a division by 0)."""
     if len(texts) != len(seconds):
         raise ValueError(f"speaking_rates: {len(texts)} texts but {len(seconds)} durations")
-    chars = np.array([len(cut_text(t, max_chars)) for t in texts], np.float32)
+    chars = np.array([len(cut_text(read_as(t, units, language), max_chars)) for t in texts], np.float32)
     return chars / np.maximum(np.asarray(seconds, np.float32), 0.01)
 
 
-def decode_ids(ids: np.ndarray) -> str:
-    """Character ids `[S]` → text (padding dropped, unknown as '?')."""
-    lookup = {i: c for c, i in _IDS.items()}
+def decode_ids(ids: np.ndarray, units: str = "characters") -> str:
+    """Symbol ids `[S]` in `units` → the text the encoder read (padding dropped, unknown as '?')."""
+    lookup = {i: c for c, i in _IDS[units].items()}
     return "".join(lookup.get(int(i), "?") for i in ids if int(i) != PAD)
 
 
@@ -208,7 +227,8 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
         if texts is None and not alone:
             raise ConditionError("the model is conditioned on text (model.condition.text): give a text")
         rows = len(labels) if texts is None else len(texts)
-        out["text"], out["text_mask"] = encode_texts([""] * rows if texts is None else texts, config.max_text_chars)
+        out["text"], out["text_mask"] = encode_texts([""] * rows if texts is None else texts, config.max_text_chars,
+                                                     config.text_units, config.phoneme_language)
         if alone:
             out["drop_text"] = np.full(rows, texts is None)
         if config.duration and "rate" in out and texts is not None:

@@ -19,6 +19,7 @@ import typing
 from typing import Any, Literal, Optional
 
 from audiolm_jax import atomic
+from audiolm_jax import phonemes as phonemes_lib  # stdlib only until phonemes are made
 from audiolm_jax.data.files import LIBRISPEECH_SPLITS  # tfds-free: the data package loads lazily
 
 
@@ -98,7 +99,9 @@ class ConditionConfig:
     label: bool = False  # condition on each example's class label (a learned embedding per label)
     max_labels: int = 64  # rows of the label embedding: a dataset with more labels is rejected
     text: bool = False  # condition on each example's text (transcript or caption), as characters
-    max_text_chars: int = 96  # characters of text kept (longer texts are cut at a word boundary)
+    max_text_chars: int = 96  # symbols of text kept, characters or phonemes (longer texts are cut at a word boundary)
+    text_units: Literal["characters", "phonemes"] = "characters"  # what the text encoder reads: the normalised characters, or espeak-ng's IPA phonemes of them (the phonemes extra)
+    phoneme_language: str = "en-us"  # text_units="phonemes": the espeak-ng language that turns text into phonemes
     text_layers: int = 2  # bidirectional Transformer layers of the character encoder
     text_window: int = 0  # each character encoder layer sees this many characters either side (0: the whole text)
     text_positions: Literal["learned", "sinusoid"] = "sinusoid"  # character positions: Transformer-TTS's sinusoids with a learned scale, or a learned vector each
@@ -465,6 +468,14 @@ def _validate_model(m: ModelConfig) -> None:
     for name in ("max_labels", "max_text_chars", "max_note_tokens"):
         _require(getattr(c, name) > 0, f"model.condition.{name}", getattr(c, name), "a positive integer")
     _require(c.text_layers >= 0, "model.condition.text_layers", c.text_layers, ">= 0")
+    _require(c.text_units == "characters" or c.text, "model.condition.text_units", c.text_units,
+             '"characters" unless model.condition.text is on (phonemes are of a text)')
+    if c.text_units == "phonemes":
+        missing = phonemes_lib.missing_modules()
+        _require(not missing, "model.condition.text_units", c.text_units,
+                 f"\"characters\", or install {' and '.join(missing)} for phonemes: pip install -e '.[phonemes]'")
+        _require(phonemes_lib.supports(c.phoneme_language), "model.condition.phoneme_language", c.phoneme_language,
+                 "a language espeak-ng speaks (e.g. en-us, en-gb, fr-fr)")
     _require(c.text_window >= 0, "model.condition.text_window", c.text_window, ">= 0 characters (0: the whole text)")
     _require(c.note_layers >= 0, "model.condition.note_layers", c.note_layers, ">= 0")
     _require(0.0 <= c.dropout < 1.0, "model.condition.dropout", c.dropout, "a probability in [0, 1)")

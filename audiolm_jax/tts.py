@@ -58,10 +58,12 @@ def check_tts_run(config: config_lib.ExperimentConfig, workdir: str) -> None:
 
 def recording_rate(config: config_lib.ExperimentConfig, text: str, wave: np.ndarray) -> float:
     """The speaking rate of a recording `wave` `[samples]` of `text` as training measures it
-    (`data.records`): characters per second over the seconds of its whole-window frames."""
+    (`data.records`): symbols (characters or phonemes, `model.condition.text_units`) per
+    second over the seconds of its whole-window frames."""
     frames = audio.whole_window_frames(len(wave), config.audio)
+    c = config.model.condition
     return float(conditioning.speaking_rates([text], [frames / config.audio.frames_per_second],
-                                             config.model.condition.max_text_chars)[0])
+                                             c.max_text_chars, c.text_units, c.phoneme_language)[0])
 
 
 def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: Optional[tuple[str, object]] = None,
@@ -98,8 +100,10 @@ def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: 
             rate = recording_rate(config, voice_text, wave)
         prompt = dataclasses.replace(continuation.prompt_from_waveform(f"{name}_as_{voice_name}", wave, config),
                                      text=full_text)
-    if len(full_text) > max_chars:
-        raise conditioning.ConditionError(f"the text is {len(full_text)} characters (with the voice's transcript); "
+    units = config.model.condition.text_units
+    read = conditioning.read_as(full_text, units, config.model.condition.phoneme_language)
+    if len(read) > max_chars:
+        raise conditioning.ConditionError(f"the text is {len(read)} {units} (with the voice's transcript); "
                                           f"this model reads at most {max_chars} (model.condition.max_text_chars)")
     return dataclasses.replace(prompt, rate=rate)
 

@@ -149,12 +149,14 @@ class Dataset:
 
     def _utterance_facts(self, source: Sequence[dict[str, Any]]) -> np.ndarray:
         """Per example of `source` `[N, 3]` int64, each read once: its samples, its speaker id
-        (-1 without one) and its normalised transcript's characters (0 without one)."""
+        (-1 without one) and the symbols of its transcript as the model reads them
+        (`conditioning.read_as`: characters or phonemes; 0 without one)."""
         def facts(i: int) -> tuple[int, int, int]:
             example = source[i]
             meta = self._metadata(example)
             return (len(example[self.audio_key]), -1 if meta["speaker"] is None else meta["speaker"],
-                    len(conditioning.normalise_text(meta["text"])) if meta["text"] else 0)
+                    len(conditioning.read_as(meta["text"], self.condition.text_units,
+                                             self.condition.phoneme_language)) if meta["text"] else 0)
 
         return np.array(list(self._pool.map(facts, range(len(source)))), np.int64).reshape(-1, 3)
 
@@ -283,7 +285,8 @@ class Dataset:
             rates = None
             if self.condition.takes_rate:  # the text's characters over the seconds of audio that speak it
                 rates = conditioning.speaking_rates(texts, mask.sum(axis=1) / self.audio.frames_per_second,
-                                                    self.condition.max_text_chars)
+                                                    self.condition.max_text_chars, self.condition.text_units,
+                                                    self.condition.phoneme_language)
             batch.update(conditioning.condition_arrays(self.condition, labels, texts, batch.pop("notes", None),
                                                        tokens, self.audio.frames_per_second, rates=rates,
                                                        audio_start_frame=self.data.go_frames))
