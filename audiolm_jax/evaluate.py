@@ -63,8 +63,9 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   over resynthesised prompt, so the vocoder's loss is not counted against the model.
 - With guided text attention (a TTS run): `--tts-duration-utterances` (96) held-out
   transcripts, spread over the speakers, synthesised from text alone `--tts-draws` times
-  each for the durations and alignments, the first `--tts-utterances` (24) of them for
-  the CER and the cloning (one batch per transcript; the draws differ in their
+  each for the durations and alignments, and by default every one of them also for the
+  CER and the cloning (`--tts-utterances N`: the first N only; on the espeak-ng corpus a
+  CER over 24 sentences was 0.3x more optimistic than over all 96) (one batch per transcript; the draws differ in their
   prenet-dropout masks; a model with a speaking-rate or duration conditioner at the speaker's rate
   over its other held-out recordings, `--tts-rate voice`, `tts_rate_given` the share that
   had one): `duration_ratio` (synthesis over recording) and `duration_within_20pct` (the
@@ -85,7 +86,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import jax
 import numpy as np
@@ -422,7 +423,7 @@ def cloning_voice(metas: list[dict], waves: list[np.ndarray], target: int, max_s
     return shortest if shortest is not None and len(waves[shortest]) <= max_samples else None
 
 
-def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array,
+def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key: jax.Array,
                 asr_vocabulary: str = "corpus", draws: int = 3, tts_rate: str = "voice",
                 duration_utterances: int = 96) -> dict[str, float]:
     """Speech synthesised from held-out transcripts, scored against the recordings (see the
@@ -430,7 +431,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     speakers, `draws` syntheses of each for the durations and alignments (one sampling
     seed's durations were 0.71, 0.88 or 0.92 within ±20% for the same model, and one model
     timed 0.92 of 24 sentences but 0.85 of 96: README), the first `utterances` of them for
-    the CER and the cloning. A model with a speaking-rate or duration conditioner
+    the CER and the cloning (None: every timed one). A model with a speaking-rate or duration conditioner
     speaks each at its speaker's rate (`speaker_rate`) with `tts_rate` "voice", at its own
     guess with "none"."""
     import dataclasses
@@ -442,6 +443,8 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: int, key: jax.Array
     if not held:
         raise ValueError("no held-out utterances to synthesise")
     waves, metas = [w for w, _ in held], [m for _, m in held]
+    if utterances is None:  # CER and cloning on every sentence timed
+        utterances = duration_utterances
     timed = spread_over_speakers(metas, max(utterances, duration_utterances))
     chosen = timed[:utterances]  # spread_over_speakers(metas, utterances): its turns are the same
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
@@ -550,7 +553,7 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
 
 def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts: int = 8,
                         dnsmos: str = "auto", per_label: int = 8, midi_pieces: int = 4,
-                        midi_seconds: float = 8.0, tts_utterances: int = 24,
+                        midi_seconds: float = 8.0, tts_utterances: Optional[int] = None,
                         asr_vocabulary: str = "corpus", tts_draws: int = 3, tts_rate: str = "voice",
                         tts_duration_utterances: int = 96) -> dict[str, float]:
     """All metrics of the latest checkpoint in `workdir` (see the module docstring), sampled
@@ -563,7 +566,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     of each (MIDI-conditioned runs; needs the `eval` extra's transcriber).
     `tts_utterances`: held-out transcripts synthesised (TTS runs: guided text attention),
     `tts_draws` times each for the durations and alignments, over `tts_duration_utterances`
-    (when more: the CER and the cloning stay on the first `tts_utterances`), a model with a
+    (when more: the CER and the cloning stay on the first `tts_utterances`; None: on all of
+    them), a model with a
     speaking-rate conditioner at each speaker's rate (`tts_rate` "voice") or its own guess
     ("none");
     `asr_vocabulary`: 'corpus' (the recogniser hears only the held-out transcripts' words)
@@ -575,6 +579,8 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
         raise ValueError(f"--tts-draws must be at least 1, got {tts_draws}")
     if tts_rate not in ("voice", "none"):
         raise ValueError(f"--tts-rate must be 'voice' or 'none', got {tts_rate!r}")
+    if tts_utterances is not None and tts_utterances < 1:
+        raise ValueError(f"--tts-utterances must be at least 1 (or left out: every timed one), got {tts_utterances}")
     if tts_duration_utterances < 0:
         raise ValueError(f"--tts-duration-utterances must be at least 0, got {tts_duration_utterances}")
     sampler = sample.restore_sampler(workdir, overrides)
@@ -655,8 +661,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--midi-pieces", type=int, default=4,
                         help="held-out examples rendered from their MIDI (MIDI-conditioned runs)")
     parser.add_argument("--midi-seconds", type=float, default=8.0, help="seconds of each rendered from the start")
-    parser.add_argument("--tts-utterances", type=int, default=24,
-                        help="held-out transcripts synthesised and scored (TTS runs)")
+    parser.add_argument("--tts-utterances", type=int, default=None,
+                        help="held-out transcripts scored for CER and cloning (TTS runs; default: every one "
+                             "timed, --tts-duration-utterances)")
     parser.add_argument("--tts-draws", type=int, default=3,
                         help="syntheses of each transcript for the durations and alignments (TTS runs)")
     parser.add_argument("--tts-duration-utterances", type=int, default=96,

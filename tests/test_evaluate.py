@@ -113,6 +113,8 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
     assert "--tts-draws must be at least 1, got 0" in capsys.readouterr().err
     assert evaluate.main(["--workdir", cfg.workdir, "--tts-duration-utterances", "-1"]) == 2
     assert "--tts-duration-utterances must be at least 0, got -1" in capsys.readouterr().err
+    assert evaluate.main(["--workdir", cfg.workdir, "--tts-utterances", "0"]) == 2
+    assert "--tts-utterances must be at least 1" in capsys.readouterr().err
 
 
 def test_dnsmos_scores_speech_offline(tmp_path):

@@ -100,7 +100,9 @@ def test_experiment_starts_on_its_own_dataset(name, tmp_path, capsys):
     # Every evaluation path of the experiment, each at its smallest count (one clip per label,
     # two synthesised utterances drawn once, one MIDI piece of 2 s): the test is that it runs.
     result = evaluate.evaluate_checkpoint(config.workdir, num_prompts=1, dnsmos="off", per_label=1,
-                                          tts_utterances=2, tts_draws=1, tts_duration_utterances=2, midi_pieces=1,
+                                          tts_draws=1, tts_duration_utterances=2, midi_pieces=1,
                                           midi_seconds=2.0)
     assert result["step"] == 2 and result["num_prompts"] == 1
+    if "duration_utterances" in result:  # a TTS run: by default CER and cloning on every timed sentence
+        assert result["tts_utterances"] == result["duration_utterances"] == 2
     assert json.loads(open(os.path.join(config.workdir, "metrics.json")).read())["steps"] == 2
