@@ -102,7 +102,7 @@ def _draw_alignment(ax, alignment: np.ndarray, text: str) -> None:
     ax.imshow(np.asarray(alignment).T, origin="lower", aspect="auto", cmap="viridis", vmin=0.0,
               vmax=max(float(np.max(alignment)), 1e-6) if np.size(alignment) else 1.0, interpolation="nearest")
     ax.set_xlabel("decoder position")
-    ax.set_ylabel("character")
+    ax.set_ylabel("text symbol (character or phoneme)")
     if text and len(text) <= 80:
         ax.set_yticks(range(len(text)))
         ax.set_yticklabels(list(text.replace(" ", "·")), fontsize=5)

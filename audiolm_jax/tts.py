@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--voice", default=None, help="a recording whose voice to speak in (wav, flac, ...)")
     parser.add_argument("--voice-text", default=None, help="what the --voice recording says (its transcript)")
     parser.add_argument("--rate", type=float, default=None,
-                        help="speaking rate in characters per second (a model trained with "
+                        help="speaking rate in characters per second, or phonemes for a phoneme model (a model trained with "
                              "model.condition.speaking_rate or duration; default: the --voice recording's, "
                              "else the model's guess)")
     parser.add_argument("--seconds", type=float, default=None, help="most seconds of new speech (--sample.seconds)")
@@ -82,7 +82,7 @@ def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: 
         raise ValueError("a speaking rate needs a model trained with one (model.condition.speaking_rate "
                          "or model.condition.duration)")
     if rate is not None and not rate > 0:
-        raise ValueError(f"the speaking rate must be positive characters per second, got {rate}")
+        raise ValueError(f"the speaking rate must be positive {config.model.condition.text_units} per second, got {rate}")
     name = generate.prompt_name(None, text)
     if voice is None:
         full_text = conditioning.normalise_text(text)
