@@ -496,8 +496,9 @@ class Conditioner(nn.Module):
         slot = jnp.where(drop_label[:, None] if cfg.label else drop[:, None], null[None, :], slot)
         context, mask = [slot[:, None, :]], [jnp.ones((batch, 1), jnp.float32)]
         if cfg.text:
-            x = self._encode("text", conditions["text"], conditions["text_mask"], conditioning.vocabulary_size(cfg.text_units),
-                             cfg.max_text_chars, cfg.text_layers, init, cfg.text_positions, cfg.text_window)
+            x = self._encode("text", conditions["text"], conditions["text_mask"],
+                             conditioning.vocabulary_size(cfg.text_units), cfg.max_text_chars, cfg.text_layers,
+                             init, cfg.text_positions, cfg.text_window)
             context.append(x)
             mask.append(conditions["text_mask"].astype(jnp.float32) * (1.0 - drop_text[:, None].astype(jnp.float32)))
         frames = None

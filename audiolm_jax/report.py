@@ -59,8 +59,8 @@ def save_spectrogram_png(path: str, log_mel_db: np.ndarray, config: AudioConfig,
     """Writes a log-mel spectrogram `[frames, n_mels]` as a PNG; marks the prompt boundary
     and, when given, draws `notes` `[N, 4]` (`midi.py`, seconds from the first frame) over
     it as a piano roll at each note's fundamental, and puts a TTS model's `alignment`
-    `[positions, characters]` (attention of each decoder position over the characters of
-    `text`) beside it.
+    `[positions, characters]` (attention of each decoder position over the symbols of
+    `text`, the text as the encoder read it: characters or phonemes) beside it.
 
     Colours span [`top_db` - `range_db`, `top_db`]; `top_db` defaults to this image's peak.
     A page of several spectrograms passes one `top_db` so equal colours are equal levels.
@@ -208,7 +208,7 @@ def write_continuation_report(out_dir: str, continuations: Sequence, config: Aud
             save_spectrogram_png(png_path, log_mel, config, title=f"{cont.name} · sample {k}",
                                  boundary_seconds=cont.prompt_seconds if has_prompt else None, top_db=top,
                                  notes=cont.notes, alignment=cont.alignments[k] if cont.alignments else None,
-                                 text=cont.text or "")
+                                 text=cont.read or cont.text or "")
             cells.append(SampleCell(relative(wav_path, out_dir), relative(png_path, out_dir),
                                     dict(metrics[i][k]) if metrics else {}))
         rows.append(SampleRow(cont.name, relative(prompt_path, out_dir) if has_prompt else None,

@@ -117,3 +117,10 @@ def test_a_phoneme_model_trains_and_speaks_through_the_tts_command(tmp_path):
     assert tts.main(["--workdir", cfg.workdir, "--text", "red blue", "--seconds", "0.5",
                      "--sample.griffin_lim_iters=2", "--out", str(tmp_path / "said")]) == 0
     assert (tmp_path / "said" / "index.html").exists()
+    from audiolm_jax import continuation, sample
+
+    sampler = sample.restore_sampler(cfg.workdir, ["--sample.seconds=0.5", "--sample.griffin_lim_iters=2"])
+    prompt = tts.speech_prompt(sampler.config, sampler.stats, "Red blue")
+    (said,) = continuation.continue_prompts(sampler.config, sampler.params, sampler.stats, [prompt],
+                                            jax.random.PRNGKey(0))
+    assert said.text == "red blue" and said.read == conditioning.read_as("red blue", "phonemes")  # the alignment's rows
