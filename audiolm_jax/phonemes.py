@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import threading
 
 # The IPA symbols espeak-ng writes for English and its neighbours, then the punctuation
@@ -66,7 +67,13 @@ def _backend(language: str):
     if not EspeakBackend.is_supported_language(language):
         raise PhonemeError(f"espeak-ng has no language {language!r} (model.condition.phoneme_language; "
                            "e.g. en-us, en-gb, fr-fr)")
-    return EspeakBackend(language, preserve_punctuation=True, with_stress=True), threading.Lock()
+    # phonemizer warns when a line's word count changes, which reading out is expected to do
+    # ("42" is two words): its notes go to a logger of ours that keeps errors only.
+    quiet = logging.getLogger(f"{__name__}.phonemizer")
+    quiet.setLevel(logging.ERROR)
+    backend = EspeakBackend(language, preserve_punctuation=True, with_stress=True, language_switch="remove-flags",
+                            logger=quiet)  # a foreign word's "(fr)" flags would read as letters
+    return backend, threading.Lock()
 
 
 @functools.lru_cache(maxsize=1 << 16)

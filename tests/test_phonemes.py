@@ -32,6 +32,13 @@ def test_phonemes_spell_pronunciation_not_letters():
     assert read("  ") == "" and read("the cat") == f"{read('the')} {read('cat')}"  # one space between words
 
 
+def test_reading_numbers_out_warns_nothing(caplog):
+    phonemes.phonemise.cache_clear()
+    with caplog.at_level("INFO"):
+        assert len(conditioning.read_as("it is 42.", "phonemes").split()) == 4  # "42" is two words
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
 def test_every_symbol_espeak_writes_for_the_speech_sets_sentences_is_in_the_vocabulary():
     texts = voices.sentences("train", 200) + voices.sentences("validation", 20)
     ids, mask = conditioning.encode_texts(texts, 200, "phonemes")
