@@ -102,14 +102,20 @@ def cut_text(text: str, max_chars: int) -> str:
     return cut if 0 < len(cut) <= max_chars else text[:max_chars]
 
 
+def encoder_text(text: str, max_chars: int, units: str = "characters", language: str = "en-us") -> str:
+    """`text` as the text encoder takes it: read as `units` (`read_as`), cut to `max_chars`
+    symbols at a word boundary (`cut_text`)."""
+    return cut_text(read_as(text, units, language), max_chars)
+
+
 def encode_texts(texts: Sequence[str], max_chars: int, units: str = "characters", language: str = "en-us"
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Texts → symbol ids `[B, max_chars]` int32 (unknown symbols → UNKNOWN) and mask
-    `[B, max_chars]` float32, each text read as `units` (`read_as`) and cut by `cut_text`."""
+    `[B, max_chars]` float32, each text as `encoder_text` gives it."""
     ids = np.full((len(texts), max_chars), PAD, np.int32)
     lookup = _IDS[units]
     for row, text in enumerate(texts):
-        chars = cut_text(read_as(text, units, language), max_chars)
+        chars = encoder_text(text, max_chars, units, language)
         ids[row, : len(chars)] = [lookup.get(c, UNKNOWN) for c in chars]
     return ids, (ids != PAD).astype(np.float32)
 
@@ -117,11 +123,11 @@ def encode_texts(texts: Sequence[str], max_chars: int, units: str = "characters"
 def speaking_rates(texts: Sequence[str], seconds: Sequence[float], max_chars: int, units: str = "characters",
                    language: str = "en-us") -> np.ndarray:
     """`[B]` float32 symbols per second: each text's symbols as the model reads them
-    (`read_as` in `units`, cut by `cut_text`, spaces and punctuation counted) over the
+    (`encoder_text` in `units`, spaces and punctuation counted) over the
     `seconds` of audio it is spoken in (at least 0.01 s, so an empty clip is not a division by 0)."""
     if len(texts) != len(seconds):
         raise ValueError(f"speaking_rates: {len(texts)} texts but {len(seconds)} durations")
-    chars = np.array([len(cut_text(read_as(t, units, language), max_chars)) for t in texts], np.float32)
+    chars = np.array([len(encoder_text(t, max_chars, units, language)) for t in texts], np.float32)
     return chars / np.maximum(np.asarray(seconds, np.float32), 0.01)
 
 

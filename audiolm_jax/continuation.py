@@ -62,11 +62,11 @@ class Continuation:
     read: Optional[str] = None  # TTS: `text` as the encoder read it (characters or phonemes, cut): the alignments' rows
 
 
-def encoder_text(config: ExperimentConfig, text: str) -> str:
-    """`text` as the model's text encoder reads it: its characters or phonemes
-    (`model.condition.text_units`), cut to `model.condition.max_text_chars` at a word boundary."""
+def read_text(config: ExperimentConfig, text: str) -> str:
+    """`text` as the model's text encoder took it (`conditioning.encoder_text` with its
+    `model.condition` units and `max_text_chars`)."""
     c = config.model.condition
-    return conditioning.cut_text(conditioning.read_as(text, c.text_units, c.phoneme_language), c.max_text_chars)
+    return conditioning.encoder_text(text, c.max_text_chars, c.text_units, c.phoneme_language)
 
 
 def prompt_from_waveform(name: str, waveform: np.ndarray, config: ExperimentConfig) -> Prompt:
@@ -379,7 +379,7 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
         results.append(Continuation(prompt.name, prompt.waveform, full, mels, start,
                                     start * a.hop_length / a.sample_rate, prompt.notes,
                                     None if prompt.text is None else conditioning.normalise_text(prompt.text),
-                                    alignments, None if prompt.text is None else encoder_text(config, prompt.text)))
+                                    alignments, None if prompt.text is None else read_text(config, prompt.text)))
         if progress is not None:
             progress.update(1)
     return results

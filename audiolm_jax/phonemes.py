@@ -62,15 +62,14 @@ def _backend(language: str):
     missing = missing_modules()
     if missing:
         raise PhonemeError(f"phonemes need {' and '.join(missing)}: pip install -e '.[phonemes]'")
-    _load_library()
-    from phonemizer.backend import EspeakBackend
-    if not EspeakBackend.is_supported_language(language):
+    if not supports(language):  # loads the library
         raise PhonemeError(f"espeak-ng has no language {language!r} (model.condition.phoneme_language; "
                            "e.g. en-us, en-gb, fr-fr)")
     # phonemizer warns when a line's word count changes, which reading out is expected to do
     # ("42" is two words): its notes go to a logger of ours that keeps errors only.
     quiet = logging.getLogger(f"{__name__}.phonemizer")
     quiet.setLevel(logging.ERROR)
+    from phonemizer.backend import EspeakBackend
     backend = EspeakBackend(language, preserve_punctuation=True, with_stress=True, language_switch="remove-flags",
                             logger=quiet)  # a foreign word's "(fr)" flags would read as letters
     return backend, threading.Lock()
