@@ -8,7 +8,8 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
 `<workdir>/eval.json` atomically:
 - `val_loss`, `val_mse`, `baseline_mse`, `baseline_ratio`: teacher-forced, on the split's
   deterministic evaluation crops (the model sees the true past; < 1 beats copying); with
-  an end-of-audio gate, `gate_bce` and `gate_accuracy` on the same crops.
+  an end-of-audio gate, `gate_bce` and `gate_accuracy` on the same crops (guided attention:
+  `guided_attention`; a post-net: `postnet_mse`; `train.reported_eval_metrics`).
 - For each sample of `sample.seconds` after `sample.prompt_seconds` of each prompt, averaged:
   `energy_drift_db` (mean frame energy of the continuation minus the prompt's) and
   `abs_energy_drift_db` (the mean of its magnitude), `loudness_drift_db` and
@@ -591,10 +592,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     batches = data.eval_batches(cfg.train.batch_size, length, cfg.train.eval_batches)
     teacher = train.evaluate(train.make_eval_step(MelTransformer(cfg.model, cfg.audio.n_mels), cfg, mesh),
                              sampler.params, batches, mesh)
-    metrics = {"step": sampler.step, "split": cfg.data.eval_split, "val_loss": teacher["loss"],
-               "val_mse": teacher["mse"], "baseline_mse": teacher["baseline_mse"],
-               "baseline_ratio": teacher["baseline_ratio"]}
-    metrics.update({key: teacher[key] for key in ("gate_bce", "gate_accuracy", "guided_attention") if key in teacher})
+    metrics = {"step": sampler.step, "split": cfg.data.eval_split, **train.reported_eval_metrics(teacher)}
 
     use_dnsmos = dnsmos == "on" or (dnsmos == "auto" and cfg.data.source == "librispeech")
     if use_dnsmos and not dnsmos_available():

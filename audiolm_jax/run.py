@@ -130,9 +130,7 @@ def run(config: ExperimentConfig) -> dict[str, float]:
     finally:
         if writer is not None:
             writer.close()
-    ev = result.eval_metrics
-    metrics = {"val_mse": ev["mse"], "val_loss": ev["loss"], "baseline_mse": ev["baseline_mse"],
-               "baseline_ratio": ev["baseline_ratio"], "steps": config.train.steps,
+    metrics = {**train.reported_eval_metrics(result.eval_metrics), "steps": config.train.steps,
                "train_seconds": time.perf_counter() - started}
     if jax.process_index() == 0:
         atomic.write_json(os.path.join(workdir, "metrics.json"), metrics)

@@ -497,6 +497,20 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
 
 
+# `evaluate`'s means that only some models have (a gate head, guided attention, a post-net).
+OPTIONAL_EVAL_METRICS = ("gate_bce", "gate_accuracy", "guided_attention", "postnet_mse")
+
+
+def reported_eval_metrics(means: dict[str, float]) -> dict[str, float]:
+    """`evaluate`'s means under the names a run's metrics.json and evaluate's eval.json give
+    them: `val_loss`, `val_mse`, `baseline_mse`, `baseline_ratio`, and those of
+    `OPTIONAL_EVAL_METRICS` the model has."""
+    out = {"val_loss": means["loss"], "val_mse": means["mse"], "baseline_mse": means["baseline_mse"],
+           "baseline_ratio": means["baseline_ratio"]}
+    out.update({key: means[key] for key in OPTIONAL_EVAL_METRICS if key in means})
+    return out
+
+
 def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) -> dict[str, float]:
     """Means over all evaluation batches: `loss`, `mse`, `baseline_mse`, `baseline_ratio`, with
     a gate head `gate_bce` and `gate_accuracy` (per counted position), with guided

@@ -16,7 +16,7 @@ import pkgutil
 import pytest
 
 import experiments
-from audiolm_jax import config as C, evaluate
+from audiolm_jax import config as C, evaluate, train
 from audiolm_jax.data import __main__ as data_main, files
 from audiolm_jax.run import run
 from tests.layouts import write_esc50, write_librispeech, write_maestro
@@ -93,6 +93,9 @@ def test_experiment_starts_on_its_own_dataset(name, tmp_path, capsys):
 
     metrics = run(config)  # finds the dataset prepared, trains, evaluates, samples
     assert metrics["steps"] == 2 and metrics["val_mse"] > 0
+    model = config.model  # the teacher-forced scores only some models have: in metrics.json as in evaluate's
+    assert ("gate_accuracy" in metrics) == model.gate and ("postnet_mse" in metrics) == (model.postnet_layers > 0)
+    assert ("guided_attention" in metrics) == bool(model.condition.guided_layers)
     assert sorted(os.listdir(os.path.join(config.workdir, "checkpoints"))) == ["2"]
     wavs = [f for f in os.listdir(os.path.join(config.workdir, "samples")) if f.endswith("_sample0.wav")]
     assert len(wavs) == 1
@@ -105,4 +108,5 @@ def test_experiment_starts_on_its_own_dataset(name, tmp_path, capsys):
     assert result["step"] == 2 and result["num_prompts"] == 1
     if "duration_utterances" in result:  # a TTS run: by default CER and cloning on every timed sentence
         assert result["tts_utterances"] == result["duration_utterances"] == 2
-    assert json.loads(open(os.path.join(config.workdir, "metrics.json")).read())["steps"] == 2
+    assert json.loads(open(os.path.join(config.workdir, "metrics.json")).read()) == metrics
+    assert all(key in result for key in train.OPTIONAL_EVAL_METRICS if key in metrics)
