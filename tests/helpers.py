@@ -91,3 +91,27 @@ def with_postnet_residual(params, key):
     last = max(name for name in postnet if name.startswith("conv_"))
     postnet[last] = {**postnet[last], "kernel": 0.3 * jax.random.normal(key, postnet[last]["kernel"].shape)}
     return {**params, "postnet": postnet}
+
+
+def tts_config(workdir, steps=4, **train_fields):
+    """`tiny_config` speaking text: the embedded voices set as whole utterances, a gate, a
+    one-layer character encoder and one guided head, `steps` steps."""
+    model = dataclasses.replace(tiny_config(workdir).model, max_frames=256, gate=True, condition=C.ConditionConfig(
+        text=True, max_text_chars=96, text_layers=1, dropout=0.0, guided_layers=1, guided_heads=1))
+    return tiny_config(workdir, model=model,
+                       data={"source": "voices", "synthetic_train_clips": 24, "synthetic_eval_clips": 16,
+                             "segment_seconds": 4.0, "crop": "utterance", "go_frames": 2},
+                       train={"steps": steps, "checkpoint_every": steps, "eval_every": steps, **train_fields},
+                       sample={"prompt_seconds": 0.5, "seconds": 3.0, "num_prompts": 1, "num_samples": 1,
+                               "stop_at_gate": True, "temperature": 0.0})
+
+
+def first_batch_and_its_examples(cfg):
+    """The dataset of `cfg`, its first training batch of 8 and the tfds examples of its rows."""
+    from audiolm_jax import data as data_lib
+    from audiolm_jax.data.pipeline import batch_examples
+
+    dataset = data_lib.prepare(cfg)
+    batch = dataset.train_batch(0, 0, 8, data_lib.segment_frames(4.0, cfg.audio, 2))
+    indices, _ = batch_examples(0, 0, 8, len(dataset._train_ids))
+    return dataset, batch, [dataset.train[int(i)] for i in dataset._train_ids[indices]]

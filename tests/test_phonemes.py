@@ -13,7 +13,7 @@ import pytest
 from audiolm_jax import conditioning, config as C, data as data_lib, phonemes, tts
 from audiolm_jax.data import voices
 from audiolm_jax.model import init_params
-from tests.test_tts import _first_batch_and_its_examples, tts_config
+from tests.helpers import first_batch_and_its_examples, tts_config
 
 
 def _phoneme_config(workdir="/tmp/unused", steps=4, **condition_fields):
@@ -92,7 +92,7 @@ def test_phoneme_fields_are_checked_before_anything_runs(monkeypatch):
 
 def test_a_phoneme_models_batches_carry_the_transcripts_phonemes(tmp_path):
     cfg = _phoneme_config(str(tmp_path / "run"))
-    _, batch, examples = _first_batch_and_its_examples(cfg)
+    _, batch, examples = first_batch_and_its_examples(cfg)
     for row, example in enumerate(examples):
         expected = conditioning.read_as(example["text"].decode(), "phonemes")
         assert conditioning.decode_ids(batch["text"][row], "phonemes") == expected

@@ -14,18 +14,7 @@ from audiolm_jax.cli import apply_overrides
 from audiolm_jax import conditioning, config as C, data as data_lib, speech_eval, train, tts
 from audiolm_jax.data import voices
 from audiolm_jax.model import MelTransformer, init_cache, init_params
-from tests.helpers import tiny_config
-
-
-def tts_config(workdir, steps=4, **train_fields):
-    model = dataclasses.replace(tiny_config(workdir).model, max_frames=256, gate=True, condition=C.ConditionConfig(
-        text=True, max_text_chars=96, text_layers=1, dropout=0.0, guided_layers=1, guided_heads=1))
-    return tiny_config(workdir, model=model,
-                       data={"source": "voices", "synthetic_train_clips": 24, "synthetic_eval_clips": 16,
-                             "segment_seconds": 4.0, "crop": "utterance", "go_frames": 2},
-                       train={"steps": steps, "checkpoint_every": steps, "eval_every": steps, **train_fields},
-                       sample={"prompt_seconds": 0.5, "seconds": 3.0, "num_prompts": 1, "num_samples": 1,
-                               "stop_at_gate": True, "temperature": 0.0})
+from tests.helpers import first_batch_and_its_examples, tiny_config, tts_config
 
 
 def test_voices_read_held_out_sentences_in_distinct_voices():
@@ -44,19 +33,9 @@ def test_voices_read_held_out_sentences_in_distinct_voices():
     assert voices.speak("sss", 0, sample_rate=8000).shape[0] > 0  # noise bands stay below Nyquist
 
 
-def _first_batch_and_its_examples(cfg):
-    """The dataset of `cfg`, its first training batch of 8 and the tfds examples of its rows."""
-    from audiolm_jax.data.pipeline import batch_examples
-
-    dataset = data_lib.prepare(cfg)
-    batch = dataset.train_batch(0, 0, 8, data_lib.segment_frames(4.0, cfg.audio, 2))
-    indices, _ = batch_examples(0, 0, 8, len(dataset._train_ids))
-    return dataset, batch, [dataset.train[int(i)] for i in dataset._train_ids[indices]]
-
-
 def test_whole_utterance_batches_match_their_transcripts(tmp_path):
     cfg = tts_config(str(tmp_path / "run"))
-    dataset, batch, examples = _first_batch_and_its_examples(cfg)
+    dataset, batch, examples = first_batch_and_its_examples(cfg)
     for row, example in enumerate(examples):
         assert conditioning.decode_ids(batch["text"][row]) == example["text"].decode()
         valid = int(batch["mask"][row].sum())  # go frames + the whole utterance, then padding
@@ -532,7 +511,7 @@ def test_a_rate_model_trains_on_each_examples_own_rate_and_speaks_at_the_voices(
     from audiolm_jax import continuation, evaluate
 
     cfg = _rate_config(str(tmp_path / "run"))
-    _, batch, examples = _first_batch_and_its_examples(cfg)
+    _, batch, examples = first_batch_and_its_examples(cfg)
     for row, example in enumerate(examples):
         wave = example["speech"].astype(np.float32) / 32768.0
         expected = tts.recording_rate(cfg, example["text"].decode(), wave)
@@ -657,7 +636,7 @@ def test_a_duration_model_trains_to_each_examples_own_end_and_speaks_to_the_voic
     from audiolm_jax import continuation
 
     cfg = _duration_config(str(tmp_path / "run"))
-    _, batch, examples = _first_batch_and_its_examples(cfg)
+    _, batch, examples = first_batch_and_its_examples(cfg)
     np.testing.assert_allclose(batch["end_frame"], batch["mask"].sum(axis=1), rtol=1e-5)
     assert batch["end_frame"].min() > cfg.data.go_frames + 10
     _batch_needs(cfg, batch, "end_frame")
