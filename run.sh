@@ -37,7 +37,10 @@ case "$cmd" in
   test)
     shift
     setup dev
-    exec "$VENV/bin/python" -m pytest "$@"
+    # Two worker processes, each test module on one (its module-scoped fixtures built once):
+    # most tests are bound by XLA's single-threaded compilation, so a second worker uses the
+    # second core; a later -n in the arguments wins (./run.sh test -n 0: one process).
+    exec "$VENV/bin/python" -m pytest -n 2 --dist loadfile "$@"
     ;;
   bench)
     shift
