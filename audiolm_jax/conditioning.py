@@ -20,6 +20,9 @@ A batch's conditions, all optional and batch-first like the mel:
   text's characters over `rate` in frames, so in training the example's own end (its rate
   is its characters over its seconds), at sampling the end that rate gives; rows without a
   rate (or with `drop_rate`) get the learned null;
+- `level` `[B]` float32 (with `model.condition.level`): the audio's level, `audio_levels`
+  of its normalised frames: in training the example's own, at sampling the prompt's;
+  `drop_level` `[B]` marks rows without one (the learned null);
 - `note_tokens` `[B, S]` int32, `note_mask` `[B, S]` and `note_frames` `[B, S]` (each
   token's time in mel frames): the note events of the window the model sees
   (`midi.note_tokens`), S = `model.condition.max_note_tokens`.
@@ -241,6 +244,23 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
             out["end_frame"] = end_frames(out["text_mask"].sum(axis=1), out["rate"], frames_per_second,
                                           audio_start_frame)
     return out
+
+
+def audio_levels(mel: jax.Array, mask: jax.Array) -> jax.Array:
+    """The level of each row `[B]` float32 of normalised log-mel frames `mel` `[B, T, n_mels]`
+    with `mask` `[B, T]` (1 for a frame): the mean over mel bins and over the louder half of
+    its frames (the ceil(n / 2) of its n frames whose mean over bins is highest), so a clip's
+    quiet opening or a pause does not set it, as loudness gating leaves silence out (ITU-R
+    BS.1770); 0 for a row without frames. Normalised units: 1 is one standard deviation of
+    the training frames' log-mel per bin."""
+    mel, mask = jnp.asarray(mel, jnp.float32), jnp.asarray(mask) > 0
+    frames = jnp.where(mask, jnp.mean(mel, axis=-1), -jnp.inf)  # [B, T]
+    louder_first = -jnp.sort(-frames, axis=1)
+    count = jnp.sum(mask, axis=1)
+    kept = (count + 1) // 2
+    taken = jnp.arange(frames.shape[1])[None, :] < kept[:, None]
+    total = jnp.sum(jnp.where(taken, louder_first, 0.0), axis=1)
+    return jnp.where(count > 0, total / jnp.maximum(kept, 1), 0.0).astype(jnp.float32)
 
 
 def end_frames(chars: np.ndarray, rates: np.ndarray, frames_per_second: float, audio_start_frame: int

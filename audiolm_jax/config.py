@@ -94,6 +94,12 @@ class ConditionConfig:
     audio ends (`end_frame`, `conditioning.condition_arrays`): in training the example's own
     end, at sampling the text's characters over a rate (a voice's, or a chosen one), so
     pacing and the end-of-audio gate are tied to a length known before decoding.
+    With `level`, each decoder position adds an encoding of the audio's level (`level`,
+    `conditioning.audio_levels`: the mean normalised log-mel of the louder half of its
+    frames): in training the example's own, clean of input corruption, at sampling the
+    prompt's, so a continuation is told the level to hold however its own frames wander
+    (none, or dropped: a learned null). It needs no conditioner, so an unconditioned model
+    can take it.
     """
 
     label: bool = False  # condition on each example's class label (a learned embedding per label)
@@ -118,11 +124,18 @@ class ConditionConfig:
     speaking_rate: bool = False  # text: add the speaking rate (characters per second) to the context: the example's own in training, a voice's or a chosen one at sampling
     rate_dropout: float = 0.2  # share of training examples without their rate and duration (the learned nulls: the model guesses)
     duration: bool = False  # text: tell each decoder position the frames left until the audio ends: the example's own end in training, characters / rate at sampling (Stable Audio's timing conditioning, F5-TTS's estimate)
+    level: bool = False  # tell each decoder position the audio's level (the mean of its louder half of frames): the example's own in training, the prompt's at sampling
+    level_dropout: float = 0.1  # share of training examples without their level (the learned null: the model's own guess)
 
     @property
     def active(self) -> bool:
         """Whether the model has a conditioner at all."""
         return self.label or self.text or self.voice or self.midi != "none"
+
+    @property
+    def takes_conditions(self) -> bool:
+        """Whether batches and sampling carry conditions: a conditioner, or a level."""
+        return self.active or self.level
 
     @property
     def takes_rate(self) -> bool:
@@ -493,6 +506,7 @@ def _validate_model(m: ModelConfig) -> None:
     _require(not c.duration or c.text, "model.condition.duration", c.duration,
              "off unless model.condition.text is on (the duration is the text's characters over a rate)")
     _require(0.0 <= c.rate_dropout < 1.0, "model.condition.rate_dropout", c.rate_dropout, "a probability in [0, 1)")
+    _require(0.0 <= c.level_dropout < 1.0, "model.condition.level_dropout", c.level_dropout, "a probability in [0, 1)")
     _require(c.voice_dim > 0, "model.condition.voice_dim", c.voice_dim, "a positive integer")
     _require(0.0 <= c.voice_dropout < 1.0, "model.condition.voice_dropout", c.voice_dropout, "a probability in [0, 1)")
     _require(1 <= c.guided_heads <= m.num_heads, "model.condition.guided_heads", c.guided_heads,
@@ -610,8 +624,8 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
     _require(s.gate_focus_margin is None or s.gate_focus_margin >= 0, "sample.gate_focus_margin", s.gate_focus_margin,
              "None or >= 0 characters")
     _require(s.guidance >= 0, "sample.guidance", s.guidance, ">= 0 (1: no guidance)")
-    _require(s.guidance == 1.0 or m.condition.active, "sample.guidance", s.guidance,
-             "1 unless model.condition has a conditioner (there is nothing to guide with)")
+    _require(s.guidance == 1.0 or m.condition.takes_conditions, "sample.guidance", s.guidance,
+             "1 unless model.condition has a conditioner or a level (there is nothing to guide with)")
     _require(not s.stop_at_gate or m.gate, "sample.stop_at_gate", s.stop_at_gate,
              "false unless model.gate is true (there is no gate to stop at)")
 

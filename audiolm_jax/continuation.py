@@ -151,18 +151,19 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     audio (`prompt_frames` `[rows, frames, n_mels]`, its log-mel normalised); a prompt
     without audio has none (the null); a speaking-rate conditioner the prompt's `rate`
     (none: the null), a duration conditioner the end its text has at that rate, counted
-    from the audio's first frame (`audio_start_frame`; no rate: the null). A conditioned
+    from the audio's first frame (`audio_start_frame`; no rate: the null), a model told the
+    level the `level` of the prompt's frames (no audio: the null). A conditioned
     model needs what it was trained on: ConditionError naming the missing label, text or
     notes."""
     condition = config.model.condition
-    if not condition.active:
+    if not condition.takes_conditions:
         return None
     if condition.midi != "none" and prompt.notes is None:
         raise conditioning.ConditionError(f"prompt '{prompt.name}': the model is conditioned on MIDI "
                                           "(model.condition.midi): give notes (python -m audiolm_jax.render_midi)")
     if condition.midi == "tokens":  # the tokens are the window's (`prompt_window_conditions`)
         condition = dataclasses.replace(condition, midi="none")
-        if not condition.active:
+        if not condition.takes_conditions:
             return None
     roll = prompt_rolls(config, prompt, total_frames)
     rolls = None if roll is None else np.repeat(roll[None], rows, axis=0)
@@ -176,13 +177,18 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     if condition.voice and len(prompt.waveform) and prompt_frames is None:
         raise ValueError("prompt_conditions: a model with a voice conditioner needs the prompt's frames")
     rates = None if prompt.rate is None else np.full(rows, prompt.rate, np.float32)
+    if condition.level and len(prompt.waveform) and prompt_frames is None:
+        raise ValueError("prompt_conditions: a model told the audio's level needs the prompt's frames")
     try:
-        return conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices, rates=rates,
-                                             frames_per_second=config.audio.frames_per_second,
-                                             audio_start_frame=audio_start_frame(config, prompt))
+        out = conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices, rates=rates,
+                                            frames_per_second=config.audio.frames_per_second,
+                                            audio_start_frame=audio_start_frame(config, prompt))
     except conditioning.ConditionError as e:  # what is missing, said of this prompt
         known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
         raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
+    if condition.level and len(prompt.waveform):  # the level to hold: the prompt's
+        out["level"] = np.asarray(conditioning.audio_levels(prompt_frames, np.ones(prompt_frames.shape[:2])))
+    return out
 
 
 def prompt_window_conditions(config: ExperimentConfig, prompt: Prompt, rows: int

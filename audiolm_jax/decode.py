@@ -285,9 +285,9 @@ def _window_fed(fed: Optional[dict], window_conditions: Optional[WindowCondition
 
 
 def _check_conditions(model_config: ModelConfig, conditions: Optional[dict]) -> None:
-    if model_config.condition.active and conditions is None:
+    if model_config.condition.takes_conditions and conditions is None:
         raise ValueError("generate: the model is conditioned (model.condition); pass `conditions`")
-    if not model_config.condition.active and conditions is not None:
+    if not model_config.condition.takes_conditions and conditions is not None:
         raise ValueError("generate: `conditions` given to a model without conditioners (model.condition)")
 
 

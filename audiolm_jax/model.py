@@ -605,6 +605,38 @@ class DurationEncoder(nn.Module):
         return jnp.where(known[:, None, None], h, null[None, None, :])
 
 
+class LevelEncoder(nn.Module):
+    """The audio's level `level` `[B]` (normalised units, `conditioning.audio_levels`) →
+    `[B, 1, width]` float32 added to the decoder's input at every position; rows with
+    `known` `[B]` false get a learned null vector instead (`model.condition.level`). A
+    gelu layer over the level and its square, then a projection."""
+
+    width: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, level: jax.Array, known: jax.Array) -> jax.Array:
+        level = jnp.clip(level.astype(jnp.float32), -8.0, 8.0)[:, None]
+        features = jnp.concatenate([level, level**2 / 8.0], axis=-1)
+        h = nn.gelu(nn.Dense(self.width, dtype=self.dtype, name="dense_0")(features.astype(self.dtype)))
+        h = nn.Dense(self.width, dtype=self.dtype, name="dense_1")(h).astype(jnp.float32)
+        null = self.param("null", nn.initializers.normal(0.02), (self.width,))
+        return jnp.where(known[:, None], h, null[None, :])[:, None, :]
+
+
+def known_levels(conditions: Optional[dict], batch: int) -> tuple[jax.Array, jax.Array]:
+    """The conditions' `level` `[B]` (0 where absent) and whether each row has one `[B]`
+    bool: absent, or dropped (`drop`, `drop_level`), is the learned null."""
+    conditions = conditions or {}
+    if "level" not in conditions:
+        return jnp.zeros((batch,), jnp.float32), jnp.zeros((batch,), bool)
+    missing = jnp.zeros((batch,), bool)
+    for key in ("drop", "drop_level"):
+        if key in conditions:
+            missing = missing | conditions[key].astype(bool)
+    return conditions["level"].astype(jnp.float32), ~missing
+
+
 def known_end_frames(conditions: Optional[dict], batch: int) -> tuple[jax.Array, jax.Array]:
     """The conditions' `end_frame` `[B]` (0 where absent) and whether each row has one
     `[B]` bool: absent, or dropped (`drop`, `drop_rate`), is the learned null."""
@@ -681,6 +713,9 @@ class MelTransformer(nn.Module):
     end, counted from this call's position 0; `known_end_frames`) are added to the input by
     `DurationEncoder`; in incremental decoding the first layer's cache keeps each row's end
     from the prefill (`end_frame`, `end_known`), so later steps need not pass it.
+    With `model.condition.level`, the audio's `level` `[B]` (`known_levels`) is added to
+    the input by `LevelEncoder`, kept likewise in the first layer's cache (`level`,
+    `level_known`).
     With `model.postnet_layers`, the full pass also returns `refined_mean` `[B, T, r*M]`:
     `mean`'s frames, in order, after the `Postnet` (Tacotron 2; it sees the whole sequence,
     so incremental decoding feeds back `mean` and `refine_frames` refines what was drawn).
@@ -732,6 +767,13 @@ class MelTransformer(nn.Module):
                 ends = known_end_frames(conditions, groups.shape[0])
             left = ends[0][:, None] - ((positions + 1) * cfg.frames_per_step)[None, :].astype(jnp.float32)
             x = x + DurationEncoder(cfg.d_model, cfg.frames_per_step, dtype, name="duration")(left, ends[1])
+        level = None
+        if cfg.condition.level:
+            if cache is not None and "level" in cache[0]:
+                level = cache[0]["level"], cache[0]["level_known"] > 0
+            else:
+                level = known_levels(conditions, groups.shape[0])
+            x = x + LevelEncoder(cfg.d_model, dtype, name="level")(*level)
         context_frames = None
         if cfg.condition.cross_attends:
             cached = cache is not None and "context_k" in cache[0]
@@ -755,6 +797,8 @@ class MelTransformer(nn.Module):
                 alignments.append(alignment)
         if new_cache is not None and ends is not None:  # each row's end, for the steps after the prefill
             new_cache[0] = {**new_cache[0], "end_frame": ends[0], "end_known": ends[1].astype(jnp.float32)}
+        if new_cache is not None and level is not None:  # each row's level, likewise
+            new_cache[0] = {**new_cache[0], "level": level[0], "level_known": level[1].astype(jnp.float32)}
         x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)
         width = cfg.frames_per_step * self.n_mels
         outputs = {}

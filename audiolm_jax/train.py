@@ -302,12 +302,14 @@ def condition_drops(key: jax.Array, condition: config_lib.ConditionConfig, examp
     `each_dropout`, `drop_label` and `drop_text`, one conditioner alone (so either can be
     given alone); with a voice conditioner, `drop_voice` (so text alone can be spoken); with
     a speaking-rate or duration conditioner, `drop_rate` (so text can be spoken at a rate,
-    and for a duration, the model guesses). Each draw is `key` folded with its place in this list (1, 2, 3, 4), whether or
-    not it is made."""
+    and for a duration, the model guesses); with a level, `drop_level` (so a model can
+    continue audio without being told one). Each draw is `key` folded with its place in
+    this list (1, 2, 3, 4, 5), whether or not it is made."""
     drops = {"drop": conditioning.drop_mask(key, condition.dropout, example_ids)}
     alone = (("drop_label", condition.each_dropout), ("drop_text", condition.each_dropout),
              ("drop_voice", condition.voice_dropout if condition.voice else 0.0),
-             ("drop_rate", condition.rate_dropout if condition.takes_rate else 0.0))
+             ("drop_rate", condition.rate_dropout if condition.takes_rate else 0.0),
+             ("drop_level", condition.level_dropout if condition.level else 0.0))
     for tag, (name, rate) in enumerate(alone, start=1):
         if rate > 0:
             drops[name] = conditioning.drop_mask(jax.random.fold_in(key, tag), rate, example_ids)
@@ -359,11 +361,11 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
     `model.next_group_rolls`; with `model.condition.voice`, the batch's own `mel` and `mask`
     as `voice` and `voice_mask`, as Tacotron's reference encoder reads its target; with
     `model.condition.speaking_rate`, its `rate` `[B]`; with `model.condition.duration`, its
-    `end_frame` `[B]`), None
-    without conditioners; a conditioned model given a batch
-    without them is a ValueError naming what is missing."""
+    `end_frame` `[B]`; with `model.condition.level`, the `level` `[B]` of its own clean
+    frames, `conditioning.audio_levels`), None without conditioners or a level; a
+    conditioned model given a batch without them is a ValueError naming what is missing."""
     condition = model_config.condition
-    if not condition.active:
+    if not condition.takes_conditions:
         return None
     midi_keys = {"none": (), "frames": ("notes",), "tokens": ("note_tokens", "note_mask", "note_frames")}[condition.midi]
     wanted = ((("label",) if condition.label else ()) + (("text", "text_mask") if condition.text else ()) + midi_keys
@@ -377,6 +379,8 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
         out["voice"], out["voice_mask"] = batch["mel"], batch["mask"]
     if "notes" in out:
         out["notes"] = next_group_rolls(jnp.asarray(out["notes"]), model_config.frames_per_step)
+    if condition.level:
+        out["level"] = conditioning.audio_levels(batch["mel"], batch["mask"])
     return out
 
 
