@@ -21,7 +21,8 @@ A batch's conditions, all optional and batch-first like the mel:
   is its characters over its seconds), at sampling the end that rate gives; rows without a
   rate (or with `drop_rate`) get the learned null;
 - `level` `[B]` float32 (with `model.condition.level`): the audio's level, `audio_levels`
-  of its normalised frames: in training the example's own, at sampling the prompt's;
+  of its log-mel in dB (tens of dB): in training the example's own crop's, computed by the
+  data pipeline before any corruption, at sampling the prompt's;
   `drop_level` `[B]` marks rows without one (the learned null);
 - `note_tokens` `[B, S]` int32, `note_mask` `[B, S]` and `note_frames` `[B, S]` (each
   token's time in mel frames): the note events of the window the model sees
@@ -246,21 +247,29 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
     return out
 
 
-def audio_levels(mel: jax.Array, mask: jax.Array) -> jax.Array:
-    """The level of each row `[B]` float32 of normalised log-mel frames `mel` `[B, T, n_mels]`
-    with `mask` `[B, T]` (1 for a frame): the mean over mel bins and over the louder half of
-    its frames (the ceil(n / 2) of its n frames whose mean over bins is highest), so a clip's
-    quiet opening or a pause does not set it, as loudness gating leaves silence out (ITU-R
-    BS.1770); 0 for a row without frames. Normalised units: 1 is one standard deviation of
-    the training frames' log-mel per bin."""
-    mel, mask = jnp.asarray(mel, jnp.float32), jnp.asarray(mask) > 0
-    frames = jnp.where(mask, jnp.mean(mel, axis=-1), -jnp.inf)  # [B, T]
-    louder_first = -jnp.sort(-frames, axis=1)
-    count = jnp.sum(mask, axis=1)
+def frame_loudness_db(mel_db: np.ndarray) -> np.ndarray:
+    """The loudness of each log-mel frame of `mel_db` `[..., frames, n_mels]` (dB): the dB of
+    its mean power over mel bins `[..., frames]`, so loud bins count as a listener hears them
+    (a mean of dB would let quiet bins set it)."""
+    power = np.power(10.0, np.asarray(mel_db, np.float64) / 10.0)
+    return (10.0 * np.log10(np.maximum(np.mean(power, axis=-1), 1e-30))).astype(np.float32)
+
+
+def audio_levels(mel_db: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The level of each row `[B]` float32 of log-mel frames `mel_db` `[B, T, n_mels]` (dB)
+    with `mask` `[B, T]` (1 for a frame), in units of 10 dB: the mean `frame_loudness_db` of
+    the louder half of its frames (the ceil(n / 2) of its n frames), so a clip's quiet
+    opening or a pause does not set it, as loudness gating leaves silence out (ITU-R
+    BS.1770); 0 for a row without frames. The model's input (`model.LevelEncoder`): one
+    unit is 10 dB, and audio at full scale sits near 0."""
+    loudness = frame_loudness_db(mel_db).astype(np.float64)  # [B, T]
+    valid = np.asarray(mask) > 0
+    louder_first = -np.sort(-np.where(valid, loudness, -np.inf), axis=1)
+    count = valid.sum(axis=1)
     kept = (count + 1) // 2
-    taken = jnp.arange(frames.shape[1])[None, :] < kept[:, None]
-    total = jnp.sum(jnp.where(taken, louder_first, 0.0), axis=1)
-    return jnp.where(count > 0, total / jnp.maximum(kept, 1), 0.0).astype(jnp.float32)
+    taken = np.arange(loudness.shape[1])[None, :] < kept[:, None]
+    total = np.where(taken, louder_first, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(kept, 1) / 10.0, 0.0).astype(np.float32)
 
 
 def end_frames(chars: np.ndarray, rates: np.ndarray, frames_per_second: float, audio_start_frame: int

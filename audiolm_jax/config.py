@@ -95,11 +95,11 @@ class ConditionConfig:
     end, at sampling the text's characters over a rate (a voice's, or a chosen one), so
     pacing and the end-of-audio gate are tied to a length known before decoding.
     With `level`, each decoder position adds an encoding of the audio's level (`level`,
-    `conditioning.audio_levels`: the mean normalised log-mel of the louder half of its
-    frames): in training the example's own, clean of input corruption, at sampling the
-    prompt's, so a continuation is told the level to hold however its own frames wander
-    (none, or dropped: a learned null). It needs no conditioner, so an unconditioned model
-    can take it.
+    `conditioning.audio_levels`: the loudness of the louder half of its frames, in tens of
+    dB): in training the example's own crop's, measured before input corruption, at
+    sampling the prompt's, so a continuation is told the level to hold however its own
+    frames wander (none, or dropped: a learned null). It needs no conditioner, so an
+    unconditioned model can take it.
     """
 
     label: bool = False  # condition on each example's class label (a learned embedding per label)
@@ -124,7 +124,7 @@ class ConditionConfig:
     speaking_rate: bool = False  # text: add the speaking rate (characters per second) to the context: the example's own in training, a voice's or a chosen one at sampling
     rate_dropout: float = 0.2  # share of training examples without their rate and duration (the learned nulls: the model guesses)
     duration: bool = False  # text: tell each decoder position the frames left until the audio ends: the example's own end in training, characters / rate at sampling (Stable Audio's timing conditioning, F5-TTS's estimate)
-    level: bool = False  # tell each decoder position the audio's level (the mean of its louder half of frames): the example's own in training, the prompt's at sampling
+    level: bool = False  # tell each decoder position the audio's level (the loudness of its louder half of frames): the example's own in training, the prompt's at sampling
     level_dropout: float = 0.1  # share of training examples without their level (the learned null: the model's own guess)
 
     @property

@@ -152,7 +152,7 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     without audio has none (the null); a speaking-rate conditioner the prompt's `rate`
     (none: the null), a duration conditioner the end its text has at that rate, counted
     from the audio's first frame (`audio_start_frame`; no rate: the null), a model told the
-    level the `level` of the prompt's frames (no audio: the null). A conditioned
+    level the `level` of the prompt's dB frames (no audio: the null). A conditioned
     model needs what it was trained on: ConditionError naming the missing label, text or
     notes."""
     condition = config.model.condition
@@ -177,8 +177,6 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
     if condition.voice and len(prompt.waveform) and prompt_frames is None:
         raise ValueError("prompt_conditions: a model with a voice conditioner needs the prompt's frames")
     rates = None if prompt.rate is None else np.full(rows, prompt.rate, np.float32)
-    if condition.level and len(prompt.waveform) and prompt_frames is None:
-        raise ValueError("prompt_conditions: a model told the audio's level needs the prompt's frames")
     try:
         out = conditioning.condition_arrays(condition, label_ids, texts, rolls, voices=voices, rates=rates,
                                             frames_per_second=config.audio.frames_per_second,
@@ -187,7 +185,8 @@ def prompt_conditions(config: ExperimentConfig, prompt: Prompt, rows: int,
         known = f" (labels: {', '.join(labels.names)})" if condition.label and labels else ""
         raise conditioning.ConditionError(f"prompt '{prompt.name}': {e}{known}") from None
     if condition.level and len(prompt.waveform):  # the level to hold: the prompt's
-        out["level"] = np.asarray(conditioning.audio_levels(prompt_frames, np.ones(prompt_frames.shape[:2])))
+        level = conditioning.audio_levels(prompt.log_mel_db[None], np.ones((1, len(prompt.log_mel_db))))
+        out["level"] = np.repeat(level, rows)
     return out
 
 

@@ -606,7 +606,7 @@ class DurationEncoder(nn.Module):
 
 
 class LevelEncoder(nn.Module):
-    """The audio's level `level` `[B]` (normalised units, `conditioning.audio_levels`) →
+    """The audio's level `level` `[B]` (tens of dB, `conditioning.audio_levels`) →
     `[B, 1, width]` float32 added to the decoder's input at every position; rows with
     `known` `[B]` false get a learned null vector instead (`model.condition.level`). A
     gelu layer over the level and its square, then a projection."""

@@ -361,15 +361,16 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
     `model.next_group_rolls`; with `model.condition.voice`, the batch's own `mel` and `mask`
     as `voice` and `voice_mask`, as Tacotron's reference encoder reads its target; with
     `model.condition.speaking_rate`, its `rate` `[B]`; with `model.condition.duration`, its
-    `end_frame` `[B]`; with `model.condition.level`, the `level` `[B]` of its own clean
-    frames, `conditioning.audio_levels`), None without conditioners or a level; a
+    `end_frame` `[B]`; with `model.condition.level`, its `level` `[B]`, which the data
+    pipeline measured on the crop's dB frames), None without conditioners or a level; a
     conditioned model given a batch without them is a ValueError naming what is missing."""
     condition = model_config.condition
     if not condition.takes_conditions:
         return None
     midi_keys = {"none": (), "frames": ("notes",), "tokens": ("note_tokens", "note_mask", "note_frames")}[condition.midi]
     wanted = ((("label",) if condition.label else ()) + (("text", "text_mask") if condition.text else ()) + midi_keys
-              + (("rate",) if condition.speaking_rate else ()) + (("end_frame",) if condition.duration else ()))
+              + (("rate",) if condition.speaking_rate else ()) + (("end_frame",) if condition.duration else ())
+              + (("level",) if condition.level else ()))
     missing = [k for k in wanted if k not in batch]
     if missing:
         raise ValueError(f"the model is conditioned (model.condition) but batches lack {', '.join(missing)}: "
@@ -379,8 +380,6 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
         out["voice"], out["voice_mask"] = batch["mel"], batch["mask"]
     if "notes" in out:
         out["notes"] = next_group_rolls(jnp.asarray(out["notes"]), model_config.frames_per_step)
-    if condition.level:
-        out["level"] = conditioning.audio_levels(batch["mel"], batch["mask"])
     return out
 
 

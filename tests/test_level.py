@@ -1,5 +1,5 @@
-"""The audio's level as a condition (`model.condition.level`): each example's own louder-half
-mean in training, the prompt's at sampling, a learned null without one."""
+"""The audio's level as a condition (`model.condition.level`): the loudness of the louder half
+of each example's own crop in training, of the prompt at sampling, a learned null without one."""
 
 import dataclasses
 
@@ -10,9 +10,9 @@ import pytest
 
 from audiolm_jax import conditioning, config as C, continuation, decode, train
 from audiolm_jax.cli import apply_overrides
-from audiolm_jax.data import NormStats
+from audiolm_jax.data import Dataset, NormStats
 from audiolm_jax.model import MelTransformer, init_params
-from tests.helpers import tiny_config
+from tests.helpers import random_walk_mels, tiny_config
 
 
 def _level_config(workdir="/tmp/unused", **train_fields):
@@ -20,15 +20,19 @@ def _level_config(workdir="/tmp/unused", **train_fields):
     return apply_overrides(cfg, ["--model.condition.level=true"])
 
 
-def test_audio_levels_average_the_louder_half_of_each_rows_frames():
-    frame_levels = np.array([[-6.0, 1.0, 2.0, 3.0, -6.0], [0.5, -1.0, 4.0, 9.0, 9.0]], np.float32)
+def test_audio_levels_average_the_louder_half_of_each_rows_loudness_in_tens_of_db():
+    # frames whose bins hold equal power are as loud as one bin; -inf dB bins add no power
+    frame_db = np.array([[-60.0, -10.0, -20.0, -30.0, -60.0], [-5.0, -40.0, 0.0, 20.0, 20.0]], np.float32)
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], np.float32)
-    mel = np.repeat(frame_levels[..., None], 4, axis=-1) + np.array([-1.0, 1.0, -0.5, 0.5], np.float32)
-    levels = np.asarray(conditioning.audio_levels(mel, mask))
-    # row 0: 5 frames, the louder 3 are 3, 2, 1 (the quiet ones left out); row 1: the valid
-    # frames 0.5, -1, 4, louder 2 of them 4 and 0.5 (the masked 9s never counted)
-    np.testing.assert_allclose(levels, [2.0, 2.25], rtol=1e-6)
-    assert np.asarray(conditioning.audio_levels(mel, np.zeros_like(mask))).tolist() == [0.0, 0.0]
+    mel_db = np.repeat(frame_db[..., None], 4, axis=-1)
+    np.testing.assert_allclose(conditioning.frame_loudness_db(mel_db), frame_db, atol=1e-4)
+    # row 0: 5 frames, the louder 3 are -10, -20, -30 dB (the quiet ones left out); row 1:
+    # its valid frames -5, -40, 0 dB, the louder 2 are 0 and -5 (the masked +20s never count)
+    np.testing.assert_allclose(conditioning.audio_levels(mel_db, mask), [-2.0, -0.25], rtol=1e-5)
+    assert conditioning.audio_levels(mel_db, np.zeros_like(mask)).tolist() == [0.0, 0.0]
+    one_loud_bin = np.full((1, 1, 4), -100.0, np.float32)
+    one_loud_bin[0, 0, 0] = 0.0  # a quarter of the power of all four bins at 0 dB: -6 dB
+    np.testing.assert_allclose(conditioning.frame_loudness_db(one_loud_bin), [[-6.0206]], atol=1e-3)
 
 
 def test_a_level_takes_conditions_without_a_conditioner_and_its_dropout_is_checked():
@@ -57,17 +61,25 @@ def test_the_level_changes_the_prediction_and_a_dropped_one_is_the_null():
         np.testing.assert_allclose(dropped[1], told[1], atol=1e-6)
 
 
-def test_training_batches_carry_the_level_of_their_own_clean_frames():
+def test_training_batches_carry_the_level_of_their_own_crops_dB_frames():
     cfg = _level_config()
-    rng = np.random.default_rng(1)
-    batch = {"mel": rng.standard_normal((2, 20, 16)).astype(np.float32), "mask": np.ones((2, 20), np.float32)}
-    batch["mel"][1] += 2.0
-    batch["mask"][0, 12:] = 0.0
+    train_mels, eval_mels = random_walk_mels(clips=4, frames=48)
+    train_mels = [m + offset for m, offset in zip(train_mels, (-3.0, -1.0, 1.0, 3.0))]  # clips 20 dB apart
+    stats = NormStats(np.full(16, -30.0, np.float32), np.full(16, 10.0, np.float32))
+    db = lambda mels: [stats.denormalise(m) for m in mels]
+    dataset = Dataset.from_log_mels(db(train_mels), db(eval_mels), stats, C.AudioConfig(n_mels=16),
+                                    C.DataConfig(segment_seconds=0.4), cfg.model.condition)
+    batch = dataset.train_batch(0, 0, 8, 24)
+    expected = conditioning.audio_levels(stats.denormalise(batch["mel"]), batch["mask"])
+    np.testing.assert_allclose(batch["level"], expected, rtol=1e-6)
+    assert np.ptp(batch["level"]) > 2.5  # the clips' 60 dB of spread, seen through the crops
     conditions = train.batch_conditions(batch, cfg.model)
-    assert set(conditions) == {"level"}
-    np.testing.assert_allclose(conditions["level"], conditioning.audio_levels(batch["mel"], batch["mask"]))
-    assert conditions["level"][1] > conditions["level"][0] + 1.5
+    assert set(conditions) == {"level"} and conditions["level"] is batch["level"]
+    with pytest.raises(ValueError, match="lack level"):
+        train.batch_conditions({"mel": batch["mel"], "mask": batch["mask"]}, cfg.model)
     assert train.batch_conditions(batch, tiny_config("/tmp/unused").model) is None
+    assert "level" not in Dataset.from_log_mels(db(train_mels), db(eval_mels), stats, C.AudioConfig(n_mels=16),
+                                                C.DataConfig(segment_seconds=0.4)).train_batch(0, 0, 8, 24)
     drops = train.condition_drops(jax.random.key(0), cfg.model.condition, jnp.arange(4096))
     assert 0.07 < float(np.mean(drops["drop_level"])) < 0.13  # level_dropout 0.1, beside `drop`
     assert np.mean(drops["drop_level"] != drops["drop"]) > 0.1  # an independent draw
@@ -95,18 +107,16 @@ def test_a_continuation_is_told_its_prompts_level_and_generation_from_nothing_th
     cfg = _level_config()
     stats = NormStats(np.full(16, -40.0, np.float32), np.full(16, 10.0, np.float32))
     t = np.arange(int(0.5 * cfg.audio.sample_rate)) / cfg.audio.sample_rate
-    prompt = continuation.prompt_from_waveform("tone", 0.3 * np.sin(2 * np.pi * 440 * t).astype(np.float32), cfg)
-    frames = np.repeat(stats.normalise(prompt.log_mel_db)[None], 2, axis=0)
-    given = continuation.prompt_conditions(cfg, prompt, 2, None, prompt_frames=frames)
-    np.testing.assert_allclose(given["level"], conditioning.audio_levels(frames, np.ones(frames.shape[:2])))
-    quiet = continuation.prompt_from_waveform("quiet", 0.01 * np.sin(2 * np.pi * 440 * t).astype(np.float32), cfg)
-    quiet_frames = np.repeat(stats.normalise(quiet.log_mel_db)[None], 2, axis=0)
-    quieter = continuation.prompt_conditions(cfg, quiet, 2, None, prompt_frames=quiet_frames)["level"]
-    assert np.all(quieter < given["level"] - 2.0)  # 30 dB quieter: 3 standard deviations here
+    tone = lambda amplitude: continuation.prompt_from_waveform(
+        "tone", amplitude * np.sin(2 * np.pi * 440 * t).astype(np.float32), cfg)
+    loud, quiet = tone(0.3), tone(0.3 / 10**1.5)  # 30 dB apart
+    given = continuation.prompt_conditions(cfg, loud, 2, None)
+    np.testing.assert_allclose(given["level"], [conditioning.audio_levels(
+        loud.log_mel_db[None], np.ones((1, len(loud.log_mel_db))))[0]] * 2)
+    quieter = continuation.prompt_conditions(cfg, quiet, 2, None)["level"]
+    np.testing.assert_allclose(given["level"] - quieter, 3.0, atol=0.05)  # tens of dB
     nothing = continuation.unconditional_prompt(cfg, stats)
     assert continuation.prompt_conditions(cfg, nothing, 2, None) == {}
-    with pytest.raises(ValueError, match="prompt's frames"):
-        continuation.prompt_conditions(cfg, prompt, 2, None)
 
 
 def test_a_level_model_trains_evaluates_and_continues_through_the_one_path(tmp_path):

@@ -90,15 +90,16 @@ class Dataset:
 
     @classmethod
     def from_log_mels(cls, train: list[np.ndarray], eval: list[np.ndarray], stats: NormStats, audio: AudioConfig,
-                      data: DataConfig) -> "Dataset":
+                      data: DataConfig, condition: ConditionConfig = ConditionConfig()) -> "Dataset":
         """An in-memory set of log-mels in dB `[frames, n_mels]` without audio (tests, studies
-        of the model on made-up spectrograms): no `eval_waveforms`, no metadata; random crops
-        only (`data.crop="utterance"` needs audio lengths)."""
+        of the model on made-up spectrograms): no `eval_waveforms`, no metadata (so of
+        `condition`, only a level); random crops only (`data.crop="utterance"` needs audio
+        lengths)."""
         if data.crop != "random":
             raise ValueError(f"Dataset.from_log_mels: data.crop={data.crop!r}; only 'random' crops are cut from log-mels alone")
         no_audio = lambda mels: [{} for _ in mels]
         return cls(no_audio(train), no_audio(eval), None, audio, data, cache="log_mel", stats=stats,
-                   log_mels=(list(train), list(eval)))
+                   log_mels=(list(train), list(eval)), condition=condition)
 
     def _check_sources(self) -> None:
         if len(self.train) == 0:
@@ -290,6 +291,8 @@ class Dataset:
             batch.update(conditioning.condition_arrays(self.condition, labels, texts, batch.pop("notes", None),
                                                        tokens, self.audio.frames_per_second, rates=rates,
                                                        audio_start_frame=self.data.go_frames))
+        if self.condition.level:  # the crop's own level, from its dB frames
+            batch["level"] = conditioning.audio_levels(self.stats.denormalise(batch["mel"]), batch["mask"])
         return batch
 
     def _wave_batch(self, read: list[tuple[np.ndarray, dict[str, Any]]], length: int) -> dict[str, np.ndarray]:
