@@ -624,30 +624,20 @@ class LevelEncoder(nn.Module):
         return jnp.where(known[:, None], h, null[None, :])[:, None, :]
 
 
-def known_levels(conditions: Optional[dict], batch: int) -> tuple[jax.Array, jax.Array]:
-    """The conditions' `level` `[B]` (0 where absent) and whether each row has one `[B]`
-    bool: absent, or dropped (`drop`, `drop_level`), is the learned null."""
+def known_row_values(conditions: Optional[dict], batch: int, key: str, dropped: str
+                     ) -> tuple[jax.Array, jax.Array]:
+    """The conditions' per-row value `key` `[B]` (float32; 0 where absent) and whether each
+    row has one `[B]` bool: absent, or dropped (`drop`, or `dropped`, that condition's own
+    dropout), is the learned null. The duration's `end_frame` (dropped with the rate,
+    `drop_rate`) and the `level` (`drop_level`)."""
     conditions = conditions or {}
-    if "level" not in conditions:
+    if key not in conditions:
         return jnp.zeros((batch,), jnp.float32), jnp.zeros((batch,), bool)
     missing = jnp.zeros((batch,), bool)
-    for key in ("drop", "drop_level"):
-        if key in conditions:
-            missing = missing | conditions[key].astype(bool)
-    return conditions["level"].astype(jnp.float32), ~missing
-
-
-def known_end_frames(conditions: Optional[dict], batch: int) -> tuple[jax.Array, jax.Array]:
-    """The conditions' `end_frame` `[B]` (0 where absent) and whether each row has one
-    `[B]` bool: absent, or dropped (`drop`, `drop_rate`), is the learned null."""
-    conditions = conditions or {}
-    if "end_frame" not in conditions:
-        return jnp.zeros((batch,), jnp.float32), jnp.zeros((batch,), bool)
-    missing = jnp.zeros((batch,), bool)
-    for key in ("drop", "drop_rate"):
-        if key in conditions:
-            missing = missing | conditions[key].astype(bool)
-    return conditions["end_frame"].astype(jnp.float32), ~missing
+    for name in ("drop", dropped):
+        if name in conditions:
+            missing = missing | conditions[name].astype(bool)
+    return conditions[key].astype(jnp.float32), ~missing
 
 
 class Postnet(nn.Module):
@@ -710,10 +700,10 @@ class MelTransformer(nn.Module):
     (`notes` `[B, T, r * 3 * 88]`, one per position, see `next_group_rolls`) is added to
     the input by `NotesEncoder`, so every call, incremental ones too, passes its positions'.
     With `model.condition.duration`, the frames left until `end_frame` `[B]` (the audio's
-    end, counted from this call's position 0; `known_end_frames`) are added to the input by
+    end, counted from this call's position 0; `known_row_values`) are added to the input by
     `DurationEncoder`; in incremental decoding the first layer's cache keeps each row's end
     from the prefill (`end_frame`, `end_known`), so later steps need not pass it.
-    With `model.condition.level`, the audio's `level` `[B]` (`known_levels`) is added to
+    With `model.condition.level`, the audio's `level` `[B]` (`known_row_values`) is added to
     the input by `LevelEncoder`, kept likewise in the first layer's cache (`level`,
     `level_known`).
     With `model.postnet_layers`, the full pass also returns `refined_mean` `[B, T, r*M]`:
@@ -764,7 +754,7 @@ class MelTransformer(nn.Module):
             if cache is not None and "end_frame" in cache[0]:
                 ends = cache[0]["end_frame"], cache[0]["end_known"] > 0
             else:
-                ends = known_end_frames(conditions, groups.shape[0])
+                ends = known_row_values(conditions, groups.shape[0], "end_frame", "drop_rate")
             left = ends[0][:, None] - ((positions + 1) * cfg.frames_per_step)[None, :].astype(jnp.float32)
             x = x + DurationEncoder(cfg.d_model, cfg.frames_per_step, dtype, name="duration")(left, ends[1])
         level = None
@@ -772,7 +762,7 @@ class MelTransformer(nn.Module):
             if cache is not None and "level" in cache[0]:
                 level = cache[0]["level"], cache[0]["level_known"] > 0
             else:
-                level = known_levels(conditions, groups.shape[0])
+                level = known_row_values(conditions, groups.shape[0], "level", "drop_level")
             x = x + LevelEncoder(cfg.d_model, dtype, name="level")(*level)
         context_frames = None
         if cfg.condition.cross_attends:
