@@ -624,12 +624,15 @@ class LevelEncoder(nn.Module):
         return jnp.where(known[:, None], h, null[None, :])[:, None, :]
 
 
-def known_row_values(conditions: Optional[dict], batch: int, key: str, dropped: str
+def known_row_values(conditions: Optional[dict], cache: Optional[Cache], batch: int, key: str, dropped: str
                      ) -> tuple[jax.Array, jax.Array]:
-    """The conditions' per-row value `key` `[B]` (float32; 0 where absent) and whether each
-    row has one `[B]` bool: absent, or dropped (`drop`, or `dropped`, that condition's own
-    dropout), is the learned null. The duration's `end_frame` (dropped with the rate,
-    `drop_rate`) and the `level` (`drop_level`)."""
+    """A per-row value `key` `[B]` (float32; 0 where absent) and whether each row has one
+    `[B]` bool: from the first layer's `cache` once a prefill has kept it there (`key`,
+    `key + "_known"`: `keep_row_values`), else from the conditions, where absent, or dropped
+    (`drop`, or `dropped`, that condition's own dropout), is the learned null. The
+    duration's `end_frame` (dropped with the rate, `drop_rate`) and the `level` (`drop_level`)."""
+    if cache is not None and key in cache[0]:
+        return cache[0][key], cache[0][f"{key}_known"] > 0
     conditions = conditions or {}
     if key not in conditions:
         return jnp.zeros((batch,), jnp.float32), jnp.zeros((batch,), bool)
@@ -638,6 +641,14 @@ def known_row_values(conditions: Optional[dict], batch: int, key: str, dropped: 
         if name in conditions:
             missing = missing | conditions[name].astype(bool)
     return conditions[key].astype(jnp.float32), ~missing
+
+
+def keep_row_values(layer_cache: dict, kept: dict[str, tuple[jax.Array, jax.Array]]) -> dict:
+    """The first layer's cache with each (values, known) of `kept` under its key and
+    `key + "_known"`, for the decoding steps after a prefill (`known_row_values`)."""
+    for key, (values, known) in kept.items():
+        layer_cache = {**layer_cache, key: values, f"{key}_known": known.astype(jnp.float32)}
+    return layer_cache
 
 
 class Postnet(nn.Module):
@@ -702,7 +713,8 @@ class MelTransformer(nn.Module):
     With `model.condition.duration`, the frames left until `end_frame` `[B]` (the audio's
     end, counted from this call's position 0; `known_row_values`) are added to the input by
     `DurationEncoder`; in incremental decoding the first layer's cache keeps each row's end
-    from the prefill (`end_frame`, `end_known`), so later steps need not pass it.
+    from the prefill (`end_frame`, `end_frame_known`; `keep_row_values`), so later steps
+    need not pass it.
     With `model.condition.level`, the audio's `level` `[B]` (`known_row_values`) is added to
     the input by `LevelEncoder`, kept likewise in the first layer's cache (`level`,
     `level_known`).
@@ -749,21 +761,14 @@ class MelTransformer(nn.Module):
                                  "conditions['notes'] for every position")
             drop = conditions.get("drop", jnp.zeros((groups.shape[0],), bool)).astype(bool)
             x = x + NotesEncoder(cfg.d_model, dtype, name="notes")(conditions["notes"], drop)
-        ends = None
+        kept = {}  # per-row values the decoding cache keeps after the prefill
         if cfg.condition.duration:
-            if cache is not None and "end_frame" in cache[0]:
-                ends = cache[0]["end_frame"], cache[0]["end_known"] > 0
-            else:
-                ends = known_row_values(conditions, groups.shape[0], "end_frame", "drop_rate")
+            ends = kept["end_frame"] = known_row_values(conditions, cache, groups.shape[0], "end_frame", "drop_rate")
             left = ends[0][:, None] - ((positions + 1) * cfg.frames_per_step)[None, :].astype(jnp.float32)
             x = x + DurationEncoder(cfg.d_model, cfg.frames_per_step, dtype, name="duration")(left, ends[1])
-        level = None
         if cfg.condition.level:
-            if cache is not None and "level" in cache[0]:
-                level = cache[0]["level"], cache[0]["level_known"] > 0
-            else:
-                level = known_row_values(conditions, groups.shape[0], "level", "drop_level")
-            x = x + LevelEncoder(cfg.d_model, dtype, name="level")(*level)
+            kept["level"] = known_row_values(conditions, cache, groups.shape[0], "level", "drop_level")
+            x = x + LevelEncoder(cfg.d_model, dtype, name="level")(*kept["level"])
         context_frames = None
         if cfg.condition.cross_attends:
             cached = cache is not None and "context_k" in cache[0]
@@ -785,10 +790,8 @@ class MelTransformer(nn.Module):
                 new_cache.append(layer_new)
             if alignment is not None:
                 alignments.append(alignment)
-        if new_cache is not None and ends is not None:  # each row's end, for the steps after the prefill
-            new_cache[0] = {**new_cache[0], "end_frame": ends[0], "end_known": ends[1].astype(jnp.float32)}
-        if new_cache is not None and level is not None:  # each row's level, likewise
-            new_cache[0] = {**new_cache[0], "level": level[0], "level_known": level[1].astype(jnp.float32)}
+        if new_cache is not None and kept:  # each row's end and level, for the steps after the prefill
+            new_cache[0] = keep_row_values(new_cache[0], kept)
         x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)
         width = cfg.frames_per_step * self.n_mels
         outputs = {}
