@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import atomic, audio, midi, phonemes
+from audiolm_jax import atomic, midi, phonemes
 from audiolm_jax.config import ConditionConfig
 
 PAD, UNKNOWN = 0, 1
@@ -251,7 +251,7 @@ def frame_loudness_db(mel_db: np.ndarray) -> np.ndarray:
     """The loudness of each log-mel frame of `mel_db` `[..., frames, n_mels]` (dB): the dB of
     its mean power over mel bins `[..., frames]`, so loud bins count as a listener hears them
     (a mean of dB would let quiet bins set it)."""
-    power = audio.db_to_power(np.asarray(mel_db, np.float64))
+    power = np.power(10.0, np.asarray(mel_db, np.float64) / 10.0)  # not audio.db_to_power: audio imports librosa, which the GPU path must not
     return (10.0 * np.log10(np.maximum(np.mean(power, axis=-1), 1e-30))).astype(np.float32)
 
 
