@@ -19,7 +19,10 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   change of the continuation over the prompt's; near 0 means frozen, >> 1 noisy),
   `silent_fraction` (frames 60 dB below the prompt's peak), `frozen_fraction` (frames
   changing by < 0.1 dB RMS from the previous one), `timbre_distance_db` (long-term average
-  spectra of continuation and prompt, level removed, RMS over bins), `pinned_fraction`
+  spectra of continuation and prompt, level removed, RMS over bins), `median_bin_drift_db`
+  (how much the typical bin's long-term level moved) and `shape_loudness_drift_db` (the part
+  of the gated drift owed to the spectrum's shape: energy piled into a few bins raises a
+  power level while the typical bin holds; `metrics.continuation_metrics`), `pinned_fraction`
   (values held on their bin's training range by decoding's range clip: the sustained
   horizontal stripes that the frame-level detectors miss).
 - `real_*`: the same metrics of each clip's own audio after its prompt (where at least half

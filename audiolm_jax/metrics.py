@@ -63,19 +63,30 @@ def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray, fra
     left out; `frames_per_second` sets its 400 ms blocks).
     `timbre_distance_db`: RMS over bins of the difference between the two long-term average
     spectra after removing their mean level difference (the level is `energy_drift_db`).
+    `median_bin_drift_db`: the median over bins of that difference: how much louder the
+    typical bin became. `shape_loudness_drift_db`: the part of `loudness_drift_db` owed to
+    the spectrum's shape, not its level: the drift minus the drift of the continuation
+    reshaped bin by bin to its prompt's long-term spectrum (its median change kept). A power
+    level follows its loudest bins, so energy piled into a few bins (other notes, a stripe)
+    reads as a louder continuation while the typical bin holds its level.
     With the training range per bin `range_db` (low, high, each `[n_mels]` dB), also
     `pinned_fraction` (see `pinned_fraction`).
     """
     prompt_energy, cont_energy = frame_energy_db(prompt_db), frame_energy_db(continuation_db)
     prompt_flux = float(np.mean(frame_flux_db(prompt_db)))
     cont_flux = frame_flux_db(continuation_db)
-    spectrum_gap = long_term_spectrum_db(continuation_db) - long_term_spectrum_db(prompt_db)
+    spectrum_gap = long_term_spectrum_db(continuation_db) - long_term_spectrum_db(prompt_db)  # [n_mels] dB
+    median_gap = float(np.median(spectrum_gap))
+    prompt_level = gated_level_db(prompt_db, frames_per_second)
+    loudness_drift = gated_level_db(continuation_db, frames_per_second) - prompt_level
+    reshaped_drift = gated_level_db(continuation_db - (spectrum_gap - median_gap), frames_per_second) - prompt_level
     pinned = {} if range_db is None else {"pinned_fraction": pinned_fraction(continuation_db, *range_db)}
     return {
         **pinned,
         "energy_drift_db": float(np.mean(cont_energy) - np.mean(prompt_energy)),
-        "loudness_drift_db": gated_level_db(continuation_db, frames_per_second)
-        - gated_level_db(prompt_db, frames_per_second),
+        "loudness_drift_db": loudness_drift,
+        "median_bin_drift_db": median_gap,
+        "shape_loudness_drift_db": loudness_drift - reshaped_drift,
         "spectral_flux_ratio": float(np.mean(cont_flux) / max(prompt_flux, 1e-6)),
         "silent_fraction": float(np.mean(cont_energy < np.max(prompt_energy) - 60.0)),
         "frozen_fraction": float(np.mean(cont_flux < 0.1)),
@@ -83,7 +94,8 @@ def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray, fra
     }
 
 
-CONTINUATION_KEYS = ("energy_drift_db", "loudness_drift_db", "spectral_flux_ratio", "silent_fraction",
+CONTINUATION_KEYS = ("energy_drift_db", "loudness_drift_db", "median_bin_drift_db", "shape_loudness_drift_db",
+                     "spectral_flux_ratio", "silent_fraction",
                      "frozen_fraction", "timbre_distance_db")
 DRIFT_KEYS = ("energy_drift_db", "loudness_drift_db")  # signed level changes, also summarised by magnitude
 

@@ -68,6 +68,29 @@ def test_gated_level_leaves_out_silences_whose_depth_the_frame_mean_counts():
     assert gated_level_db(np.repeat(frame, 10, axis=0), FPS) == pytest.approx(energy, abs=1e-4)
 
 
+def test_a_level_drift_is_told_from_energy_piled_into_a_few_bins():
+    """Two continuations of one prompt, each about 4.5 dB louder by its gated level: one with
+    every bin 4.5 dB up (a level change: the median bin moves 4.5 dB and none of the drift
+    is the spectrum's shape), one with 2 of 16 bins 12 dB up and the rest where they were
+    (the demo's failure: the typical bin holds its level, and the whole drift is owed to the
+    shape: reshaped to the prompt's spectrum, it would not have moved)."""
+    rng = np.random.default_rng(2)
+    prompt = -30 + 3 * rng.standard_normal((200, 16))
+    rest = -30 + 3 * rng.standard_normal((300, 16))
+    level = continuation_metrics(prompt, rest + 4.5, FPS)
+    piled = rest.copy()
+    piled[:, 5:7] += 12.0
+    shape = continuation_metrics(prompt, piled, FPS)
+    assert level["loudness_drift_db"] == pytest.approx(4.5, abs=0.3)
+    assert shape["loudness_drift_db"] == pytest.approx(4.5, abs=0.5)  # a power level follows its loudest bins
+    assert level["median_bin_drift_db"] == pytest.approx(4.5, abs=0.3)
+    assert level["shape_loudness_drift_db"] == pytest.approx(0.0, abs=0.3)
+    assert shape["median_bin_drift_db"] == pytest.approx(0.0, abs=0.3)
+    assert shape["shape_loudness_drift_db"] == pytest.approx(shape["loudness_drift_db"], abs=0.3)
+    same = continuation_metrics(prompt, rest, FPS)  # the same sound: nothing to decompose
+    assert abs(same["median_bin_drift_db"]) < 0.3 and abs(same["shape_loudness_drift_db"]) < 0.3
+
+
 def test_real_continuations_are_summarised_beside_the_model():
     """Two prompts whose real continuations move +4 and -2 dB: their mean drift is +1, the
     mean of their magnitudes 3 (the scale |model drift| is read against); the model's two
