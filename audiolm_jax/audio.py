@@ -207,9 +207,3 @@ def _log_mel_batch(waveform: jax.Array, config: AudioConfig) -> jax.Array:
     spec = power if config.power == 2.0 else power ** (config.power / 2.0)
     mel = jnp.einsum("bfk,mk->bfm", spec, mel_filterbank(config), precision="highest")
     return power_to_db_jax(mel, config)
-
-
-def db_to_power(log_mel_db: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
-    """Inverse of `power_to_db` with ref=1.0: dB → mel power (same array type as given)."""
-    xp = jnp if isinstance(log_mel_db, jax.Array) else np
-    return xp.power(10.0, log_mel_db / 10.0)

@@ -50,6 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax import atomic, midi, phonemes
+from audiolm_jax.decibels import frame_loudness_db
 from audiolm_jax.config import ConditionConfig
 
 PAD, UNKNOWN = 0, 1
@@ -245,14 +246,6 @@ def condition_arrays(config: ConditionConfig, labels: Optional[np.ndarray] = Non
             out["end_frame"] = end_frames(out["text_mask"].sum(axis=1), out["rate"], frames_per_second,
                                           audio_start_frame)
     return out
-
-
-def frame_loudness_db(mel_db: np.ndarray) -> np.ndarray:
-    """The loudness of each log-mel frame of `mel_db` `[..., frames, n_mels]` (dB): the dB of
-    its mean power over mel bins `[..., frames]`, so loud bins count as a listener hears them
-    (a mean of dB would let quiet bins set it)."""
-    power = np.power(10.0, np.asarray(mel_db, np.float64) / 10.0)  # not audio.db_to_power: audio imports librosa, which the GPU path must not
-    return (10.0 * np.log10(np.maximum(np.mean(power, axis=-1), 1e-30))).astype(np.float32)
 
 
 def audio_levels(mel_db: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import librosa
 import numpy as np
 
-from audiolm_jax import audio
+from audiolm_jax import audio, decibels
 from audiolm_jax.config import AudioConfig
 
 Backend = Literal["jax", "librosa"]
@@ -51,7 +51,7 @@ def _mel_to_magnitude(log_mel_db: jax.Array, config: AudioConfig, iters: int) ->
     lipschitz = float(np.linalg.norm(basis64, ord=2) ** 2)
     pinv = np.linalg.pinv(basis64).T.astype(np.float32)  # [n_mels, bins]
     basis = basis64.astype(np.float32)
-    mel_power = audio.db_to_power(log_mel_db)  # [batch, frames, n_mels]
+    mel_power = decibels.db_to_power(log_mel_db)  # [batch, frames, n_mels]
 
     def step(carry, _):
         x, y, t = carry
@@ -69,7 +69,7 @@ def _mel_to_magnitude(log_mel_db: jax.Array, config: AudioConfig, iters: int) ->
 
 def mel_to_magnitude_librosa(log_mel_db: np.ndarray, config: AudioConfig) -> np.ndarray:
     """librosa's NNLS mel → |STFT| `[batch, frames, bins]` (the reference)."""
-    mel_power = audio.db_to_power(np.asarray(log_mel_db, np.float32))
+    mel_power = decibels.db_to_power(np.asarray(log_mel_db, np.float32))
     stft = librosa.feature.inverse.mel_to_stft(
         np.swapaxes(mel_power, -1, -2), sr=config.sample_rate, n_fft=config.n_fft,
         power=config.power, fmin=config.fmin, fmax=config.fmax, htk=config.htk, norm=config.mel_norm)

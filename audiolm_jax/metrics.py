@@ -7,12 +7,8 @@ from typing import Optional
 
 import numpy as np
 
-from audiolm_jax import audio
-
-
-def frame_energy_db(log_mel_db: np.ndarray) -> np.ndarray:
-    """Energy per frame in dB `[frames]` of a log-mel `[frames, n_mels]` in dB."""
-    return 10.0 * np.log10(np.sum(audio.db_to_power(log_mel_db), axis=-1) + 1e-10)
+from audiolm_jax import decibels
+from audiolm_jax.decibels import frame_energy_db  # the metrics' per-frame energy
 
 
 def frame_flux_db(log_mel_db: np.ndarray) -> np.ndarray:
@@ -28,7 +24,7 @@ def gated_level_db(log_mel_db: np.ndarray, frames_per_second: float, block_secon
     Pauses and silent lead-ins are left out, so the level says how loud the sound is, not
     how deep its silences go (a mean of frame dB is dominated by them). A stretch shorter
     than a block is one block."""
-    power = np.sum(audio.db_to_power(log_mel_db), axis=-1)  # [frames]
+    power = np.sum(decibels.db_to_power(log_mel_db), axis=-1)  # [frames]
     block = max(1, int(round(block_seconds * frames_per_second)))
     hop = max(1, int(round(hop_seconds * frames_per_second)))
     starts = range(0, max(1, len(power) - block + 1), hop)
@@ -40,7 +36,7 @@ def gated_level_db(log_mel_db: np.ndarray, frames_per_second: float, block_secon
 
 def long_term_spectrum_db(log_mel_db: np.ndarray) -> np.ndarray:
     """Long-term average mel spectrum in dB `[n_mels]`: mean power per bin over frames."""
-    return 10.0 * np.log10(np.mean(audio.db_to_power(log_mel_db), axis=0) + 1e-10)
+    return 10.0 * np.log10(np.mean(decibels.db_to_power(log_mel_db), axis=0) + 1e-10)
 
 
 def pinned_fraction(log_mel_db: np.ndarray, low_db: np.ndarray, high_db: np.ndarray, tolerance_db: float = 1e-3

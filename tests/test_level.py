@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiolm_jax import conditioning, config as C, continuation, decode, train
+from audiolm_jax import conditioning, config as C, continuation, decibels, decode, train
 from audiolm_jax.cli import apply_overrides
 from audiolm_jax.data import Dataset, NormStats
 from audiolm_jax.model import MelTransformer, init_params
@@ -25,14 +25,14 @@ def test_audio_levels_average_the_louder_half_of_each_rows_loudness_in_tens_of_d
     frame_db = np.array([[-60.0, -10.0, -20.0, -30.0, -60.0], [-5.0, -40.0, 0.0, 20.0, 20.0]], np.float32)
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], np.float32)
     mel_db = np.repeat(frame_db[..., None], 4, axis=-1)
-    np.testing.assert_allclose(conditioning.frame_loudness_db(mel_db), frame_db, atol=1e-4)
+    np.testing.assert_allclose(decibels.frame_loudness_db(mel_db), frame_db, atol=1e-4)
     # row 0: 5 frames, the louder 3 are -10, -20, -30 dB (the quiet ones left out); row 1:
     # its valid frames -5, -40, 0 dB, the louder 2 are 0 and -5 (the masked +20s never count)
     np.testing.assert_allclose(conditioning.audio_levels(mel_db, mask), [-2.0, -0.25], rtol=1e-5)
     assert conditioning.audio_levels(mel_db, np.zeros_like(mask)).tolist() == [0.0, 0.0]
     one_loud_bin = np.full((1, 1, 4), -100.0, np.float32)
     one_loud_bin[0, 0, 0] = 0.0  # a quarter of the power of all four bins at 0 dB: -6 dB
-    np.testing.assert_allclose(conditioning.frame_loudness_db(one_loud_bin), [[-6.0206]], atol=1e-3)
+    np.testing.assert_allclose(decibels.frame_loudness_db(one_loud_bin), [[-6.0206]], atol=1e-3)
 
 
 def test_a_level_takes_conditions_without_a_conditioner_and_its_dropout_is_checked():
