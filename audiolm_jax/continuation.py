@@ -20,7 +20,7 @@ import numpy as np
 
 from audiolm_jax import audio, conditioning, decode, invert, midi
 from audiolm_jax.config import ExperimentConfig, ModelConfig
-from audiolm_jax.model import MelTransformer, group_frames, refine_frames
+from audiolm_jax.model import MelTransformer, group_frames, refine_frames, ungroup_frames
 from audiolm_jax.stats import NormStats
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,42 @@ def monotonic_characters(config: ExperimentConfig) -> int:
     return config.sample.monotonic if config.model.condition.guided_layers else 0
 
 
+TEACHER_FORCED_CONDITIONS = ("text", "text_mask", "voice", "voice_mask", "rate", "end_frame")  # what a pass over audio reads
+
+
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels"))
+def _teacher_forced_means(model_config: ModelConfig, n_mels: int, params: Any, groups: jax.Array,
+                          conditions: Optional[dict]) -> jax.Array:
+    """The head's mean `[B, T, r*M]` in a teacher-forced pass over `groups` `[B, T, r*M]`:
+    position t's prediction of group t + 1 (compiled once per model and shape)."""
+    return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions)[0]["mean"]
+
+
+def teacher_forced_frames(config: ExperimentConfig, params: Any, frames: np.ndarray, conditions: Optional[dict],
+                          bounds: Optional[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Each group of real normalised `frames` `[B, F, M]` (go frames included, F a multiple of
+    `frames_per_step`, at most one trained window of inputs plus the group they predict)
+    predicted from the real groups before it and `conditions`: the head's mean (after the
+    post-net, if the model has one) clipped per bin to `bounds`, the sampler's range;
+    the first group, which nothing predicts, is kept. `[B, F, M]`, what decoding would draw at
+    every step if each step were given the real past: the model's frames without free
+    running's compounding."""
+    r, n_mels, window = config.model.frames_per_step, frames.shape[-1], decode.trained_window(config)
+    if frames.shape[1] % r or not r <= frames.shape[1] <= (window + 1) * r:
+        raise ValueError(f"teacher-forced frames: {frames.shape[1]} frames, expected a multiple of {r} "
+                         f"from {r} to {(window + 1) * r} (one trained window of {window} positions)")
+    groups = np.asarray(group_frames(np.asarray(frames, np.float32), r))  # [B, G, r*M]
+    inputs = np.zeros((groups.shape[0], window, r * n_mels), np.float32)  # one compiled shape: the causal
+    inputs[:, : groups.shape[1] - 1] = groups[:, :-1]  # model's predictions do not see the padding after them
+    text_only = None if conditions is None else {k: conditions[k] for k in TEACHER_FORCED_CONDITIONS
+                                                 if k in conditions}
+    means = np.asarray(_teacher_forced_means(config.model, n_mels, params, inputs, text_only))
+    low, high = np.asarray(decode.group_bounds(bounds, n_mels, r))
+    predicted = np.concatenate([groups[:, :1], np.clip(means[:, : groups.shape[1] - 1], low, high)], axis=1)
+    frames_out = np.asarray(ungroup_frames(predicted, n_mels))
+    return refined_draws(config, params, frames_out, r, bounds)
+
+
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels"))
 def _guided_attention(model_config: ModelConfig, n_mels: int, params: Any, groups: jax.Array,
                       conditions: dict) -> jax.Array:
@@ -237,8 +273,7 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
     r, window = config.model.frames_per_step, decode.trained_window(config)
     usable = min(frames.shape[1] // r, window) * r
     groups = group_frames(np.asarray(frames[:, :usable], np.float32), r)
-    text_only = {k: conditions[k] for k in ("text", "text_mask", "voice", "voice_mask", "rate", "end_frame")
-                 if k in conditions}
+    text_only = {k: conditions[k] for k in TEACHER_FORCED_CONDITIONS if k in conditions}
     attention = np.asarray(_guided_attention(config.model, frames.shape[-1], params, groups, text_only))[:, :, 1:]
     chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)  # entry 0 (dropped) is the summary slot
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]

@@ -79,7 +79,10 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   the recordings' `real_tail_groups`) and the guided heads' `alignment_*` scores over every
   draw (`duration_syntheses` of them), `real_alignment_*` teacher-forced on the recordings;
   `cer` of the first draws (pocketsphinx, the `eval` extra) beside `cer_resynth` (the
-  recordings after the same Griffin-Lim: the vocoder's ceiling) and `cer_real`; and voice
+  recordings after the same Griffin-Lim: the vocoder's ceiling) and `cer_real`;
+  `cer_teacher_forced` (`teacher_forced_cer`: the model's frames predicted from each
+  recording's real past, so words lost per frame are told from words lost to free running)
+  and its ratio to the resynthesis', `cer_teacher_forced_vs_resynth`; and voice
   cloning (`cloning_metrics`, resemblyzer): speaker identification of clones beside that of
   the recordings and their resynthesis.
 """
@@ -95,7 +98,7 @@ from typing import Callable, Optional, Sequence
 import jax
 import numpy as np
 
-from audiolm_jax import atomic, audio, cli, conditioning, continuation, invert, midi, sample, train
+from audiolm_jax import atomic, audio, cli, conditioning, continuation, decode, invert, midi, sample, train
 from audiolm_jax import metrics as metrics_lib
 from audiolm_jax import classifier as classifier_lib
 from audiolm_jax.metrics import DRIFT_KEYS, continuation_metrics, continuation_summary
@@ -382,11 +385,11 @@ def spread_over_speakers(metas: list[dict], count: int) -> list[int]:
     return picked
 
 
-def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str,
-                        waveform: np.ndarray | None = None) -> np.ndarray:
-    """The guided heads' attention `[positions, characters]` of a teacher-forced pass over a real
-    recording's log-mel in dB `[frames, n_mels]` of `text` (after the go frames, as in training;
-    a speaking-rate conditioner gets the rate of the recording `waveform` `[samples]`)."""
+def teacher_forced_inputs(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str,
+                          waveform: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """A real recording's log-mel in dB `[frames, n_mels]` as training feeds it with `text`:
+    normalised frames after the go frames `[1, go + frames, n_mels]`, and their conditions (a
+    speaking-rate conditioner gets the rate of the recording `waveform` `[samples]`)."""
     from audiolm_jax import tts
 
     cfg = sampler.config
@@ -397,7 +400,33 @@ def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text:
                                                rates=None if rate is None else np.array([rate]),
                                                frames_per_second=cfg.audio.frames_per_second,
                                                audio_start_frame=cfg.data.go_frames)  # as trained
-    return continuation.text_alignments(cfg, sampler.params, frames, conditions, np.array([frames.shape[1]]))[0]
+    return frames, conditions
+
+
+def real_text_alignment(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str,
+                        waveform: np.ndarray | None = None) -> np.ndarray:
+    """The guided heads' attention `[positions, characters]` of a teacher-forced pass over a real
+    recording's log-mel in dB `[frames, n_mels]` of `text` (`teacher_forced_inputs`)."""
+    frames, conditions = teacher_forced_inputs(sampler, log_mel_db, text, waveform)
+    return continuation.text_alignments(sampler.config, sampler.params, frames, conditions,
+                                        np.array([frames.shape[1]]))[0]
+
+
+def teacher_forced_speech(sampler: "sample.Sampler", log_mel_db: np.ndarray, text: str,
+                          waveform: np.ndarray | None = None) -> np.ndarray | None:
+    """The model's frames in dB `[frames, n_mels]` for a real recording's log-mel in dB
+    `[frames, n_mels]` of `text`, each group predicted from the recording's real past
+    (`continuation.teacher_forced_frames`), cut to whole groups (up to `frames_per_step` - 1
+    frames fewer); None if the recording is longer than one trained window."""
+    cfg = sampler.config
+    frames, conditions = teacher_forced_inputs(sampler, log_mel_db, text, waveform)
+    r, window = cfg.model.frames_per_step, decode.trained_window(cfg)
+    usable = frames.shape[1] // r * r
+    if usable > (window + 1) * r:
+        return None
+    predicted = continuation.teacher_forced_frames(cfg, sampler.params, frames[:, :usable], conditions,
+                                                   sampler.stats.normalised_bounds())
+    return sampler.stats.denormalise(predicted[0, cfg.data.go_frames:])
 
 
 def same_speaker_others(metas: list[dict], target: int) -> list[int]:
@@ -496,12 +525,44 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
         out["cer_resynth"] = speech_eval.character_error_rate(heard, [hear(resynthesised(i)) for i in chosen])
         out["cer_real"] = speech_eval.character_error_rate(heard, [hear(waves[i]) for i in chosen])
         out["cer_vs_resynth"] = out["cer"] / max(out["cer_resynth"], 1e-6)
+        out.update(teacher_forced_cer(sampler, [(i, texts[timed.index(i)], waves[i], reference_db[timed.index(i)])
+                                                for i in chosen], hear, resynthesised))
         out["asr_grammar_words"] = len(vocabulary) if asr_vocabulary == "corpus" else 0
     else:
         log.warning("intelligibility (CER) skipped: %s", speech_eval.ASR_HINT)
     if any(m.get("speaker") is not None for m in metas):
         out.update(cloning_metrics(sampler, cfg, waves, metas, chosen, jax.random.fold_in(key, 1), resynthesised))
     return out
+
+
+def teacher_forced_cer(sampler: "sample.Sampler", recordings: list[tuple[int, str, np.ndarray, np.ndarray]],
+                       hear: Callable[[np.ndarray], str], resynthesised: Callable[[int], np.ndarray]
+                       ) -> dict[str, float]:
+    """Intelligibility of the model's frames without free running: each recording (index,
+    transcript, waveform `[samples]`, log-mel in dB `[frames, n_mels]`) predicted group by
+    group from its real past (`teacher_forced_speech`), inverted by the sampling Griffin-Lim and
+    heard (`hear`: waveform → text); `cer_teacher_forced` and its ratio to the resynthesis' CER
+    on the same recordings (`resynthesised(i)`). Set beside `cer_vs_resynth`, it tells words lost
+    in each predicted frame from words lost by feeding the model its own frames. Recordings
+    longer than a trained window are left out (`teacher_forced_utterances` counts the rest)."""
+    from audiolm_jax import speech_eval
+
+    cfg = sampler.config
+    texts, predicted, rebuilt = [], [], []
+    for n, (i, text, wave, log_mel_db) in enumerate(recordings):
+        frames_db = teacher_forced_speech(sampler, log_mel_db, text, wave)
+        if frames_db is None:
+            continue
+        samples = min(len(wave), len(frames_db) * cfg.audio.hop_length)
+        texts.append(text)
+        predicted.append(hear(resynthesis(frames_db, samples, cfg, seed=n)))
+        rebuilt.append(hear(resynthesised(i)))
+    if not texts:
+        return {"teacher_forced_utterances": 0}
+    cer = speech_eval.character_error_rate(texts, predicted)
+    ceiling = speech_eval.character_error_rate(texts, rebuilt)
+    return {"cer_teacher_forced": cer, "cer_teacher_forced_vs_resynth": cer / max(ceiling, 1e-6),
+            "teacher_forced_utterances": len(texts)}
 
 
 def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: list[np.ndarray], metas: list[dict],

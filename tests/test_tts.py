@@ -238,6 +238,7 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
     assert float(metrics["duration_within_20pct"] * 6).is_integer()
     if speech_eval.asr_available():
         assert 0.0 <= metrics["cer_resynth"] and "cer_vs_resynth" in metrics
+        assert metrics["teacher_forced_utterances"] == 2 and 0.0 <= metrics["cer_teacher_forced"]
     if metrics.get("cloned_utterances"):  # resemblyzer installed: the clone beside the vocoder's ceiling
         for key in ("speaker_id_accuracy", "real_speaker_id_accuracy", "resynth_speaker_id_accuracy"):
             assert 0.0 <= metrics[key] <= 1.0, key
@@ -656,3 +657,30 @@ def test_a_duration_model_trains_to_each_examples_own_end_and_speaks_to_the_voic
     run(cfg)  # trains (rate dropout drawn), evaluates and samples through the one path
     assert tts.main(["--workdir", cfg.workdir, "--text", "blue", "--rate", "12", "--seconds", "0.5",
                      "--sample.griffin_lim_iters=2", "--out", str(tmp_path / "told")]) == 0
+
+
+def test_teacher_forced_frames_are_each_groups_prediction_from_the_real_past(tmp_path):
+    """evaluate's `cer_teacher_forced` hears these frames: group g must be what the model
+    predicts from groups 0..g-1 alone (no look-ahead through the padding to one window, no
+    shift), with the text it is given."""
+    from audiolm_jax import continuation, decode
+
+    cfg = tts_config(str(tmp_path / "run"))
+    r, m = cfg.model.frames_per_step, cfg.audio.n_mels
+    params = init_params(cfg.model, m, jax.random.key(0))
+    frames = np.random.default_rng(0).standard_normal((1, 10 * r, m)).astype(np.float32)
+    conditions = conditioning.condition_arrays(cfg.model.condition, texts=["red blue"])
+    predicted = continuation.teacher_forced_frames(cfg, params, frames, conditions, None)
+    assert predicted.shape == frames.shape
+    np.testing.assert_array_equal(predicted[:, :r], frames[:, :r])  # nothing predicts the first group
+    model = MelTransformer(cfg.model, m)
+    groups = jnp.asarray(frames.reshape(1, 10, r * m))
+    for g in (1, 4, 9):
+        alone = model.apply({"params": params}, groups[:, :g], conditions=conditions)[0]["mean"][0, -1]
+        np.testing.assert_allclose(predicted[0, g * r:(g + 1) * r].reshape(-1), np.asarray(alone), atol=2e-5)
+    other = continuation.teacher_forced_frames(cfg, params, frames,
+                                               conditioning.condition_arrays(cfg.model.condition, texts=["green"]), None)
+    assert np.abs(other[:, r:] - predicted[:, r:]).max() > 1e-3  # the text reaches the prediction
+    too_long = (decode.trained_window(cfg) + 2) * r
+    with pytest.raises(ValueError, match="one trained window"):
+        continuation.teacher_forced_frames(cfg, params, np.zeros((1, too_long, m), np.float32), conditions, None)
