@@ -228,6 +228,12 @@ def _teacher_forced_means(model_config: ModelConfig, n_mels: int, params: Any, g
     return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions)[0]["mean"]
 
 
+def teacher_forced_limit(config: ExperimentConfig) -> int:
+    """The most frames `teacher_forced_frames` takes: one trained window of input groups plus
+    the group they predict."""
+    return (decode.trained_window(config) + 1) * config.model.frames_per_step
+
+
 def teacher_forced_frames(config: ExperimentConfig, params: Any, frames: np.ndarray, conditions: Optional[dict],
                           bounds: Optional[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Each group of real normalised `frames` `[B, F, M]` (go frames included, F a multiple of
@@ -238,9 +244,9 @@ def teacher_forced_frames(config: ExperimentConfig, params: Any, frames: np.ndar
     every step if each step were given the real past: the model's frames without free
     running's compounding."""
     r, n_mels, window = config.model.frames_per_step, frames.shape[-1], decode.trained_window(config)
-    if frames.shape[1] % r or not r <= frames.shape[1] <= (window + 1) * r:
+    if frames.shape[1] % r or not r <= frames.shape[1] <= teacher_forced_limit(config):
         raise ValueError(f"teacher-forced frames: {frames.shape[1]} frames, expected a multiple of {r} "
-                         f"from {r} to {(window + 1) * r} (one trained window of {window} positions)")
+                         f"from {r} to {teacher_forced_limit(config)} (one trained window of {window} positions)")
     groups = np.asarray(group_frames(np.asarray(frames, np.float32), r))  # [B, G, r*M]
     inputs = np.zeros((groups.shape[0], window, r * n_mels), np.float32)  # one compiled shape: the causal
     inputs[:, : groups.shape[1] - 1] = groups[:, :-1]  # model's predictions do not see the padding after them

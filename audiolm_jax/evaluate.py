@@ -98,7 +98,7 @@ from typing import Callable, Optional, Sequence
 import jax
 import numpy as np
 
-from audiolm_jax import atomic, audio, cli, conditioning, continuation, decode, invert, midi, sample, train
+from audiolm_jax import atomic, audio, cli, conditioning, continuation, invert, midi, sample, train
 from audiolm_jax import metrics as metrics_lib
 from audiolm_jax import classifier as classifier_lib
 from audiolm_jax.metrics import DRIFT_KEYS, continuation_metrics, continuation_summary
@@ -420,9 +420,8 @@ def teacher_forced_speech(sampler: "sample.Sampler", log_mel_db: np.ndarray, tex
     frames fewer); None if the recording is longer than one trained window."""
     cfg = sampler.config
     frames, conditions = teacher_forced_inputs(sampler, log_mel_db, text, waveform)
-    r, window = cfg.model.frames_per_step, decode.trained_window(cfg)
-    usable = frames.shape[1] // r * r
-    if usable > (window + 1) * r:
+    usable = frames.shape[1] // cfg.model.frames_per_step * cfg.model.frames_per_step
+    if usable > continuation.teacher_forced_limit(cfg):
         return None
     predicted = continuation.teacher_forced_frames(cfg, sampler.params, frames[:, :usable], conditions,
                                                    sampler.stats.normalised_bounds())
@@ -522,11 +521,12 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
         hear = lambda w: recogniser.transcribe(w, rate)
         heard = texts[: len(chosen)]  # the first draws of the first `utterances` transcripts
         out["cer"] = speech_eval.character_error_rate(heard, [hear(c.full[0]) for c in synthesised[: len(chosen)]])
-        out["cer_resynth"] = speech_eval.character_error_rate(heard, [hear(resynthesised(i)) for i in chosen])
+        heard_resynth = [hear(resynthesised(i)) for i in chosen]  # the vocoder's ceiling, once for both CERs
+        out["cer_resynth"] = speech_eval.character_error_rate(heard, heard_resynth)
         out["cer_real"] = speech_eval.character_error_rate(heard, [hear(waves[i]) for i in chosen])
         out["cer_vs_resynth"] = out["cer"] / max(out["cer_resynth"], 1e-6)
-        out.update(teacher_forced_cer(sampler, [(i, texts[timed.index(i)], waves[i], reference_db[timed.index(i)])
-                                                for i in chosen], hear, resynthesised))
+        out.update(teacher_forced_cer(sampler, [(texts[n], waves[i], reference_db[n], heard_resynth[n])
+                                                for n, i in enumerate(chosen)], hear))  # chosen: timed's first
         out["asr_grammar_words"] = len(vocabulary) if asr_vocabulary == "corpus" else 0
     else:
         log.warning("intelligibility (CER) skipped: %s", speech_eval.ASR_HINT)
@@ -535,28 +535,28 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
     return out
 
 
-def teacher_forced_cer(sampler: "sample.Sampler", recordings: list[tuple[int, str, np.ndarray, np.ndarray]],
-                       hear: Callable[[np.ndarray], str], resynthesised: Callable[[int], np.ndarray]
-                       ) -> dict[str, float]:
-    """Intelligibility of the model's frames without free running: each recording (index,
-    transcript, waveform `[samples]`, log-mel in dB `[frames, n_mels]`) predicted group by
-    group from its real past (`teacher_forced_speech`), inverted by the sampling Griffin-Lim and
-    heard (`hear`: waveform → text); `cer_teacher_forced` and its ratio to the resynthesis' CER
-    on the same recordings (`resynthesised(i)`). Set beside `cer_vs_resynth`, it tells words lost
-    in each predicted frame from words lost by feeding the model its own frames. Recordings
-    longer than a trained window are left out (`teacher_forced_utterances` counts the rest)."""
+def teacher_forced_cer(sampler: "sample.Sampler", recordings: list[tuple[str, np.ndarray, np.ndarray, str]],
+                       hear: Callable[[np.ndarray], str]) -> dict[str, float]:
+    """Intelligibility of the model's frames without free running: each recording (transcript,
+    waveform `[samples]`, log-mel in dB `[frames, n_mels]`, what `hear` made of its
+    Griffin-Lim resynthesis) predicted group by group from its real past
+    (`teacher_forced_speech`), inverted by the sampling Griffin-Lim and heard (`hear`: waveform
+    → text); `cer_teacher_forced` and its ratio to the resynthesis' CER on the same recordings.
+    Set beside `cer_vs_resynth`, it tells words lost in each predicted frame from words lost
+    by feeding the model its own frames. Recordings longer than a trained window are left out
+    (`teacher_forced_utterances` counts the rest)."""
     from audiolm_jax import speech_eval
 
     cfg = sampler.config
     texts, predicted, rebuilt = [], [], []
-    for n, (i, text, wave, log_mel_db) in enumerate(recordings):
+    for n, (text, wave, log_mel_db, heard_resynth) in enumerate(recordings):
         frames_db = teacher_forced_speech(sampler, log_mel_db, text, wave)
         if frames_db is None:
             continue
         samples = min(len(wave), len(frames_db) * cfg.audio.hop_length)
         texts.append(text)
         predicted.append(hear(resynthesis(frames_db, samples, cfg, seed=n)))
-        rebuilt.append(hear(resynthesised(i)))
+        rebuilt.append(heard_resynth)
     if not texts:
         return {"teacher_forced_utterances": 0}
     cer = speech_eval.character_error_rate(texts, predicted)

@@ -8,7 +8,6 @@ from typing import Optional
 import numpy as np
 
 from audiolm_jax import decibels
-from audiolm_jax.decibels import frame_energy_db  # the metrics' per-frame energy
 
 
 def frame_flux_db(log_mel_db: np.ndarray) -> np.ndarray:
@@ -68,7 +67,7 @@ def continuation_metrics(prompt_db: np.ndarray, continuation_db: np.ndarray, fra
     With the training range per bin `range_db` (low, high, each `[n_mels]` dB), also
     `pinned_fraction` (see `pinned_fraction`).
     """
-    prompt_energy, cont_energy = frame_energy_db(prompt_db), frame_energy_db(continuation_db)
+    prompt_energy, cont_energy = decibels.frame_energy_db(prompt_db), decibels.frame_energy_db(continuation_db)
     prompt_flux = float(np.mean(frame_flux_db(prompt_db)))
     cont_flux = frame_flux_db(continuation_db)
     spectrum_gap = long_term_spectrum_db(continuation_db) - long_term_spectrum_db(prompt_db)  # [n_mels] dB
@@ -122,7 +121,8 @@ def rendering_metrics(reference_db: np.ndarray, rendered_db: np.ndarray, soundin
     below the recording's peak) and `frozen_where_notes` (changing < 0.1 dB RMS from the
     previous frame)."""
     frames = min(len(reference_db), len(rendered_db), len(sounding))
-    reference_energy, rendered_energy = frame_energy_db(reference_db[:frames]), frame_energy_db(rendered_db[:frames])
+    reference_energy = decibels.frame_energy_db(reference_db[:frames])
+    rendered_energy = decibels.frame_energy_db(rendered_db[:frames])
     flux = np.concatenate([[np.inf], frame_flux_db(rendered_db[:frames])])
     notes_on = np.asarray(sounding[:frames], bool)
     share = lambda hit: float(np.mean(hit[notes_on])) if notes_on.any() else 0.0
