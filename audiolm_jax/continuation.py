@@ -244,9 +244,10 @@ def teacher_forced_frames(config: ExperimentConfig, params: Any, frames: np.ndar
     every step if each step were given the real past: the model's frames without free
     running's compounding."""
     r, n_mels, window = config.model.frames_per_step, frames.shape[-1], decode.trained_window(config)
-    if frames.shape[1] % r or not r <= frames.shape[1] <= teacher_forced_limit(config):
+    limit = teacher_forced_limit(config)
+    if frames.shape[1] % r or not r <= frames.shape[1] <= limit:
         raise ValueError(f"teacher-forced frames: {frames.shape[1]} frames, expected a multiple of {r} "
-                         f"from {r} to {teacher_forced_limit(config)} (one trained window of {window} positions)")
+                         f"from {r} to {limit} (one trained window of {window} positions)")
     groups = np.asarray(group_frames(np.asarray(frames, np.float32), r))  # [B, G, r*M]
     inputs = np.zeros((groups.shape[0], window, r * n_mels), np.float32)  # one compiled shape: the causal
     inputs[:, : groups.shape[1] - 1] = groups[:, :-1]  # model's predictions do not see the padding after them
