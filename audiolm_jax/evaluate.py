@@ -97,6 +97,7 @@ from typing import Callable, Optional, Sequence
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
 from audiolm_jax import atomic, audio, cli, conditioning, continuation, invert, midi, sample, train
 from audiolm_jax import metrics as metrics_lib
@@ -173,6 +174,23 @@ def resynthesis(log_mel_db: np.ndarray, num_samples: int, config: ExperimentConf
 GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 5.0)
 
 
+def continued(config: ExperimentConfig, sampler: "sample.Sampler", prompts: list[continuation.Prompt],
+              key: jax.Array, what: str) -> list[continuation.Continuation]:
+    """`continuation.continue_prompts` (the one continuation path) of `prompts` with `config`'s
+    sampling settings and `sampler`'s parameters, statistics and labels, under a progress bar
+    over the prompts labelled `what`: an evaluation samples for minutes (a TTS run's 96
+    sentences, their clones and recognitions take most of an hour on a 2-core CPU)."""
+    with tqdm(total=len(prompts), desc=what, dynamic_ncols=True) as bar:
+        return continuation.continue_prompts(config, sampler.params, sampler.stats, prompts, key, bar,
+                                             sampler.labels)
+
+
+def each_with_progress(items: Sequence, what: str) -> tqdm:
+    """`items` iterated under a progress bar labelled `what` (recognitions, embeddings:
+    seconds each)."""
+    return tqdm(items, desc=what, dynamic_ncols=True)
+
+
 def _mean_or_nan(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
@@ -198,7 +216,7 @@ def generated_clips(sampler: "sample.Sampler", prompts: list[continuation.Prompt
 
     cfg = sampler.config
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, guidance=guidance, num_samples=per_label))
-    conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key, labels=sampler.labels)
+    conts = continued(cfg, sampler, prompts, key, f"generate (guidance {guidance:g})")
     return [w for c in conts for w in c.full]
 
 
@@ -333,7 +351,8 @@ def render_pair(sampler: "sample.Sampler", name: str, notes: np.ndarray, seconds
     prompts = [continuation.unconditional_prompt(cfg, sampler.stats, name, notes=notes),
                continuation.unconditional_prompt(cfg, sampler.stats, f"{name}_shuffled",
                                                  notes=midi.shuffled_notes(notes, seconds, rng))]
-    true, shuffled = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
+    true, shuffled = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key,
+                                                   labels=sampler.labels)
     return true, shuffled
 
 
@@ -486,11 +505,11 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
     rates = [speaker_rate(cfg, metas, waves, i) if with_rate else None for i in timed]
     prompts = [tts.speech_prompt(cfg, sampler.stats, text, rate=r) for text, r in zip(texts, rates)]
     drawn = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=draws))  # clones: one each
-    synthesised = continuation.continue_prompts(drawn, sampler.params, sampler.stats, prompts, key)
+    synthesised = continued(drawn, sampler, prompts, key, f"synthesise {len(prompts)} sentences x {draws}")
     reference_db = [np.asarray(audio.log_mel_jax(waves[i][None], cfg.audio))[0] for i in timed]
     rows, real_rows = [], []
     margin = 3 if cfg.sample.gate_focus_margin is None else cfg.sample.gate_focus_margin
-    for n, (i, cont) in enumerate(zip(timed, synthesised)):
+    for n, (i, cont) in enumerate(each_with_progress(list(zip(timed, synthesised)), "align the recordings")):
         real_alignment = real_text_alignment(sampler, reference_db[n], texts[n], waves[i])
         real_reading, real_tail = speech_eval.reading_and_tail(real_alignment, margin)
         for wave, alignment in zip(cont.full, cont.alignments):
@@ -520,10 +539,13 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
         recogniser = speech_eval.Recogniser(vocabulary if asr_vocabulary == "corpus" else None)
         hear = lambda w: recogniser.transcribe(w, rate)
         heard = texts[: len(chosen)]  # the first draws of the first `utterances` transcripts
-        out["cer"] = speech_eval.character_error_rate(heard, [hear(c.full[0]) for c in synthesised[: len(chosen)]])
-        heard_resynth = [hear(resynthesised(i)) for i in chosen]  # the vocoder's ceiling, once for both CERs
+        out["cer"] = speech_eval.character_error_rate(
+            heard, [hear(c.full[0]) for c in each_with_progress(synthesised[: len(chosen)], "recognise syntheses")])
+        heard_resynth = [hear(resynthesised(i))  # the vocoder's ceiling, once for both CERs
+                         for i in each_with_progress(chosen, "recognise resyntheses")]
         out["cer_resynth"] = speech_eval.character_error_rate(heard, heard_resynth)
-        out["cer_real"] = speech_eval.character_error_rate(heard, [hear(waves[i]) for i in chosen])
+        out["cer_real"] = speech_eval.character_error_rate(
+            heard, [hear(waves[i]) for i in each_with_progress(chosen, "recognise recordings")])
         out["cer_vs_resynth"] = out["cer"] / max(out["cer_resynth"], 1e-6)
         out.update(teacher_forced_cer(sampler, [(texts[n], waves[i], reference_db[n], heard_resynth[n])
                                                 for n, i in enumerate(chosen)], hear))  # chosen: timed's first
@@ -549,7 +571,7 @@ def teacher_forced_cer(sampler: "sample.Sampler", recordings: list[tuple[str, np
 
     cfg = sampler.config
     texts, predicted, rebuilt = [], [], []
-    for n, (text, wave, log_mel_db, heard_resynth) in enumerate(recordings):
+    for n, (text, wave, log_mel_db, heard_resynth) in enumerate(each_with_progress(recordings, "teacher-forced CER")):
         frames_db = teacher_forced_speech(sampler, log_mel_db, text, wave)
         if frames_db is None:
             continue
@@ -584,7 +606,7 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
         return {}
     rate = cfg.audio.sample_rate
     encoder = speech_eval.SpeakerEncoder()
-    embeddings = np.stack([encoder.embed(w, rate) for w in waves])
+    embeddings = np.stack([encoder.embed(w, rate) for w in each_with_progress(waves, "speaker embeddings")])
     speakers = sorted({m["speaker"] for m in metas})
     longest_voice = int(0.5 * cfg.data.segment_seconds * rate)
     pairs = [(i, cloning_voice(metas, waves, i, longest_voice)) for i in chosen]
@@ -595,7 +617,7 @@ def cloning_metrics(sampler: "sample.Sampler", cfg: ExperimentConfig, waves: lis
         return {"cloned_utterances": 0}
     prompts = [tts.speech_prompt(cfg, sampler.stats, metas[i]["text"], (f"voice{j}", waves[j]), metas[j]["text"])
                for i, j in pairs]
-    clones = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key)
+    clones = continued(cfg, sampler, prompts, key, f"clone {len(prompts)} voices")
     hits, real_hits, resynth_hits, similarity, same, different = [], [], [], [], [], []
     for (i, j), cont in zip(pairs, clones):
         references = np.stack([embeddings[[k for k, m in enumerate(metas) if m["speaker"] == s and k not in (i, j)]
@@ -668,8 +690,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     pairs = continuation.held_out_prompts(cfg, data.eval_waveforms(num_prompts, reference_seconds), num_prompts,
                                           data.eval_metadata(num_prompts))
     prompts = [prompt for prompt, _ in pairs]
-    conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts,
-                                          jax.random.PRNGKey(cfg.sample.seed), labels=sampler.labels)
+    conts = continued(cfg, sampler, prompts, jax.random.PRNGKey(cfg.sample.seed), "continue held-out prompts")
     range_db = sampler.stats.bounds_db()
     summary, per_sample = continuation_summary(conts, cfg.audio.frames_per_second, range_db)
     metrics.update(summary)

@@ -1,7 +1,8 @@
 """Input pipeline supply vs the demo-size train step's demand, in one run; and the reader
 choice (random access over tfds's ArrayRecord data source vs a tf.data pipeline).
 
-Batches/s at the demo's batch shape (16 × 3 s) of
+Batches/s at the demo's batch shape (`experiments/demo.py`: `train.batch_size` clips of
+`data.segment_seconds`; 4 × 3 s since the thirtieth session, 16 × 3 s before) of
 (a) the synthetic set with whole log-mels in memory (`data.cache=log_mel`, the demo's path);
 (b) a folder of 44.1 kHz stereo wavs prepared by the `audio_folder` builder (16 kHz int16,
     ArrayRecord), read as random crops by index (`data.Dataset`, no cache) with the training loop's

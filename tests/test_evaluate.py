@@ -129,7 +129,9 @@ def test_evaluate_cli_writes_eval_json(tmp_path, capsys):
         assert np.isfinite(metrics[key]), key
     assert 0.0 <= metrics["pinned_fraction"] <= 1.0 and metrics["real_pinned_fraction"] < 0.05
     assert metrics["resynthesis_sc_db"] < -3.0
-    assert "baseline_ratio" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "baseline_ratio" in shown.out
+    assert "continue held-out prompts: 100%" in shown.err  # sampling shows its progress
     assert evaluate.main(["--workdir", str(tmp_path / "empty")]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
     assert evaluate.main(["--workdir", cfg.workdir, "--tts-draws", "0"]) == 2  # refused before any sampling

@@ -230,6 +230,8 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
 
     metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="off", tts_utterances=2, tts_draws=2,
                                            tts_duration_utterances=3)
+    shown = capsys.readouterr().err  # minutes of sampling on a real run show their progress
+    assert "synthesise 3 sentences x 2: 100%" in shown and "align the recordings: 100%" in shown
     for key in ("duration_ratio", "alignment_diagonal", "real_alignment_diagonal", "guided_attention",
                 "reading_ratio", "tail_groups", "real_tail_groups"):
         assert np.isfinite(metrics[key]), key
