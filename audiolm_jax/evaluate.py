@@ -93,7 +93,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import jax
 import numpy as np
@@ -185,9 +185,9 @@ def continued(config: ExperimentConfig, sampler: "sample.Sampler", prompts: list
                                              sampler.labels)
 
 
-def each_with_progress(items: Sequence, what: str) -> tqdm:
-    """`items` iterated under a progress bar labelled `what` (recognitions, embeddings:
-    seconds each)."""
+def each_with_progress(items: Iterable, what: str) -> tqdm:
+    """`items` iterated under a progress bar labelled `what` (recognitions, embeddings,
+    renderings: seconds each)."""
     return tqdm(items, desc=what, dynamic_ncols=True)
 
 
@@ -366,7 +366,7 @@ def midi_metrics(sampler: "sample.Sampler", data, pieces: int, seconds: float, k
     cfg, rate = sampler.config, sampler.config.audio.sample_rate
     transcriber = transcribe.PianoTranscriber()
     rows = []
-    for i, (wave, notes) in enumerate(data.eval_recordings(pieces, seconds)):
+    for i, (wave, notes) in enumerate(each_with_progress(data.eval_recordings(pieces, seconds), "render MIDI pieces")):
         if not len(notes):
             continue
         true, shuffled = render_pair(sampler, f"midi_{i:03d}", notes, len(wave) / rate, jax.random.fold_in(key, i),

@@ -267,6 +267,7 @@ def test_midi_run_renders_midi_and_is_scored_by_transcription(tmp_path, capsys):
     assert "bad.mid: not a readable MIDI file" in capsys.readouterr().err
 
     metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="off", midi_pieces=2, midi_seconds=1.0)
+    assert "render MIDI pieces: " in capsys.readouterr().err  # each piece's renderings show progress
     for key in ("onset_f1", "onset_f1_resynth", "onset_f1_real", "onset_f1_shuffled", "midi_silent_where_notes",
                 "midi_frozen_where_notes"):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
