@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
 from audiolm_jax import audio, conditioning, decode, invert, midi
 from audiolm_jax.config import ExperimentConfig, ModelConfig
@@ -372,68 +373,105 @@ def refined_draws(config: ExperimentConfig, params: Any, frames: np.ndarray, fir
 
 
 def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, prompts: list[Prompt], key: jax.Array,
-                     progress: Any = None, labels: Optional[conditioning.LabelSet] = None) -> list[Continuation]:
+                     labels: Optional[conditioning.LabelSet] = None,
+                     progress: Optional[str] = None) -> list[Continuation]:
     """Continues each prompt by `sample.seconds`, `sample.num_samples` times (one batch per
     prompt), with the checkpoint's sampling settings (`sample.guidance` with a conditioned
     model, whose label names `labels` turns into ids); refines the drawn frames with the
     model's post-net if it has one (`refined_draws`); inverts and splices each. A prompt
     without audio (`unconditional_prompt`) gives `sample.seconds` of generated audio alone:
-    its start frames are dropped from the result."""
-    s, a = config.sample, config.audio
-    new_frames = int(round(s.seconds * a.frames_per_second))
-    window = decode.trained_window(config)
+    its start frames are dropped from the result. With `progress`, a progress bar labelled
+    so counts the prompts on stderr (every command's sampling takes seconds to minutes per
+    prompt on a CPU: `run`'s samples, `sample`, `tts`, `evaluate`'s continuations)."""
     results = []
-    for index, prompt in enumerate(prompts):
-        prompt_frames = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
-        go = go_frames_before(config, prompt)
-        normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), prompt_frames], axis=1)
-        total_frames = normalised.shape[1] + new_frames + config.model.frames_per_step
-        conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames, prompt_frames)
-        decoded = decode.generate(config.model, params, normalised, new_frames, jax.random.fold_in(key, index),
-                                  window=window, temperature=s.temperature,
-                                  component_temperature=s.component_temperature,
-                                  prenet_dropout=prenet_dropout_at_sampling(config),
-                                  clean_prompt=not s.prompt_prenet_dropout,
-                                  bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
-                                  window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
-                                  monotonic=monotonic_characters(config),
-                                  max_dwell=config.sample.max_dwell)
-        r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
-        alignments = text_alignments(config, params, decoded.frames, conditions, every_frame)
-        ends = every_frame  # each sample's frames, go frames included
-        if s.stop_at_gate:
-            context_groups, new_groups = decoded.frames.shape[1] // r - decoded.ended.shape[1], decoded.ended.shape[1]
-            ends = decoded.lengths(r, allowed=gate_allowed(alignments, context_groups, new_groups, s.gate_focus_margin),
-                                   forced=ended_by_dwell(alignments, context_groups, new_groups, s.max_dwell))
-        if alignments is not None:
-            alignments = [a[: max(int(n) // r, 1)] for a, n in zip(alignments, ends)]
-        refined = refined_draws(config, params, np.asarray(decoded.frames), normalised.shape[1],
-                                stats.normalised_bounds())
-        decoded = decoded._replace(frames=refined[:, go:])
-        generated_db = stats.denormalise(decoded.frames)
-        start = len(prompt.log_mel_db)
-        total = start * a.hop_length + int(round(s.seconds * a.sample_rate))
-        waves = invert.mel_to_audio(generated_db, a, s.inversion, s.griffin_lim_iters, seed=index, length=total)
-        frames, samples = np.full(len(waves), generated_db.shape[1]), np.full(len(waves), total)
-        if s.stop_at_gate:  # each sample ends where its gate fires: its frames, a hop of audio per frame
-            frames = np.maximum(ends - go, start + config.model.frames_per_step)
-            samples = np.minimum(frames * a.hop_length, total)
-        full = [splice(prompt.waveform, w, a.hop_length * 4)[:n] for w, n in zip(waves, samples)]
-        mels = [m[:n] for m, n in zip(generated_db, frames)]
-        if not len(prompt.waveform):  # no audio prompt: its start frames are not the user's, only a seed
-            full, mels = [w[start * a.hop_length :] for w in full], [m[start:] for m in mels]
-            start = 0
-        results.append(Continuation(prompt.name, prompt.waveform, full, mels, start,
-                                    start * a.hop_length / a.sample_rate, prompt.notes,
-                                    None if prompt.text is None else conditioning.normalise_text(prompt.text),
-                                    alignments, None if prompt.text is None else read_text(config, prompt.text)))
-        if progress is not None:
-            progress.update(1)
+    with tqdm(total=len(prompts), desc=progress, dynamic_ncols=True, disable=progress is None) as bar:
+        for index, prompt in enumerate(prompts):
+            results.append(continue_prompt(config, params, stats, prompt, jax.random.fold_in(key, index), index,
+                                           labels))
+            bar.update(1)
     return results
 
 
+@dataclasses.dataclass(frozen=True)
+class Drawn:
+    """One prompt's decoded sequences (`draw_frames`), before inversion."""
+
+    log_mel_db: np.ndarray  # `[num_samples, frames, n_mels]` dB: the prompt's frames, then the drawn ones
+    ends: Optional[np.ndarray]  # `[num_samples]` frames of `log_mel_db` each sample keeps (its gate); None: all
+    alignments: Optional[list[np.ndarray]]  # TTS: per sample, attention `[positions, characters]`, cut at its end
+
+
+def continue_prompt(config: ExperimentConfig, params: Any, stats: NormStats, prompt: Prompt, key: jax.Array,
+                    inversion_seed: int, labels: Optional[conditioning.LabelSet]) -> Continuation:
+    """One prompt of `continue_prompts`: its `sample.num_samples` continuations drawn as one
+    batch with `key` (`draw_frames`), inverted by Griffin-Lim seeded with `inversion_seed`
+    and spliced after the prompt's audio (`spliced_continuation`)."""
+    return spliced_continuation(config, prompt, draw_frames(config, params, stats, prompt, key, labels),
+                                inversion_seed)
+
+
+def draw_frames(config: ExperimentConfig, params: Any, stats: NormStats, prompt: Prompt, key: jax.Array,
+                labels: Optional[conditioning.LabelSet]) -> Drawn:
+    """`sample.num_samples` continuations of `prompt` by `sample.seconds`, decoded as one batch
+    with the checkpoint's sampling settings (go frames before a prompt of audio, the prompt's
+    conditions, the trained window, guidance, the monotonic window), each ended by its gate
+    when `sample.stop_at_gate`, and refined by the post-net if the model has one."""
+    s, a = config.sample, config.audio
+    new_frames = int(round(s.seconds * a.frames_per_second))
+    prompt_frames = np.repeat(stats.normalise(prompt.log_mel_db)[None], s.num_samples, axis=0)
+    go = go_frames_before(config, prompt)
+    normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), prompt_frames], axis=1)
+    total_frames = normalised.shape[1] + new_frames + config.model.frames_per_step
+    conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames, prompt_frames)
+    decoded = decode.generate(config.model, params, normalised, new_frames, key,
+                              window=decode.trained_window(config), temperature=s.temperature,
+                              component_temperature=s.component_temperature,
+                              prenet_dropout=prenet_dropout_at_sampling(config),
+                              clean_prompt=not s.prompt_prenet_dropout,
+                              bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
+                              window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
+                              monotonic=monotonic_characters(config),
+                              max_dwell=config.sample.max_dwell)
+    r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
+    alignments = text_alignments(config, params, decoded.frames, conditions, every_frame)
+    ends = None
+    if s.stop_at_gate:  # each sample's frames, go frames included
+        context_groups, new_groups = decoded.frames.shape[1] // r - decoded.ended.shape[1], decoded.ended.shape[1]
+        ends = decoded.lengths(r, allowed=gate_allowed(alignments, context_groups, new_groups, s.gate_focus_margin),
+                               forced=ended_by_dwell(alignments, context_groups, new_groups, s.max_dwell))
+    if alignments is not None:
+        kept = every_frame if ends is None else ends
+        alignments = [a[: max(int(n) // r, 1)] for a, n in zip(alignments, kept)]
+    refined = refined_draws(config, params, np.asarray(decoded.frames), normalised.shape[1],
+                            stats.normalised_bounds())
+    return Drawn(stats.denormalise(refined[:, go:]), None if ends is None else ends - go, alignments)
+
+
+def spliced_continuation(config: ExperimentConfig, prompt: Prompt, drawn: Drawn, inversion_seed: int) -> Continuation:
+    """`drawn`'s log-mels inverted by Griffin-Lim (seeded with `inversion_seed`), each cut
+    where its gate ended it (never before the prompt's end and one step), and spliced after
+    the prompt's audio; without prompt audio only the generated audio is kept."""
+    s, a = config.sample, config.audio
+    generated_db = drawn.log_mel_db
+    start = len(prompt.log_mel_db)
+    total = start * a.hop_length + int(round(s.seconds * a.sample_rate))
+    waves = invert.mel_to_audio(generated_db, a, s.inversion, s.griffin_lim_iters, seed=inversion_seed, length=total)
+    frames, samples = np.full(len(waves), generated_db.shape[1]), np.full(len(waves), total)
+    if drawn.ends is not None:  # each sample ends where its gate fires: its frames, a hop of audio per frame
+        frames = np.maximum(drawn.ends, start + config.model.frames_per_step)
+        samples = np.minimum(frames * a.hop_length, total)
+    full = [splice(prompt.waveform, w, a.hop_length * 4)[:n] for w, n in zip(waves, samples)]
+    mels = [m[:n] for m, n in zip(generated_db, frames)]
+    if not len(prompt.waveform):  # no audio prompt: its start frames are not the user's, only a seed
+        full, mels = [w[start * a.hop_length :] for w in full], [m[start:] for m in mels]
+        start = 0
+    return Continuation(prompt.name, prompt.waveform, full, mels, start, start * a.hop_length / a.sample_rate,
+                        prompt.notes, None if prompt.text is None else conditioning.normalise_text(prompt.text),
+                        drawn.alignments, None if prompt.text is None else read_text(config, prompt.text))
+
+
 def continue_waveforms(config: ExperimentConfig, params: Any, stats: NormStats, waveforms: list[tuple[str, np.ndarray]],
-                       key: jax.Array, progress: Optional[Any] = None) -> list[Continuation]:
+                       key: jax.Array) -> list[Continuation]:
     """`continue_prompts` of (name, mono `[samples]` at `audio.sample_rate`) prompts."""
     prompts = [prompt_from_waveform(name, wave, config) for name, wave in waveforms]
-    return continue_prompts(config, params, stats, prompts, key, progress)
+    return continue_prompts(config, params, stats, prompts, key)

@@ -175,14 +175,13 @@ GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 5.0)
 
 
 def continued(config: ExperimentConfig, sampler: "sample.Sampler", prompts: list[continuation.Prompt],
-              key: jax.Array, what: str) -> list[continuation.Continuation]:
+              key: jax.Array, what: Optional[str]) -> list[continuation.Continuation]:
     """`continuation.continue_prompts` (the one continuation path) of `prompts` with `config`'s
-    sampling settings and `sampler`'s parameters, statistics and labels, under a progress bar
-    over the prompts labelled `what`: an evaluation samples for minutes (a TTS run's 96
-    sentences, their clones and recognitions take most of an hour on a 2-core CPU)."""
-    with tqdm(total=len(prompts), desc=what, dynamic_ncols=True) as bar:
-        return continuation.continue_prompts(config, sampler.params, sampler.stats, prompts, key, bar,
-                                             sampler.labels)
+    sampling settings and `sampler`'s parameters, statistics and labels, its progress bar
+    labelled `what`: an evaluation samples for minutes (a TTS run's 96 sentences, their
+    clones and recognitions take most of an hour on a 2-core CPU)."""
+    return continuation.continue_prompts(config, sampler.params, sampler.stats, prompts, key, sampler.labels,
+                                         progress=what)
 
 
 def each_with_progress(items: Iterable, what: str) -> tqdm:
@@ -351,8 +350,7 @@ def render_pair(sampler: "sample.Sampler", name: str, notes: np.ndarray, seconds
     prompts = [continuation.unconditional_prompt(cfg, sampler.stats, name, notes=notes),
                continuation.unconditional_prompt(cfg, sampler.stats, f"{name}_shuffled",
                                                  notes=midi.shuffled_notes(notes, seconds, rng))]
-    true, shuffled = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, key,
-                                                   labels=sampler.labels)
+    true, shuffled = continued(cfg, sampler, prompts, key, None)
     return true, shuffled
 
 

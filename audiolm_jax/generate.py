@@ -59,7 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "use python -m audiolm_jax.sample")
         prompt = continuation.unconditional_prompt(sampler.config, sampler.stats, prompt_name(args.label, args.text),
                                                    label=args.label, text=args.text)
-        return sample.write_report_with_progress(sampler, [prompt], args.out)
+        return sample.write_report(sampler, [prompt], args.out)
 
     return cli.report_command(action)
 

@@ -74,7 +74,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "use python -m audiolm_jax.sample")
         prompt, generated = midi_prompt(sampler.config, sampler, args.midi, args.start, args.seconds, args.prompt)
         config = cli.apply_overrides(sampler.config, [f"--sample.seconds={generated}"])
-        return sample.write_report_with_progress(dataclasses.replace(sampler, config=config), [prompt], args.out)
+        return sample.write_report(dataclasses.replace(sampler, config=config), [prompt], args.out)
 
     return cli.report_command(action)
 

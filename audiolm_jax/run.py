@@ -13,7 +13,6 @@ import time
 from typing import Any, Optional
 
 import jax
-from tqdm.auto import tqdm
 
 from audiolm_jax import atomic, cli, conditioning, config as config_lib, continuation, data as data_lib, sample, train
 from audiolm_jax.config import ExperimentConfig
@@ -23,9 +22,7 @@ log = logging.getLogger(__name__)
 
 def write_samples(config: ExperimentConfig, prompts: list[continuation.Prompt], out_dir: str) -> str:
     """Restores the latest checkpoint of `config.workdir`, continues `prompts`, writes the report."""
-    sampler = sample.restore_sampler(config.workdir)
-    with tqdm(total=len(prompts), desc="sample+invert", dynamic_ncols=True) as bar:
-        return sample.write_report(sampler, prompts, out_dir, bar)
+    return sample.write_report(sample.restore_sampler(config.workdir), prompts, out_dir, progress="sample+invert")
 
 
 def stats_path(config: ExperimentConfig) -> str:

@@ -98,11 +98,13 @@ def load_prompts(paths: Sequence[str], config: ExperimentConfig) -> list[continu
     return prompts
 
 
-def write_report(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: str, progress: Any = None) -> str:
-    """Continues `prompts` with the sampler's settings and writes the report; returns index.html."""
+def write_report(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: str,
+                 progress: str = "generate+invert") -> str:
+    """Continues `prompts` with the sampler's settings (a progress bar labelled `progress`
+    over them) and writes the report; returns index.html."""
     cfg, s = sampler.config, sampler.config.sample
     conts = continuation.continue_prompts(cfg, sampler.params, sampler.stats, prompts, jax.random.PRNGKey(s.seed),
-                                          progress, sampler.labels)
+                                          sampler.labels, progress)
     notes = [f"checkpoint step {sampler.step} of {os.path.abspath(cfg.workdir)}",
              f"{s.prompt_seconds:g} s prompt, {s.seconds:g} s continuation, temperature {s.temperature:g}, "
              + (f"component temperature {s.component_temperature:g}, " if s.component_temperature != 1 else "")
@@ -115,14 +117,6 @@ def write_report(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: 
                      + " (mean over samples; see python -m audiolm_jax.evaluate)")
     return report.write_continuation_report(out_dir, conts, cfg.audio, f"{cfg.name}: prompted continuation", notes,
                                             per_sample)
-
-
-def write_report_with_progress(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: str) -> str:
-    """`write_report` with a progress bar over the prompts; returns index.html."""
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(prompts), desc="generate+invert", dynamic_ncols=True) as bar:
-        return write_report(sampler, prompts, out_dir, bar)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -138,7 +132,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prompts = load_prompts(args.prompt, sampler.config)
         if args.unconditional:
             prompts.append(continuation.unconditional_prompt(sampler.config, sampler.stats))
-        return write_report_with_progress(sampler, prompts, args.out)
+        return write_report(sampler, prompts, args.out)
 
     return cli.report_command(action)
 

@@ -131,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             voice = (os.path.splitext(os.path.basename(args.voice))[0],
                      audio.load(args.voice, sampler.config.audio.sample_rate))
         prompt = speech_prompt(sampler.config, sampler.stats, args.text, voice, args.voice_text, args.rate)
-        return sample.write_report_with_progress(sampler, [prompt], args.out)
+        return sample.write_report(sampler, [prompt], args.out)
 
     return cli.report_command(action)
 

@@ -45,6 +45,20 @@ def test_unconditional_start_is_a_training_frame_not_digital_silence(tmp_path):
     assert np.all(STATS.normalise(silence) < -3.5)  # -100 dB: far outside every training crop
 
 
+def test_continue_prompts_counts_its_prompts_on_a_labelled_bar(tmp_path, capsys):
+    cfg = tiny_config(str(tmp_path), sample={"num_samples": 1, "seconds": 0.25, "griffin_lim_iters": 2})
+    params = init_params(cfg.model, 16, jax.random.key(0))
+    prompts = [continuation.prompt_from_waveform(name, piano_like(0.25, 8000, seed=seed), cfg)
+               for name, seed in (("a", 1), ("b", 2))]
+    labelled = continuation.continue_prompts(cfg, params, STATS, prompts, jax.random.key(0), progress="continue two")
+    shown = capsys.readouterr().err
+    assert "continue two: 100%" in shown and "2/2" in shown
+    quiet = continuation.continue_prompts(cfg, params, STATS, prompts, jax.random.key(0))
+    assert capsys.readouterr().err == ""  # no label, no bar
+    for a, b in zip(labelled, quiet):  # the bar changes nothing drawn
+        np.testing.assert_array_equal(a.full_log_mel[0], b.full_log_mel[0])
+
+
 def test_continuations_splice_at_the_first_generated_frame(tmp_path):
     cfg = tiny_config(str(tmp_path), sample={"num_samples": 2, "seconds": 0.5, "griffin_lim_iters": 4})
     params = init_params(cfg.model, 16, jax.random.key(0))
