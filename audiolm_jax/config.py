@@ -251,7 +251,7 @@ class TrainConfig:
     guided_attention_weight: float = 1.0  # weight of the guided (diagonal) attention loss (model.condition.guided_layers)
     guided_attention_sigma: float = 0.4  # width g of its diagonal band, in fractions of text and audio (ESPnet: 0.4)
     eval_every: int = 500  # steps between teacher-forced evaluations
-    eval_batches: int = 4  # evaluation batches (deterministic crops of the eval split)
+    eval_examples: int = 64  # held-out examples each evaluation scores (their first segments, in order; any batch size)
     log_every: int = 50  # steps between logged training scalars
     checkpoint_every: int = 500  # steps between checkpoints (and one at the end)
     keep_checkpoints: int = 3  # newest checkpoints kept
@@ -396,6 +396,20 @@ RETIRED_FIELDS = (("audio", "n_mfcc"),)  # MFCC: computed by nothing in the pipe
 EARLIER_DEFAULTS = ((("model", "condition", "text_positions"), "learned"),)  # sinusoids since 2026-11-27
 
 
+def _eval_batches_as_examples(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with a saved config's `train.eval_batches` (before 2026-12-06 the evaluation set
+    was that many batches, so it changed with the batch size) replaced by the
+    `train.eval_examples` it meant: batches × `train.batch_size` (its default if unsaved)."""
+    train = data.get("train")
+    if not isinstance(train, dict) or "eval_batches" not in train:
+        return data
+    train = {k: v for k, v in train.items() if k != "eval_batches"}
+    batches, batch_size = data["train"]["eval_batches"], train.get("batch_size", TrainConfig.batch_size)
+    if isinstance(batches, int) and isinstance(batch_size, int) and "eval_examples" not in train:
+        train["eval_examples"] = batches * batch_size
+    return {**data, "train": train}
+
+
 def from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Builds and validates an ExperimentConfig from nested dicts (e.g. parsed config.json)."""
     data = {**data}
@@ -404,6 +418,7 @@ def from_dict(data: dict[str, Any]) -> ExperimentConfig:
             data[section] = {k: v for k, v in data[section].items() if k != name}
     for path, earlier in EARLIER_DEFAULTS:
         data = _with_missing(data, path, earlier)
+    data = _eval_batches_as_examples(data)
     return validate(_from_dict(ExperimentConfig, data))
 
 
@@ -581,7 +596,7 @@ def _validate_data(d: DataConfig, a: AudioConfig, m: ModelConfig) -> None:
 
 
 def _validate_train(t: TrainConfig) -> None:
-    for name in ("steps", "batch_size", "eval_every", "eval_batches", "log_every",
+    for name in ("steps", "batch_size", "eval_every", "eval_examples", "log_every",
                  "checkpoint_every", "keep_checkpoints"):
         _require(getattr(t, name) > 0, f"train.{name}", getattr(t, name), "a positive integer")
     _require(t.learning_rate > 0, "train.learning_rate", t.learning_rate, "> 0")

@@ -673,7 +673,7 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
     data = data_lib.prepare(cfg, stats=sampler.stats)
     mesh = train.make_mesh(jax.devices()[:1])
     length = data_lib.segment_frames(cfg.data.segment_seconds, cfg.audio, cfg.model.frames_per_step)
-    batches = data.eval_batches(cfg.train.batch_size, length, cfg.train.eval_batches)
+    batches = data.eval_batches(cfg.train.batch_size, length, cfg.train.eval_examples)
     teacher = train.evaluate(train.make_eval_step(MelTransformer(cfg.model, cfg.audio.n_mels), cfg, mesh),
                              sampler.params, batches, mesh)
     metrics = {"step": sampler.step, "split": cfg.data.eval_split, **train.reported_eval_metrics(teacher)}

@@ -35,7 +35,7 @@ def config() -> ExperimentConfig:
         # 8600 steps of 4 hold their prompts where 2400 of 16 drift (README, "What was measured").
         # 16 evaluation batches of 4: the same held-out crops (up to 64) as 4 batches of 16 were.
         train=TrainConfig(steps=8600, batch_size=4, learning_rate=3e-3, warmup_steps=50, input_noise=0.2,
-                          mean_mse_weight=10.0, eval_every=1000, eval_batches=16, log_every=100,
+                          mean_mse_weight=10.0, eval_every=1000, eval_examples=64, log_every=100,
                           checkpoint_every=1000),
         # Temperature 0.3 scales each drawn component's spread: notes, without grainy noise.
         sample=SampleConfig(prompt_seconds=1.5, seconds=3.0, num_prompts=4, num_samples=2, temperature=0.3,

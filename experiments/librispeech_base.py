@@ -41,7 +41,7 @@ def config() -> ExperimentConfig:
         # demo size (0.75x -> 0.81x the resynthesised prompt's; README, "Thirteenth session").
         train=TrainConfig(steps=200_000, batch_size=64, learning_rate=3e-4, warmup_steps=2000,
                           weight_decay=0.01, input_noise=0.2, mean_mse_weight=10.0, flux_weight=1.0,
-                          eval_every=5000, eval_batches=16, log_every=100,
+                          eval_every=5000, eval_examples=1024, log_every=100,
                           checkpoint_every=5000, keep_checkpoints=3),
         # Temperature 0: a component drawn by its weight, then its mean. Each drawn Gaussian's
         # per-bin noise is carried on by residual decoding, a random walk per bin that makes

@@ -50,7 +50,7 @@ def config() -> ExperimentConfig:
                         paired_utterances=0.5),
         train=TrainConfig(steps=200_000, batch_size=32, learning_rate=5e-4, warmup_steps=4000,
                           weight_decay=0.01, guided_attention_weight=1.0, guided_attention_sigma=0.4,
-                          eval_every=5000, eval_batches=16, log_every=100, checkpoint_every=5000,
+                          eval_every=5000, eval_examples=512, log_every=100, checkpoint_every=5000,
                           keep_checkpoints=3),
         sample=SampleConfig(prompt_seconds=3.0, seconds=12.0, num_prompts=4, num_samples=1, temperature=0.0,
                             stop_at_gate=True, monotonic=3, max_dwell=8),

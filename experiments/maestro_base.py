@@ -38,7 +38,7 @@ def config() -> ExperimentConfig:
                         eval_split="validation", stats_clips=512),
         train=TrainConfig(steps=200_000, batch_size=32, learning_rate=3e-4, warmup_steps=2000,
                           weight_decay=0.01, input_noise=0.2, mean_mse_weight=10.0,
-                          eval_every=5000, eval_batches=16, log_every=100,
+                          eval_every=5000, eval_examples=512, log_every=100,
                           checkpoint_every=5000, keep_checkpoints=3),
         sample=SampleConfig(prompt_seconds=3.0, seconds=10.0, num_prompts=8, num_samples=2, temperature=0.3),
     )

@@ -24,7 +24,7 @@ def tiny_config(workdir: str, **sections) -> C.ExperimentConfig:
         data=C.DataConfig(segment_seconds=0.5, synthetic_train_clips=8, synthetic_eval_clips=2,
                           synthetic_clip_seconds=1.0, stats_clips=8),
         train=C.TrainConfig(steps=10, batch_size=8, learning_rate=3e-3, warmup_steps=2, eval_every=5,
-                            eval_batches=1, log_every=1, checkpoint_every=5),
+                            eval_examples=8, log_every=1, checkpoint_every=5),
         sample=C.SampleConfig(prompt_seconds=0.25, seconds=0.5, num_prompts=2, num_samples=1,
                               griffin_lim_iters=4),
     )

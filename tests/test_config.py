@@ -89,6 +89,18 @@ def test_a_config_saved_before_a_field_was_retired_still_loads(tmp_path):
         C.load_json(str(path))
 
 
+def test_a_config_saved_with_eval_batches_loads_as_the_examples_it_evaluated(tmp_path):
+    # before 2026-12-06 the evaluation set was train.eval_batches batches of train.batch_size
+    data = C.to_dict(demo.config())
+    del data["train"]["eval_examples"]
+    data["train"]["eval_batches"] = 16
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    loaded = C.load_json(str(path))
+    assert loaded.train.eval_examples == 16 * demo.config().train.batch_size == 64
+    assert loaded == demo.config()
+
+
 def test_hand_edited_json_with_wrong_type_names_field_and_file(tmp_path):
     path = tmp_path / "config.json"
     data = C.to_dict(demo.config())

@@ -68,7 +68,7 @@ def test_maestro_local_copy_resamples_chunks_and_splits(tmp_path):
     import librosa
     reference = librosa.resample(0.9 * expected, orig_sr=44100, target_sr=8000, res_type="soxr_hq")
     np.testing.assert_allclose(np.concatenate([head["audio"], tail["audio"]]) / 32767, reference, atol=2e-4)
-    evals = data.eval_batches(batch_size=4, length=32, num_batches=1)
+    evals = data.eval_batches(batch_size=4, length=32, num_examples=4)
     # the piece's last 0.5 s chunk: its last whole-window frame is frame 30 (frame 31 would reach past its end)
     assert len(evals) == 1 and evals[0]["mask"][0].sum() == 31 and evals[0]["mask"][2].sum() == 0
     assert [len(w) for w in data.eval_waveforms(8)] == [4000, 4000]  # 0.5 s segments at 8 kHz
@@ -111,7 +111,7 @@ def test_the_audio_cache_reads_the_same_batches_as_the_records(tmp_path):
         cfg = tiny_config(str(tmp_path / mode), data={"cache": mode})
         data = prepare(cfg, stats=prepare(tiny_config(str(tmp_path / "stats"), data={"cache": "none"})).stats)
         assert data.cache == mode
-        batches[mode] = (data.train_batch(3, seed=0, batch_size=4, length=32), data.eval_batches(2, 32, 1)[0])
+        batches[mode] = (data.train_batch(3, seed=0, batch_size=4, length=32), data.eval_batches(2, 32, 2)[0])
     for none, audio in zip(batches["none"], batches["audio"]):
         np.testing.assert_array_equal(none["mel"], audio["mel"])
     for none, cached in zip(batches["none"], batches["log_mel"]):
@@ -217,7 +217,7 @@ def test_batch_frames_are_whole_window_frames_and_a_recordings_end_is_its_last_w
     data = Dataset([as_int16(long), as_int16(short)], [as_int16(long), as_int16(short)], "audio", a, cfg.data,
                    cache="audio")
     frames = a.seconds_to_frames(cfg.data.segment_seconds)  # 32
-    batch = data.eval_batches(2, frames, 1)[0]
+    batch = data.eval_batches(2, frames, 2)[0]
     full_db = lambda x: data.stats.normalise(np.asarray(log_mel_jax(to_float(as_int16(x)["audio"])[None], a))[0])
     inside, ending = batch["mel"][0], batch["mel"][1]
     assert batch["mask"][0].sum() == frames  # inside the recording: every frame whole
@@ -327,3 +327,18 @@ def test_a_split_with_no_usable_audio_is_one_clear_error(tmp_path):
         wav.write_bytes(b"RIFF broken")
     with pytest.raises(DatasetError, match=r"MAESTRO validation: no usable audio \(1 file\(s\) found, all skipped"):
         prepare(file_config(tmp_path, "maestro", root))
+
+
+def test_the_evaluation_set_is_the_same_examples_at_any_batch_size(tmp_path):
+    """`train.eval_examples` held-out examples, whatever the batch: the set used to be
+    `eval_batches` × `batch_size`, so changing the batch changed what val_mse averaged."""
+    cfg = tiny_config(str(tmp_path), audio={"top_db": None})
+    clips = [{"audio": np.round(piano_like(0.6, 8000, seed=s) * 20000).astype(np.int16)} for s in range(5)]
+    data = Dataset(clips, clips, "audio", cfg.audio, cfg.data, cache="audio")
+    frames = cfg.audio.seconds_to_frames(cfg.data.segment_seconds)
+    real_rows = lambda batches: np.concatenate([b["mel"][b["mask"].sum(1) > 0] for b in batches])
+    by_two, by_four = data.eval_batches(2, frames, 3), data.eval_batches(4, frames, 3)
+    assert len(by_two) == 2 and len(by_four) == 1  # the last batch padded with masked rows
+    assert real_rows(by_two).shape == (3, frames, 16)
+    np.testing.assert_array_equal(real_rows(by_two), real_rows(by_four))  # the same three examples, in order
+    assert len(real_rows(data.eval_batches(4, frames, 99))) == 5  # all of them when asked for more

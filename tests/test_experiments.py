@@ -48,7 +48,7 @@ def shrunk(config: C.ExperimentConfig, workdir: str, data_dir: str | None) -> C.
                                     guided_heads=min(condition.guided_heads, 2))
     model = dataclasses.replace(config.model, num_layers=1, d_model=32, num_heads=2, prenet_dim=32,
                                 condition=condition)
-    train = dataclasses.replace(config.train, steps=2, batch_size=2, eval_every=2, eval_batches=1,
+    train = dataclasses.replace(config.train, steps=2, batch_size=2, eval_every=2, eval_examples=2,
                                 checkpoint_every=2, log_every=1, warmup_steps=1)
     data = config.data
     if data_dir is not None:

@@ -322,10 +322,11 @@ class Dataset:
         read = list(self._pool.map(lambda r: self._train_crop(indices[r], fractions[r], seed, step, r), rows))
         return self._wave_batch(read, length)
 
-    def eval_batches(self, batch_size: int, length: int, num_batches: int) -> list[dict[str, np.ndarray]]:
-        """Deterministic evaluation batches: each evaluation example's first segment (first
-        `length` frames), in order; the last batch completed with masked all-zero rows."""
-        ids = self._eval_ids[: batch_size * num_batches]
+    def eval_batches(self, batch_size: int, length: int, num_examples: int) -> list[dict[str, np.ndarray]]:
+        """Deterministic evaluation batches of the first `num_examples` evaluation examples
+        (all, if fewer): each one's first segment (first `length` frames), in order, the last
+        batch completed with masked all-zero rows, so the set is the same at any batch size."""
+        ids = self._eval_ids[:num_examples]
         if self.cache == "log_mel":
             read = [self._mel_crop("eval", i, 0.0, length) for i in ids]
             while len(read) % batch_size:
