@@ -401,13 +401,13 @@ def _eval_batches_as_examples(data: dict[str, Any]) -> dict[str, Any]:
     was that many batches, so it changed with the batch size) replaced by the
     `train.eval_examples` it meant: batches × `train.batch_size` (its default if unsaved)."""
     train = data.get("train")
-    if not isinstance(train, dict) or "eval_batches" not in train:
-        return data
-    train = {k: v for k, v in train.items() if k != "eval_batches"}
-    batches, batch_size = data["train"]["eval_batches"], train.get("batch_size", TrainConfig.batch_size)
-    if isinstance(batches, int) and isinstance(batch_size, int) and "eval_examples" not in train:
-        train["eval_examples"] = batches * batch_size
-    return {**data, "train": train}
+    if not isinstance(train, dict) or "eval_batches" not in train or "eval_examples" in train:
+        return data  # nothing to convert (or both given: the unknown field is reported)
+    batches, batch_size = train["eval_batches"], train.get("batch_size", TrainConfig.batch_size)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (batches, batch_size)):
+        return data  # not what a saved config holds: reported as an unknown field
+    kept = {k: v for k, v in train.items() if k != "eval_batches"}
+    return {**data, "train": {**kept, "eval_examples": batches * batch_size}}
 
 
 def from_dict(data: dict[str, Any]) -> ExperimentConfig:
