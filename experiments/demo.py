@@ -33,7 +33,7 @@ def config() -> ExperimentConfig:
         # likelihood (it stays a good point prediction: baseline_ratio within 3% of the mse head).
         # Four clips a step: a step costs about its batch on a CPU, and in the same 10 minutes
         # 8600 steps of 4 hold their prompts where 2400 of 16 drift (README, "What was measured").
-        # 16 evaluation batches of 4: the same held-out crops (up to 64) as 4 batches of 16 were.
+        # 64 held-out examples: the crops 4 batches of 16 covered, whatever the batch size.
         train=TrainConfig(steps=8600, batch_size=4, learning_rate=3e-3, warmup_steps=50, input_noise=0.2,
                           mean_mse_weight=10.0, eval_every=1000, eval_examples=64, log_every=100,
                           checkpoint_every=1000),
