@@ -79,10 +79,16 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   the recordings' `real_tail_groups`) and the guided heads' `alignment_*` scores over every
   draw (`duration_syntheses` of them), `real_alignment_*` teacher-forced on the recordings;
   `cer` of the first draws (pocketsphinx, the `eval` extra) beside `cer_resynth` (the
-  recordings after the same Griffin-Lim: the vocoder's ceiling) and `cer_real`;
+  recordings after the same Griffin-Lim: the vocoder's ceiling) and `cer_real`; each
+  beside its chance level, `cer_chance` and `cer_resynth_chance` (the same transcripts
+  scored against sentences they do not speak, `speech_eval.chance_character_error_rate`:
+  on the espeak-ng word-list corpus about 0.95, 2.2x the resynthesis', so a `cer_vs_resynth`
+  near 2 can be unintelligible speech), and `intelligibility` (0 at chance, 1 as
+  intelligible as the resynthesis, `speech_eval.intelligibility_share`);
   `cer_teacher_forced` (`teacher_forced_cer`: the model's frames predicted from each
   recording's real past, so words lost per frame are told from words lost to free running)
-  and its ratio to the resynthesis', `cer_teacher_forced_vs_resynth`; and voice
+  and its ratio to the resynthesis', `cer_teacher_forced_vs_resynth`, its chance level and
+  `teacher_forced_intelligibility`; and voice
   cloning (`cloning_metrics`, resemblyzer): speaker identification of clones beside that of
   the recordings and their resynthesis.
 """
@@ -537,11 +543,15 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
         recogniser = speech_eval.Recogniser(vocabulary if asr_vocabulary == "corpus" else None)
         hear = lambda w: recogniser.transcribe(w, rate)
         heard = texts[: len(chosen)]  # the first draws of the first `utterances` transcripts
-        out["cer"] = speech_eval.character_error_rate(
-            heard, [hear(c.full[0]) for c in each_with_progress(synthesised[: len(chosen)], "recognise syntheses")])
+        heard_synth = [hear(c.full[0]) for c in each_with_progress(synthesised[: len(chosen)], "recognise syntheses")]
+        out["cer"] = speech_eval.character_error_rate(heard, heard_synth)
         heard_resynth = [hear(resynthesised(i))  # the vocoder's ceiling, once for both CERs
                          for i in each_with_progress(chosen, "recognise resyntheses")]
         out["cer_resynth"] = speech_eval.character_error_rate(heard, heard_resynth)
+        out["cer_chance"] = speech_eval.chance_character_error_rate(heard, heard_synth)
+        out["cer_resynth_chance"] = speech_eval.chance_character_error_rate(heard, heard_resynth)
+        out["intelligibility"] = speech_eval.intelligibility_share(out["cer"], out["cer_chance"], out["cer_resynth"],
+                                                                   out["cer_resynth_chance"])
         out["cer_real"] = speech_eval.character_error_rate(
             heard, [hear(waves[i]) for i in each_with_progress(chosen, "recognise recordings")])
         out["cer_vs_resynth"] = out["cer"] / max(out["cer_resynth"], 1e-6)
@@ -581,7 +591,11 @@ def teacher_forced_cer(sampler: "sample.Sampler", recordings: list[tuple[str, np
         return {"teacher_forced_utterances": 0}
     cer = speech_eval.character_error_rate(texts, predicted)
     ceiling = speech_eval.character_error_rate(texts, rebuilt)
+    chance = speech_eval.chance_character_error_rate(texts, predicted)
     return {"cer_teacher_forced": cer, "cer_teacher_forced_vs_resynth": cer / max(ceiling, 1e-6),
+            "cer_teacher_forced_chance": chance,
+            "teacher_forced_intelligibility": speech_eval.intelligibility_share(
+                cer, chance, ceiling, speech_eval.chance_character_error_rate(texts, rebuilt)),
             "teacher_forced_utterances": len(texts)}
 
 

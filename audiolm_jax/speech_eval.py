@@ -3,7 +3,8 @@
 - `Recogniser`: pocketsphinx (its US English acoustic model and dictionary ship inside the
   PyPI wheel) with its general language model, or — for a corpus of known words, such as
   the word-list corpora the benchmarks build — a grammar of any sequence of those words;
-  `character_error_rate` scores its transcripts.
+  `character_error_rate` scores its transcripts, `chance_character_error_rate` the same
+  transcripts against sentences they do not speak (the level of unintelligible speech).
 - `SpeakerEncoder`: resemblyzer's d-vector model (weights inside its wheel; needs torch),
   `identify` picks the nearest reference voice by cosine similarity.
 - `alignment_scores`: whether an attention alignment `[positions, characters]` walks the
@@ -46,6 +47,29 @@ def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -
         ref, hyp = " ".join(words_of(reference)), " ".join(words_of(hypothesis))
         edits, chars = edits + edit_distance(ref, hyp), chars + len(ref)
     return edits / max(chars, 1)
+
+
+def chance_character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """The CER of `hypotheses` scored against transcripts they do not speak: each against the
+    next pair's reference (the references rotated by one; `character_error_rate`), so
+    lengths, vocabulary and the recogniser's habits stay and only the words' link to the
+    speech is cut. Speech no more intelligible than chance scores this; NaN with fewer than
+    two pairs."""
+    if len(references) != len(hypotheses):
+        raise ValueError(f"chance CER: {len(references)} references but {len(hypotheses)} hypotheses")
+    if len(references) < 2:
+        return float("nan")
+    return character_error_rate(list(references[1:]) + [references[0]], hypotheses)
+
+
+def intelligibility_share(cer: float, cer_chance: float, ceiling_cer: float, ceiling_chance: float) -> float:
+    """How far speech's CER `cer` lies from its chance level `cer_chance`
+    (`chance_character_error_rate`) toward the ceiling's (the Griffin-Lim resynthesis of the
+    recordings, `ceiling_cer` against its own `ceiling_chance`), as a share of the ceiling's
+    margin over chance: 0 at chance (unintelligible), 1 as intelligible as the ceiling; NaN
+    when the ceiling is no better than its chance."""
+    margin = ceiling_chance - ceiling_cer
+    return (cer_chance - cer) / margin if margin > 0 else float("nan")
 
 
 def asr_available() -> bool:

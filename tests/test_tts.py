@@ -161,6 +161,25 @@ def test_character_error_rate_and_edit_distance():
     assert speech_eval.character_error_rate(["ab", "cd"], ["", "cd"]) == pytest.approx(2 / 4)
 
 
+def test_chance_cer_scores_transcripts_against_sentences_they_do_not_speak():
+    """A recogniser that hears every word scores 0 but 1.0 at chance: its transcripts, rotated
+    onto the other sentences, share no character position; a model at its chance level is
+    unintelligible (share 0) whatever its ratio to the resynthesis."""
+    references = ["ab", "cd", "ef"]
+    assert speech_eval.character_error_rate(references, references) == 0.0
+    assert speech_eval.chance_character_error_rate(references, references) == pytest.approx(1.0)
+    # "ab" against "cd" 2 edits, "cd" against "ef" 2, "ab" against "ab" 0: 4 of 6 characters
+    assert speech_eval.chance_character_error_rate(references, ["ab", "cd", "ab"]) == pytest.approx(4 / 6)
+    assert np.isnan(speech_eval.chance_character_error_rate(["ab"], ["ab"]))
+    with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
+        speech_eval.chance_character_error_rate(["ab", "cd"], ["ab"])
+    # the espeak-ng corpus' figures: a CER 2.19x the resynthesis' yet 0.05 of its margin over chance
+    assert speech_eval.intelligibility_share(0.907, 0.95, 0.413, 0.96) == pytest.approx(0.043 / 0.547)
+    assert speech_eval.intelligibility_share(0.4, 0.95, 0.4, 0.95) == pytest.approx(1.0)
+    assert speech_eval.intelligibility_share(0.95, 0.95, 0.4, 0.95) == 0.0
+    assert np.isnan(speech_eval.intelligibility_share(0.5, 0.9, 0.9, 0.9))
+
+
 def test_reading_and_tail_split_an_alignment_where_its_focus_nears_the_end():
     """11 positions walk to the last of 10 characters (the focus first within 3 of the last,
     character 6, at position 7), then 6 more hold it: 7 positions of reading, 10 of tail; a
@@ -240,6 +259,9 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
     assert float(metrics["duration_within_20pct"] * 6).is_integer()
     if speech_eval.asr_available():
         assert 0.0 <= metrics["cer_resynth"] and "cer_vs_resynth" in metrics
+        for key in ("cer_chance", "cer_resynth_chance", "cer_teacher_forced_chance"):
+            assert 0.0 <= metrics[key], key  # 2 sentences: each heard against the other's transcript
+        assert "intelligibility" in metrics and "teacher_forced_intelligibility" in metrics
         assert metrics["teacher_forced_utterances"] == 2 and 0.0 <= metrics["cer_teacher_forced"]
     if metrics.get("cloned_utterances"):  # resemblyzer installed: the clone beside the vocoder's ceiling
         for key in ("speaker_id_accuracy", "real_speaker_id_accuracy", "resynth_speaker_id_accuracy"):
