@@ -88,7 +88,9 @@ checkpoint's sampling settings, as `run` and `sample` do. Prints the metrics and
   `cer_teacher_forced` (`teacher_forced_cer`: the model's frames predicted from each
   recording's real past, so words lost per frame are told from words lost to free running)
   and its ratio to the resynthesis', `cer_teacher_forced_vs_resynth`, its chance level and
-  `teacher_forced_intelligibility`; and voice
+  `teacher_forced_intelligibility`; `text_reliance` (needs no extra: the teacher-forced
+  error with each recording's transcript swapped for another's over that with its own;
+  1.0, the frames come from the past frames alone); and voice
   cloning (`cloning_metrics`, resemblyzer): speaker identification of clones beside that of
   the recordings and their resynthesis.
 """
@@ -451,6 +453,29 @@ def teacher_forced_speech(sampler: "sample.Sampler", log_mel_db: np.ndarray, tex
     return sampler.stats.denormalise(predicted[0, cfg.data.go_frames:])
 
 
+def text_reliance(sampler: "sample.Sampler", recordings: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """How much the model's frames depend on what the text says: over the recordings
+    (transcript, waveform `[samples]`, log-mel in dB `[frames, n_mels]`), the teacher-forced
+    error (`teacher_forced_speech`, mean squared dB after the first group, which nothing
+    predicts) with each recording's transcript swapped for the next one's, over the error
+    with its own. 1.0: the text is not read, each frame comes from the past frames alone
+    (what free running cannot lean on); recordings longer than a trained window are left
+    out; NaN with fewer than two."""
+    r = sampler.config.model.frames_per_step
+
+    def error(predicted: np.ndarray, log_mel_db: np.ndarray) -> float:
+        return float(np.mean((predicted[r:] - log_mel_db[r : len(predicted)]) ** 2))
+
+    own = [(text, wave, db, teacher_forced_speech(sampler, db, text, wave)) for text, wave, db in recordings]
+    own = [rec for rec in own if rec[3] is not None]
+    if len(own) < 2:
+        return {"text_reliance": float("nan"), "text_reliance_utterances": len(own)}
+    swapped = [error(teacher_forced_speech(sampler, db, own[(n + 1) % len(own)][0], wave), db)
+               for n, (_, wave, db, _) in enumerate(own)]
+    return {"text_reliance": float(np.mean(swapped) / max(np.mean([error(p, db) for _, _, db, p in own]), 1e-12)),
+            "text_reliance_utterances": len(own)}
+
+
 def same_speaker_others(metas: list[dict], target: int) -> list[int]:
     """Indices of the utterances other than `target` by `target`'s speaker ([] without one)."""
     speaker = metas[target].get("speaker")
@@ -528,6 +553,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
     out["tts_utterances"], out["tts_draws"], out["duration_syntheses"] = len(chosen), draws, len(rows)
     out["duration_utterances"] = len(timed)
     out["tts_rate_given"] = float(np.mean([r is not None for r in rates]))  # share spoken at their speaker's rate
+    out.update(text_reliance(sampler, [(texts[n], waves[i], reference_db[n]) for n, i in enumerate(timed)]))
     rebuilt_by_index: dict[int, np.ndarray] = {}
 
     def resynthesised(i: int) -> np.ndarray:

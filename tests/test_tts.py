@@ -263,6 +263,7 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
             assert 0.0 <= metrics[key], key  # 2 sentences: each heard against the other's transcript
         assert "intelligibility" in metrics and "teacher_forced_intelligibility" in metrics
         assert metrics["teacher_forced_utterances"] == 2 and 0.0 <= metrics["cer_teacher_forced"]
+    assert metrics["text_reliance_utterances"] == 3 and np.isfinite(metrics["text_reliance"])
     if metrics.get("cloned_utterances"):  # resemblyzer installed: the clone beside the vocoder's ceiling
         for key in ("speaker_id_accuracy", "real_speaker_id_accuracy", "resynth_speaker_id_accuracy"):
             assert 0.0 <= metrics[key] <= 1.0, key
@@ -708,3 +709,34 @@ def test_teacher_forced_frames_are_each_groups_prediction_from_the_real_past(tmp
     too_long = (decode.trained_window(cfg) + 2) * r
     with pytest.raises(ValueError, match="one trained window"):
         continuation.teacher_forced_frames(cfg, params, np.zeros((1, too_long, m), np.float32), conditions, None)
+
+
+def test_text_reliance_is_one_when_the_text_says_nothing_new_and_the_swap_otherwise():
+    """evaluate's `text_reliance`: the teacher-forced error with each recording's transcript
+    swapped for the next one's, over the error with its own. Swapping identical transcripts
+    changes nothing (exactly 1.0); swapping different ones is the ratio of the two errors
+    `teacher_forced_speech` gives."""
+    from audiolm_jax import evaluate, sample
+    from audiolm_jax.stats import NormStats
+
+    cfg = tts_config("/tmp/unused")
+    r, m = cfg.model.frames_per_step, cfg.audio.n_mels
+    stats = NormStats(np.full(m, -40.0, np.float32), np.full(m, 12.0, np.float32))
+    sampler = sample.Sampler(cfg, init_params(cfg.model, m, jax.random.key(0)), stats, step=0)
+    rng = np.random.default_rng(0)
+    hop = cfg.audio.hop_length
+    recordings = [(text, rng.standard_normal(12 * r * hop).astype(np.float32) * 0.1,
+                   (-40.0 + 12.0 * rng.standard_normal((12 * r, m))).astype(np.float32))
+                  for text in ("red blue", "green river")]
+    same = evaluate.text_reliance(sampler, [("red blue", w, db) for _, w, db in recordings])
+    assert same == {"text_reliance": pytest.approx(1.0, abs=1e-6), "text_reliance_utterances": 2}
+
+    def error(text, wave, db):
+        predicted = evaluate.teacher_forced_speech(sampler, db, text, wave)
+        return np.mean((predicted[r:] - db[r:len(predicted)]) ** 2)
+
+    (t0, w0, d0), (t1, w1, d1) = recordings
+    expected = (error(t1, w0, d0) + error(t0, w1, d1)) / (error(t0, w0, d0) + error(t1, w1, d1))
+    swapped = evaluate.text_reliance(sampler, recordings)
+    assert swapped["text_reliance"] == pytest.approx(expected, rel=1e-5) and abs(expected - 1.0) > 1e-4
+    assert np.isnan(evaluate.text_reliance(sampler, recordings[:1])["text_reliance"])
