@@ -453,20 +453,26 @@ def teacher_forced_speech(sampler: "sample.Sampler", log_mel_db: np.ndarray, tex
     return sampler.stats.denormalise(predicted[0, cfg.data.go_frames:])
 
 
-def text_reliance(sampler: "sample.Sampler", recordings: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[str, float]:
+def text_reliance(sampler: "sample.Sampler", recordings: list[tuple[str, np.ndarray, np.ndarray]],
+                  own_frames: Optional[list[np.ndarray | None]] = None) -> dict[str, float]:
     """How much the model's frames depend on what the text says: over the recordings
     (transcript, waveform `[samples]`, log-mel in dB `[frames, n_mels]`), the teacher-forced
     error (`teacher_forced_speech`, mean squared dB after the first group, which nothing
     predicts) with each recording's transcript swapped for the next one's, over the error
     with its own. 1.0: the text is not read, each frame comes from the past frames alone
     (what free running cannot lean on); recordings longer than a trained window are left
-    out; NaN with fewer than two."""
+    out; NaN with fewer than two. `own_frames`: `teacher_forced_speech` of each recording
+    with its own transcript where the caller has it already (None: computed here)."""
     r = sampler.config.model.frames_per_step
 
     def error(predicted: np.ndarray, log_mel_db: np.ndarray) -> float:
         return float(np.mean((predicted[r:] - log_mel_db[r : len(predicted)]) ** 2))
 
-    own = [(text, wave, db, teacher_forced_speech(sampler, db, text, wave)) for text, wave, db in recordings]
+    if own_frames is None:
+        own_frames = [teacher_forced_speech(sampler, db, text, wave) for text, wave, db in recordings]
+    if len(own_frames) != len(recordings):
+        raise ValueError(f"text_reliance: {len(own_frames)} own_frames for {len(recordings)} recordings")
+    own = [(text, wave, db, frames) for (text, wave, db), frames in zip(recordings, own_frames)]
     own = [rec for rec in own if rec[3] is not None]
     if len(own) < 2:
         return {"text_reliance": float("nan"), "text_reliance_utterances": len(own)}
@@ -553,7 +559,11 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
     out["tts_utterances"], out["tts_draws"], out["duration_syntheses"] = len(chosen), draws, len(rows)
     out["duration_utterances"] = len(timed)
     out["tts_rate_given"] = float(np.mean([r is not None for r in rates]))  # share spoken at their speaker's rate
-    out.update(text_reliance(sampler, [(texts[n], waves[i], reference_db[n]) for n, i in enumerate(timed)]))
+    # each timed recording predicted from its real past with its own transcript, once for
+    # text_reliance and the teacher-forced CER both
+    forced = [teacher_forced_speech(sampler, reference_db[n], texts[n], waves[i])
+              for n, i in enumerate(each_with_progress(timed, "teacher-forced frames"))]
+    out.update(text_reliance(sampler, [(texts[n], waves[i], reference_db[n]) for n, i in enumerate(timed)], forced))
     rebuilt_by_index: dict[int, np.ndarray] = {}
 
     def resynthesised(i: int) -> np.ndarray:
@@ -581,7 +591,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
         out["cer_real"] = speech_eval.character_error_rate(
             heard, [hear(waves[i]) for i in each_with_progress(chosen, "recognise recordings")])
         out["cer_vs_resynth"] = out["cer"] / max(out["cer_resynth"], 1e-6)
-        out.update(teacher_forced_cer(sampler, [(texts[n], waves[i], reference_db[n], heard_resynth[n])
+        out.update(teacher_forced_cer(sampler, [(texts[n], waves[i], forced[n], heard_resynth[n])
                                                 for n, i in enumerate(chosen)], hear))  # chosen: timed's first
         out["asr_grammar_words"] = len(vocabulary) if asr_vocabulary == "corpus" else 0
     else:
@@ -591,13 +601,15 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
     return out
 
 
-def teacher_forced_cer(sampler: "sample.Sampler", recordings: list[tuple[str, np.ndarray, np.ndarray, str]],
+def teacher_forced_cer(sampler: "sample.Sampler",
+                       recordings: list[tuple[str, np.ndarray, np.ndarray | None, str]],
                        hear: Callable[[np.ndarray], str]) -> dict[str, float]:
     """Intelligibility of the model's frames without free running: each recording (transcript,
-    waveform `[samples]`, log-mel in dB `[frames, n_mels]`, what `hear` made of its
-    Griffin-Lim resynthesis) predicted group by group from its real past
-    (`teacher_forced_speech`), inverted by the sampling Griffin-Lim and heard (`hear`: waveform
-    → text); `cer_teacher_forced` and its ratio to the resynthesis' CER on the same recordings.
+    waveform `[samples]`, the model's frames in dB `[frames, n_mels]` predicted group by group
+    from its real past by `teacher_forced_speech`, None where it is longer than a trained
+    window; what `hear` made of its Griffin-Lim resynthesis), those frames inverted by the
+    sampling Griffin-Lim and heard (`hear`: waveform → text); `cer_teacher_forced` and its
+    ratio to the resynthesis' CER on the same recordings.
     Set beside `cer_vs_resynth`, it tells words lost in each predicted frame from words lost
     by feeding the model its own frames. Recordings longer than a trained window are left out
     (`teacher_forced_utterances` counts the rest)."""
@@ -605,8 +617,7 @@ def teacher_forced_cer(sampler: "sample.Sampler", recordings: list[tuple[str, np
 
     cfg = sampler.config
     texts, predicted, rebuilt = [], [], []
-    for n, (text, wave, log_mel_db, heard_resynth) in enumerate(each_with_progress(recordings, "teacher-forced CER")):
-        frames_db = teacher_forced_speech(sampler, log_mel_db, text, wave)
+    for n, (text, wave, frames_db, heard_resynth) in enumerate(each_with_progress(recordings, "teacher-forced CER")):
         if frames_db is None:
             continue
         samples = min(len(wave), len(frames_db) * cfg.audio.hop_length)

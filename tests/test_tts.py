@@ -220,7 +220,7 @@ def test_the_recogniser_hears_silence_as_nothing_and_keeps_to_its_vocabulary():
 
 
 @pytest.mark.slow
-def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
+def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys, monkeypatch):
     from audiolm_jax import evaluate
     from audiolm_jax.run import run
 
@@ -247,8 +247,12 @@ def test_tts_run_speaks_clones_and_is_evaluated(tmp_path, capsys):
     assert tts.main(["--workdir", cfg.workdir, "--text", "x" * 200, "--out", str(tmp_path / "long")]) == 2
     assert "at most 96" in capsys.readouterr().err
 
+    forced_passes = []  # each teacher-forced pass evaluate makes: one per timed recording and transcript
+    counted = evaluate.teacher_forced_speech
+    monkeypatch.setattr(evaluate, "teacher_forced_speech", lambda *a, **k: forced_passes.append(1) or counted(*a, **k))
     metrics = evaluate.evaluate_checkpoint(cfg.workdir, num_prompts=1, dnsmos="off", tts_utterances=2, tts_draws=2,
                                            tts_duration_utterances=3)
+    assert len(forced_passes) == 3 + 3  # own and swapped transcripts; the teacher-forced CER reuses the own
     shown = capsys.readouterr().err  # minutes of sampling on a real run show their progress
     assert "synthesise 3 sentences x 2: 100%" in shown and "align the recordings: 100%" in shown
     for key in ("duration_ratio", "alignment_diagonal", "real_alignment_diagonal", "guided_attention",
