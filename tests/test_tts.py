@@ -744,3 +744,7 @@ def test_text_reliance_is_one_when_the_text_says_nothing_new_and_the_swap_otherw
     swapped = evaluate.text_reliance(sampler, recordings)
     assert swapped["text_reliance"] == pytest.approx(expected, rel=1e-5) and abs(expected - 1.0) > 1e-4
     assert np.isnan(evaluate.text_reliance(sampler, recordings[:1])["text_reliance"])
+    own = [evaluate.teacher_forced_speech(sampler, db, text, wave) for text, wave, db in recordings]
+    assert evaluate.text_reliance(sampler, recordings, own)["text_reliance"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="1 own_frames for 2 recordings"):
+        evaluate.text_reliance(sampler, recordings, own[:1])
