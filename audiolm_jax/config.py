@@ -171,6 +171,7 @@ class ModelConfig:
     attention: Literal["auto", "xla", "cudnn"] = "auto"  # full-pass self-attention kernel; auto: cuDNN's fused one on a GPU in 16-bit, else XLA's
     rope_base: float = 10000.0  # rotary embedding base
     predict_residual: bool = True  # heads predict the change from the last input frame
+    feedback: bool = True  # feed each position its group's frames; False: only a prompt's heard frames, the rest a learned input (nothing drawn is fed back)
     context_dim: int = 0  # conditioning seam: >0 adds cross-attention over a context sequence
     gate: bool = False  # end-of-audio head (Tacotron's stop token), trained on where recordings end
     absolute_positions: bool = False  # add scaled sinusoidal positions to the decoder input (TTS: where in the text it is)
@@ -246,6 +247,8 @@ class TrainConfig:
     input_stripes: float = 0.0  # std per group (normalised units) of a random-walk offset per mel bin added to teacher-forced inputs
     self_feed: float = 0.0  # scheduled sampling: share of input groups replaced by the model's own draw at sample.temperature (0: off)
     self_feed_passes: int = 1  # gradient-free passes that make those draws (k: errors compounded over k steps)
+    heard_share: float = 0.5  # model.feedback false: share of rows that hear a prompt (their go frames and first frames)
+    heard_fraction: float = 0.6  # the most of a row's positions such a prompt covers (drawn uniformly per row)
     gate_weight: float = 1.0  # weight of the end-of-audio gate's cross-entropy (with model.gate)
     gate_positive_weight: float = 5.0  # weight of 'ended' positions in it (one per recording end seen)
     guided_attention_weight: float = 1.0  # weight of the guided (diagonal) attention loss (model.condition.guided_layers)
@@ -489,6 +492,8 @@ def _validate_model(m: ModelConfig) -> None:
     for name in ("prenet_dropout", "dropout"):
         v = getattr(m, name)
         _require(0.0 <= v < 1.0, f"model.{name}", v, "a probability in [0, 1)")
+    _require(m.feedback or not m.predict_residual, "model.predict_residual", m.predict_residual,
+             "false with model.feedback false (there is no fed-back frame to predict a change from)")
     _require(m.context_dim >= 0, "model.context_dim", m.context_dim, ">= 0 (0 disables conditioning)")
     _require(m.context_dim == 0 or not m.condition.active, "model.context_dim", m.context_dim,
              "0 with model.condition.label or .text (the conditioner makes the context)")
@@ -612,6 +617,8 @@ def _validate_train(t: TrainConfig) -> None:
     _require(0.0 <= t.input_stripes <= 1.0, "train.input_stripes", t.input_stripes,
              "a std in [0, 1] (normalised units per group)")
     _require(0.0 <= t.self_feed <= 1.0, "train.self_feed", t.self_feed, "a share in [0, 1]")
+    _require(0.0 <= t.heard_share <= 1.0, "train.heard_share", t.heard_share, "a share in [0, 1]")
+    _require(0.0 < t.heard_fraction <= 1.0, "train.heard_fraction", t.heard_fraction, "a fraction in (0, 1]")
     _require(1 <= t.self_feed_passes <= 8, "train.self_feed_passes", t.self_feed_passes, "an integer in [1, 8]")
     _require(t.gate_positive_weight > 0, "train.gate_positive_weight", t.gate_positive_weight, "> 0")
     _require(t.guided_attention_weight >= 0, "train.guided_attention_weight", t.guided_attention_weight, ">= 0")

@@ -125,6 +125,15 @@ def go_frames_before(config: ExperimentConfig, prompt: Prompt) -> int:
     return config.data.go_frames if len(prompt.waveform) else 0
 
 
+def heard_groups(config: ExperimentConfig, prompt: Prompt) -> int:
+    """Groups of the decoded sequence a model without `model.feedback` hears: a prompt of
+    audio's go frames and frames, as training heard its prompts; none for text or a label
+    alone (`unconditional_prompt`'s start frames are not audio)."""
+    if not len(prompt.waveform):
+        return 0
+    return (go_frames_before(config, prompt) + len(prompt.log_mel_db)) // config.model.frames_per_step
+
+
 def audio_start_frame(config: ExperimentConfig, prompt: Prompt) -> int:
     """The frame of the decoded sequence (go frames, prompt, continuation) at which the
     prompt's audio starts, its notes' time 0 and its duration's start: the prompt audio's
@@ -263,26 +272,30 @@ def teacher_forced_frames(config: ExperimentConfig, params: Any, frames: np.ndar
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels"))
 def _guided_attention(model_config: ModelConfig, n_mels: int, params: Any, groups: jax.Array,
-                      conditions: dict) -> jax.Array:
-    """The model's `alignment` `[B, T, 1 + S]` in a teacher-forced pass over `groups` (compiled
-    once per model and shape, not once per call)."""
-    return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions)[0]["alignment"]
+                      conditions: dict, heard_before: jax.Array | int = 0) -> jax.Array:
+    """The model's `alignment` `[B, T, 1 + S]` in a teacher-forced pass over `groups`, the
+    first `heard_before` heard (`model.feedback` false; compiled once per model and shape,
+    not once per call)."""
+    return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions,
+                                                      heard_before=heard_before)[0]["alignment"]
 
 
 def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, conditions: Optional[dict],
-                    lengths: np.ndarray) -> Optional[list[np.ndarray]]:
+                    lengths: np.ndarray, heard_groups: int = 0) -> Optional[list[np.ndarray]]:
     """For a model with guided text attention (`model.condition.guided_layers`), the guided
     heads' attention over the characters in a teacher-forced pass over decoded `frames`
     `[B, frames, n_mels]` (normalised, go frames included): per row, `[positions,
     characters]` for its first `lengths[b]` frames' positions (at most the trained window)
-    and its text's characters. None for other models."""
+    and its text's characters, the first `heard_groups` groups heard as decoding heard them
+    (`model.feedback` false). None for other models."""
     if not config.model.condition.guided_layers or conditions is None:
         return None
     r, window = config.model.frames_per_step, decode.trained_window(config)
     usable = min(frames.shape[1] // r, window) * r
     groups = group_frames(np.asarray(frames[:, :usable], np.float32), r)
     text_only = {k: conditions[k] for k in TEACHER_FORCED_CONDITIONS if k in conditions}
-    attention = np.asarray(_guided_attention(config.model, frames.shape[-1], params, groups, text_only))[:, :, 1:]
+    attention = np.asarray(_guided_attention(config.model, frames.shape[-1], params, groups, text_only,
+                                             np.int32(heard_groups)))[:, :, 1:]
     chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)  # entry 0 (dropped) is the summary slot
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]
 
@@ -422,6 +435,7 @@ def draw_frames(config: ExperimentConfig, params: Any, stats: NormStats, prompt:
     go = go_frames_before(config, prompt)
     normalised = np.concatenate([np.zeros((s.num_samples, go, a.n_mels), np.float32), prompt_frames], axis=1)
     total_frames = normalised.shape[1] + new_frames + config.model.frames_per_step
+    heard = heard_groups(config, prompt)
     conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames, prompt_frames)
     decoded = decode.generate(config.model, params, normalised, new_frames, key,
                               window=decode.trained_window(config), temperature=s.temperature,
@@ -431,9 +445,9 @@ def draw_frames(config: ExperimentConfig, params: Any, stats: NormStats, prompt:
                               bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
                               window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
                               monotonic=monotonic_characters(config),
-                              max_dwell=config.sample.max_dwell)
+                              max_dwell=config.sample.max_dwell, heard_groups=heard)
     r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
-    alignments = text_alignments(config, params, decoded.frames, conditions, every_frame)
+    alignments = text_alignments(config, params, decoded.frames, conditions, every_frame, heard)
     ends = None
     if s.stop_at_gate:  # each sample's frames, go frames included
         context_groups, new_groups = decoded.frames.shape[1] // r - decoded.ended.shape[1], decoded.ended.shape[1]

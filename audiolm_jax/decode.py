@@ -174,10 +174,11 @@ class Decoded(NamedTuple):
 def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, context: jax.Array,
              conditions: Optional[dict], dropout_key: jax.Array, noise_key: jax.Array, bounds: jax.Array,
              temperature: float, prenet_dropout: bool, guided: bool, guidance: jax.Array, monotonic: int = 0,
-             max_dwell: int = 0, component_temperature: float = 1.0, clean_before: jax.Array | int = 0
-             ) -> tuple[tuple[jax.Array, jax.Array], list]:
+             max_dwell: int = 0, component_temperature: float = 1.0, clean_before: jax.Array | int = 0,
+             heard_before: jax.Array | int = 0) -> tuple[tuple[jax.Array, jax.Array], list]:
     """Runs `context` `[B, C, r*M]` (positions 0..C-1; those below `clean_before`, a
-    prompt's, without prenet dropout) into a fresh `window`-position cache
+    prompt's, without prenet dropout; without `model.feedback` only those below
+    `heard_before` hear their frames) into a fresh `window`-position cache
     (with `conditions` from `guided_conditions`: `2B` rows when `guided`, mixed at the scale
     `guidance` (a traced scalar, so a sweep of scales compiles once), from
     `effective_guidance`); returns the next group `[B, 1, r*M]` with its gate probability
@@ -187,7 +188,7 @@ def _prefill(model_config: ModelConfig, n_mels: int, window: int, params: Any, c
     outputs, cache = model.apply({"params": params}, _doubled(context, guided), cache=cache, start=0,
                                  conditions=conditions, example_ids=_example_ids(context.shape[0], guided),
                                  prenet_deterministic=not prenet_dropout, prenet_clean_before=clean_before,
-                                 rngs={"dropout": dropout_key})
+                                 heard_before=heard_before, rngs={"dropout": dropout_key})
     last = {k: v[:, -1:] for k, v in outputs.items()}
     if guided:
         last = guide(last, guidance)
@@ -316,7 +317,8 @@ def _decoding_plan(model_config: ModelConfig, num_prompt_groups: int, num_frames
 
 def prompt_clean_positions(clean_prompt: bool, prompt_groups: int, chunk_start: int) -> int:
     """How many positions of a chunk starting at absolute group `chunk_start` hold the
-    prompt's `prompt_groups` groups, when `clean_prompt` (else 0): those skip prenet dropout."""
+    prompt's `prompt_groups` groups, when `clean_prompt` (else 0): those skip prenet dropout
+    (and, counting the heard groups, those a model without `model.feedback` hears)."""
     return max(prompt_groups - chunk_start, 0) if clean_prompt else 0
 
 
@@ -325,7 +327,7 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
              guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
              monotonic: int = 0, max_dwell: int = 0, component_temperature: float = 1.0,
-             clean_prompt: bool = False) -> Decoded:
+             clean_prompt: bool = False, heard_groups: int = 0) -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
@@ -339,7 +341,9 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     recompute reference has no such constraint, so the two agree only at m = 0.
     `temperature` and `component_temperature` are `draw_group`'s. With `prenet_dropout`,
     `clean_prompt` passes the prompt's groups through the prenet without dropout (only
-    generated groups are dropped; `prompt_clean_positions`).
+    generated groups are dropped; `prompt_clean_positions`). A model without
+    `model.feedback` hears the first `heard_groups` groups of the prompt (its audio, go frames
+    included; 0 for text alone) and nothing after them: the groups it draws are kept, not fed.
 
     Returns `Decoded`: frames `[batch, frames + num_frames', n_mels]`, the prompt as given
     then the continuation rounded up to whole groups, and the gate per new group.
@@ -359,7 +363,8 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
                                                clip, float(temperature), bool(prenet_dropout), guidance != 1.0,
                                                jnp.float32(guidance), int(monotonic), int(max_dwell),
                                                float(component_temperature),
-                                               jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, at)))
+                                               jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, at)),
+                                               jnp.int32(prompt_clean_positions(True, heard_groups, at)))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
@@ -377,7 +382,8 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
                           key: jax.Array, *, window: int, temperature: float = 1.0, prenet_dropout: bool = False,
                           bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
                           guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
-                          component_temperature: float = 1.0, clean_prompt: bool = False) -> Decoded:
+                          component_temperature: float = 1.0, clean_prompt: bool = False,
+                          heard_groups: int = 0) -> Decoded:
     """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
 
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
@@ -392,11 +398,11 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     guided = guidance != 1.0
 
     @jax.jit
-    def next_group(p, padded, last, dropout_key, noise_key, conditions, clean_before):
+    def next_group(p, padded, last, dropout_key, noise_key, conditions, clean_before, heard_before):
         outputs = model.apply({"params": p}, _doubled(padded, guided), conditions=conditions,
                               example_ids=_example_ids(padded.shape[0], guided),
                               prenet_deterministic=not prenet_dropout, prenet_clean_before=clean_before,
-                              rngs={"dropout": dropout_key})[0]
+                              heard_before=heard_before, rngs={"dropout": dropout_key})[0]
         picked = {k: jax.lax.dynamic_slice_in_dim(v, last, 1, axis=1) for k, v in outputs.items()}  # [B, 1, ...]
         if guided:
             picked = guide(picked, guidance)
@@ -408,10 +414,12 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
         start = groups.shape[1] - context_len
         chunk_fed = _window_fed(fed, window_conditions, start, window, guidance, r)
         clean_before = jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, start))
+        heard_before = jnp.int32(prompt_clean_positions(True, heard_groups, start))
         for _ in range(new):
             current = groups[:, start:]
             padded = jnp.pad(current, ((0, 0), (0, window - current.shape[1]), (0, 0)))
             group, group_ended = next_group(params, padded, current.shape[1] - 1, dropout_key, noise_key,
-                                            _with_rolls(chunk_fed, rolls, start, window), clean_before)
+                                            _with_rolls(chunk_fed, rolls, start, window), clean_before,
+                                            heard_before)
             groups, ended = jnp.concatenate([groups, group], axis=1), ended + [group_ended]
     return Decoded(np.asarray(ungroup_frames(groups, n_mels)), np.asarray(jnp.concatenate(ended, axis=1)))

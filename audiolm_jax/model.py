@@ -94,6 +94,16 @@ class Prenet(nn.Module):
         return x
 
 
+def unheard_inputs(x: jax.Array, positions: jax.Array, heard_before: jax.Array | int, unheard: jax.Array
+                   ) -> jax.Array:
+    """Prenet outputs `x` `[B, T, D]` at absolute `positions` `[T]` with every position at or
+    past its row's `heard_before` (`[B]`, or one count for all rows) replaced by `unheard`
+    `[D]`: the input of a position that hears no frames (`model.feedback` false)."""
+    heard = jnp.broadcast_to(jnp.asarray(heard_before, jnp.int32), (x.shape[0],))
+    hears = positions[None, :] < heard[:, None]  # [B, T]
+    return jnp.where(hears[..., None], x, unheard.astype(x.dtype)[None, None, :])
+
+
 def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
     """Rotary embedding of `[batch, steps, heads, head_dim]` at `positions` `[steps]` (one
     per step, shared by the batch) or `[batch, steps]` (per row; may be fractional)."""
@@ -703,6 +713,10 @@ class MelTransformer(nn.Module):
     causal pass and returns `None` for it. `example_ids` `[B]` (default 0..B-1) name the
     rows for dropout masks (`keep_mask`): training passes each row's global index;
     positions below `prenet_clean_before` skip the prenet's dropout (a prompt at sampling).
+    Without `model.feedback`, only positions below `heard_before` (`[B]` or one count for
+    all rows; a prompt's go frames and frames) hear their groups: every other position's
+    prenet output is a learned `unheard` vector, so no drawn frame is ever fed back and
+    a teacher-forced pass is exactly what free running computes (`unheard_inputs`).
 
     With `model.condition` active, `conditions` (see `conditioning.py`: `label`, `text`,
     `text_mask`, and `drop` `[B]` for rows that get the null) feed the `Conditioner`,
@@ -734,7 +748,8 @@ class MelTransformer(nn.Module):
                  context_mask: Optional[jax.Array] = None, conditions: Optional[dict[str, jax.Array]] = None,
                  deterministic: bool = True,
                  prenet_deterministic: Optional[bool] = None, example_ids: Optional[jax.Array] = None,
-                 prenet_clean_before: jax.Array | int = 0) -> tuple[dict[str, jax.Array], Optional[Cache]]:
+                 prenet_clean_before: jax.Array | int = 0, heard_before: jax.Array | int = 0
+                 ) -> tuple[dict[str, jax.Array], Optional[Cache]]:
         cfg, dtype = self.config, _dtype(self.config)
         steps = groups.shape[1]
         if cache is None and attention_kernel(cfg.attention, dtype) == "cudnn":
@@ -750,6 +765,8 @@ class MelTransformer(nn.Module):
         x = Prenet(cfg.prenet_dim, cfg.prenet_dropout, dtype, name="prenet")(
             groups.astype(dtype), positions, example_ids, deterministic=prenet_deterministic,
             clean_before=prenet_clean_before)
+        if not cfg.feedback:
+            x = unheard_inputs(x, positions, heard_before, self.param("unheard", nn.initializers.zeros, (cfg.prenet_dim,)))
         x = nn.Dense(cfg.d_model, dtype=dtype, name="embed")(x).astype(jnp.float32)  # the residual stream (see Block)
         if cfg.absolute_positions:  # Transformer-TTS's scaled positional encoding (a learned scale)
             x = x + self.param("position_scale", nn.initializers.ones, ()) * sinusoid(positions, cfg.d_model)[None]

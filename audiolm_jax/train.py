@@ -293,6 +293,7 @@ CONDITION_DROP_TAG = 0x636F6E64  # folded into a step's key for its condition-dr
 DRIFT_TAG = 0x64726674  # folded into a step's noise key for the input level drift
 STRIPES_TAG = 0x73747270  # folded into a step's noise key for the per-bin input drift
 SELF_FEED_TAG = 0x73656C66  # folded into a step's key for scheduled sampling's choices and draws
+HEARD_TAG = 0x68656172  # folded into a step's key for the prompts heard without feedback
 
 
 def condition_drops(key: jax.Array, condition: config_lib.ConditionConfig, example_ids: jax.Array
@@ -314,6 +315,25 @@ def condition_drops(key: jax.Array, condition: config_lib.ConditionConfig, examp
         if rate > 0:
             drops[name] = conditioning.drop_mask(jax.random.fold_in(key, tag), rate, example_ids)
     return drops
+
+
+def heard_prompts(key: jax.Array, example_ids: jax.Array, target_mask: jax.Array, go_groups: int, share: float,
+                  fraction: float) -> jax.Array:
+    """Positions `[B]` (int32) each training row hears (`model.feedback` false): 0 (text
+    alone, nothing heard) for a row, or with probability `share` a prompt: its `go_groups`
+    go positions and at least one position of audio, at most `fraction` of the row's audio
+    positions (those with a target: `target_mask` `[B, T, r, 1]`), the count drawn
+    uniformly. Keyed by global example id: the same rows on one device or many."""
+    positions = jnp.sum(target_mask[:, :, 0, 0], axis=1).astype(jnp.float32)  # [B]
+    audio = jnp.maximum(positions - go_groups, 1.0)
+
+    def draw(example_id):
+        pick, length = jax.random.uniform(jax.random.fold_in(key, example_id), (2,))
+        return pick < share, length
+
+    chosen, lengths = jax.vmap(draw)(example_ids)
+    prompt = go_groups + 1 + jnp.floor(lengths * jnp.maximum(fraction * audio - 1.0, 0.0)).astype(jnp.int32)
+    return jnp.where(chosen, prompt, 0)
 
 
 def self_fed_inputs(inputs: jax.Array, draws: jax.Array, chosen: jax.Array) -> jax.Array:
@@ -423,6 +443,10 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
                                             rngs={"dropout": dropout_rng})[0]
             inputs = scheduled_sampling_inputs(apply, inputs, jax.random.fold_in(step_key, SELF_FEED_TAG), self_feed,
                                                self_feed_passes, config.sample.temperature, example_ids)
+        heard = 0
+        if not config.model.feedback:
+            heard = heard_prompts(jax.random.fold_in(step_key, HEARD_TAG), example_ids, target_mask,
+                                  config.data.go_frames // r, config.train.heard_share, config.train.heard_fraction)
         global_count = jax.lax.psum(jnp.sum(target_mask) * batch["mel"].shape[-1], "data")
         global_count = jnp.maximum(global_count, 1.0)
 
@@ -434,7 +458,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
 
         def local_loss(params):
             outputs, _ = model.apply({"params": params}, inputs, deterministic=False, example_ids=example_ids,
-                                     conditions=conditions, rngs={"dropout": dropout_rng})
+                                     conditions=conditions, heard_before=heard, rngs={"dropout": dropout_rng})
             sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive, mean_mse, flux_weight)
             total = sums["loss"] / global_count
             if "gate_bce" in sums:

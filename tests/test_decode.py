@@ -165,3 +165,41 @@ def test_norm_stats_record_the_training_range():
     low, high = again.normalised_bounds()
     np.testing.assert_allclose(stats.denormalise(high), [-60.0, -10.0], atol=1e-4)
     assert NormStats.from_dict({"mean": [0.0], "std": [1.0]}).normalised_bounds() is None  # older statistics
+
+
+def no_feedback_params(cfg):
+    """Parameters of a `model.feedback` false model with a random (not zero) unheard input."""
+    params = init_params(cfg, 16, jax.random.key(0))
+    return {**params, "unheard": jax.random.normal(jax.random.key(5), params["unheard"].shape)}
+
+
+def test_without_feedback_decoding_hears_only_the_prompt_across_slides():
+    """A model without feedback decodes the same cached and by recomputation, across window
+    slides; what it continues depends on the heard prompt, never on its own draws: with
+    nothing heard the prompt's frames change nothing."""
+    cfg = dataclasses.replace(CFG, feedback=False, predict_residual=False)
+    params = no_feedback_params(cfg)
+    run = lambda fn, p, heard: fn(cfg, params, p, 40, jax.random.key(1), window=WINDOW,
+                                  prenet_dropout=True, heard_groups=heard).frames
+    cached = run(decode.generate, prompt(0, 20), 10)
+    assert decode.chunk_plan(10, 20, WINDOW)[:2] == [(10, 3), (6, 7)]  # chunk 2 starts at group 7: 3 heard
+    np.testing.assert_allclose(cached, run(decode.generate_by_recompute, prompt(0, 20), 10), atol=1e-4)
+    other = prompt(3, 20)
+    assert np.max(np.abs(run(decode.generate, other, 10)[:, 20:] - cached[:, 20:])) > 1e-3  # it hears the prompt
+    deaf = run(decode.generate, prompt(0, 20), 0)[:, 20:]
+    np.testing.assert_allclose(run(decode.generate, other, 0)[:, 20:], deaf, atol=1e-5)  # nothing heard
+
+
+def test_without_feedback_free_running_is_one_teacher_forced_pass():
+    """Nothing drawn is fed back: a continuation inside one window is the full pass's
+    predictions over any frames after the heard prompt (here noise)."""
+    from audiolm_jax.model import MelTransformer, group_frames, ungroup_frames
+
+    cfg = dataclasses.replace(CFG, feedback=False, predict_residual=False, prenet_dropout=0.0)
+    params = no_feedback_params(cfg)
+    decoded = decode.generate(cfg, params, prompt(0, 8), 16, jax.random.key(1), window=16, heard_groups=4).frames
+    noise = np.concatenate([prompt(0, 8), prompt(7, 16)], axis=1)
+    outputs, _ = MelTransformer(cfg, 16).apply({"params": params}, group_frames(jnp.asarray(noise), 2),
+                                               heard_before=jnp.array([4, 4]))
+    predicted = np.asarray(ungroup_frames(outputs["mean"], 16))
+    np.testing.assert_allclose(decoded[:, 8:], np.clip(predicted[:, 6:22], -8, 8), atol=1e-4)

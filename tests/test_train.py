@@ -371,3 +371,21 @@ def test_a_postnet_trains_beside_the_decoder_and_is_evaluated(tmp_path):
     ev = result.eval_metrics
     assert {"postnet_mse", "mse"} <= set(ev) and ev["loss"] == pytest.approx(ev["mse"] + ev["postnet_mse"], rel=1e-5)
     assert ev["postnet_mse"] < ev["mse"]  # it sees the decoder's outputs on both sides of each frame
+
+
+def test_heard_prompts_are_nothing_or_the_go_frames_and_a_share_of_the_audio():
+    """`model.feedback` false: about `share` of rows hear a prompt of their go positions and
+    1 to `fraction` of their audio positions, the rest nothing; keyed by example id."""
+    positions = jnp.concatenate([jnp.full(300, 40.0), jnp.full(300, 12.0)])  # valid positions per row
+    mask = (jnp.arange(50)[None, :] < positions[:, None]).astype(jnp.float32)[:, :, None, None]
+    mask = jnp.tile(mask, (1, 1, 2, 1))  # [B, T, r, 1]
+    ids = jnp.arange(600)
+    heard = np.asarray(train.heard_prompts(jax.random.key(0), ids, mask, 1, 0.5, 0.5))
+    chosen = heard > 0
+    assert 0.42 < chosen.mean() < 0.58
+    assert heard[:300][chosen[:300]].min() >= 2 and heard[:300].max() <= 1 + 0.5 * 39 + 1
+    assert heard[300:][chosen[300:]].max() <= 1 + 0.5 * 11 + 1
+    assert len(np.unique(heard[:300][chosen[:300]])) > 10  # drawn, not fixed
+    np.testing.assert_array_equal(train.heard_prompts(jax.random.key(0), ids[:10], mask[:10], 1, 0.5, 0.5),
+                                  heard[:10])
+

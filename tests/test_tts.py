@@ -332,7 +332,7 @@ def test_a_cloned_voice_goes_on_past_the_end_of_its_prompt_sentence(tmp_path, mo
     params = {**params, "gate": {**params["gate"], "bias": np.full(1, 10.0, np.float32)}}  # fires everywhere
     stats = data_lib.NormStats(mean=np.full(16, -40.0, np.float32), std=np.full(16, 20.0, np.float32))
     steps_per_char = 2  # a made-up diagonal alignment: the focus moves one character every two positions
-    monkeypatch.setattr(continuation, "text_alignments", lambda config, params, frames, conditions, lengths: [
+    monkeypatch.setattr(continuation, "text_alignments", lambda config, params, frames, conditions, lengths, heard=0: [
         np.eye(int(np.asarray(conditions["text_mask"])[0].sum()), dtype=np.float32)[
             np.minimum(np.arange(frames.shape[1] // 2) // steps_per_char, int(np.asarray(conditions["text_mask"])[0].sum()) - 1)]
         for _ in lengths])
@@ -748,3 +748,33 @@ def test_text_reliance_is_one_when_the_text_says_nothing_new_and_the_swap_otherw
     assert evaluate.text_reliance(sampler, recordings, own)["text_reliance"] == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="1 own_frames for 2 recordings"):
         evaluate.text_reliance(sampler, recordings, own[:1])
+
+
+def test_a_model_without_feedback_learns_to_speak_and_clones_from_what_it_hears(tmp_path):
+    """`model.feedback` false: training lowers the loss and aligns, speech from text alone is
+    the teacher-forced pass over any frames (nothing drawn is fed back), and a voice prompt,
+    the only audio it hears, changes what it says."""
+    from audiolm_jax import continuation
+
+    cfg = tts_config(str(tmp_path / "run"), steps=30, learning_rate=1e-2, log_every=1)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, feedback=False, predict_residual=False),
+                              sample=dataclasses.replace(cfg.sample, stop_at_gate=False, seconds=1.0,
+                                                         griffin_lim_iters=2, monotonic=0, max_dwell=0))
+    data = data_lib.prepare(cfg)
+    result = train.train(cfg, data)
+    losses = [h["loss"] for h in result.history]
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:3])
+    params, stats = result.state.ema_params, data.stats
+    alone = continuation.draw_frames(cfg, params, stats, tts.speech_prompt(cfg, stats, "blue sky"), jax.random.key(0),
+                                     None)
+    text = continuation.prompt_conditions(cfg, tts.speech_prompt(cfg, stats, "blue sky"), 1, None, 200, None)
+    frames = stats.normalise(alone.log_mel_db)  # text alone: the go frames are not heard either
+    noise = np.random.default_rng(0).standard_normal(frames.shape).astype(np.float32)
+    forced = continuation.teacher_forced_frames(cfg, params, noise, text, stats.normalised_bounds())
+    np.testing.assert_allclose(forced[:, 2:], frames[:, 2:], atol=1e-3)
+    voice = ("v", voices.speak("red", 3, sample_rate=8000))
+    cloned = continuation.draw_frames(cfg, params, stats, tts.speech_prompt(cfg, stats, "blue sky", voice, "red"),
+                                      jax.random.key(0), None)
+    other = continuation.draw_frames(cfg, params, stats, tts.speech_prompt(
+        cfg, stats, "blue sky", ("v", voices.speak("red", 7, sample_rate=8000)), "red"), jax.random.key(0), None)
+    assert np.max(np.abs(cloned.log_mel_db[0, -10:] - other.log_mel_db[0, -10:])) > 0.1  # dB: the voice is heard
