@@ -53,6 +53,8 @@ def test_override_sets_nested_fields_and_types():
     (["--data.segment_seconds=0"], "data.segment_seconds", "> 0"),
     (["--data.segment_seconds=0.02", "--sample.prompt_seconds=0.01"], "data.segment_seconds", "at least 3 mel frames"),
     (["--model.dropout=1.5"], "model.dropout", "[0, 1)"),
+    (["--model.feedback=false"], "model.predict_residual", "no fed-back frame"),
+    (["--train.heard_fraction=0"], "train.heard_fraction", "(0, 1]"),
     (["--model.postnet_layers=5", "--model.head=gaussian"], "model.postnet_layers", "the mse head's frames"),
     (["--model.head=mse", "--model.postnet_layers=5", "--model.postnet_kernel=4"], "model.postnet_kernel", "odd"),
     (["--model.postnet_layers=-1"], "model.postnet_layers", ">= 0"),
