@@ -110,7 +110,7 @@ def write_report(sampler: Sampler, prompts: list[continuation.Prompt], out_dir: 
              + (f"component temperature {s.component_temperature:g}, " if s.component_temperature != 1 else "")
              + f"prenet dropout {'on' if continuation.prenet_dropout_at_sampling(cfg) else 'off'}, "
              + ("" if cfg.model.feedback else "no feedback (only a prompt of audio is heard), ")
-             f"{'EMA' if s.use_ema else 'raw'} params, {s.inversion} Griffin-Lim × {s.griffin_lim_iters}"
+             + f"{'EMA' if s.use_ema else 'raw'} params, {s.inversion} Griffin-Lim × {s.griffin_lim_iters}"
              + (f", guidance {s.guidance:g}" if cfg.model.condition.active else "")]
     summary, per_sample = metrics.continuation_summary(conts, cfg.audio.frames_per_second, sampler.stats.bounds_db())
     if any(c.prompt_frames for c in conts):  # generations from no audio have no prompt to compare with
