@@ -30,7 +30,9 @@ rate, but over all 96 held-out sentences CER 2.29× the resynthesis and cloning 
 --model.prenet_dim=32` makes the decoder read its text (on the espeak-ng corpus the
 teacher-forced error with another sentence's text 1.93× its own, against 1.09-1.43) and
 timed 0.948 of 96 syntheses within ±20%, but read no better (CER 1.89× against 1.86× on the
-same 24 sentences) and cloned 0.54-0.67 (README, thirty-fourth session).
+same 24 sentences) and cloned 0.54-0.67 (README, thirty-fourth session). `--model.feedback=false`
+(nothing drawn fed back, only a voice prompt heard) aligned but spoke the corpus' average
+spectrum, flat in time, with or without the duration conditioner (README, thirty-fifth session).
 """
 
 from audiolm_jax.cli import main
