@@ -100,6 +100,11 @@ class ConditionConfig:
     sampling the prompt's, so a continuation is told the level to hold however its own
     frames wander (none, or dropped: a learned null). It needs no conditioner, so an
     unconditioned model can take it.
+    With `text_alignment="durations"`, each decoder position also adds the encoding of the
+    character its predicted frames are spoken in (`alignment.py`): in training the
+    alignment that monotonic alignment search finds under a learned mean frame per
+    character (Glow-TTS), at synthesis a duration predicted per character (FastSpeech), so
+    where the decoder is in the text and where the audio ends are known before decoding.
     """
 
     label: bool = False  # condition on each example's class label (a learned embedding per label)
@@ -126,6 +131,7 @@ class ConditionConfig:
     duration: bool = False  # text: tell each decoder position the frames left until the audio ends: the example's own end in training, characters / rate at sampling (Stable Audio's timing conditioning, F5-TTS's estimate)
     level: bool = False  # tell each decoder position the audio's level (the loudness of its louder half of frames): the example's own in training, the prompt's at sampling
     level_dropout: float = 0.1  # share of training examples without their level (the learned null: the model's own guess)
+    text_alignment: Literal["attention", "durations"] = "attention"  # text: "durations" also adds to each decoder position the encoding of the character its frames are spoken in (monotonic alignment search in training, predicted durations at synthesis: `alignment.py`)
 
     @property
     def active(self) -> bool:
@@ -253,6 +259,8 @@ class TrainConfig:
     gate_positive_weight: float = 5.0  # weight of 'ended' positions in it (one per recording end seen)
     guided_attention_weight: float = 1.0  # weight of the guided (diagonal) attention loss (model.condition.guided_layers)
     guided_attention_sigma: float = 0.4  # width g of its diagonal band, in fractions of text and audio (ESPnet: 0.4)
+    text_prior_weight: float = 1.0  # model.condition.text_alignment="durations": weight of the per-character mean frame's MSE on the frames aligned to it
+    duration_loss_weight: float = 1.0  # model.condition.text_alignment="durations": weight of the duration predictor's squared error in log frames
     eval_every: int = 500  # steps between teacher-forced evaluations
     eval_examples: int = 64  # held-out examples each evaluation scores (their first segments, in order; any batch size)
     log_every: int = 50  # steps between logged training scalars
@@ -525,6 +533,10 @@ def _validate_model(m: ModelConfig) -> None:
              "off unless model.condition.text is on (a rate is characters per second)")
     _require(not c.duration or c.text, "model.condition.duration", c.duration,
              "off unless model.condition.text is on (the duration is the text's characters over a rate)")
+    _require(c.text_alignment == "attention" or c.text, "model.condition.text_alignment", c.text_alignment,
+             '"attention" unless model.condition.text is on (durations are of a text\'s characters)')
+    _require(c.text_alignment == "attention" or c.midi != "tokens", "model.condition.text_alignment",
+             c.text_alignment, '"attention" with model.condition.midi="tokens" (their context has no fixed text slots)')
     _require(0.0 <= c.rate_dropout < 1.0, "model.condition.rate_dropout", c.rate_dropout, "a probability in [0, 1)")
     _require(0.0 <= c.level_dropout < 1.0, "model.condition.level_dropout", c.level_dropout, "a probability in [0, 1)")
     _require(c.voice_dim > 0, "model.condition.voice_dim", c.voice_dim, "a positive integer")
@@ -621,6 +633,8 @@ def _validate_train(t: TrainConfig) -> None:
     _require(0.0 < t.heard_fraction <= 1.0, "train.heard_fraction", t.heard_fraction, "a fraction in (0, 1]")
     _require(1 <= t.self_feed_passes <= 8, "train.self_feed_passes", t.self_feed_passes, "an integer in [1, 8]")
     _require(t.gate_positive_weight > 0, "train.gate_positive_weight", t.gate_positive_weight, "> 0")
+    _require(t.text_prior_weight >= 0, "train.text_prior_weight", t.text_prior_weight, ">= 0")
+    _require(t.duration_loss_weight >= 0, "train.duration_loss_weight", t.duration_loss_weight, ">= 0")
     _require(t.guided_attention_weight >= 0, "train.guided_attention_weight", t.guided_attention_weight, ">= 0")
     _require(0 < t.guided_attention_sigma <= 1, "train.guided_attention_sigma", t.guided_attention_sigma,
              "in (0, 1] (a fraction of the text and of the audio)")
@@ -662,6 +676,9 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
     _validate_train(config.train)
     _require(config.train.loss == "mse" or config.model.head == "mse", "train.loss", config.train.loss,
              f"'mse' with model.head={config.model.head!r} (its loss is the negative log-likelihood)")
+    _require(config.train.self_feed == 0 or config.model.condition.text_alignment == "attention", "train.self_feed",
+             config.train.self_feed, "0 with model.condition.text_alignment='durations' (its draws would need the "
+             "alignment each training step searches for after them)")
     _validate_sample(config.sample, config.data, config.audio, config.model)
     return config
 

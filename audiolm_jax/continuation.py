@@ -19,9 +19,9 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from audiolm_jax import audio, conditioning, decode, invert, midi
+from audiolm_jax import alignment, audio, conditioning, decode, invert, midi
 from audiolm_jax.config import ExperimentConfig, ModelConfig
-from audiolm_jax.model import MelTransformer, group_frames, refine_frames, ungroup_frames
+from audiolm_jax.model import MelTransformer, group_frames, refine_frames, searched_conditions, ungroup_frames
 from audiolm_jax.stats import NormStats
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,16 @@ def _teacher_forced_means(model_config: ModelConfig, n_mels: int, params: Any, g
     return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions)[0]["mean"]
 
 
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "go_frames"))
+def _searched_track(model_config: ModelConfig, n_mels: int, params: Any, frames: jax.Array, conditions: dict,
+                    go_frames: int) -> jax.Array:
+    """What each input position of a durations model is told in a teacher-forced pass over
+    real `frames` `[B, F, M]` (normalised, go frames first): the alignment the model's
+    search finds on them, `[B, F/r - 1, r * 3]` (`model.searched_conditions`)."""
+    model = MelTransformer(model_config, n_mels)
+    return searched_conditions(model, params, frames, conditions, go_frames)["aligned_text"]
+
+
 def teacher_forced_limit(config: ExperimentConfig) -> int:
     """The most frames `teacher_forced_frames` takes: one trained window of input groups plus
     the group they predict."""
@@ -263,6 +273,10 @@ def teacher_forced_frames(config: ExperimentConfig, params: Any, frames: np.ndar
     inputs[:, : groups.shape[1] - 1] = groups[:, :-1]  # model's predictions do not see the padding after them
     text_only = None if conditions is None else {k: conditions[k] for k in TEACHER_FORCED_CONDITIONS
                                                  if k in conditions}
+    if config.model.condition.text_alignment == "durations" and text_only is not None:
+        track = np.asarray(_searched_track(config.model, n_mels, params, np.asarray(frames, np.float32), text_only,
+                                           config.data.go_frames))  # [B, G - 1, r * 3]
+        text_only["aligned_text"] = np.pad(track, ((0, 0), (0, window - track.shape[1]), (0, 0)))
     means = np.asarray(_teacher_forced_means(config.model, n_mels, params, inputs, text_only))
     low, high = np.asarray(decode.group_bounds(bounds, n_mels, r))
     predicted = np.concatenate([groups[:, :1], np.clip(means[:, : groups.shape[1] - 1], low, high)], axis=1)
@@ -287,7 +301,22 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
     `[B, frames, n_mels]` (normalised, go frames included): per row, `[positions,
     characters]` for its first `lengths[b]` frames' positions (at most the trained window)
     and its text's characters, the first `heard_groups` groups heard as decoding heard them
-    (`model.feedback` false). None for other models."""
+    (`model.feedback` false); for a durations model, the characters its track puts each
+    position's predicted group in (`track_alignments`): the track decoding was given
+    (`aligned_text`), or on real frames the one its alignment search finds. None for other
+    models."""
+    r = config.model.frames_per_step
+    if conditions is not None and config.model.condition.text_alignment == "durations":
+        track = conditions.get("aligned_text")
+        if track is None:  # real frames: the alignment the model's search finds on them
+            usable = min(frames.shape[1] // r, decode.trained_window(config) + 1) * r
+            text_only = {k: conditions[k] for k in TEACHER_FORCED_CONDITIONS if k in conditions}
+            found = np.asarray(_searched_track(config.model, frames.shape[-1], params,
+                                               np.asarray(frames[:, :usable], np.float32), text_only,
+                                               config.data.go_frames))  # [B, G - 1, r * 3]: group 1 on
+            track = np.concatenate([np.zeros((len(found), r, found.shape[-1] // r), np.float32),
+                                    found.reshape(len(found), -1, found.shape[-1] // r)], axis=1)
+        return track_alignments(np.asarray(track), np.asarray(conditions["text_mask"]), lengths, r)
     if not config.model.condition.guided_layers or conditions is None:
         return None
     r, window = config.model.frames_per_step, decode.trained_window(config)
@@ -298,6 +327,61 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
                                              np.int32(heard_groups)))[:, :, 1:]
     chars = np.asarray(conditions["text_mask"]).sum(axis=1).astype(int)  # entry 0 (dropped) is the summary slot
     return [a[: max(int(n) // r, 1), :c] for a, n, c in zip(attention, lengths, chars)]
+
+
+def track_alignments(track: np.ndarray, text_mask: np.ndarray, lengths: np.ndarray, frames_per_step: int
+                     ) -> list[np.ndarray]:
+    """Per row, `[positions, characters]`: 1 where position i's predicted group (frames from
+    (i + 1)·r on) starts in that character of the per-frame track `[B, frames, 3]`
+    (`alignment.aligned_text`), for its first `lengths[b]` frames' positions and its text's
+    characters (`text_mask` `[B, S]`): the hard alignment a durations model reads by, in the
+    shape of the guided heads' attention."""
+    r, out = frames_per_step, []
+    for row, mask, n in zip(track, text_mask, lengths):
+        positions, chars = max(int(n) // r, 1), int(np.sum(mask))
+        index = np.rint(row[r::r, 0][:positions]).astype(int) - 1
+        hard = np.zeros((positions, chars), np.float32)
+        spoken = np.flatnonzero((index >= 0) & (index < chars))
+        hard[spoken, index[spoken]] = 1.0
+        out.append(hard)
+    return out
+
+
+@functools.partial(jax.jit, static_argnames=("model_config", "n_mels"))
+def _text_prior(model_config: ModelConfig, n_mels: int, params: Any, groups: jax.Array, conditions: dict
+                ) -> dict[str, jax.Array]:
+    """A durations model's `text_prior` `[B, S, M]` and `log_durations` `[B, S]` for
+    `conditions` (`groups` `[B, G, r*M]` only give the batch's shape)."""
+    return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions,
+                                                      prior_only=True)[0]
+
+
+def synthesis_track(config: ExperimentConfig, params: Any, prompt: Prompt, conditions: dict,
+                    prompt_frames: np.ndarray, rows: int) -> tuple[np.ndarray, int]:
+    """A durations model's per-frame track of the text for decoding `prompt`
+    (`alignment.aligned_text` `[rows, frames, 3]` on the decoded sequence's frames: go
+    frames, prompt, new frames) and how many new frames the text takes. A prompt's audio
+    (`prompt_frames` `[frames, M]` normalised) is aligned to the first characters of the
+    text by the model's search (`alignment.partial_alignment`: as many as its frames speak
+    best); the characters after it last as the model predicts, scaled by the tempo of the
+    prompt (its found frames over their predicted ones) or without audio as predicted."""
+    a, r = config.audio, config.model.frames_per_step
+    text_only = {k: jax.numpy.asarray(conditions[k][:1]) for k in TEACHER_FORCED_CONDITIONS if k in conditions}
+    start = np.zeros((1, 1, r * a.n_mels), np.float32)
+    prior = jax.device_get(_text_prior(config.model, a.n_mels, params, start, text_only))
+    log_durations, text_mask = prior["log_durations"][0], np.asarray(conditions["text_mask"][0])
+    chars, fixed, scale = int(text_mask.sum()), None, 1.0
+    if len(prompt.waveform):
+        likelihood = np.asarray(alignment.frame_log_likelihoods(prior["text_prior"], prompt_frames[None]))[0]
+        fixed = alignment.partial_alignment(likelihood, chars)
+        spoken = fixed > 0
+        scale = float(fixed[spoken].sum() / max(np.exp(log_durations[spoken]).sum(), 1e-3))
+    durations = alignment.synthesis_durations(log_durations[None], text_mask[None], scale,
+                                              None if fixed is None else fixed[None])[0]
+    new_frames = int(durations.sum() - (0 if fixed is None else fixed.sum()))
+    total = go_frames_before(config, prompt) + len(prompt.log_mel_db) + new_frames + r
+    track = np.asarray(alignment.aligned_text(durations[None], audio_start_frame(config, prompt), total))
+    return np.repeat(track, rows, axis=0), max(new_frames, r)
 
 
 def gate_allowed(alignments: Optional[list[np.ndarray]], context_groups: int, new_groups: int,
@@ -437,6 +521,10 @@ def draw_frames(config: ExperimentConfig, params: Any, stats: NormStats, prompt:
     total_frames = normalised.shape[1] + new_frames + config.model.frames_per_step
     heard = heard_groups(config, prompt)
     conditions = prompt_conditions(config, prompt, s.num_samples, labels, total_frames, prompt_frames)
+    by_durations = config.model.condition.text_alignment == "durations"
+    if by_durations:  # the text's track, and the new frames it takes
+        conditions["aligned_text"], new_frames = synthesis_track(config, params, prompt, conditions,
+                                                                 prompt_frames[0], s.num_samples)
     decoded = decode.generate(config.model, params, normalised, new_frames, key,
                               window=decode.trained_window(config), temperature=s.temperature,
                               component_temperature=s.component_temperature,
@@ -449,7 +537,9 @@ def draw_frames(config: ExperimentConfig, params: Any, stats: NormStats, prompt:
     r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
     alignments = text_alignments(config, params, decoded.frames, conditions, every_frame, heard)
     ends = None
-    if s.stop_at_gate:  # each sample's frames, go frames included
+    if by_durations:  # the text's end is known before decoding: go frames, prompt, the text's new frames
+        ends = np.full(s.num_samples, normalised.shape[1] + new_frames)
+    elif s.stop_at_gate:  # each sample's frames, go frames included
         context_groups, new_groups = decoded.frames.shape[1] // r - decoded.ended.shape[1], decoded.ended.shape[1]
         ends = decoded.lengths(r, allowed=gate_allowed(alignments, context_groups, new_groups, s.gate_focus_margin),
                                forced=ended_by_dwell(alignments, context_groups, new_groups, s.max_dwell))
@@ -469,6 +559,8 @@ def spliced_continuation(config: ExperimentConfig, prompt: Prompt, drawn: Drawn,
     generated_db = drawn.log_mel_db
     start = len(prompt.log_mel_db)
     total = start * a.hop_length + int(round(s.seconds * a.sample_rate))
+    if config.model.condition.text_alignment == "durations":  # as long as the text's durations make it
+        total = max(total, generated_db.shape[1] * a.hop_length)
     waves = invert.mel_to_audio(generated_db, a, s.inversion, s.griffin_lim_iters, seed=inversion_seed, length=total)
     frames, samples = np.full(len(waves), generated_db.shape[1]), np.full(len(waves), total)
     if drawn.ends is not None:  # each sample ends where its gate fires: its frames, a hop of audio per frame

@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiolm_jax.config import ExperimentConfig, ModelConfig, segment_frames
-from audiolm_jax.model import MelTransformer, group_frames, init_cache, next_group_rolls, ungroup_frames
+from audiolm_jax.model import (PER_POSITION_CONDITIONS, MelTransformer, group_frames, init_cache, next_group_rolls,
+                               ungroup_frames)
 
 # Without recorded per-bin bounds, generated frames are kept within this many training
 # standard deviations of the per-bin mean: generation fed its own outputs must not run away.
@@ -208,8 +209,9 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
     times (`guided`: over a cache of 2B rows, mixed at the traced scale `guidance` from
     `effective_guidance` ≠ 1);
     returns the `num_steps` predicted groups `[B, num_steps, r*M]` and their gate
-    probabilities `[B, num_steps]`. `step_conditions` (None, or `notes` `[B', num_steps, W]`
-    for a MIDI-conditioned model, with `drop` `[B']` when guided) are what each step is
+    probabilities `[B, num_steps]`. `step_conditions` (None, or the frame-aligned conditions
+    `[B', num_steps, W]`, `notes` for a MIDI-conditioned model and `aligned_text` for a durations
+    model, with `drop` `[B']` when guided) are what each step is
     told besides the cached context; `monotonic` and `max_dwell` constrain guided text
     attention (`model.CrossAttention`)."""
     model = MelTransformer(model_config, n_mels, monotonic, max_dwell)
@@ -218,7 +220,8 @@ def _decode(model_config: ModelConfig, n_mels: int, params: Any, cache: list, st
         cache, current = carry
         conditions = None
         if step_conditions is not None:
-            conditions = {**step_conditions, "notes": jax.lax.dynamic_slice_in_dim(step_conditions["notes"], i, 1, 1)}
+            conditions = {k: jax.lax.dynamic_slice_in_dim(v, i, 1, 1) if k in PER_POSITION_CONDITIONS else v
+                          for k, v in step_conditions.items()}
         outputs, cache = model.apply({"params": params}, _doubled(current, guided), cache=cache, start=start + i,
                                      conditions=conditions, example_ids=_example_ids(current.shape[0], guided),
                                      prenet_deterministic=not prenet_dropout, rngs={"dropout": dropout_key})
@@ -243,29 +246,36 @@ def prompt_groups(prompt: np.ndarray, frames_per_step: int) -> jax.Array:
 
 
 def position_rolls(conditions: Optional[dict], total_groups: int, frames_per_step: int
-                   ) -> tuple[Optional[dict], Optional[jax.Array]]:
-    """Splits a MIDI-conditioned model's piano roll `notes` `[B, frames, F]` (aligned to the
-    decoded sequence's frames: go frames, prompt, continuation) from the other conditions
-    and turns it into what each absolute position is told, `[B, total_groups - 1, r*F]`
-    (`next_group_rolls`; the roll cut or padded with silence to `total_groups` groups)."""
-    if conditions is None or "notes" not in conditions:
+                   ) -> tuple[Optional[dict], Optional[dict[str, jax.Array]]]:
+    """Splits the frame-aligned conditions (`model.PER_POSITION_CONDITIONS`: a MIDI-conditioned
+    model's piano roll `notes` `[B, frames, F]`, a durations model's `aligned_text` track
+    `[B, frames, 3]`, each aligned to the decoded sequence's frames: go frames, prompt,
+    continuation) from the other conditions and turns each into what each absolute position
+    is told, `[B, total_groups - 1, r*F]` (`next_group_rolls`; cut or padded with zeros —
+    silence, no character — to `total_groups` groups). None without any."""
+    if conditions is None or not any(k in conditions for k in PER_POSITION_CONDITIONS):
         return conditions, None
-    roll = jnp.asarray(conditions["notes"], jnp.float32)
-    frames = total_groups * frames_per_step
-    roll = jnp.pad(roll[:, :frames], ((0, 0), (0, max(frames - roll.shape[1], 0)), (0, 0)))
-    rest = {k: v for k, v in conditions.items() if k != "notes"}
-    return rest, next_group_rolls(roll, frames_per_step)
+    frames, rolls = total_groups * frames_per_step, {}
+    for key in PER_POSITION_CONDITIONS:
+        if key in conditions:
+            roll = jnp.asarray(conditions[key], jnp.float32)
+            roll = jnp.pad(roll[:, :frames], ((0, 0), (0, max(frames - roll.shape[1], 0)), (0, 0)))
+            rolls[key] = next_group_rolls(roll, frames_per_step)
+    rest = {k: v for k, v in conditions.items() if k not in PER_POSITION_CONDITIONS}
+    return rest, rolls
 
 
-def _with_rolls(conditions: Optional[dict], rolls: Optional[jax.Array], start: int, steps: int,
+def _with_rolls(conditions: Optional[dict], rolls: Optional[dict[str, jax.Array]], start: int, steps: int,
                 keys: Optional[tuple[str, ...]] = None) -> Optional[dict]:
-    """`conditions` (only `keys` of them, when given) plus `notes`: positions
-    [start, start + steps) of `rolls` (zero-padded past its end); unchanged without rolls."""
+    """`conditions` (only `keys` of them, when given) plus each of `rolls`: positions
+    [start, start + steps) of it (zero-padded past its end); unchanged without rolls."""
     if rolls is None:
         return conditions
     kept = {k: v for k, v in (conditions or {}).items() if keys is None or k in keys}
-    piece = rolls[:, start : start + steps]
-    return {**kept, "notes": jnp.pad(piece, ((0, 0), (0, steps - piece.shape[1]), (0, 0)))}
+    for key, roll in rolls.items():
+        piece = roll[:, start : start + steps]
+        kept[key] = jnp.pad(piece, ((0, 0), (0, steps - piece.shape[1]), (0, 0)))
+    return kept
 
 
 WindowConditions = Callable[[int, int], dict]  # (first absolute group, groups) → that window's conditions

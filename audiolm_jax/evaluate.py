@@ -303,7 +303,7 @@ def label_metrics(sampler: "sample.Sampler", data, per_label: int = 4, guidances
     clf = classifier_lib.train_classifier(train_f, train_y, num_classes, jax.random.PRNGKey(cfg.train.seed))
     eval_db = clip_log_mels(eval_waves, cfg.audio)
     out = {"classifier_real_accuracy": float(np.mean(clf.predict(log_mel_features(eval_db)) == eval_y))}
-    forward = train.make_forward(MelTransformer(cfg.model, cfg.audio.n_mels))
+    forward = train.make_forward(MelTransformer(cfg.model, cfg.audio.n_mels), cfg.data.go_frames)
     try:
         likeliest = likeliest_labels(forward, sampler.params, cfg, [sampler.stats.normalise(m) for m in eval_db],
                                      num_classes)

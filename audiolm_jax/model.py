@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiolm_jax import conditioning, midi
+from audiolm_jax import alignment, conditioning, midi
 from audiolm_jax.config import ConditionConfig, ModelConfig
 
 Cache = list[dict[str, jax.Array]]  # one {"k", "v"} [batch, cache_steps, heads, head_dim] per layer
@@ -587,6 +587,61 @@ class NotesEncoder(nn.Module):
         return jnp.where(drop[:, None, None], null[None, None, :], h)
 
 
+PER_POSITION_CONDITIONS = ("notes", "aligned_text")  # conditions with one entry per position (`next_group_rolls`)
+
+
+class AlignedTextEncoder(nn.Module):
+    """`model.condition.text_alignment="durations"`: each position is told the characters its
+    predicted group's frames are spoken in (`aligned_text` `[B, T, r * 3]`, the per-frame
+    track of `alignment.aligned_text` through `next_group_rolls`) → `[B, T, width]` added to
+    the decoder's input: the mean of those characters' encodings (`memory` `[B, S, width]`,
+    the text encoder's output) beside how far through each character its frames lie and
+    their durations, through a gelu layer and a projection (FastSpeech's length regulator,
+    Ren et al. 2019, with the position inside each character); positions whose frames are
+    spoken in no character (go frames, after the text) and rows with `dropped` `[B]` get
+    a learned `none` vector instead."""
+
+    width: int
+    frames_per_step: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, track: jax.Array, memory: jax.Array, dropped: jax.Array) -> jax.Array:
+        batch, steps = track.shape[:2]
+        track = track.astype(jnp.float32).reshape(batch, steps, self.frames_per_step, -1)
+        index = jnp.round(track[..., 0]).astype(jnp.int32) - 1  # [B, T, r]
+        has = (index >= 0) & ~dropped[:, None, None]
+        picked = jax.vmap(lambda m, i: m[i])(memory, jnp.clip(index, 0, memory.shape[1] - 1))  # [B, T, r, W]
+        weight = has.astype(jnp.float32)[..., None]
+        character = jnp.sum(picked * weight, axis=2) / jnp.maximum(jnp.sum(weight, axis=2), 1.0)
+        timing = (track[..., 1:] * weight).reshape(batch, steps, -1)
+        features = jnp.concatenate([character, timing, weight[..., 0]], axis=-1)
+        h = nn.gelu(nn.Dense(self.width, dtype=self.dtype, name="dense_0")(features.astype(self.dtype)))
+        h = nn.Dense(self.width, dtype=self.dtype, name="dense_1")(h).astype(jnp.float32)
+        none = self.param("none", nn.initializers.normal(0.02), (self.width,))
+        return jnp.where(jnp.any(has, axis=-1)[..., None], h, none[None, None, :])
+
+
+class TextPrior(nn.Module):
+    """The text encoder's output `memory` `[B, S, width]` → each character's mean frame
+    `text_prior` `[B, S, n_mels]` (normalised units; Glow-TTS's prior, which monotonic
+    alignment search aligns the audio with, `alignment.py`) and its duration
+    `log_durations` `[B, S]` (log frames; FastSpeech's predictor, on the encoding with its
+    gradient stopped, as Glow-TTS trains it, so durations do not shape the encoder)."""
+
+    n_mels: int
+    width: int
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, memory: jax.Array) -> tuple[jax.Array, jax.Array]:
+        prior = nn.Dense(self.n_mels, dtype=jnp.float32, name="prior")(memory)
+        h = jax.lax.stop_gradient(memory).astype(self.dtype)
+        for i in range(2):
+            h = nn.gelu(nn.Dense(self.width, dtype=self.dtype, name=f"duration_{i}")(h))
+        return prior, nn.Dense(1, dtype=jnp.float32, name="duration_out")(h)[..., 0]
+
+
 class DurationEncoder(nn.Module):
     """Frames left until the audio ends, `left` `[B, T]` (float, per position: from the first
     frame of the group it predicts) → `[B, T, width]` float32 added to the decoder's input;
@@ -748,8 +803,8 @@ class MelTransformer(nn.Module):
                  context_mask: Optional[jax.Array] = None, conditions: Optional[dict[str, jax.Array]] = None,
                  deterministic: bool = True,
                  prenet_deterministic: Optional[bool] = None, example_ids: Optional[jax.Array] = None,
-                 prenet_clean_before: jax.Array | int = 0, heard_before: jax.Array | int = 0
-                 ) -> tuple[dict[str, jax.Array], Optional[Cache]]:
+                 prenet_clean_before: jax.Array | int = 0, heard_before: jax.Array | int = 0,
+                 prior_only: bool = False) -> tuple[dict[str, jax.Array], Optional[Cache]]:
         cfg, dtype = self.config, _dtype(self.config)
         steps = groups.shape[1]
         if cache is None and attention_kernel(cfg.attention, dtype) == "cudnn":
@@ -757,8 +812,9 @@ class MelTransformer(nn.Module):
             # sequence once at the end (causal: no real position sees it) and cut the outputs,
             # rather than pad and cut queries, keys and values in every layer.
             groups = pad_positions(groups, CUDNN_BLOCK)
-            if conditions is not None and "notes" in conditions:
-                conditions = {**conditions, "notes": pad_positions(conditions["notes"], CUDNN_BLOCK)}
+            if conditions is not None:
+                conditions = {**conditions, **{k: pad_positions(conditions[k], CUDNN_BLOCK)
+                                               for k in PER_POSITION_CONDITIONS if k in conditions}}
         prenet_deterministic = deterministic if prenet_deterministic is None else prenet_deterministic
         positions = start + jnp.arange(groups.shape[1])
         example_ids = jnp.arange(groups.shape[0]) if example_ids is None else example_ids
@@ -794,6 +850,27 @@ class MelTransformer(nn.Module):
                     raise ValueError("MelTransformer: the model is conditioned (model.condition); pass `conditions`")
                 context, context_mask, context_frames = Conditioner(cfg.condition, cfg.d_model, cfg.num_heads, dtype,
                                                                     name="conditioner")(conditions)
+        memory, prior = None, {}
+        if cfg.condition.text_alignment == "durations":
+            if cache is not None and "text_memory" in cache[0]:
+                memory = cache[0]["text_memory"]
+            else:
+                memory = context[:, 1 : 1 + conditions["text"].shape[1]]  # the characters' entries (slot 0 the summary)
+                prior["text_prior"], prior["log_durations"] = TextPrior(self.n_mels, cfg.d_model, dtype,
+                                                                        name="text_prior")(memory)
+            if prior_only:
+                return prior, None
+            if conditions is None or "aligned_text" not in conditions:
+                raise ValueError("MelTransformer: the model reads its text by durations "
+                                 "(model.condition.text_alignment); pass conditions['aligned_text'] for every position")
+            dropped = jnp.zeros((groups.shape[0],), bool)
+            for name in ("drop", "drop_text"):
+                if name in conditions:
+                    dropped = dropped | conditions[name].astype(bool)
+            x = x + AlignedTextEncoder(cfg.d_model, cfg.frames_per_step, dtype, name="aligned_text")(
+                conditions["aligned_text"], memory, dropped)
+        elif prior_only:
+            raise ValueError("MelTransformer: prior_only needs model.condition.text_alignment='durations'")
         block_cls = nn.remat(Block, static_argnums=(8,)) if cfg.remat else Block
         new_cache: Optional[Cache] = None if cache is None else []
         alignments = []
@@ -809,6 +886,8 @@ class MelTransformer(nn.Module):
                 alignments.append(alignment)
         if new_cache is not None and kept:  # each row's end and level, for the steps after the prefill
             new_cache[0] = keep_row_values(new_cache[0], kept)
+        if new_cache is not None and memory is not None:  # the text's encoding, for the steps after the prefill
+            new_cache[0] = {**new_cache[0], "text_memory": memory}
         x = nn.RMSNorm(dtype=dtype, name="norm_out")(x).astype(jnp.float32)
         width = cfg.frames_per_step * self.n_mels
         outputs = {}
@@ -833,6 +912,8 @@ class MelTransformer(nn.Module):
         if alignments:  # TTS: the guided heads' attention over the context (entry 0 the summary slot, then characters)
             outputs["alignment"] = jnp.mean(jnp.stack(alignments), axis=0)
         outputs = {name: value[:, :steps] for name, value in outputs.items()}
+        if cache is None:  # the full pass: training's alignment search and the loss of its prior
+            outputs.update(prior)
         if cfg.postnet_layers and cache is None:
             refined = postnet_of(cfg, self.n_mels, name="postnet")(ungroup_frames(outputs["mean"], self.n_mels))
             outputs["refined_mean"] = group_frames(refined, cfg.frames_per_step)
@@ -844,6 +925,18 @@ class MelTransformer(nn.Module):
             return jnp.zeros(groups.shape[:2] + (self.config.frames_per_step * self.n_mels,), jnp.float32)
         last = groups[..., -self.n_mels:].astype(jnp.float32)  # [B, T, M]
         return jnp.tile(last, (1, 1, self.config.frames_per_step))
+
+
+def searched_conditions(model: MelTransformer, params: Any, mel: jax.Array, conditions: dict, go_frames: int
+                        ) -> dict:
+    """`conditions` plus `aligned_text`, the alignment of `mel` `[B, T, M]` (normalised, every
+    frame real, the audio after `go_frames`) that monotonic alignment search finds under the
+    model's per-character mean frames (`alignment.aligned_by_search`): what a model that
+    reads its text by durations is told in a teacher-forced pass over real audio."""
+    r = model.config.frames_per_step
+    groups = group_frames(mel, r)[:, :-1]
+    prior = model.apply({"params": params}, groups, conditions=conditions, prior_only=True)[0]
+    return alignment.aligned_by_search(prior, mel, jnp.ones(mel.shape[:2], jnp.float32), conditions, go_frames, r)[0]
 
 
 def init_cache(config: ModelConfig, batch_size: int, steps: Optional[int] = None) -> Cache:
@@ -868,4 +961,6 @@ def init_params(config: ModelConfig, n_mels: int, key: jax.Array) -> dict:
         frames_per_second=1.0) or None
     if conditions is not None and "notes" in conditions:
         conditions["notes"] = next_group_rolls(jnp.asarray(conditions["notes"]), config.frames_per_step)
+    if config.condition.text_alignment == "durations":
+        conditions["aligned_text"] = jnp.zeros((1, 2, config.frames_per_step * alignment.ALIGNED_FEATURES))
     return model.init({"params": key}, dummy, context=context, conditions=conditions)["params"]

@@ -24,10 +24,10 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
-from audiolm_jax import checkpoint, conditioning, config as config_lib
+from audiolm_jax import alignment, checkpoint, conditioning, config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig, TrainConfig, segment_frames
 from audiolm_jax.decode import draw_group
-from audiolm_jax.model import MelTransformer, group_frames, init_params, next_group_rolls
+from audiolm_jax.model import MelTransformer, group_frames, init_params, next_group_rolls, searched_conditions
 from audiolm_jax.prefetch import prefetched
 
 if TYPE_CHECKING:  # the train step runs without the data pipeline (and TensorFlow) imported
@@ -403,6 +403,14 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
     return out
 
 
+def text_alignment_counts(batch: dict, conditions: dict, go_frames: int) -> tuple[jax.Array, jax.Array]:
+    """The counts `alignment.aligned_by_search`'s sums divide by, over all devices: audio frames × bins,
+    and characters (each at least 1)."""
+    frames = jax.lax.psum(jnp.sum(batch["mask"][:, go_frames:]) * batch["mel"].shape[-1], "data")
+    chars = jax.lax.psum(jnp.sum(conditions["text_mask"]), "data")
+    return jnp.maximum(frames, 1.0), jnp.maximum(chars, 1.0)
+
+
 def make_mesh(devices: Optional[list] = None) -> Mesh:
     """A 1-D Mesh over all (or the given) devices with axis name `data`."""
     devices = jax.devices() if devices is None else devices
@@ -421,6 +429,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
     guided_weight, guided_sigma = config.train.guided_attention_weight, config.train.guided_attention_sigma
     condition = config.model.condition
     schedule = learning_rate_schedule(config.train)
+    by_durations, go_frames = condition.text_alignment == "durations", config.data.go_frames
 
     def step_fn(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         # Dropout masks, input noise and condition dropout are functions of (step, global
@@ -456,9 +465,16 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
             guided = guided_positions(target_mask, conditions["drop"])
             global_guided = jnp.maximum(jax.lax.psum(jnp.sum(guided), "data"), 1.0)
 
+        if by_durations:
+            global_frames, global_chars = text_alignment_counts(batch, conditions, go_frames)
+
         def local_loss(params):
+            fed, searched = conditions, {}
+            if by_durations:
+                prior = model.apply({"params": params}, inputs, conditions=conditions, prior_only=True)[0]
+                fed, searched = alignment.aligned_by_search(prior, batch["mel"], batch["mask"], conditions, go_frames, r)
             outputs, _ = model.apply({"params": params}, inputs, deterministic=False, example_ids=example_ids,
-                                     conditions=conditions, heard_before=heard, rngs={"dropout": dropout_rng})
+                                     conditions=fed, heard_before=heard, rngs={"dropout": dropout_rng})
             sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive, mean_mse, flux_weight)
             total = sums["loss"] / global_count
             if "gate_bce" in sums:
@@ -466,6 +482,10 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
             if condition.guided_layers:
                 sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"], guided, guided_sigma))
                 total = total + guided_weight * sums["guided_loss"] / global_guided
+            if by_durations:
+                sums.update(searched)
+                total = (total + config.train.text_prior_weight * searched["prior_sq"] / global_frames
+                         + config.train.duration_loss_weight * searched["duration_sq"] / global_chars)
             return total, sums
 
         (loss, sums), grads = jax.value_and_grad(local_loss, has_aux=True)(state.params)
@@ -483,6 +503,9 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
             metrics["guided_attention"] = jax.lax.psum(sums["guided_loss"], "data") / global_guided
         if "postnet_mse" in sums:
             metrics["postnet_mse"] = jax.lax.psum(sums["postnet_mse"], "data") / global_count
+        if by_durations:
+            metrics["text_prior_mse"] = jax.lax.psum(sums["prior_sq"], "data") / global_frames
+            metrics["duration_error"] = jax.lax.psum(sums["duration_sq"], "data") / global_chars
         return new_state, metrics
 
     sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P(), P()))
@@ -498,12 +521,21 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
     def eval_fn(params, batch):
         inputs, _, target_mask = _targets(batch["mel"], batch["mask"], r)
         conditions = batch_conditions(batch, config.model)
+        searched = {}
+        if config.model.condition.text_alignment == "durations":
+            prior = model.apply({"params": params}, inputs, conditions=conditions, prior_only=True)[0]
+            conditions, searched = alignment.aligned_by_search(prior, batch["mel"], batch["mask"], conditions,
+                                                               config.data.go_frames, r)
+            searched["prior_count"], searched["duration_count"] = (
+                jnp.sum(batch["mask"][:, config.data.go_frames:]) * batch["mel"].shape[-1],
+                jnp.sum(conditions["text_mask"]))
         outputs, _ = model.apply({"params": params}, inputs, deterministic=True, conditions=conditions)
         sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive,
                          config.train.mean_mse_weight, config.train.flux_weight)
         if "alignment" in outputs:
             sums.update(guided_attention_sums(outputs["alignment"], conditions["text_mask"],
                                               guided_positions(target_mask, None), config.train.guided_attention_sigma))
+        sums.update(searched)
         return jax.tree.map(lambda x: jax.lax.psum(x, "data"), sums)
 
     return jax.jit(jax.shard_map(eval_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=P()))
@@ -525,7 +557,8 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 
 # `evaluate`'s means that only some models have (a gate head, guided attention, a post-net).
-OPTIONAL_EVAL_METRICS = ("gate_bce", "gate_accuracy", "guided_attention", "postnet_mse")
+OPTIONAL_EVAL_METRICS = ("gate_bce", "gate_accuracy", "guided_attention", "postnet_mse", "text_prior_mse",
+                         "duration_error")
 
 
 def reported_eval_metrics(means: dict[str, float]) -> dict[str, float]:
@@ -542,7 +575,9 @@ def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) 
     """Means over all evaluation batches: `loss`, `mse`, `baseline_mse`, `baseline_ratio`, with
     a gate head `gate_bce` and `gate_accuracy` (per counted position), with guided
     attention `guided_attention` (its loss per position, `guided_attention_sums`), and with a
-    post-net `postnet_mse` (its frames' error; `mse` is the decoder's)."""
+    post-net `postnet_mse` (its frames' error; `mse` is the decoder's), and with text read by
+    durations `text_prior_mse` (aligned frames against their characters' mean frames, per
+    bin) and `duration_error` (squared error of predicted log durations, per character)."""
     totals: dict[str, float] = {}
     for batch in batches:
         sums = jax.device_get(eval_step(params, shard_batch(batch, mesh)))
@@ -551,10 +586,14 @@ def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) 
     count = max(totals.pop("count"), 1.0)
     gate = {k: totals.pop(k) for k in ("gate_bce", "gate_weight_sum", "gate_correct", "gate_count") if k in totals}
     guided = {k: totals.pop(k) for k in ("guided_loss", "guided_count") if k in totals}
+    searched = {k: totals.pop(k) for k in ("prior_sq", "prior_count", "duration_sq", "duration_count") if k in totals}
     means = {k: v / count for k, v in totals.items()}
     if guided:
         means["guided_attention"] = guided["guided_loss"] / max(guided["guided_count"], 1.0)
     means["baseline_ratio"] = means["mse"] / max(means["baseline_mse"], 1e-12)
+    if searched:
+        means["text_prior_mse"] = searched["prior_sq"] / max(searched["prior_count"], 1.0)
+        means["duration_error"] = searched["duration_sq"] / max(searched["duration_count"], 1.0)
     if gate:
         means["gate_bce"] = gate["gate_bce"] / max(gate["gate_weight_sum"], 1.0)
         means["gate_accuracy"] = gate["gate_correct"] / max(gate["gate_count"], 1.0)
@@ -612,7 +651,7 @@ def train(config: ExperimentConfig, data: "Dataset", writer: Any = None,
         start = 0
     train_step = make_train_step(model, tx, cfg, mesh)
     eval_step = make_eval_step(model, cfg, mesh)
-    forward = make_forward(model)  # compiled once, for TensorBoard reconstructions
+    forward = make_forward(model, cfg.data.go_frames)  # compiled once, for TensorBoard reconstructions
     length = segment_frames(cfg.data.segment_seconds, cfg.audio, cfg.model.frames_per_step)
     evals = [this_process_rows(b) for b in data.eval_batches(tcfg.batch_size, length, tcfg.eval_examples)]
     frames_per_batch = tcfg.batch_size * length
@@ -689,11 +728,20 @@ def _stop_if_diverged(loss: float, step: int, last_saved: Optional[int], workdir
                            "Lower train.learning_rate or check the data.")
 
 
-def make_forward(model: MelTransformer) -> Callable[..., dict[str, jax.Array]]:
-    """jit(full causal pass): (params, groups `[B, N, r*M]`, conditions or None) → head
-    outputs (no dropout)."""
-    return jax.jit(lambda params, groups, conditions=None: model.apply({"params": params}, groups,
-                                                                       conditions=conditions)[0])
+def make_forward(model: MelTransformer, go_frames: int = 0) -> Callable[..., dict[str, jax.Array]]:
+    """jit(full causal pass): (params, mel `[B, N, M]` normalised (N a multiple of r),
+    conditions or None) → head outputs for its groups but the last `[B, N/r - 1, ...]` (no
+    dropout). A model that reads its text by durations is told the alignment its search
+    finds on `mel` (`model.searched_conditions`; the audio after `go_frames`)."""
+    r = model.config.frames_per_step
+
+    def forward(params, mel, conditions=None):
+        groups = group_frames(mel, r)
+        if model.config.condition.text_alignment == "durations" and "aligned_text" not in conditions:
+            conditions = searched_conditions(model, params, mel, conditions, go_frames)
+        return model.apply({"params": params}, groups[:, :-1], conditions=conditions)[0]
+
+    return jax.jit(forward)
 
 
 def teacher_forced_outputs(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int,
@@ -702,8 +750,7 @@ def teacher_forced_outputs(forward: Callable, params: Any, mel: np.ndarray, fram
     `conditions`): `mel` `[B, T, M]` normalised, T a multiple of `frames_per_step`; the
     outputs' positions are `[B, T/r - 1, ...]`, as `loss_sums` takes them with `mel`.
     `forward` is `make_forward(model)`."""
-    inputs, _, _ = _targets(jnp.asarray(mel), jnp.ones(mel.shape[:2]), frames_per_step)
-    return forward(params, inputs, conditions)
+    return forward(params, jnp.asarray(mel), conditions)
 
 
 def teacher_forced_prediction(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int,
