@@ -149,6 +149,12 @@ class ConditionConfig:
         return self.speaking_rate or self.duration
 
     @property
+    def paced(self) -> bool:
+        """Whether synthesis can be told a speaking rate: a rate or duration conditioner, or
+        durations it scales (`text_alignment="durations"`)."""
+        return self.takes_rate or self.text_alignment == "durations"
+
+    @property
     def cross_attends(self) -> bool:
         """Whether the conditions form a context the blocks cross-attend to (labels, text, a voice, note tokens)."""
         return self.label or self.text or self.voice or self.midi == "tokens"

@@ -363,19 +363,23 @@ def synthesis_track(config: ExperimentConfig, params: Any, prompt: Prompt, condi
     frames, prompt, new frames) and how many new frames the text takes. A prompt's audio
     (`prompt_frames` `[frames, M]` normalised) is aligned to the first characters of the
     text by the model's search (`alignment.partial_alignment`: as many as its frames speak
-    best); the characters after it last as the model predicts, scaled by the tempo of the
-    prompt (its found frames over their predicted ones) or without audio as predicted."""
+    best); the characters after it last as the model predicts, scaled to the prompt's `rate`
+    (characters per second) when it has one, else by the tempo of the prompt's audio (its
+    found frames over their predicted ones), else as predicted."""
     a, r = config.audio, config.model.frames_per_step
     text_only = {k: jax.numpy.asarray(conditions[k][:1]) for k in TEACHER_FORCED_CONDITIONS if k in conditions}
     start = np.zeros((1, 1, r * a.n_mels), np.float32)
     prior = jax.device_get(_text_prior(config.model, a.n_mels, params, start, text_only))
     log_durations, text_mask = prior["log_durations"][0], np.asarray(conditions["text_mask"][0])
     chars, fixed, scale = int(text_mask.sum()), None, 1.0
+    predicted = np.exp(log_durations) * (text_mask > 0)
     if len(prompt.waveform):
         likelihood = np.asarray(alignment.frame_log_likelihoods(prior["text_prior"], prompt_frames[None]))[0]
         fixed = alignment.partial_alignment(likelihood, chars)
-        spoken = fixed > 0
-        scale = float(fixed[spoken].sum() / max(np.exp(log_durations[spoken]).sum(), 1e-3))
+        scale = float(fixed.sum() / max(predicted[fixed > 0].sum(), 1e-3))
+    if prompt.rate is not None:  # the new characters at `rate` per second
+        new = (text_mask > 0) & (fixed <= 0 if fixed is not None else True)
+        scale = float(new.sum() / prompt.rate * a.frames_per_second / max(predicted[new].sum(), 1e-3))
     durations = alignment.synthesis_durations(log_durations[None], text_mask[None], scale,
                                               None if fixed is None else fixed[None])[0]
     new_frames = int(durations.sum() - (0 if fixed is None else fixed.sum()))

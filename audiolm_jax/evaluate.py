@@ -536,7 +536,7 @@ def tts_metrics(sampler: "sample.Sampler", data, utterances: Optional[int], key:
     cfg = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=1, stop_at_gate=True,
                                                               seconds=cfg.data.segment_seconds))
     texts = [metas[i]["text"] for i in timed]
-    with_rate = cfg.model.condition.takes_rate and tts_rate == "voice"
+    with_rate = cfg.model.condition.paced and tts_rate == "voice"
     rates = [speaker_rate(cfg, metas, waves, i) if with_rate else None for i in timed]
     prompts = [tts.speech_prompt(cfg, sampler.stats, text, rate=r) for text, r in zip(texts, rates)]
     drawn = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, num_samples=draws))  # clones: one each

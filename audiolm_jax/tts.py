@@ -73,14 +73,16 @@ def speech_prompt(config: config_lib.ExperimentConfig, stats, text: str, voice: 
     A model with a speaking-rate or duration conditioner (`model.condition.speaking_rate`,
     `duration`) speaks at `rate` characters per second (the duration: the text's characters
     over it, F5-TTS's estimate from a voice), by default the voice's own
-    (`recording_rate`), without a voice at a rate it guesses; a rate for a model without one, or not
+    (`recording_rate`), without a voice at a rate it guesses; a model reading by durations
+    (`model.condition.text_alignment`) scales its predicted durations of the new text to
+    `rate`, by default to a voice's tempo (`continuation.synthesis_track`); a rate for a model without one, or not
     positive, is a ValueError. A voice must leave room in the trained window for the new
     speech: ValueError otherwise; a text longer than `model.condition.max_text_chars` is a
     ConditionError."""
     max_chars = config.model.condition.max_text_chars
-    if rate is not None and not config.model.condition.takes_rate:
+    if rate is not None and not config.model.condition.paced:
         raise ValueError("a speaking rate needs a model trained with one (model.condition.speaking_rate "
-                         "or model.condition.duration)")
+                         "or model.condition.duration) or reading by durations (model.condition.text_alignment)")
     if rate is not None and not rate > 0:
         raise ValueError(f"the speaking rate must be positive {config.model.condition.text_units} per second, got {rate}")
     name = generate.prompt_name(None, text)

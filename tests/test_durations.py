@@ -126,7 +126,8 @@ def test_a_durations_model_learns_its_alignment_and_speaks_for_its_predicted_dur
     """Training lowers the decoder's loss and the prior's error; text alone is spoken for
     exactly the frames its predicted durations sum to, each character in order, and is the
     teacher-forced pass over any frames (nothing drawn fed back); another text says
-    something else; a voice prompt aligns to its own transcript's characters."""
+    something else; told a rate it takes the text's characters over it; a voice prompt aligns
+    to its own transcript's characters."""
     from audiolm_jax import continuation
 
     cfg = _durations_config(str(tmp_path / "run"), steps=30, learning_rate=1e-2, log_every=1)
@@ -171,6 +172,10 @@ def test_a_durations_model_learns_its_alignment_and_speaks_for_its_predicted_dur
                                      jax.random.key(0), None)
     shortest = min(other.log_mel_db.shape[1], drawn.log_mel_db.shape[1])
     assert np.abs(other.log_mel_db[0, 2:shortest] - drawn.log_mel_db[0, 2:shortest]).max() > 0.1
+
+    told_rate = tts.speech_prompt(cfg, stats, "blue sky", rate=4.0)  # 8 characters at 4 per second: 2 s
+    _, told_frames = continuation.synthesis_track(cfg, params, told_rate, conditions, None, 1)
+    assert told_frames == pytest.approx(2.0 * cfg.audio.frames_per_second, rel=0.15)
 
     from audiolm_jax.data import voices
 
