@@ -729,17 +729,19 @@ def _stop_if_diverged(loss: float, step: int, last_saved: Optional[int], workdir
 
 
 def make_forward(model: MelTransformer, go_frames: int = 0) -> Callable[..., dict[str, jax.Array]]:
-    """jit(full causal pass): (params, mel `[B, N, M]` normalised (N a multiple of r),
-    conditions or None) → head outputs for its groups but the last `[B, N/r - 1, ...]` (no
-    dropout). A model that reads its text by durations is told the alignment its search
-    finds on `mel` (`model.searched_conditions`; the audio after `go_frames`)."""
-    r = model.config.frames_per_step
+    """jit(full causal pass): (params, groups `[B, N, r*M]`, conditions or None, mel or None)
+    → head outputs (no dropout). A model that reads its text by durations is told the
+    alignment its search finds on `mel` `[B, (N + 1) r, M]` (the frames the groups are the
+    inputs of, the last group included; the audio after `go_frames`;
+    `model.searched_conditions`) when the conditions carry no `aligned_text`."""
 
-    def forward(params, mel, conditions=None):
-        groups = group_frames(mel, r)
+    def forward(params, groups, conditions=None, mel=None):
         if model.config.condition.text_alignment == "durations" and "aligned_text" not in conditions:
+            if mel is None:
+                raise ValueError("forward: a model reading its text by durations needs the mel to align or "
+                                 "conditions['aligned_text']")
             conditions = searched_conditions(model, params, mel, conditions, go_frames)
-        return model.apply({"params": params}, groups[:, :-1], conditions=conditions)[0]
+        return model.apply({"params": params}, groups, conditions=conditions)[0]
 
     return jax.jit(forward)
 
@@ -750,7 +752,8 @@ def teacher_forced_outputs(forward: Callable, params: Any, mel: np.ndarray, fram
     `conditions`): `mel` `[B, T, M]` normalised, T a multiple of `frames_per_step`; the
     outputs' positions are `[B, T/r - 1, ...]`, as `loss_sums` takes them with `mel`.
     `forward` is `make_forward(model)`."""
-    return forward(params, jnp.asarray(mel), conditions)
+    inputs, _, _ = _targets(jnp.asarray(mel), jnp.ones(mel.shape[:2]), frames_per_step)
+    return forward(params, inputs, conditions, jnp.asarray(mel))
 
 
 def teacher_forced_prediction(forward: Callable, params: Any, mel: np.ndarray, frames_per_step: int,
