@@ -787,6 +787,13 @@ class MelTransformer(nn.Module):
     With `model.condition.level`, the audio's `level` `[B]` (`known_row_values`) is added to
     the input by `LevelEncoder`, kept likewise in the first layer's cache (`level`,
     `level_known`).
+    With `model.condition.text_alignment="durations"`, `conditions["aligned_text"]`
+    (`[B, T, r * 3]`, the per-frame track of `alignment.aligned_text` per position) tells each
+    position its characters through `AlignedTextEncoder`, reading the text encoder's output
+    (kept in the first layer's cache as `text_memory` after a prefill); the full pass also
+    returns the `TextPrior`'s `text_prior` `[B, S, M]` and `log_durations` `[B, S]`, and with
+    `prior_only` returns only those, before any decoder block (the alignment search's input:
+    `searched_conditions`).
     With `model.postnet_layers`, the full pass also returns `refined_mean` `[B, T, r*M]`:
     `mean`'s frames, in order, after the `Postnet` (Tacotron 2; it sees the whole sequence,
     so incremental decoding feeds back `mean` and `refine_frames` refines what was drawn).
