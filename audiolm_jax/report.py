@@ -106,7 +106,7 @@ def _draw_alignment(ax, alignment: np.ndarray, text: str) -> None:
     if text and len(text) <= 80:
         ax.set_yticks(range(len(text)))
         ax.set_yticklabels(list(text.replace(" ", "·")), fontsize=5)
-    ax.set_title("attention alignment", fontsize=9)
+    ax.set_title("text alignment", fontsize=9)  # attention, or a durations model's track
 
 
 @dataclasses.dataclass(frozen=True)
