@@ -159,32 +159,23 @@ def partial_alignment(log_likelihood: np.ndarray, text_length: int) -> np.ndarra
     return durations
 
 
-def per_position(track: jax.Array, frames_per_step: int) -> jax.Array:
-    """The per-frame track `[B, frames, F]` → what each input position is told, the track of
-    the group it predicts `[B, frames // r - 1, r * F]` (`model.next_group_rolls`)."""
-    batch, frames, width = track.shape
-    return track.reshape(batch, frames // frames_per_step, frames_per_step * width)[:, 1:]
-
-
-def aligned_by_search(prior_outputs: dict, mel: jax.Array, mask: jax.Array, conditions: dict, go_frames: int,
-                      frames_per_step: int) -> tuple[dict, dict[str, jax.Array]]:
+def aligned_by_search(prior_outputs: dict, mel: jax.Array, mask: jax.Array, text_mask: jax.Array, go_frames: int
+                      ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The audio frames of `mel` `[B, T, M]` (normalised, after its `go_frames`; `mask`
-    `[B, T]`) aligned to the characters of `conditions` (`text_mask` `[B, S]`) by monotonic
-    alignment search under the model's per-character mean frames (`prior_outputs`:
-    `text_prior` `[B, S, M]`, `log_durations` `[B, S]`, from a `prior_only` pass), and what
-    that alignment trains. Returns `conditions` plus `aligned_text` (the per-frame track
-    `aligned_text`, one per input position, `per_position`) and the sums: `prior_sq`
+    `[B, T]`) aligned to the characters of `text_mask` `[B, S]` by monotonic alignment search
+    under the model's per-character mean frames (`prior_outputs`: `text_prior` `[B, S, M]`,
+    `log_durations` `[B, S]`, from a `prior_only` pass), and what that alignment trains.
+    Returns the per-frame track `[B, T, 3]` (`aligned_text`) and the sums: `prior_sq`
     (squared error of each aligned frame against its character's mean frame, summed over
     frames and bins), `duration_sq` (squared error of the predicted log durations against
     the found ones' log, summed over characters)."""
     audio, audio_mask = mel[:, go_frames:], mask[:, go_frames:]
-    prior, text_mask = prior_outputs["text_prior"], conditions["text_mask"]
+    prior = prior_outputs["text_prior"]
     path = batch_alignment(prior, audio, text_mask, audio_mask)  # [B, T']
     durations = path_durations(path, prior.shape[1])
-    track = aligned_text(durations, go_frames, mel.shape[1])
     aligned = jnp.take_along_axis(prior, jnp.clip(path, 0)[..., None], axis=1)  # [B, T', M]
     on_path = ((path >= 0) & (audio_mask > 0)).astype(jnp.float32)[..., None]
     found = jnp.log(jnp.maximum(durations, 1).astype(jnp.float32))
     sums = {"prior_sq": jnp.sum((aligned - audio) ** 2 * on_path),
             "duration_sq": jnp.sum((prior_outputs["log_durations"] - found) ** 2 * text_mask)}
-    return {**conditions, "aligned_text": per_position(track, frames_per_step)}, sums
+    return aligned_text(durations, go_frames, mel.shape[1]), sums

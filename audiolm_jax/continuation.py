@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from audiolm_jax import alignment, audio, conditioning, decode, invert, midi
 from audiolm_jax.config import ExperimentConfig, ModelConfig
-from audiolm_jax.model import MelTransformer, group_frames, refine_frames, searched_conditions, ungroup_frames
+from audiolm_jax.model import (MelTransformer, group_frames, next_group_rolls, refine_frames, searched_track,
+                               ungroup_frames)
 from audiolm_jax.stats import NormStats
 
 log = logging.getLogger(__name__)
@@ -241,11 +242,10 @@ def _teacher_forced_means(model_config: ModelConfig, n_mels: int, params: Any, g
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels", "go_frames"))
 def _searched_track(model_config: ModelConfig, n_mels: int, params: Any, frames: jax.Array, conditions: dict,
                     go_frames: int) -> jax.Array:
-    """What each input position of a durations model is told in a teacher-forced pass over
-    real `frames` `[B, F, M]` (normalised, go frames first): the alignment the model's
-    search finds on them, `[B, F/r - 1, r * 3]` (`model.searched_conditions`)."""
+    """The per-frame track `[B, F, 3]` a durations model's alignment search finds on real
+    `frames` `[B, F, M]` (normalised, go frames first; `model.searched_track`)."""
     model = MelTransformer(model_config, n_mels)
-    return searched_conditions(model, params, frames, conditions, go_frames)["aligned_text"]
+    return searched_track(model, params, frames, jax.numpy.ones(frames.shape[:2]), conditions, go_frames)[0]
 
 
 def teacher_forced_limit(config: ExperimentConfig) -> int:
@@ -274,9 +274,9 @@ def teacher_forced_frames(config: ExperimentConfig, params: Any, frames: np.ndar
     text_only = None if conditions is None else {k: conditions[k] for k in TEACHER_FORCED_CONDITIONS
                                                  if k in conditions}
     if config.model.condition.text_alignment == "durations" and text_only is not None:
-        track = np.asarray(_searched_track(config.model, n_mels, params, np.asarray(frames, np.float32), text_only,
-                                           config.data.go_frames))  # [B, G - 1, r * 3]
-        text_only["aligned_text"] = np.pad(track, ((0, 0), (0, window - track.shape[1]), (0, 0)))
+        track = next_group_rolls(_searched_track(config.model, n_mels, params, np.asarray(frames, np.float32),
+                                                 text_only, config.data.go_frames), r)  # [B, G - 1, r * 3]
+        text_only["aligned_text"] = np.pad(np.asarray(track), ((0, 0), (0, window - track.shape[1]), (0, 0)))
     means = np.asarray(_teacher_forced_means(config.model, n_mels, params, inputs, text_only))
     low, high = np.asarray(decode.group_bounds(bounds, n_mels, r))
     predicted = np.concatenate([groups[:, :1], np.clip(means[:, : groups.shape[1] - 1], low, high)], axis=1)
@@ -311,11 +311,8 @@ def text_alignments(config: ExperimentConfig, params: Any, frames: np.ndarray, c
         if track is None:  # real frames: the alignment the model's search finds on them
             usable = min(frames.shape[1] // r, decode.trained_window(config) + 1) * r
             text_only = {k: conditions[k] for k in TEACHER_FORCED_CONDITIONS if k in conditions}
-            found = np.asarray(_searched_track(config.model, frames.shape[-1], params,
-                                               np.asarray(frames[:, :usable], np.float32), text_only,
-                                               config.data.go_frames))  # [B, G - 1, r * 3]: group 1 on
-            track = np.concatenate([np.zeros((len(found), r, found.shape[-1] // r), np.float32),
-                                    found.reshape(len(found), -1, found.shape[-1] // r)], axis=1)
+            track = _searched_track(config.model, frames.shape[-1], params, np.asarray(frames[:, :usable], np.float32),
+                                    text_only, config.data.go_frames)
         return track_alignments(np.asarray(track), np.asarray(conditions["text_mask"]), lengths, r)
     if not config.model.condition.guided_layers or conditions is None:
         return None

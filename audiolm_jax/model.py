@@ -934,16 +934,25 @@ class MelTransformer(nn.Module):
         return jnp.tile(last, (1, 1, self.config.frames_per_step))
 
 
-def searched_conditions(model: MelTransformer, params: Any, mel: jax.Array, conditions: dict, go_frames: int
-                        ) -> dict:
-    """`conditions` plus `aligned_text`, the alignment of `mel` `[B, T, M]` (normalised, every
-    frame real, the audio after `go_frames`) that monotonic alignment search finds under the
-    model's per-character mean frames (`alignment.aligned_by_search`): what a model that
-    reads its text by durations is told in a teacher-forced pass over real audio."""
-    r = model.config.frames_per_step
-    groups = group_frames(mel, r)[:, :-1]
+def searched_track(model: MelTransformer, params: Any, mel: jax.Array, mask: jax.Array, conditions: dict,
+                   go_frames: int) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """A durations model's alignment of `mel` `[B, T, M]` (normalised, `mask` `[B, T]`, the
+    audio after `go_frames`) to the text of `conditions`: a `prior_only` pass, then
+    `alignment.aligned_by_search` under its per-character mean frames. Returns the per-frame
+    track `[B, T, 3]` and the prior's and duration predictor's error sums."""
+    groups = group_frames(mel, model.config.frames_per_step)[:, :-1]
     prior = model.apply({"params": params}, groups, conditions=conditions, prior_only=True)[0]
-    return alignment.aligned_by_search(prior, mel, jnp.ones(mel.shape[:2], jnp.float32), conditions, go_frames, r)[0]
+    return alignment.aligned_by_search(prior, mel, mask, conditions["text_mask"], go_frames)
+
+
+def searched_conditions(model: MelTransformer, params: Any, mel: jax.Array, conditions: dict, go_frames: int,
+                        mask: Optional[jax.Array] = None) -> tuple[dict, dict[str, jax.Array]]:
+    """`conditions` plus `aligned_text`, the `searched_track` of `mel` (`mask`: default every
+    frame real) one per input position (`next_group_rolls`): what a model that reads its
+    text by durations is told in a teacher-forced pass over real audio; and the track's sums."""
+    mask = jnp.ones(mel.shape[:2], jnp.float32) if mask is None else mask
+    track, sums = searched_track(model, params, mel, mask, conditions, go_frames)
+    return {**conditions, "aligned_text": next_group_rolls(track, model.config.frames_per_step)}, sums
 
 
 def init_cache(config: ModelConfig, batch_size: int, steps: Optional[int] = None) -> Cache:

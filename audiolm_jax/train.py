@@ -24,7 +24,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
-from audiolm_jax import alignment, checkpoint, conditioning, config as config_lib
+from audiolm_jax import checkpoint, conditioning, config as config_lib
 from audiolm_jax.config import ConfigError, ExperimentConfig, TrainConfig, segment_frames
 from audiolm_jax.decode import draw_group
 from audiolm_jax.model import MelTransformer, group_frames, init_params, next_group_rolls, searched_conditions
@@ -403,12 +403,11 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
     return out
 
 
-def text_alignment_counts(batch: dict, conditions: dict, go_frames: int) -> tuple[jax.Array, jax.Array]:
-    """The counts `alignment.aligned_by_search`'s sums divide by, over all devices: audio frames × bins,
-    and characters (each at least 1)."""
-    frames = jax.lax.psum(jnp.sum(batch["mask"][:, go_frames:]) * batch["mel"].shape[-1], "data")
-    chars = jax.lax.psum(jnp.sum(conditions["text_mask"]), "data")
-    return jnp.maximum(frames, 1.0), jnp.maximum(chars, 1.0)
+def text_alignment_counts(batch: dict, conditions: dict, go_frames: int) -> dict[str, jax.Array]:
+    """The counts this device's `alignment.aligned_by_search` sums divide by: `prior_count`,
+    audio frames × bins, and `duration_count`, characters."""
+    return {"prior_count": jnp.sum(batch["mask"][:, go_frames:]) * batch["mel"].shape[-1],
+            "duration_count": jnp.sum(conditions["text_mask"])}
 
 
 def make_mesh(devices: Optional[list] = None) -> Mesh:
@@ -466,13 +465,13 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
             global_guided = jnp.maximum(jax.lax.psum(jnp.sum(guided), "data"), 1.0)
 
         if by_durations:
-            global_frames, global_chars = text_alignment_counts(batch, conditions, go_frames)
+            global_frames, global_chars = (jnp.maximum(jax.lax.psum(c, "data"), 1.0)
+                                           for c in text_alignment_counts(batch, conditions, go_frames).values())
 
         def local_loss(params):
             fed, searched = conditions, {}
             if by_durations:
-                prior = model.apply({"params": params}, inputs, conditions=conditions, prior_only=True)[0]
-                fed, searched = alignment.aligned_by_search(prior, batch["mel"], batch["mask"], conditions, go_frames, r)
+                fed, searched = searched_conditions(model, params, batch["mel"], conditions, go_frames, batch["mask"])
             outputs, _ = model.apply({"params": params}, inputs, deterministic=False, example_ids=example_ids,
                                      conditions=fed, heard_before=heard, rngs={"dropout": dropout_rng})
             sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive, mean_mse, flux_weight)
@@ -523,12 +522,9 @@ def make_eval_step(model: MelTransformer, config: ExperimentConfig, mesh: Mesh
         conditions = batch_conditions(batch, config.model)
         searched = {}
         if config.model.condition.text_alignment == "durations":
-            prior = model.apply({"params": params}, inputs, conditions=conditions, prior_only=True)[0]
-            conditions, searched = alignment.aligned_by_search(prior, batch["mel"], batch["mask"], conditions,
-                                                               config.data.go_frames, r)
-            searched["prior_count"], searched["duration_count"] = (
-                jnp.sum(batch["mask"][:, config.data.go_frames:]) * batch["mel"].shape[-1],
-                jnp.sum(conditions["text_mask"]))
+            conditions, searched = searched_conditions(model, params, batch["mel"], conditions, config.data.go_frames,
+                                                       batch["mask"])
+            searched.update(text_alignment_counts(batch, conditions, config.data.go_frames))
         outputs, _ = model.apply({"params": params}, inputs, deterministic=True, conditions=conditions)
         sums = loss_sums(outputs, batch["mel"], batch["mask"], r, loss_kind, gate_positive,
                          config.train.mean_mse_weight, config.train.flux_weight)
@@ -740,7 +736,7 @@ def make_forward(model: MelTransformer, go_frames: int = 0) -> Callable[..., dic
             if mel is None:
                 raise ValueError("forward: a model reading its text by durations needs the mel to align or "
                                  "conditions['aligned_text']")
-            conditions = searched_conditions(model, params, mel, conditions, go_frames)
+            conditions = searched_conditions(model, params, mel, conditions, go_frames)[0]
         return model.apply({"params": params}, groups, conditions=conditions)[0]
 
     return jax.jit(forward)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audiolm_jax import alignment, conditioning, config as C, data as data_lib, train, tts
-from audiolm_jax.model import init_params
+from audiolm_jax.model import init_params, next_group_rolls
 from tests.helpers import tts_config
 
 
@@ -62,7 +62,7 @@ def test_the_track_tells_each_frame_its_character_progress_and_duration():
     np.testing.assert_allclose(track[0, 2:8, 2], np.log([2, 2, 1, 3, 3, 3]), rtol=1e-6)
     np.testing.assert_array_equal(track[1, :, 0], [0, 0, 1, 2, 0, 0, 0, 0, 0])
     assert (track[:, :2] == 0).all()  # the go frames hear no character
-    per_position = np.asarray(alignment.per_position(jnp.asarray(track[:, :8]), 2))
+    per_position = np.asarray(next_group_rolls(jnp.asarray(track[:, :8]), 2))
     assert per_position.shape == (2, 3, 6)  # position i is told group i + 1's frames
     np.testing.assert_array_equal(per_position[0, 0, [0, 3]], [1, 1])
 
@@ -155,8 +155,7 @@ def test_a_durations_model_learns_its_alignment_and_speaks_for_its_predicted_dur
 
     frames = stats.normalise(drawn.log_mel_db)
     noise = np.random.default_rng(0).standard_normal(frames.shape).astype(np.float32)
-    conditions["aligned_text"] = alignment.per_position(jnp.asarray(track[:, : frames.shape[1]]),
-                                                        cfg.model.frames_per_step)
+    conditions["aligned_text"] = next_group_rolls(jnp.asarray(track[:, : frames.shape[1]]), cfg.model.frames_per_step)
     inputs = np.asarray(noise).reshape(1, -1, cfg.model.frames_per_step * cfg.audio.n_mels)[:, :-1]
     told = {k: v for k, v in conditions.items() if k in ("text", "text_mask", "aligned_text")}
     forced = np.asarray(continuation._teacher_forced_means(cfg.model, cfg.audio.n_mels, params, inputs, told))
