@@ -297,6 +297,7 @@ class SampleConfig:
     use_ema: bool = True  # sample with the EMA params (else the raw ones)
     stop_at_gate: bool = False  # with model.gate: end each continuation where the gate fires (seconds = maximum)
     guidance: float = 1.0  # classifier-free guidance scale with conditions (1: plain conditional sampling)
+    guidance_null: Literal["conditions", "prompt"] = "conditions"  # what guidance contrasts with: the learned null conditions, or (model.feedback false) the same conditions with no prompt heard
     monotonic: int = 3  # guided text attention: each step attends from 1 character before the last focus to this many after (0: free)
     max_dwell: int = 0  # guided text attention: a focus held on one character this many groups moves on; on the last, speech ends (0: no limit)
     gate_focus_margin: Optional[int] = 3  # guided text attention: the gate ends speech only once the focus is within this many characters of the text's last (None: wherever it fires)
@@ -666,8 +667,12 @@ def _validate_sample(s: SampleConfig, d: DataConfig, a: AudioConfig, m: ModelCon
     _require(s.gate_focus_margin is None or s.gate_focus_margin >= 0, "sample.gate_focus_margin", s.gate_focus_margin,
              "None or >= 0 characters")
     _require(s.guidance >= 0, "sample.guidance", s.guidance, ">= 0 (1: no guidance)")
-    _require(s.guidance == 1.0 or m.condition.takes_conditions, "sample.guidance", s.guidance,
-             "1 unless model.condition has a conditioner or a level (there is nothing to guide with)")
+    _require(s.guidance_null in ("conditions", "prompt"), "sample.guidance_null", s.guidance_null,
+             "'conditions' or 'prompt'")
+    _require(s.guidance_null != "prompt" or not m.feedback, "sample.guidance_null", s.guidance_null,
+             "'conditions' unless model.feedback is false (only such a model hears its prompt alone)")
+    _require(s.guidance == 1.0 or m.condition.takes_conditions or s.guidance_null == "prompt", "sample.guidance",
+             s.guidance, "1 unless model.condition has a conditioner or a level (there is nothing to guide with)")
     _require(not s.stop_at_gate or m.gate, "sample.stop_at_gate", s.stop_at_gate,
              "false unless model.gate is true (there is no gate to stop at)")
 

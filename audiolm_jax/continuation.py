@@ -534,7 +534,8 @@ def draw_frames(config: ExperimentConfig, params: Any, stats: NormStats, prompt:
                               bounds=stats.normalised_bounds(), conditions=conditions, guidance=s.guidance,
                               window_conditions=prompt_window_conditions(config, prompt, s.num_samples),
                               monotonic=monotonic_characters(config),
-                              max_dwell=config.sample.max_dwell, heard_groups=heard)
+                              max_dwell=config.sample.max_dwell, heard_groups=heard,
+                              guidance_null=s.guidance_null)
     r, every_frame = config.model.frames_per_step, np.full(s.num_samples, decoded.frames.shape[1])
     alignments = text_alignments(config, params, decoded.frames, conditions, every_frame, heard)
     ends = None

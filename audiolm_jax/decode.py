@@ -15,9 +15,13 @@ Conditions (`conditioning.condition_arrays`) go to the prefill, whose cache then
 context's keys and values for every later step. A piano roll (`notes`, MIDI conditioning)
 is per frame: each call, prefill or step, is given the rolls of its absolute positions
 (`position_rolls`), so a window slide keeps the notes where they are in time. With `guidance` g ≠ 1 the batch is run
-twice over, conditioned and with every condition dropped to the learned null, and the head
-outputs are mixed as u + g·(c − u) (classifier-free guidance: the mean, the mixture's
-logits and component means); both halves are fed the group drawn from the mix.
+twice over, conditioned and null, and the head outputs are mixed as u + g·(c − u)
+(classifier-free guidance: the mean, the mixture's logits and component means); both
+halves are fed the group drawn from the mix. `guidance_null` says what the null half
+loses (`GUIDANCE_NULLS`): every condition, dropped to the learned null ("conditions"), or,
+for a model without `model.feedback`, the prompt it hears ("prompt": the same conditions,
+nothing heard, as training's rows without a prompt; the voice of a voice prompt, the
+piece of a piano prompt, is what the mix amplifies).
 
 PRNG keys: chunk k uses `fold_in(key, k)`, split into a prenet-dropout key (the prenet
 folds in each position, so a position's mask is the same cached or recomputed) and a noise
@@ -124,20 +128,38 @@ def guide(outputs: dict[str, jax.Array], guidance: float) -> dict[str, jax.Array
     return mixed
 
 
-def effective_guidance(conditions: Optional[dict], guidance: float) -> float:
-    """The guidance scale decoding applies: `guidance`, or 1 (none) without conditions."""
-    return 1.0 if conditions is None else float(guidance)
+GUIDANCE_NULLS = ("conditions", "prompt")  # what a guided batch's null half loses (module docstring)
 
 
-def guided_conditions(conditions: Optional[dict], guidance: float) -> Optional[dict]:
+def effective_guidance(conditions: Optional[dict], guidance: float, null: str = "conditions") -> float:
+    """The guidance scale decoding applies: `guidance`, or 1 (none) when the null would lose
+    nothing (no conditions to drop)."""
+    if null not in GUIDANCE_NULLS:
+        raise ValueError(f"guidance null {null!r}: expected one of {GUIDANCE_NULLS}")
+    return 1.0 if conditions is None and null == "conditions" else float(guidance)
+
+
+def guided_conditions(conditions: Optional[dict], guidance: float, null: str = "conditions") -> Optional[dict]:
     """Conditions as decoding feeds them: with guidance ≠ 1, twice over (conditioned, then
-    with `drop` set, so the model sees only the null)."""
-    if effective_guidance(conditions, guidance) == 1.0:
+    with `drop` set, so the model sees only the null; with `null` "prompt" the second half
+    keeps them, its rows lose the heard prompt instead: `heard_rows`)."""
+    if conditions is None or effective_guidance(conditions, guidance, null) == 1.0:
         return conditions
+    if null == "prompt":
+        return {k: jnp.concatenate([jnp.asarray(v)] * 2) for k, v in conditions.items()}
     batch = len(next(iter(conditions.values())))
     doubled = {k: jnp.concatenate([jnp.asarray(v)] * 2) for k, v in conditions.items() if k != "drop"}
     doubled["drop"] = jnp.concatenate([jnp.zeros(batch, bool), jnp.ones(batch, bool)])
     return doubled
+
+
+def heard_rows(heard: int, batch: int, guided: bool, null: str) -> jax.Array:
+    """How many positions each fed row hears (`model.feedback` false): `heard` for every row,
+    or `[2B]` with a guided batch whose null half loses the prompt (`null` "prompt"): `heard`
+    for the B conditioned rows, 0 for the null rows."""
+    if not (guided and null == "prompt"):
+        return jnp.int32(heard)
+    return jnp.concatenate([jnp.full((batch,), heard, jnp.int32), jnp.zeros((batch,), jnp.int32)])
 
 
 def _doubled(x: jax.Array, guided: bool) -> jax.Array:
@@ -282,14 +304,14 @@ WindowConditions = Callable[[int, int], dict]  # (first absolute group, groups) 
 
 
 def _window_fed(fed: Optional[dict], window_conditions: Optional[WindowConditions], at: int, window: int,
-                guidance: float, frames_per_step: int) -> Optional[dict]:
+                guidance: float, frames_per_step: int, null: str = "conditions") -> Optional[dict]:
     """The conditions of the chunk whose first position is absolute group `at`: `fed` plus,
     with `window_conditions`, those of the window [at, at + window) groups (doubled for
     guidance like the rest); an `end_frame` `[B]` (the audio's end counted from the decoded
     sequence's first frame; `model.condition.duration`) counted from the chunk's first
     frame instead."""
     chunk = fed if window_conditions is None else {**(fed or {}), **guided_conditions(window_conditions(at, window),
-                                                                                       guidance)}
+                                                                                       guidance, null)}
     if not chunk or "end_frame" not in chunk or at == 0:
         return chunk
     return {**chunk, "end_frame": jnp.asarray(chunk["end_frame"]) - at * frames_per_step}
@@ -310,17 +332,20 @@ def _check_window(model_config: ModelConfig, window: int) -> None:
 
 
 def _decoding_plan(model_config: ModelConfig, num_prompt_groups: int, num_frames: int, window: int,
-                   conditions: Optional[dict], guidance: float, window_conditions: Optional[WindowConditions]
-                   ) -> tuple[list[tuple[int, int]], float, Optional[dict], Optional[jax.Array]]:
+                   conditions: Optional[dict], guidance: float, window_conditions: Optional[WindowConditions],
+                   null: str = "conditions") -> tuple[list[tuple[int, int]], float, Optional[dict], Optional[jax.Array]]:
     """What `generate` and its reference share before decoding: the checks, the chunk plan,
     the guidance scale applied, the conditions as fed (doubled for guidance, piano roll
     split off) and the roll per absolute position (`position_rolls`; None without one)."""
     _check_window(model_config, window)
     given = conditions if window_conditions is None else {}  # window conditions count as conditions
     _check_conditions(model_config, given)
-    guidance = effective_guidance(given, guidance)
+    if null == "prompt" and model_config.feedback:
+        raise ValueError("generate: guidance against the prompt (guidance_null 'prompt') needs a model without "
+                         "model.feedback (one that hears only its prompt)")
+    guidance = effective_guidance(given, guidance, null)
     plan = chunk_plan(num_prompt_groups, math.ceil(num_frames / model_config.frames_per_step), window)
-    fed, rolls = position_rolls(guided_conditions(conditions, guidance), num_prompt_groups + sum(n for _, n in plan),
+    fed, rolls = position_rolls(guided_conditions(conditions, guidance, null), num_prompt_groups + sum(n for _, n in plan),
                                 model_config.frames_per_step)
     return plan, guidance, fed, rolls
 
@@ -337,12 +362,12 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
              bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
              guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
              monotonic: int = 0, max_dwell: int = 0, component_temperature: float = 1.0,
-             clean_prompt: bool = False, heard_groups: int = 0) -> Decoded:
+             clean_prompt: bool = False, heard_groups: int = 0, guidance_null: str = "conditions") -> Decoded:
     """Continues `prompt` `[batch, frames, n_mels]` (normalised; frames a multiple of r) by
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
     `group_bounds`), given `conditions` (`[batch, ...]` arrays, see `conditioning.py`) at
-    classifier-free `guidance`. Conditions that depend on where the window lies in time
+    classifier-free `guidance` against `guidance_null` (`GUIDANCE_NULLS`). Conditions that depend on where the window lies in time
     (note tokens, whose times are window-relative) come from `window_conditions(first
     group, groups)`, called once per chunk. With guided text attention
     (`model.condition.guided_layers`), `monotonic` m > 0 keeps each step's attention within
@@ -362,19 +387,20 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     groups, ended = prompt_groups(prompt, r), []
     clip = group_bounds(bounds, n_mels, r)
     plan, guidance, fed, rolls = _decoding_plan(model_config, groups.shape[1], num_frames, window, conditions,
-                                                guidance, window_conditions)
+                                                guidance, window_conditions, guidance_null)
     prompt_len = groups.shape[1]
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         at = groups.shape[1] - context_len  # absolute index of the chunk's first position
-        chunk_fed = _window_fed(fed, window_conditions, at, window, guidance, r)
+        chunk_fed = _window_fed(fed, window_conditions, at, window, guidance, r, guidance_null)
         (first, first_ended), cache = _prefill(model_config, n_mels, window, params, groups[:, -context_len:],
                                                _with_rolls(chunk_fed, rolls, at, context_len), dropout_key, noise_key,
                                                clip, float(temperature), bool(prenet_dropout), guidance != 1.0,
                                                jnp.float32(guidance), int(monotonic), int(max_dwell),
                                                float(component_temperature),
                                                jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, at)),
-                                               jnp.int32(prompt_clean_positions(True, heard_groups, at)))
+                                               heard_rows(prompt_clean_positions(True, heard_groups, at),
+                                                          groups.shape[0], guidance != 1.0, guidance_null))
         pieces, ended = [first], ended + [first_ended]
         if new > 1:
             more, more_ended = _decode(model_config, n_mels, params, cache, jnp.int32(context_len), first,
@@ -393,7 +419,7 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
                           bounds: Optional[tuple[np.ndarray, np.ndarray]] = None, conditions: Optional[dict] = None,
                           guidance: float = 1.0, window_conditions: Optional[WindowConditions] = None,
                           component_temperature: float = 1.0, clean_prompt: bool = False,
-                          heard_groups: int = 0) -> Decoded:
+                          heard_groups: int = 0, guidance_null: str = "conditions") -> Decoded:
     """Reference for `generate`: the same chunks and keys, a full forward pass per new group.
 
     Each pass runs the model over the current chunk's groups at positions 0.., padded at the
@@ -404,7 +430,7 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     model = MelTransformer(model_config, n_mels)
     clip = group_bounds(bounds, n_mels, r)
     plan, guidance, fed, rolls = _decoding_plan(model_config, groups.shape[1], num_frames, window, conditions,
-                                                guidance, window_conditions)
+                                                guidance, window_conditions, guidance_null)
     guided = guidance != 1.0
 
     @jax.jit
@@ -422,9 +448,10 @@ def generate_by_recompute(model_config: ModelConfig, params: Any, prompt: np.nda
     for index, (context_len, new) in enumerate(plan):
         dropout_key, noise_key = _chunk_keys(key, index)
         start = groups.shape[1] - context_len
-        chunk_fed = _window_fed(fed, window_conditions, start, window, guidance, r)
+        chunk_fed = _window_fed(fed, window_conditions, start, window, guidance, r, guidance_null)
         clean_before = jnp.int32(prompt_clean_positions(clean_prompt, prompt_len, start))
-        heard_before = jnp.int32(prompt_clean_positions(True, heard_groups, start))
+        heard_before = heard_rows(prompt_clean_positions(True, heard_groups, start), groups.shape[0], guided,
+                                  guidance_null)
         for _ in range(new):
             current = groups[:, start:]
             padded = jnp.pad(current, ((0, 0), (0, window - current.shape[1]), (0, 0)))

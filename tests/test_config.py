@@ -59,6 +59,8 @@ def test_override_sets_nested_fields_and_types():
     (["--model.head=mse", "--model.postnet_layers=5", "--model.postnet_kernel=4"], "model.postnet_kernel", "odd"),
     (["--model.postnet_layers=-1"], "model.postnet_layers", ">= 0"),
     (["--sample.component_temperature=0"], "sample.component_temperature", "> 0"),
+    (["--sample.guidance_null=prompt"], "sample.guidance_null", "model.feedback is false"),
+    (["--sample.guidance_null=voice"], "sample.guidance_null", "'conditions', 'prompt'"),
     (["--train"], "train", "a value"),
     (["--model=3"], "model", "leaf field"),
 ])

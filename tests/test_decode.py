@@ -203,3 +203,33 @@ def test_without_feedback_free_running_is_one_teacher_forced_pass():
                                                heard_before=jnp.array([4, 4]))
     predicted = np.asarray(ungroup_frames(outputs["mean"], 16))
     np.testing.assert_allclose(decoded[:, 8:], np.clip(predicted[:, 6:22], -8, 8), atol=1e-4)
+
+
+def test_guidance_against_the_prompt_mixes_hearing_it_with_hearing_nothing():
+    """`guidance_null="prompt"`: the null half keeps the conditions and hears no prompt, so
+    the scale 0 continues as a deaf decode, 1 as the plain one, 2 as the extrapolation
+    u + 2(c − u) of the two full passes; cached and recomputed agree across slides; a model
+    with feedback refuses it."""
+    from audiolm_jax.model import MelTransformer, group_frames, ungroup_frames
+
+    cfg = dataclasses.replace(CFG, feedback=False, predict_residual=False, prenet_dropout=0.0)
+    params = no_feedback_params(cfg)
+    run = lambda fn, g, heard, frames=16, window=16: fn(
+        cfg, params, prompt(0, 8), frames, jax.random.key(1), window=window, heard_groups=heard, guidance=g,
+        guidance_null="prompt", temperature=0.0).frames
+    plain, deaf = run(decode.generate, 1.0, 4), run(decode.generate, 1.0, 0)
+    assert np.max(np.abs(plain[:, 8:] - deaf[:, 8:])) > 1e-3
+    np.testing.assert_allclose(run(decode.generate, 0.0, 4), deaf, atol=1e-5)
+    guided = run(decode.generate, 2.0, 4)
+    model = MelTransformer(cfg, 16)
+    passes = [np.asarray(ungroup_frames(model.apply({"params": params}, group_frames(jnp.asarray(guided), 2),
+                                                     heard_before=jnp.array([h, h]))[0]["mean"], 16))
+              for h in (4, 0)]
+    extrapolated = np.clip(passes[1] + 2.0 * (passes[0] - passes[1]), -8, 8)[:, 6:22]
+    np.testing.assert_allclose(guided[:, 8:], extrapolated, atol=1e-4)
+    assert np.max(np.abs(guided[:, 8:] - plain[:, 8:])) > 1e-3
+    np.testing.assert_allclose(run(decode.generate, 2.0, 4, 40, WINDOW),
+                               run(decode.generate_by_recompute, 2.0, 4, 40, WINDOW), atol=1e-4)
+    with pytest.raises(ValueError, match="model.feedback"):
+        decode.generate(CFG, init_params(CFG, 16, jax.random.key(0)), prompt(0, 8), 4, jax.random.key(1),
+                        window=16, guidance=2.0, guidance_null="prompt")
