@@ -587,6 +587,7 @@ class NotesEncoder(nn.Module):
         return jnp.where(drop[:, None, None], null[None, None, :], h)
 
 
+ENCODED_CONTEXT = ("encoded_context", "encoded_context_mask")  # a prior_only pass's Conditioner output, reusable
 PER_POSITION_CONDITIONS = ("notes", "aligned_text")  # conditions with one entry per position (`next_group_rolls`)
 
 
@@ -793,7 +794,10 @@ class MelTransformer(nn.Module):
     (kept in the first layer's cache as `text_memory` after a prefill); the full pass also
     returns the `TextPrior`'s `text_prior` `[B, S, M]` and `log_durations` `[B, S]`, and with
     `prior_only` returns only those, before any decoder block (the alignment search's input:
-    `searched_conditions`).
+    `searched_conditions`), with the `Conditioner`'s output (`ENCODED_CONTEXT`:
+    `encoded_context` `[B, 1 + S, D]`, `encoded_context_mask` `[B, 1 + S]`); conditions that
+    carry those (`searched_conditions` adds them) are not encoded again, so a training step
+    runs the text encoder once for the search and the decoder.
     With `model.postnet_layers`, the full pass also returns `refined_mean` `[B, T, r*M]`:
     `mean`'s frames, in order, after the `Postnet` (Tacotron 2; it sees the whole sequence,
     so incremental decoding feeds back `mean` and `refine_frames` refines what was drawn).
@@ -855,8 +859,11 @@ class MelTransformer(nn.Module):
             if not cached:
                 if conditions is None:
                     raise ValueError("MelTransformer: the model is conditioned (model.condition); pass `conditions`")
-                context, context_mask, context_frames = Conditioner(cfg.condition, cfg.d_model, cfg.num_heads, dtype,
-                                                                    name="conditioner")(conditions)
+                if ENCODED_CONTEXT[0] in conditions:  # a prior_only pass's, under the same conditions
+                    context, context_mask = (conditions[k] for k in ENCODED_CONTEXT)
+                else:
+                    context, context_mask, context_frames = Conditioner(cfg.condition, cfg.d_model, cfg.num_heads,
+                                                                        dtype, name="conditioner")(conditions)
         memory, prior = None, {}
         if cfg.condition.text_alignment == "durations":
             if cache is not None and "text_memory" in cache[0]:
@@ -866,7 +873,7 @@ class MelTransformer(nn.Module):
                 prior["text_prior"], prior["log_durations"] = TextPrior(self.n_mels, cfg.d_model, dtype,
                                                                         name="text_prior")(memory)
             if prior_only:
-                return prior, None
+                return {**prior, **dict(zip(ENCODED_CONTEXT, (context, context_mask)))}, None
             if conditions is None or "aligned_text" not in conditions:
                 raise ValueError("MelTransformer: the model reads its text by durations "
                                  "(model.condition.text_alignment); pass conditions['aligned_text'] for every position")
@@ -940,9 +947,16 @@ def searched_track(model: MelTransformer, params: Any, mel: jax.Array, mask: jax
     audio after `go_frames`) to the text of `conditions`: a `prior_only` pass, then
     `alignment.aligned_by_search` under its per-character mean frames. Returns the per-frame
     track `[B, T, 3]` and the prior's and duration predictor's error sums."""
-    groups = group_frames(mel, model.config.frames_per_step)[:, :-1]
-    prior = model.apply({"params": params}, groups, conditions=conditions, prior_only=True)[0]
+    prior = prior_outputs(model, params, mel, conditions)
     return alignment.aligned_by_search(prior, mel, mask, conditions["text_mask"], go_frames)
+
+
+def prior_outputs(model: MelTransformer, params: Any, mel: jax.Array, conditions: dict) -> dict[str, jax.Array]:
+    """A durations model's `prior_only` pass for `mel` `[B, T, M]` (normalised; only its
+    shape matters) under `conditions`: `text_prior`, `log_durations` and the encoded
+    context (`ENCODED_CONTEXT`)."""
+    groups = group_frames(mel, model.config.frames_per_step)[:, :-1]
+    return model.apply({"params": params}, groups, conditions=conditions, prior_only=True)[0]
 
 
 def searched_conditions(model: MelTransformer, params: Any, mel: jax.Array, conditions: dict, go_frames: int,
@@ -951,8 +965,10 @@ def searched_conditions(model: MelTransformer, params: Any, mel: jax.Array, cond
     frame real) one per input position (`next_group_rolls`): what a model that reads its
     text by durations is told in a teacher-forced pass over real audio; and the track's sums."""
     mask = jnp.ones(mel.shape[:2], jnp.float32) if mask is None else mask
-    track, sums = searched_track(model, params, mel, mask, conditions, go_frames)
-    return {**conditions, "aligned_text": next_group_rolls(track, model.config.frames_per_step)}, sums
+    prior = prior_outputs(model, params, mel, conditions)
+    track, sums = alignment.aligned_by_search(prior, mel, mask, conditions["text_mask"], go_frames)
+    encoded = {k: prior[k] for k in ENCODED_CONTEXT}  # so the pass these conditions feed skips the text encoder
+    return {**conditions, **encoded, "aligned_text": next_group_rolls(track, model.config.frames_per_step)}, sums
 
 
 def init_cache(config: ModelConfig, batch_size: int, steps: Optional[int] = None) -> Cache:

@@ -187,3 +187,28 @@ def test_a_durations_model_learns_its_alignment_and_speaks_for_its_predicted_dur
     heard = np.rint(clone_track[0, prompt_start : prompt_start + len(prompt_frames), 0]).astype(int)
     assert heard[0] == 1 and (heard > 0).all() and (np.diff(heard) >= 0).all()  # the prompt speaks its first characters
     assert clone_new > 0
+
+
+def test_searched_conditions_carry_the_encoded_text_so_a_pass_skips_the_encoder_and_agrees():
+    """`searched_conditions` hands the prior pass's encoded context on: the decoder pass that
+    reads it predicts what re-encoding the text would, and its gradient is the same."""
+    from audiolm_jax.model import ENCODED_CONTEXT, MelTransformer, group_frames, searched_conditions
+
+    cfg = _durations_config().model
+    model, params = MelTransformer(cfg, 16), init_params(cfg, 16, jax.random.key(2))
+    conditions = conditioning.condition_arrays(cfg.condition, texts=["the quiet river", "four mountains"])
+    mel = jnp.asarray(np.random.default_rng(3).standard_normal((2, 24, 16)), jnp.float32)
+    inputs = group_frames(mel, cfg.frames_per_step)[:, :-1]
+
+    def loss(p, reuse):
+        fed = searched_conditions(model, p, mel, conditions, 4)[0]
+        assert set(ENCODED_CONTEXT) <= set(fed)
+        if not reuse:
+            fed = {k: v for k, v in fed.items() if k not in ENCODED_CONTEXT}
+        return jnp.sum(model.apply({"params": p}, inputs, conditions=fed)[0]["mean"] ** 2)
+
+    reused, encoded = (jax.value_and_grad(loss)(params, flag) for flag in (True, False))
+    np.testing.assert_allclose(reused[0], encoded[0], rtol=1e-5)
+    for a, b in zip(jax.tree_util.tree_leaves(reused[1]), jax.tree_util.tree_leaves(encoded[1])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert np.abs(jax.tree_util.tree_leaves(reused[1]["conditioner"])[0]).max() > 0
