@@ -333,7 +333,8 @@ def _check_window(model_config: ModelConfig, window: int) -> None:
 
 def _decoding_plan(model_config: ModelConfig, num_prompt_groups: int, num_frames: int, window: int,
                    conditions: Optional[dict], guidance: float, window_conditions: Optional[WindowConditions],
-                   null: str = "conditions") -> tuple[list[tuple[int, int]], float, Optional[dict], Optional[jax.Array]]:
+                   null: str = "conditions"
+                   ) -> tuple[list[tuple[int, int]], float, Optional[dict], Optional[jax.Array]]:
     """What `generate` and its reference share before decoding: the checks, the chunk plan,
     the guidance scale applied, the conditions as fed (doubled for guidance, piano roll
     split off) and the roll per absolute position (`position_rolls`; None without one)."""
@@ -345,8 +346,8 @@ def _decoding_plan(model_config: ModelConfig, num_prompt_groups: int, num_frames
                          "model.feedback (one that hears only its prompt)")
     guidance = effective_guidance(given, guidance, null)
     plan = chunk_plan(num_prompt_groups, math.ceil(num_frames / model_config.frames_per_step), window)
-    fed, rolls = position_rolls(guided_conditions(conditions, guidance, null), num_prompt_groups + sum(n for _, n in plan),
-                                model_config.frames_per_step)
+    fed, rolls = position_rolls(guided_conditions(conditions, guidance, null),
+                                num_prompt_groups + sum(n for _, n in plan), model_config.frames_per_step)
     return plan, guidance, fed, rolls
 
 
@@ -367,9 +368,9 @@ def generate(model_config: ModelConfig, params: Any, prompt: np.ndarray, num_fra
     `num_frames` frames, attending over at most `window` positions (`trained_window`), each
     value kept inside the per-bin normalised `bounds` (low, high) `[n_mels]` (see
     `group_bounds`), given `conditions` (`[batch, ...]` arrays, see `conditioning.py`) at
-    classifier-free `guidance` against `guidance_null` (`GUIDANCE_NULLS`). Conditions that depend on where the window lies in time
-    (note tokens, whose times are window-relative) come from `window_conditions(first
-    group, groups)`, called once per chunk. With guided text attention
+    classifier-free `guidance` against `guidance_null` (`GUIDANCE_NULLS`). Conditions that
+    depend on where the window lies in time (note tokens, whose times are window-relative)
+    come from `window_conditions(first group, groups)`, called once per chunk. With guided text attention
     (`model.condition.guided_layers`), `monotonic` m > 0 keeps each step's attention within
     1 character before and m after the last step's focus, and `max_dwell` d > 0 moves a
     focus on past a character it has held for d groups (`model.CrossAttention`); the
