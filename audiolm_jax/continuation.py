@@ -348,7 +348,8 @@ def track_alignments(track: np.ndarray, text_mask: np.ndarray, lengths: np.ndarr
 def _text_prior(model_config: ModelConfig, n_mels: int, params: Any, groups: jax.Array, conditions: dict
                 ) -> dict[str, jax.Array]:
     """A durations model's `text_prior` `[B, S, M]` and `log_durations` `[B, S]` for
-    `conditions` (`groups` `[B, G, r*M]` only give the batch's shape)."""
+    `conditions` (`groups` `[B, G, r*M]` only give the batch's shape), beside the encoded
+    context the `prior_only` pass also returns (`model.ENCODED_CONTEXT`)."""
     return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions,
                                                       prior_only=True)[0]
 
