@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 
 from audiolm_jax import alignment, audio, conditioning, decode, invert, midi
 from audiolm_jax.config import ExperimentConfig, ModelConfig
-from audiolm_jax.model import (MelTransformer, group_frames, next_group_rolls, refine_frames, searched_track,
-                               ungroup_frames)
+from audiolm_jax.model import (MelTransformer, group_frames, next_group_rolls, prior_outputs, refine_frames,
+                               searched_track, ungroup_frames)
 from audiolm_jax.stats import NormStats
 
 log = logging.getLogger(__name__)
@@ -345,13 +345,13 @@ def track_alignments(track: np.ndarray, text_mask: np.ndarray, lengths: np.ndarr
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels"))
-def _text_prior(model_config: ModelConfig, n_mels: int, params: Any, groups: jax.Array, conditions: dict
-                ) -> dict[str, jax.Array]:
-    """A durations model's `text_prior` `[B, S, M]` and `log_durations` `[B, S]` for
-    `conditions` (`groups` `[B, G, r*M]` only give the batch's shape), beside the encoded
-    context the `prior_only` pass also returns (`model.ENCODED_CONTEXT`)."""
-    return MelTransformer(model_config, n_mels).apply({"params": params}, groups, conditions=conditions,
-                                                      prior_only=True)[0]
+def _text_prior(model_config: ModelConfig, n_mels: int, params: Any, conditions: dict) -> dict[str, jax.Array]:
+    """A durations model's `text_prior` `[1, S, M]` and `log_durations` `[1, S]` for one
+    row's `conditions` (`model.prior_outputs` over one blank input group; the encoded
+    context it also returns stays on the device)."""
+    blank = jax.numpy.zeros((1, 2 * model_config.frames_per_step, n_mels), jax.numpy.float32)
+    prior = prior_outputs(MelTransformer(model_config, n_mels), params, blank, conditions)
+    return {k: prior[k] for k in ("text_prior", "log_durations")}
 
 
 def synthesis_track(config: ExperimentConfig, params: Any, prompt: Prompt, conditions: dict,
@@ -366,8 +366,7 @@ def synthesis_track(config: ExperimentConfig, params: Any, prompt: Prompt, condi
     found frames over their predicted ones), else as predicted."""
     a, r = config.audio, config.model.frames_per_step
     text_only = {k: jax.numpy.asarray(conditions[k][:1]) for k in TEACHER_FORCED_CONDITIONS if k in conditions}
-    start = np.zeros((1, 1, r * a.n_mels), np.float32)
-    prior = jax.device_get(_text_prior(config.model, a.n_mels, params, start, text_only))
+    prior = jax.device_get(_text_prior(config.model, a.n_mels, params, text_only))
     log_durations, text_mask = prior["log_durations"][0], np.asarray(conditions["text_mask"][0])
     chars, fixed, scale = int(text_mask.sum()), None, 1.0
     predicted = np.exp(log_durations) * (text_mask > 0)
