@@ -168,7 +168,10 @@ def aligned_by_search(prior_outputs: dict, mel: jax.Array, mask: jax.Array, text
     Returns the per-frame track `[B, T, 3]` (`aligned_text`) and the sums: `prior_sq`
     (squared error of each aligned frame against its character's mean frame, summed over
     frames and bins), `duration_sq` (squared error of the predicted log durations against
-    the found ones' log, summed over characters)."""
+    the found ones' log, summed over characters) and `total_duration_sq` (squared error of
+    each row's log length, its characters' `log_expected_durations` exponentiated and summed,
+    against its found frames, summed over rows with text and audio: what trains their
+    offset)."""
     audio, audio_mask = mel[:, go_frames:], mask[:, go_frames:]
     prior = prior_outputs["text_prior"]
     path = batch_alignment(prior, audio, text_mask, audio_mask)  # [B, T']
@@ -176,6 +179,11 @@ def aligned_by_search(prior_outputs: dict, mel: jax.Array, mask: jax.Array, text
     aligned = jnp.take_along_axis(prior, jnp.clip(path, 0)[..., None], axis=1)  # [B, T', M]
     on_path = ((path >= 0) & (audio_mask > 0)).astype(jnp.float32)[..., None]
     found = jnp.log(jnp.maximum(durations, 1).astype(jnp.float32))
+    predicted_total = jnp.sum(jnp.exp(prior_outputs["log_expected_durations"]) * text_mask, axis=1)
+    found_total = jnp.sum(durations * text_mask, axis=1).astype(jnp.float32)
+    rows = ((jnp.sum(text_mask, axis=1) > 0) & (found_total > 0)).astype(jnp.float32)
+    total_error = jnp.log(jnp.maximum(predicted_total, 1e-6)) - jnp.log(jnp.maximum(found_total, 1.0))
     sums = {"prior_sq": jnp.sum((aligned - audio) ** 2 * on_path),
-            "duration_sq": jnp.sum((prior_outputs["log_durations"] - found) ** 2 * text_mask)}
+            "duration_sq": jnp.sum((prior_outputs["log_durations"] - found) ** 2 * text_mask),
+            "total_duration_sq": jnp.sum(total_error**2 * rows)}
     return aligned_text(durations, go_frames, mel.shape[1]), sums

@@ -9,6 +9,7 @@ killed mid-save never leaves a checkpoint that `latest_step` would pick up.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Optional
 
@@ -19,7 +20,12 @@ from audiolm_jax import config as config_lib
 from audiolm_jax.model import init_params
 from audiolm_jax.stats import NormStats
 
+log = logging.getLogger(__name__)
+
 ITEMS = ("state", "config", "norm_stats")
+# Parameters added after checkpoints without them were written, each with the value that
+# makes the model behave as it did before it: sampling restores such a checkpoint with it.
+LATER_PARAMS = {("text_prior", "log_duration_offset"): 0.0}  # text-alone durations: the medians
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -68,10 +74,41 @@ def restore_params(mngr: ocp.CheckpointManager, step: int, config: config_lib.Ex
     key = "ema_params" if use_ema else "params"
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     shapes = jax.eval_shape(lambda: init_params(config.model, config.audio.n_mels, jax.random.key(0)))
+    shapes, later = without_later_params(shapes, stored_tree(mngr, step)[key])
     item = {key: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)}
     restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
         item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True)))
-    return restored["state"][key]
+    params = restored["state"][key]
+    for path, value in later.items():
+        log.warning("checkpoint step %d predates parameter %s: restored with %s (the model as trained)",
+                        step, "/".join(path), value)
+        parent = params
+        for name in path[:-1]:
+            parent = parent[name]
+        parent[path[-1]] = jax.device_put(jax.numpy.float32(value), device)
+    return params
+
+
+def stored_tree(mngr: ocp.CheckpointManager, step: int) -> dict:
+    """The `state` tree that `step` holds, as metadata (names, shapes, dtypes; nothing read)."""
+    path = mngr.directory / str(step) / "state"  # an etils epath.Path, as orbax takes it
+    return ocp.PyTreeCheckpointHandler().metadata(path).tree
+
+
+def without_later_params(shapes: dict, stored: dict) -> tuple[dict, dict[tuple[str, ...], float]]:
+    """`shapes` (a params tree) less the `LATER_PARAMS` that `stored` (the checkpoint's tree
+    of the same params) lacks, and those params' paths with their values."""
+    def has(tree: Any, path: tuple[str, ...]) -> bool:
+        return not path or (isinstance(tree, dict) and path[0] in tree and has(tree[path[0]], path[1:]))
+
+    later = {path: value for path, value in LATER_PARAMS.items() if has(shapes, path) and not has(stored, path)}
+    pruned = jax.tree_util.tree_map(lambda x: x, shapes)  # new dicts, so entries can go
+    for path in later:
+        parent = pruned
+        for name in path[:-1]:
+            parent = parent[name]
+        del parent[path[-1]]
+    return pruned, later
 
 
 def restore_metadata(mngr: ocp.CheckpointManager, step: int

@@ -266,7 +266,7 @@ class TrainConfig:
     guided_attention_weight: float = 1.0  # weight of the guided (diagonal) attention loss (model.condition.guided_layers)
     guided_attention_sigma: float = 0.4  # width g of its diagonal band, in fractions of text and audio (ESPnet: 0.4)
     text_prior_weight: float = 1.0  # model.condition.text_alignment="durations": weight of the per-character mean frame's MSE on the frames aligned to it
-    duration_loss_weight: float = 1.0  # model.condition.text_alignment="durations": weight of the duration predictor's squared error in log frames
+    duration_loss_weight: float = 1.0  # model.condition.text_alignment="durations": weight of the duration predictor's squared errors in log frames (per character; per utterance's total for its offset)
     eval_every: int = 500  # steps between teacher-forced evaluations
     eval_examples: int = 64  # held-out examples each evaluation scores (their first segments, in order; any batch size)
     log_every: int = 50  # steps between logged training scalars

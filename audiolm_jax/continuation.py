@@ -346,12 +346,12 @@ def track_alignments(track: np.ndarray, text_mask: np.ndarray, lengths: np.ndarr
 
 @functools.partial(jax.jit, static_argnames=("model_config", "n_mels"))
 def _text_prior(model_config: ModelConfig, n_mels: int, params: Any, conditions: dict) -> dict[str, jax.Array]:
-    """A durations model's `text_prior` `[1, S, M]` and `log_durations` `[1, S]` for one
-    row's `conditions` (`model.prior_outputs` over one blank input group; the encoded
-    context it also returns stays on the device)."""
+    """A durations model's `text_prior` `[1, S, M]` and `log_expected_durations` `[1, S]`
+    for one row's `conditions` (`model.prior_outputs` over one blank input group; the
+    encoded context it also returns stays on the device)."""
     blank = jax.numpy.zeros((1, 2 * model_config.frames_per_step, n_mels), jax.numpy.float32)
     prior = prior_outputs(MelTransformer(model_config, n_mels), params, blank, conditions)
-    return {k: prior[k] for k in ("text_prior", "log_durations")}
+    return {k: prior[k] for k in ("text_prior", "log_expected_durations")}
 
 
 def synthesis_track(config: ExperimentConfig, params: Any, prompt: Prompt, conditions: dict,
@@ -361,13 +361,13 @@ def synthesis_track(config: ExperimentConfig, params: Any, prompt: Prompt, condi
     frames, prompt, new frames) and how many new frames the text takes. A prompt's audio
     (`prompt_frames` `[frames, M]` normalised) is aligned to the first characters of the
     text by the model's search (`alignment.partial_alignment`: as many as its frames speak
-    best); the characters after it last as the model predicts, scaled to the prompt's `rate`
-    (characters per second) when it has one, else by the tempo of the prompt's audio (its
-    found frames over their predicted ones), else as predicted."""
+    best); the characters after it last as the model expects (`log_expected_durations`),
+    scaled to the prompt's `rate` (characters per second) when it has one, else by the tempo
+    of the prompt's audio (its found frames over their predicted ones), else as predicted."""
     a, r = config.audio, config.model.frames_per_step
     text_only = {k: jax.numpy.asarray(conditions[k][:1]) for k in TEACHER_FORCED_CONDITIONS if k in conditions}
     prior = jax.device_get(_text_prior(config.model, a.n_mels, params, text_only))
-    log_durations, text_mask = prior["log_durations"][0], np.asarray(conditions["text_mask"][0])
+    log_durations, text_mask = prior["log_expected_durations"][0], np.asarray(conditions["text_mask"][0])
     chars, fixed, scale = int(text_mask.sum()), None, 1.0
     predicted = np.exp(log_durations) * (text_mask > 0)
     if len(prompt.waveform):

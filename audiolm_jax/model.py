@@ -628,19 +628,26 @@ class TextPrior(nn.Module):
     `text_prior` `[B, S, n_mels]` (normalised units; Glow-TTS's prior, which monotonic
     alignment search aligns the audio with, `alignment.py`) and its duration
     `log_durations` `[B, S]` (log frames; FastSpeech's predictor, on the encoding with its
-    gradient stopped, as Glow-TTS trains it, so durations do not shape the encoder)."""
+    gradient stopped, as Glow-TTS trains it, so durations do not shape the encoder), and
+    `log_expected_durations` `[B, S]`, those plus one learned offset: a regression on log
+    durations predicts each character's median, whose exponentials sum to less than an
+    utterance lasts (by exp(σ²/2) for a lognormal error of variance σ²), so the offset,
+    trained on whole utterances' totals with the durations' gradient stopped
+    (`alignment.aligned_by_search`), makes them the lengths synthesis speaks for."""
 
     n_mels: int
     width: int
     dtype: Any
 
     @nn.compact
-    def __call__(self, memory: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, memory: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         prior = nn.Dense(self.n_mels, dtype=jnp.float32, name="prior")(memory)
         h = jax.lax.stop_gradient(memory).astype(self.dtype)
         for i in range(2):
             h = nn.gelu(nn.Dense(self.width, dtype=self.dtype, name=f"duration_{i}")(h))
-        return prior, nn.Dense(1, dtype=jnp.float32, name="duration_out")(h)[..., 0]
+        log_durations = nn.Dense(1, dtype=jnp.float32, name="duration_out")(h)[..., 0]
+        offset = self.param("log_duration_offset", nn.initializers.zeros, (), jnp.float32)
+        return prior, log_durations, jax.lax.stop_gradient(log_durations) + offset
 
 
 class DurationEncoder(nn.Module):
@@ -792,7 +799,8 @@ class MelTransformer(nn.Module):
     (`[B, T, r * 3]`, the per-frame track of `alignment.aligned_text` per position) tells each
     position its characters through `AlignedTextEncoder`, reading the text encoder's output
     (kept in the first layer's cache as `text_memory` after a prefill); the full pass also
-    returns the `TextPrior`'s `text_prior` `[B, S, M]` and `log_durations` `[B, S]`, and with
+    returns the `TextPrior`'s `text_prior` `[B, S, M]`, `log_durations` `[B, S]` and
+    `log_expected_durations` `[B, S]`, and with
     `prior_only` returns only those, before any decoder block (the alignment search's input:
     `searched_conditions`), with the `Conditioner`'s output (`ENCODED_CONTEXT`:
     `encoded_context` `[B, 1 + S, D]`, `encoded_context_mask` `[B, 1 + S]`); conditions that
@@ -870,8 +878,8 @@ class MelTransformer(nn.Module):
                 memory = cache[0]["text_memory"]
             else:
                 memory = context[:, 1 : 1 + conditions["text"].shape[1]]  # the characters' entries (slot 0 the summary)
-                prior["text_prior"], prior["log_durations"] = TextPrior(self.n_mels, cfg.d_model, dtype,
-                                                                        name="text_prior")(memory)
+                prior["text_prior"], prior["log_durations"], prior["log_expected_durations"] = TextPrior(
+                    self.n_mels, cfg.d_model, dtype, name="text_prior")(memory)
             if prior_only:
                 return {**prior, **dict(zip(ENCODED_CONTEXT, (context, context_mask)))}, None
             if conditions is None or "aligned_text" not in conditions:
@@ -953,8 +961,8 @@ def searched_track(model: MelTransformer, params: Any, mel: jax.Array, mask: jax
 
 def prior_outputs(model: MelTransformer, params: Any, mel: jax.Array, conditions: dict) -> dict[str, jax.Array]:
     """A durations model's `prior_only` pass for `mel` `[B, T, M]` (normalised; only its
-    shape matters) under `conditions`: `text_prior`, `log_durations` and the encoded
-    context (`ENCODED_CONTEXT`)."""
+    shape matters) under `conditions`: `text_prior`, `log_durations`,
+    `log_expected_durations` and the encoded context (`ENCODED_CONTEXT`)."""
     groups = group_frames(mel, model.config.frames_per_step)[:, :-1]
     return model.apply({"params": params}, groups, conditions=conditions, prior_only=True)[0]
 

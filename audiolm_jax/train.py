@@ -405,9 +405,12 @@ def batch_conditions(batch: dict, model_config: config_lib.ModelConfig) -> Optio
 
 def text_alignment_counts(batch: dict, conditions: dict, go_frames: int) -> dict[str, jax.Array]:
     """The counts this device's `alignment.aligned_by_search` sums divide by: `prior_count`,
-    audio frames × bins, and `duration_count`, characters."""
-    return {"prior_count": jnp.sum(batch["mask"][:, go_frames:]) * batch["mel"].shape[-1],
-            "duration_count": jnp.sum(conditions["text_mask"])}
+    audio frames × bins, `duration_count`, characters, and `total_duration_count`, rows
+    with text and audio."""
+    audio = batch["mask"][:, go_frames:]
+    rows = (jnp.sum(conditions["text_mask"], axis=1) > 0) & (jnp.sum(audio, axis=1) > 0)
+    return {"prior_count": jnp.sum(audio) * batch["mel"].shape[-1], "duration_count": jnp.sum(conditions["text_mask"]),
+            "total_duration_count": jnp.sum(rows.astype(jnp.float32))}
 
 
 def make_mesh(devices: Optional[list] = None) -> Mesh:
@@ -465,8 +468,8 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
             global_guided = jnp.maximum(jax.lax.psum(jnp.sum(guided), "data"), 1.0)
 
         if by_durations:
-            global_frames, global_chars = (jnp.maximum(jax.lax.psum(c, "data"), 1.0)
-                                           for c in text_alignment_counts(batch, conditions, go_frames).values())
+            global_frames, global_chars, global_rows = (
+                jnp.maximum(jax.lax.psum(c, "data"), 1.0) for c in text_alignment_counts(batch, conditions, go_frames).values())
 
         def local_loss(params):
             fed, searched = conditions, {}
@@ -484,7 +487,8 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
             if by_durations:
                 sums.update(searched)
                 total = (total + config.train.text_prior_weight * searched["prior_sq"] / global_frames
-                         + config.train.duration_loss_weight * searched["duration_sq"] / global_chars)
+                         + config.train.duration_loss_weight * (searched["duration_sq"] / global_chars
+                                                                + searched["total_duration_sq"] / global_rows))
             return total, sums
 
         (loss, sums), grads = jax.value_and_grad(local_loss, has_aux=True)(state.params)
@@ -505,6 +509,7 @@ def make_train_step(model: MelTransformer, tx: optax.GradientTransformation, con
         if by_durations:
             metrics["text_prior_mse"] = jax.lax.psum(sums["prior_sq"], "data") / global_frames
             metrics["duration_error"] = jax.lax.psum(sums["duration_sq"], "data") / global_chars
+            metrics["total_duration_error"] = jax.lax.psum(sums["total_duration_sq"], "data") / global_rows
         return new_state, metrics
 
     sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P(), P()))
@@ -554,7 +559,7 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 # `evaluate`'s means that only some models have (a gate head, guided attention, a post-net).
 OPTIONAL_EVAL_METRICS = ("gate_bce", "gate_accuracy", "guided_attention", "postnet_mse", "text_prior_mse",
-                         "duration_error")
+                         "duration_error", "total_duration_error")
 
 
 def reported_eval_metrics(means: dict[str, float]) -> dict[str, float]:
@@ -573,7 +578,9 @@ def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) 
     attention `guided_attention` (its loss per position, `guided_attention_sums`), and with a
     post-net `postnet_mse` (its frames' error; `mse` is the decoder's), and with text read by
     durations `text_prior_mse` (aligned frames against their characters' mean frames, per
-    bin) and `duration_error` (squared error of predicted log durations, per character)."""
+    bin), `duration_error` (squared error of predicted log durations, per character) and
+    `total_duration_error` (squared error of an utterance's log length as its offset
+    durations sum it, per utterance)."""
     totals: dict[str, float] = {}
     for batch in batches:
         sums = jax.device_get(eval_step(params, shard_batch(batch, mesh)))
@@ -582,7 +589,8 @@ def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) 
     count = max(totals.pop("count"), 1.0)
     gate = {k: totals.pop(k) for k in ("gate_bce", "gate_weight_sum", "gate_correct", "gate_count") if k in totals}
     guided = {k: totals.pop(k) for k in ("guided_loss", "guided_count") if k in totals}
-    searched = {k: totals.pop(k) for k in ("prior_sq", "prior_count", "duration_sq", "duration_count") if k in totals}
+    searched = {k: totals.pop(k) for k in ("prior_sq", "prior_count", "duration_sq", "duration_count",
+                                           "total_duration_sq", "total_duration_count") if k in totals}
     means = {k: v / count for k, v in totals.items()}
     if guided:
         means["guided_attention"] = guided["guided_loss"] / max(guided["guided_count"], 1.0)
@@ -590,6 +598,7 @@ def evaluate(eval_step: Callable, params: Any, batches: list[dict], mesh: Mesh) 
     if searched:
         means["text_prior_mse"] = searched["prior_sq"] / max(searched["prior_count"], 1.0)
         means["duration_error"] = searched["duration_sq"] / max(searched["duration_count"], 1.0)
+        means["total_duration_error"] = searched["total_duration_sq"] / max(searched["total_duration_count"], 1.0)
     if gate:
         means["gate_bce"] = gate["gate_bce"] / max(gate["gate_weight_sum"], 1.0)
         means["gate_accuracy"] = gate["gate_correct"] / max(gate["gate_count"], 1.0)

@@ -67,6 +67,88 @@ def test_the_track_tells_each_frame_its_character_progress_and_duration():
     np.testing.assert_array_equal(per_position[0, 0, [0, 3]], [1, 1])
 
 
+def test_the_duration_offset_learns_the_utterance_lengths_that_median_durations_miss():
+    """A row's expected length is its characters' exp(log duration + offset) summed: its
+    squared log error against the found frames is `total_duration_sq`; only the offset
+    learns from it (the duration predictor's gradient is stopped), and the offset where its
+    gradient vanishes is the closed form mean(log found − log Σ exp(log duration))."""
+    from audiolm_jax.model import TextPrior
+
+    rng = np.random.default_rng(4)
+    prior = rng.normal(size=(2, 4, 8)).astype(np.float32)
+    made = [[3, 5, 2, 0], [6, 4, 0, 0]]  # frames per character of each row (0: padding)
+    frames = np.zeros((2, 14, 8), np.float32)
+    for b, row in enumerate(made):
+        spoken = np.concatenate([np.repeat(prior[b, i : i + 1], d, axis=0) for i, d in enumerate(row) if d])
+        frames[b, : len(spoken)] = spoken + 0.05 * rng.normal(size=spoken.shape)
+    mask = np.array([[1] * 10 + [0] * 4, [1] * 10 + [0] * 4], np.float32)
+    text_mask = jnp.asarray([[1, 1, 1, 0], [1, 1, 0, 0]], jnp.float32)
+    predictor = TextPrior(8, 16, jnp.float32)
+    memory = jnp.asarray(rng.normal(size=(2, 4, 16)), jnp.float32)
+    params = predictor.init(jax.random.key(0), memory)["params"]
+
+    def total_sq(p):
+        _, log_durations, expected = predictor.apply({"params": p}, memory)
+        outputs = {"text_prior": jnp.asarray(prior), "log_durations": log_durations, "log_expected_durations": expected}
+        return alignment.aligned_by_search(outputs, jnp.asarray(frames), jnp.asarray(mask), text_mask, 0)[1][
+            "total_duration_sq"]
+
+    log_durations = np.asarray(predictor.apply({"params": params}, memory)[1])
+    medians = np.sum(np.exp(log_durations) * np.asarray(text_mask), axis=1)
+    np.testing.assert_allclose(total_sq(params), np.sum(np.log(medians / 10.0) ** 2), rtol=1e-4)
+    grads = jax.grad(total_sq)(params)
+    assert all(np.abs(np.asarray(g)).max() == 0.0 for name, g in jax.tree_util.tree_leaves_with_path(grads)
+               if "log_duration_offset" not in jax.tree_util.keystr(name))
+    assert float(grads["log_duration_offset"]) != 0.0
+    best = {**params, "log_duration_offset": jnp.float32(np.mean(np.log(10.0 / medians)))}
+    assert abs(float(jax.grad(total_sq)(best)["log_duration_offset"])) < 1e-4
+
+
+def test_synthesis_from_text_alone_speaks_for_the_offset_durations_and_a_rate_overrides_them():
+    """Text alone lasts exp(offset) times the predicted medians (an offset of log 2: twice
+    the frames); told a rate, the text takes its characters over that rate whatever the
+    offset."""
+    from audiolm_jax import continuation, stats as stats_lib
+
+    cfg = _durations_config()
+    params = init_params(cfg.model, cfg.audio.n_mels, jax.random.key(5))
+    stats = stats_lib.NormStats(np.zeros(cfg.audio.n_mels, np.float32), np.ones(cfg.audio.n_mels, np.float32))
+    doubled = {**params, "text_prior": {**params["text_prior"], "log_duration_offset": jnp.float32(np.log(2.0))}}
+    for rate in (None, 5.0):
+        prompt = tts.speech_prompt(cfg, stats, "the quiet river", rate=rate)
+        conditions = continuation.prompt_conditions(cfg, prompt, 1, None, 200, None)
+        frames = [continuation.synthesis_track(cfg, p, prompt, conditions, None, 1)[1] for p in (params, doubled)]
+        if rate is None:
+            assert frames[1] == pytest.approx(2 * frames[0], abs=len("the quiet river"))  # each rounded alone
+            assert frames[1] > 1.5 * frames[0]
+        else:
+            assert frames[0] == frames[1] == pytest.approx(len("the quiet river") / rate * cfg.audio.frames_per_second,
+                                                           rel=0.15)
+
+
+def test_a_checkpoint_written_before_the_duration_offset_restores_with_none(tmp_path):
+    """Sampling restores a durations checkpoint whose params lack `log_duration_offset` (it
+    was trained before the offset existed) with an offset of 0, the model as it was trained;
+    one that has it keeps its value."""
+    from audiolm_jax import checkpoint, stats as stats_lib
+
+    cfg = _durations_config(str(tmp_path))
+    params = init_params(cfg.model, cfg.audio.n_mels, jax.random.key(6))
+    stats = stats_lib.NormStats(np.zeros(cfg.audio.n_mels, np.float32), np.ones(cfg.audio.n_mels, np.float32))
+    older = {**params, "text_prior": {k: v for k, v in params["text_prior"].items() if k != "log_duration_offset"}}
+    newer = {**params, "text_prior": {**params["text_prior"], "log_duration_offset": jnp.float32(0.25)}}
+    mngr = checkpoint.manager(str(tmp_path))
+    for step, saved in ((1, older), (2, newer)):
+        checkpoint.save(mngr, step, {"params": saved, "ema_params": saved}, cfg, stats, force=True)
+    mngr.wait_until_finished()
+    mngr.close()
+    reader = checkpoint.manager(str(tmp_path), read_only=True)  # as sampling opens it
+    restored = [checkpoint.restore_params(reader, step, cfg, use_ema=True) for step in (1, 2)]
+    reader.close()
+    assert [float(r["text_prior"]["log_duration_offset"]) for r in restored] == [0.0, 0.25]
+    np.testing.assert_array_equal(restored[0]["text_prior"]["prior"]["kernel"], params["text_prior"]["prior"]["kernel"])
+
+
 def test_synthesis_durations_round_scale_and_keep_a_prompts_own():
     log_frames = np.log(np.array([[2.0, 0.3, 4.4, 9.0]]))
     mask = np.array([[1, 1, 1, 0]])
@@ -138,7 +220,8 @@ def test_a_durations_model_learns_its_alignment_and_speaks_for_its_predicted_dur
     history = result.history
     assert np.mean([h["loss"] for h in history[-5:]]) < 0.8 * np.mean([h["loss"] for h in history[:3]])
     assert np.mean([h["text_prior_mse"] for h in history[-5:]]) < np.mean([h["text_prior_mse"] for h in history[:3]])
-    assert {"text_prior_mse", "duration_error"} <= set(result.eval_metrics)
+    assert {"text_prior_mse", "duration_error", "total_duration_error"} <= set(result.eval_metrics)
+    assert float(result.state.params["text_prior"]["log_duration_offset"]) != 0.0  # trained on the totals
     params, stats = result.state.ema_params, data.stats
 
     prompt = tts.speech_prompt(cfg, stats, "blue sky")
