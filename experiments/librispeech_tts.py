@@ -15,7 +15,11 @@ own frames (`model.feedback=false`: only a voice prompt is heard), four frames p
 and a 32-wide prenet: on the espeak-ng corpus the first syntheses a recogniser reads (CER
 1.23× the Griffin-Lim resynthesis on evaluate's 24 sentences, against 1.89× for the same
 settings reading by attention with feedback and 2.16× for the recipe before; durations 0.97
-within ±20%; cloning 0.71 against 0.54, README, thirty-sixth session). What follows
+within ±20%; cloning 0.71 against 0.54, README, thirty-sixth session). Since the
+thirty-eighth session a voice embedding of the example's own frames joins the text's context
+(`model.condition.voice`; a prompt's at synthesis, the learned null for text alone, 0.2 of
+training rows): on the espeak-ng corpus clones were identified as their voice 0.81 of all 96
+held-out sentences against 0.67 without it (README). What follows
 describes the attention recipe that came before, still what `--model.condition.text_alignment=attention
 --model.feedback=true --model.frames_per_step=2 --data.go_frames=2 --model.prenet_dim=256
 --sample.max_dwell=8` trains: two frames per position; Tacotron 2's MSE head predicting absolute frames (not the change from the
@@ -61,7 +65,8 @@ def config() -> ExperimentConfig:
                           dtype="bfloat16", gate=True, absolute_positions=True, predict_residual=False,
                           feedback=False,
                           condition=ConditionConfig(text=True, max_text_chars=320, text_layers=4, dropout=0.0,
-                                                    guided_layers=2, guided_heads=2, text_alignment="durations")),
+                                                    guided_layers=2, guided_heads=2, text_alignment="durations",
+                                                    voice=True)),
         data=DataConfig(source="librispeech", dir=None, segment_seconds=16.0, crop="utterance",
                         train_split="train_clean100", eval_split="dev_clean", stats_clips=512, go_frames=4,
                         paired_utterances=0.5),
