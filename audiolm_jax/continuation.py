@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from audiolm_jax import alignment, audio, conditioning, decode, invert, midi
+from audiolm_jax import alignment, audio, conditioning, decode, invert, midi, runtime
 from audiolm_jax.config import ExperimentConfig, ModelConfig
 from audiolm_jax.model import (MelTransformer, group_frames, next_group_rolls, prior_outputs, refine_frames,
                                searched_track, ungroup_frames)
@@ -484,6 +484,7 @@ def continue_prompts(config: ExperimentConfig, params: Any, stats: NormStats, pr
     results = []
     with tqdm(total=len(prompts), desc=progress, dynamic_ncols=True, disable=progress is None) as bar:
         for index, prompt in enumerate(prompts):
+            runtime.release_compiled_when_crowded()  # a program per prompt length adds up (runtime.py)
             results.append(continue_prompt(config, params, stats, prompt, jax.random.fold_in(key, index), index,
                                            labels))
             bar.update(1)

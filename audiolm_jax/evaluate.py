@@ -101,13 +101,13 @@ import argparse
 import logging
 import os
 import sys
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from audiolm_jax import atomic, audio, cli, conditioning, continuation, invert, midi, sample, train
+from audiolm_jax import atomic, audio, cli, conditioning, continuation, invert, midi, runtime, sample, train
 from audiolm_jax import metrics as metrics_lib
 from audiolm_jax import classifier as classifier_lib
 from audiolm_jax.metrics import DRIFT_KEYS, continuation_metrics, continuation_summary
@@ -192,10 +192,13 @@ def continued(config: ExperimentConfig, sampler: "sample.Sampler", prompts: list
                                          progress=what)
 
 
-def each_with_progress(items: Iterable, what: str) -> tqdm:
+def each_with_progress(items: Iterable, what: str) -> Iterator:
     """`items` iterated under a progress bar labelled `what` (recognitions, embeddings,
-    renderings: seconds each)."""
-    return tqdm(items, desc=what, dynamic_ncols=True)
+    renderings: seconds each), each after `runtime.release_compiled_when_crowded` (these
+    loops compile programs per item length)."""
+    for item in tqdm(items, desc=what, dynamic_ncols=True):
+        runtime.release_compiled_when_crowded()
+        yield item
 
 
 def _mean_or_nan(values: list[float]) -> float:

@@ -54,3 +54,30 @@ def keep_freed_memory() -> bool:
         return False
     settings = ((M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, 1 << 30), (M_TRIM_THRESHOLD, (1 << 31) - 1))
     return all(libc.mallopt(parameter, value) == 1 for parameter, value in settings)
+
+
+def memory_maps() -> tuple[int, int] | None:
+    """This process's memory mappings and the kernel's per-process limit on them
+    (`vm.max_map_count`), or None where /proc does not tell (not Linux)."""
+    try:
+        with open("/proc/self/maps", "rb") as maps, open("/proc/sys/vm/max_map_count") as limit:
+            return sum(1 for _ in maps), int(limit.read())
+    except (OSError, ValueError):
+        return None
+
+
+def release_compiled_when_crowded(share: float = 0.5) -> bool:
+    """Drops JAX's compiled programs (`jax.clear_caches`) once this process holds more than
+    `share` of its memory-map limit; whether it did. Each XLA:CPU program keeps about ten
+    mappings, and work that compiles one per input length (synthesis, alignment and
+    Griffin-Lim of sentences of every length) runs out: an evaluation of 96 sentences held
+    33,600 after synthesising them and died in LLVM ("Cannot allocate memory", then a
+    segfault) past the common default of 65,530. Programs for lengths seen once are rarely
+    reused, so dropping them costs little."""
+    counts = memory_maps()
+    if counts is None or counts[0] <= share * counts[1]:
+        return False
+    import jax
+
+    jax.clear_caches()
+    return True

@@ -94,3 +94,25 @@ def test_kept_memory_serves_large_blocks_from_the_heap_and_reuses_them():
     for call in again:
         assert call["faults"] < 0.05 * PAGES, call  # ... and its pages are reused after that
     assert state["from_main_arena"] is True  # every thread allocates from the main arena
+
+
+def test_compiled_programs_are_released_once_the_process_nears_its_memory_map_limit():
+    """Programs compiled for many input lengths hold memory mappings (about ten each) until
+    released; `release_compiled_when_crowded` drops them past its share of the kernel's
+    limit (share 0: now) and leaves them below it (share 1)."""
+    import jax
+    import jax.numpy as jnp
+
+    from audiolm_jax import runtime
+
+    counts = runtime.memory_maps()
+    if counts is None:
+        pytest.skip("no /proc/self/maps here")
+    program = jax.jit(lambda x: jnp.tanh(x @ x.T).sum())
+    for length in range(40, 80):  # one program per length, as synthesis compiles per sentence
+        program(jnp.ones((length, 16))).block_until_ready()
+    crowded = runtime.memory_maps()[0]
+    assert crowded > counts[0] + 100 and program._cache_size() == 40
+    assert runtime.release_compiled_when_crowded(share=1.0) is False and program._cache_size() == 40
+    assert runtime.release_compiled_when_crowded(share=0.0) is True
+    assert program._cache_size() == 0 and runtime.memory_maps()[0] < crowded - 100
