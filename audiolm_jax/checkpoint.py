@@ -81,7 +81,7 @@ def restore_params(mngr: ocp.CheckpointManager, step: int, config: config_lib.Ex
     params = restored["state"][key]
     for path, value in later.items():
         log.warning("checkpoint step %d predates parameter %s: restored with %s (the model as trained)",
-                        step, "/".join(path), value)
+                    step, "/".join(path), value)
         parent = params
         for name in path[:-1]:
             parent = parent[name]

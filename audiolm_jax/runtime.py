@@ -17,6 +17,9 @@ dominates — when an experiment or a command starts (`cli.main`, `cli.split_ove
 in the benchmarks — not at import: the test suite, compile-bound, keeps glibc's defaults.
 It must run before JAX starts its thread pool (its threads' arenas are fixed then). Set
 `AUDIOLM_JAX_SYSTEM_MALLOC=1` to leave glibc's defaults alone. Other C libraries: no-op.
+
+`release_compiled_when_crowded` keeps a process that compiles a program per input length
+(evaluation and sampling loops) under the kernel's limit on memory mappings.
 """
 
 from __future__ import annotations
