@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import jax
 import orbax.checkpoint as ocp
+from flax import traverse_util
 
 from audiolm_jax import config as config_lib
 from audiolm_jax.model import init_params
@@ -79,14 +80,14 @@ def restore_params(mngr: ocp.CheckpointManager, step: int, config: config_lib.Ex
     restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
         item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True)))
     params = restored["state"][key]
+    if not later:
+        return params
+    flat = traverse_util.flatten_dict(params)
     for path, value in later.items():
         log.warning("checkpoint step %d predates parameter %s: restored with %s (the model as trained)",
                     step, "/".join(path), value)
-        parent = params
-        for name in path[:-1]:
-            parent = parent[name]
-        parent[path[-1]] = jax.device_put(jax.numpy.float32(value), device)
-    return params
+        flat[path] = jax.device_put(jax.numpy.float32(value), device)
+    return traverse_util.unflatten_dict(flat)
 
 
 def stored_tree(mngr: ocp.CheckpointManager, step: int) -> dict:
@@ -98,17 +99,9 @@ def stored_tree(mngr: ocp.CheckpointManager, step: int) -> dict:
 def without_later_params(shapes: dict, stored: dict) -> tuple[dict, dict[tuple[str, ...], float]]:
     """`shapes` (a params tree) less the `LATER_PARAMS` that `stored` (the checkpoint's tree
     of the same params) lacks, and those params' paths with their values."""
-    def has(tree: Any, path: tuple[str, ...]) -> bool:
-        return not path or (isinstance(tree, dict) and path[0] in tree and has(tree[path[0]], path[1:]))
-
-    later = {path: value for path, value in LATER_PARAMS.items() if has(shapes, path) and not has(stored, path)}
-    pruned = jax.tree_util.tree_map(lambda x: x, shapes)  # new dicts, so entries can go
-    for path in later:
-        parent = pruned
-        for name in path[:-1]:
-            parent = parent[name]
-        del parent[path[-1]]
-    return pruned, later
+    flat, kept = traverse_util.flatten_dict(shapes), traverse_util.flatten_dict(stored)
+    later = {path: value for path, value in LATER_PARAMS.items() if path in flat and path not in kept}
+    return traverse_util.unflatten_dict({p: v for p, v in flat.items() if p not in later}), later
 
 
 def restore_metadata(mngr: ocp.CheckpointManager, step: int
