@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 ITEMS = ("state", "config", "norm_stats")
 # Parameters added after checkpoints without them were written, each with the value that
-# makes the model behave as it did before it: sampling restores such a checkpoint with it.
+# makes the model behave as it did before it: sampling and resumed training restore such a
+# checkpoint with it (and, resuming, with zero optimizer moments for it, as at step 0).
 LATER_PARAMS = {("text_prior", "log_duration_offset"): 0.0}  # text-alone durations: the medians
 
 
@@ -62,10 +63,60 @@ def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: config_lib.
 
 
 def restore_state(mngr: ocp.CheckpointManager, step: int, abstract_state: Any) -> Any:
-    """The TrainState of `step`, laid out as `abstract_state` (shapes, dtypes, shardings)."""
+    """The TrainState of `step`, laid out as `abstract_state` (shapes, dtypes, shardings);
+    a checkpoint written before one of the `LATER_PARAMS` resumes with it filled
+    (`state_with_later_params`)."""
+    stored = stored_tree(mngr, step)
+    later = later_leaves(abstract_state, stored)
+    if later:
+        return state_with_later_params(mngr, step, abstract_state, stored, later)
     restored = mngr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))
     return restored["state"]
+
+
+def leaf_names(path: tuple) -> tuple[str, ...]:
+    """A pytree key path as plain names, the same for a TrainState's attributes and the
+    dicts and lists orbax stores them as: `opt_state[1][0].mu['text_prior']` ->
+    ('opt_state', '1', '0', 'mu', 'text_prior')."""
+    return tuple(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
+
+
+def later_leaves(abstract_state: Any, stored: dict) -> dict[tuple[str, ...], float]:
+    """The leaves of `abstract_state` (by `leaf_names`) that `stored` (the checkpoint's
+    tree) lacks and that are `LATER_PARAMS` (in params, EMA params or optimizer moments),
+    each with its fill: the parameter's value in params, 0 in the optimizer state."""
+    kept = {leaf_names(p) for p, _ in jax.tree_util.tree_flatten_with_path(stored)[0]}
+    later = {}
+    for path, _ in jax.tree_util.tree_flatten_with_path(abstract_state)[0]:
+        names = leaf_names(path)
+        for param, value in LATER_PARAMS.items():
+            if names not in kept and names[-len(param):] == param:
+                later[names] = value if names[0] in ("params", "ema_params") else 0.0
+    return later
+
+
+def state_with_later_params(mngr: ocp.CheckpointManager, step: int, abstract_state: Any, stored: dict,
+                            later: dict[tuple[str, ...], float]) -> Any:
+    """The TrainState of `step` as `restore_state` gives it, from a checkpoint that lacks the
+    `later` leaves: every stored leaf read in the stored layout, each later leaf filled."""
+    sharding = jax.tree.leaves(abstract_state)[0].sharding
+    item = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), stored)
+    restored = mngr.restore(step, args=ocp.args.Composite(  # Standard, as `mngr` saves it later
+        state=ocp.args.StandardRestore(item)))["state"]
+    by_name = {leaf_names(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(restored)[0]}
+    for param, value in LATER_PARAMS.items():
+        if any(names[-len(param):] == param for names in later):
+            log.warning("checkpoint step %d predates parameter %s: resumed with %s and zero optimizer moments",
+                        step, "/".join(param), value)
+    paths, treedef = jax.tree_util.tree_flatten_with_path(abstract_state)
+    missing = [names for names in map(leaf_names, (p for p, _ in paths)) if names not in by_name and names not in later]
+    if missing:
+        raise ValueError(f"checkpoint step {step} in {mngr.directory} lacks {'/'.join(missing[0])} "
+                         f"({len(missing)} leaves): it was written by another model configuration")
+    leaves = [jax.device_put(jax.numpy.full(shape.shape, later[names], shape.dtype), shape.sharding)
+              if names in later else by_name[names] for names, shape in ((leaf_names(p), s) for p, s in paths)]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def restore_params(mngr: ocp.CheckpointManager, step: int, config: config_lib.ExperimentConfig,

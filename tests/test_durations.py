@@ -149,6 +149,38 @@ def test_a_checkpoint_written_before_the_duration_offset_restores_with_none(tmp_
     np.testing.assert_array_equal(restored[0]["text_prior"]["prior"]["kernel"], params["text_prior"]["prior"]["kernel"])
 
 
+def test_training_resumes_a_checkpoint_written_before_the_duration_offset(tmp_path):
+    """A durations run whose checkpoint lacks `log_duration_offset` (params, EMA params and
+    Adam's moments) resumes with the offset 0 and zero moments for it, every stored leaf as
+    saved, and trains the offset from there."""
+    from audiolm_jax import checkpoint
+
+    cfg = _durations_config(str(tmp_path / "run"), steps=3)
+    data = data_lib.prepare(cfg)
+    tx = train.optimizer(cfg.train)
+    fresh = train.init_state(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=5)), tx)
+    without = lambda p: {**p, "text_prior": {k: v for k, v in p["text_prior"].items() if k != "log_duration_offset"}}
+    params = without(fresh.params)  # another seed's: unlike the fresh start train.train would make
+    older = train.TrainState(step=jnp.int32(1), params=params, opt_state=tx.init(params),
+                             ema_params=without(fresh.ema_params), rng=fresh.rng)
+    mngr = checkpoint.manager(cfg.workdir)
+    checkpoint.save(mngr, 1, older, cfg, data.stats, force=True)
+    mngr.wait_until_finished()
+    mngr.close()
+    reader = checkpoint.manager(cfg.workdir, read_only=True)
+    restored = checkpoint.restore_state(reader, 1, train.abstract_state(cfg, tx, train.make_mesh()))
+    reader.close()
+    adam = restored.opt_state[1][0]
+    assert [float(t["text_prior"]["log_duration_offset"]) for t in (restored.params, restored.ema_params,
+                                                                    adam.mu, adam.nu)] == [0.0] * 4
+    np.testing.assert_array_equal(restored.params["text_prior"]["prior"]["kernel"],
+                                  params["text_prior"]["prior"]["kernel"])
+    assert int(restored.step) == 1
+    result = train.train(cfg, data)
+    assert int(result.state.step) == 3
+    assert float(result.state.params["text_prior"]["log_duration_offset"]) != 0.0
+
+
 def test_synthesis_durations_round_scale_and_keep_a_prompts_own():
     log_frames = np.log(np.array([[2.0, 0.3, 4.4, 9.0]]))
     mask = np.array([[1, 1, 1, 0]])
