@@ -100,7 +100,7 @@ def state_with_later_params(mngr: ocp.CheckpointManager, step: int, abstract_sta
                             later: dict[tuple[str, ...], float]) -> Any:
     """The TrainState of `step` as `restore_state` gives it, from a checkpoint that lacks the
     `later` leaves: every stored leaf read in the stored layout, each later leaf filled."""
-    sharding = jax.tree.leaves(abstract_state)[0].sharding
+    sharding = jax.tree.leaves(abstract_state)[0].sharding  # one for all: train's state is replicated
     item = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), stored)
     restored = mngr.restore(step, args=ocp.args.Composite(  # Standard, as `mngr` saves it later
         state=ocp.args.StandardRestore(item)))["state"]
