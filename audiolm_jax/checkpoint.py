@@ -83,13 +83,13 @@ def leaf_names(path: tuple) -> tuple[str, ...]:
 
 
 def later_leaves(abstract_state: Any, stored: dict) -> dict[tuple[str, ...], float]:
-    """The leaves of `abstract_state` (by `leaf_names`) that `stored` (the checkpoint's
-    tree) lacks and that are `LATER_PARAMS` (in params, EMA params or optimizer moments),
+    """The leaves of `abstract_state` (a TrainState, or `{"params" or "ema_params": params}`;
+    by `leaf_names`) that `stored` (the checkpoint's tree of the same) lacks and that are
+    `LATER_PARAMS` (in params, EMA params or optimizer moments),
     each with its fill: the parameter's value in params, 0 in the optimizer state."""
     kept = {leaf_names(p) for p, _ in jax.tree_util.tree_flatten_with_path(stored)[0]}
     later = {}
-    for path, _ in jax.tree_util.tree_flatten_with_path(abstract_state)[0]:
-        names = leaf_names(path)
+    for names in (leaf_names(p) for p, _ in jax.tree_util.tree_flatten_with_path(abstract_state)[0]):
         for param, value in LATER_PARAMS.items():
             if names not in kept and names[-len(param):] == param:
                 later[names] = value if names[0] in ("params", "ema_params") else 0.0
@@ -110,12 +110,13 @@ def state_with_later_params(mngr: ocp.CheckpointManager, step: int, abstract_sta
             log.warning("checkpoint step %d predates parameter %s: resumed with %s and zero optimizer moments",
                         step, "/".join(param), value)
     paths, treedef = jax.tree_util.tree_flatten_with_path(abstract_state)
-    missing = [names for names in map(leaf_names, (p for p, _ in paths)) if names not in by_name and names not in later]
+    named = [(leaf_names(path), shape) for path, shape in paths]
+    missing = [names for names, _ in named if names not in by_name and names not in later]
     if missing:
         raise ValueError(f"checkpoint step {step} in {mngr.directory} lacks {'/'.join(missing[0])} "
                          f"({len(missing)} leaves): it was written by another model configuration")
     leaves = [jax.device_put(jax.numpy.full(shape.shape, later[names], shape.dtype), shape.sharding)
-              if names in later else by_name[names] for names, shape in ((leaf_names(p), s) for p, s in paths)]
+              if names in later else by_name[names] for names, shape in named]
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
@@ -125,34 +126,27 @@ def restore_params(mngr: ocp.CheckpointManager, step: int, config: config_lib.Ex
     without the optimizer state and without building a TrainState (no `train` import)."""
     key = "ema_params" if use_ema else "params"
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    shapes = jax.eval_shape(lambda: init_params(config.model, config.audio.n_mels, jax.random.key(0)))
-    shapes, later = without_later_params(shapes, stored_tree(mngr, step)[key])
-    item = {key: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), shapes)}
+    shapes = {key: jax.eval_shape(lambda: init_params(config.model, config.audio.n_mels, jax.random.key(0)))}
+    later = later_leaves(shapes, {key: stored_tree(mngr, step)[key]})
+    kept = {path: x for path, x in traverse_util.flatten_dict(shapes).items() if path not in later}
+    item = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                        traverse_util.unflatten_dict(kept))
     restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
         item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True)))
-    params = restored["state"][key]
     if not later:
-        return params
-    flat = traverse_util.flatten_dict(params)
+        return restored["state"][key]
+    flat = traverse_util.flatten_dict(restored["state"])
     for path, value in later.items():
         log.warning("checkpoint step %d predates parameter %s: restored with %s (the model as trained)",
-                    step, "/".join(path), value)
+                    step, "/".join(path[1:]), value)
         flat[path] = jax.device_put(jax.numpy.float32(value), device)
-    return traverse_util.unflatten_dict(flat)
+    return traverse_util.unflatten_dict(flat)[key]
 
 
 def stored_tree(mngr: ocp.CheckpointManager, step: int) -> dict:
     """The `state` tree that `step` holds, as metadata (names, shapes, dtypes; nothing read)."""
     path = mngr.directory / str(step) / "state"  # an etils epath.Path, as orbax takes it
     return ocp.PyTreeCheckpointHandler().metadata(path).tree
-
-
-def without_later_params(shapes: dict, stored: dict) -> tuple[dict, dict[tuple[str, ...], float]]:
-    """`shapes` (a params tree) less the `LATER_PARAMS` that `stored` (the checkpoint's tree
-    of the same params) lacks, and those params' paths with their values."""
-    flat, kept = traverse_util.flatten_dict(shapes), traverse_util.flatten_dict(stored)
-    later = {path: value for path, value in LATER_PARAMS.items() if path in flat and path not in kept}
-    return traverse_util.unflatten_dict({p: v for p, v in flat.items() if p not in later}), later
 
 
 def restore_metadata(mngr: ocp.CheckpointManager, step: int
