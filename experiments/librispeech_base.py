@@ -46,9 +46,9 @@ def config() -> ExperimentConfig:
         # Temperature 0: a component drawn by its weight, then its mean. Each drawn Gaussian's
         # per-bin noise is carried on by residual decoding, a random walk per bin that makes
         # speech louder the longer it runs (|drift| 3.1 -> 1.8 dB at demo size). Component
-        # temperature 0.7: the likelier components more often, DNSMOS 0.750x -> 0.773x the
-        # resynthesised prompt's over three training seeds at demo size (higher in 5 of 6
-        # paired draws), drift still <= 1.63 dB (README, "Fortieth session").
+        # temperature 0.7: the likelier components more often, DNSMOS 0.755x -> 0.771x the
+        # resynthesised prompt's over three training seeds x three sampling seeds at demo size
+        # (higher in 6 of 9 paired draws), drift still <= 1.63 dB (README, "Fortieth session").
         sample=SampleConfig(prompt_seconds=3.0, seconds=6.0, num_prompts=8, num_samples=2, temperature=0.0,
                             component_temperature=0.7),
     )
