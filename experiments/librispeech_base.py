@@ -10,10 +10,10 @@ bfloat16 compute and residual stream; global batch 64; AdamW 3e-4, 2k warmup, co
 over 200k steps; Tacotron 2's prenet dropout 0.5, kept on at sampling. Free-running
 stability as measured at demo size (README, "What was measured"): a mixture of 8 Gaussians
 per group sampled at temperature 0 (component temperature 0.7), input noise 0.2, the
-mixture mean's MSE beside its likelihood, MELLE's spectral-flux term; an end-of-audio gate trained on the 10% of crops
-that hold an utterance's end (`--sample.stop_at_gate=true` stops there). Splits are tfds's
-names: train_clean100 (or train_clean360, train_other500) for training, dev_clean for
-evaluation.
+mixture mean's MSE beside its likelihood, MELLE's spectral-flux term; an end-of-audio gate
+trained on the 10% of crops that hold an utterance's end (`--sample.stop_at_gate=true` stops
+there). Splits are tfds's names: train_clean100 (or train_clean360, train_other500) for
+training, dev_clean for evaluation.
 """
 
 from audiolm_jax.cli import main
