@@ -784,9 +784,11 @@ def evaluate_checkpoint(workdir: str, overrides: Sequence[str] = (), num_prompts
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m audiolm_jax.evaluate", description=__doc__.splitlines()[0]
-        + " Any --sample.<field>=value or --data.<field>=value (e.g. --data.eval_split=test) overrides the "
-        "checkpoint's config.")
+        prog="python -m audiolm_jax.evaluate",
+        description="Evaluate a checkpoint: the teacher-forced loss against the copy-last-frame baseline, and "
+                    "collapse detectors and quality metrics of free-running continuations (and of each "
+                    "conditioned application). Any --sample.<field>=value or --data.<field>=value (e.g. "
+                    "--data.eval_split=test) overrides the checkpoint's config.")
     parser.add_argument("--workdir", required=True, help="workdir of a training run")
     parser.add_argument("--prompts", type=int, default=8, help="validation prompts to continue")
     parser.add_argument("--dnsmos", choices=("auto", "on", "off"), default="auto",

@@ -92,3 +92,17 @@ def test_unconditional_generation_starts_from_the_mean_frame(workdir, tmp_path):
     assert np.all(np.isfinite(data))
     with pytest.raises(SystemExit):
         sample.main(["--workdir", workdir, "--out", str(out)])  # neither prompts nor --unconditional
+
+
+@pytest.mark.parametrize("command", ["sample", "evaluate", "render_midi", "tts", "generate"])
+def test_every_commands_help_says_whole_sentences(command, capsys):
+    """`--help` opens with what the command does in whole sentences, then the override rule
+    (evaluate's used to cut its docstring's first line off mid-sentence: "baseline, and Any ...")."""
+    import importlib
+    module = importlib.import_module(f"audiolm_jax.{command}")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "overrides the checkpoint's" in text
+    assert ". Any --sample.<field>=value" in text, text[:600]
