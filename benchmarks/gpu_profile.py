@@ -18,6 +18,8 @@ import shutil
 import tempfile
 from typing import Any, Callable
 
+from audiolm_jax.atomic import atomic_path, write_text
+
 # Kernel classes by substrings of the kernel's name (first match wins), checked in order.
 KERNEL_CLASSES = (
     ("attention (cuDNN fused)", ("cudnn", "fmha", "flash", "sdpa")),
@@ -94,8 +96,9 @@ def write_hlo(text: str, out_dir: str, tag: str) -> str:
     """Writes a compiled program's optimised HLO text, gzipped, to `out_dir/hlo_<tag>.txt.gz`
     (the profile names each fusion kernel; this says what each fusion computes) → the path."""
     path = os.path.join(out_dir, f"hlo_{tag}.txt.gz")
-    with gzip.open(path, "wt") as f:
-        f.write(text)
+    with atomic_path(path, suffix=".gz") as tmp:
+        with gzip.open(tmp, "wt") as f:
+            f.write(text)
     return path
 
 
@@ -122,9 +125,9 @@ def profile_calls(fn: Callable[[], Any], calls: int, out_dir: str | None, tag: s
         text = format_summary(tag, summary, wall)
         print(text, flush=True)
         if out_dir:
-            shutil.copyfile(path, os.path.join(out_dir, f"trace_{tag}.json.gz"))
-            with open(os.path.join(out_dir, f"profile_{tag}.txt"), "w") as f:
-                f.write(text + "\n")
+            with atomic_path(os.path.join(out_dir, f"trace_{tag}.json.gz")) as tmp:
+                shutil.copyfile(path, tmp)
+            write_text(os.path.join(out_dir, f"profile_{tag}.txt"), text + "\n")
         return summary
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)

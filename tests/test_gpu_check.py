@@ -117,3 +117,26 @@ def test_flag_variants_time_each_named_variant_under_each_flag_set(tmp_path):
         assert "error" not in row and row["xla_flags"].split() == ["--xla_gpu_cudnn_gemm_fusion_level=3",
                                                                    "--xla_gpu_enable_cublaslt=true"]
         assert row["step_seconds"] > 0 and 0 < row["ours"] < 1.5
+
+
+def test_profile_calls_writes_its_files_into_a_folder_it_makes(tmp_path):
+    """`profile_calls` with an `out_dir` that does not exist yet (as `small_step`-style scripts
+    pass one) made the trace and crashed in `shutil.copyfile`; it now makes the folder and
+    writes the trace, the summary and the HLO atomically (no temporary file left behind)."""
+    import gzip
+
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.gpu_profile import profile_calls, write_hlo
+
+    x = jnp.ones((64, 64))
+    step = jax.jit(lambda a: a @ a)
+    out_dir = tmp_path / "new" / "profiles"
+    summary = profile_calls(lambda: step(x), calls=2, out_dir=str(out_dir), tag="tiny")
+    assert summary["device_us_per_call"] >= 0
+    write_hlo(step.lower(x).compile().as_text(), str(out_dir), "tiny")
+    assert sorted(os.listdir(out_dir)) == ["hlo_tiny.txt.gz", "profile_tiny.txt", "trace_tiny.json.gz"]
+    with gzip.open(out_dir / "trace_tiny.json.gz", "rt") as f:
+        assert "traceEvents" in json.load(f)
+    assert (out_dir / "profile_tiny.txt").read_text().startswith("profile tiny")
