@@ -48,7 +48,8 @@ def config() -> ExperimentConfig:
         # speech louder the longer it runs (|drift| 3.1 -> 1.8 dB at demo size). Component
         # temperature 0.7: the likelier components more often, DNSMOS 0.755x -> 0.771x the
         # resynthesised prompt's over three training seeds x three sampling seeds at demo size
-        # (higher in 6 of 9 paired draws), drift still <= 1.63 dB (README, "Fortieth session").
+        # (higher in 6 of 9 paired draws), drift still <= 1.63 dB (benchmarks/results/HISTORY.md,
+        # "Fortieth session").
         sample=SampleConfig(prompt_seconds=3.0, seconds=6.0, num_prompts=8, num_samples=2, temperature=0.0,
                             component_temperature=0.7),
     )
