@@ -32,13 +32,15 @@ def config() -> ExperimentConfig:
                           dtype="bfloat16", head="mixture", mixture_components=8, gate=True,
                           # As PaLM and LLaMA: no biases in the blocks, a bfloat16 residual stream. On an
                           # H200 this step measured 17.3 ms, MFU 36.5% (maestro_base's 22.3 -> 20.5 ms
-                          # with them); at demo size on speech the same quality (README, "Fourteenth session").
+                          # with them); at demo size on speech the same quality
+                          # (benchmarks/results/HISTORY.md, "Fourteenth session").
                           block_biases=False, residual_dtype="bfloat16"),
         data=DataConfig(source="librispeech", dir=None, segment_seconds=6.0, train_split="train_clean100",
                         eval_split="dev_clean", stats_clips=512,
                         end_crop_fraction=0.1),
         # MELLE's flux term: it raised speech continuations' DNSMOS in every pair measured at
-        # demo size (0.75x -> 0.81x the resynthesised prompt's; README, "Thirteenth session").
+        # demo size (0.75x -> 0.81x the resynthesised prompt's; benchmarks/results/HISTORY.md,
+        # "Thirteenth session").
         train=TrainConfig(steps=200_000, batch_size=64, learning_rate=3e-4, warmup_steps=2000,
                           weight_decay=0.01, input_noise=0.2, mean_mse_weight=10.0, flux_weight=1.0,
                           eval_every=5000, eval_examples=1024, log_every=100,

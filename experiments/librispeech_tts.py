@@ -15,9 +15,9 @@ own frames (`model.feedback=false`: only a voice prompt is heard), four frames p
 and a 32-wide prenet: on the espeak-ng corpus the first syntheses a recogniser reads (CER
 1.23× the Griffin-Lim resynthesis on evaluate's 24 sentences, against 1.89× for the same
 settings reading by attention with feedback and 2.16× for the recipe before; durations 0.97
-within ±20%; cloning 0.71 against 0.54, README, thirty-sixth session). Since the
-thirty-eighth session a voice embedding of the example's own frames joins the text's context
-(`model.condition.voice`; a prompt's at synthesis, the learned null for text alone, 0.2 of
+within ±20%; cloning 0.71 against 0.54; benchmarks/results/HISTORY.md, thirty-sixth
+session). Since the thirty-eighth session a voice embedding of the example's own frames
+joins the text's context (`model.condition.voice`; a prompt's at synthesis, the learned null for text alone, 0.2 of
 training rows): on the espeak-ng corpus clones were identified as their voice 0.81 and 0.84
 of all 96 held-out sentences (two training seeds) against 0.67 without it (README). What follows
 describes the attention recipe that came before, still what `--model.condition.text_alignment=attention
@@ -44,9 +44,10 @@ rate, but over all 96 held-out sentences CER 2.29× the resynthesis and cloning 
 --model.prenet_dim=32` makes the decoder read its text (on the espeak-ng corpus the
 teacher-forced error with another sentence's text 1.93× its own, against 1.09-1.43) and
 timed 0.948 of 96 syntheses within ±20%, but read no better (CER 1.89× against 1.86× on the
-same 24 sentences) and cloned 0.54-0.67 (README, thirty-fourth session). `--model.feedback=false`
-(nothing drawn fed back, only a voice prompt heard) aligned but spoke the corpus' average
-spectrum, flat in time, with or without the duration conditioner (README, thirty-fifth session).
+same 24 sentences) and cloned 0.54-0.67 (benchmarks/results/HISTORY.md, thirty-fourth
+session). `--model.feedback=false` (nothing drawn fed back, only a voice prompt heard)
+aligned but spoke the corpus' average spectrum, flat in time, with or without the duration
+conditioner (benchmarks/results/HISTORY.md, thirty-fifth session).
 """
 
 from audiolm_jax.cli import main

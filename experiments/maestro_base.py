@@ -12,7 +12,7 @@ decay over 200k steps. Prenet dropout 0.5 as in Tacotron 2, kept on at sampling.
 stability as measured at demo size (README, "What was measured"): a mixture of 8 Gaussians per
 group sampled at temperature 0.3, noise of 0.2 std on teacher-forced inputs, and the mixture
 mean's MSE beside its likelihood (MELLE's spectral-flux term did not move piano's drift past
-the spread of seeds: README, "Fourteenth session").
+the spread of seeds: benchmarks/results/HISTORY.md, "Fourteenth session").
 """
 
 from audiolm_jax.cli import main

@@ -30,7 +30,7 @@ def config() -> ExperimentConfig:
         data=DataConfig(source="synthetic", segment_seconds=3.0, synthetic_train_clips=1024,
                         synthetic_eval_clips=16, synthetic_clip_seconds=4.0, go_frames=2),
         # 4800 steps (~11 min on 2 CPU cores): onset F1 of held-out clips rendered from their
-        # MIDI 0.78x the Griffin-Lim ceiling (2400 steps: 0.54x; README, "What was measured").
+        # MIDI 0.78x the Griffin-Lim ceiling (2400 steps: 0.54x; benchmarks/results/HISTORY.md).
         train=TrainConfig(steps=4800, batch_size=16, learning_rate=3e-3, warmup_steps=50, input_noise=0.2,
                           mean_mse_weight=10.0, eval_every=1200, log_every=50, checkpoint_every=1200),
         # Held-out prompts in the run's report: 1 s of the recording, then 2.5 s played from its MIDI.

@@ -29,7 +29,7 @@ def config() -> ExperimentConfig:
         data=DataConfig(source="sounds", segment_seconds=3.0, synthetic_train_clips=640,
                         synthetic_eval_clips=20, synthetic_clip_seconds=3.0, go_frames=2),
         # 2400 steps (~8 min on 2 CPU cores): at 900 the label accuracy of generated clips was
-        # 0.55, at 2400 0.83 (README, "What was measured").
+        # 0.55, at 2400 0.83 (benchmarks/results/HISTORY.md).
         train=TrainConfig(steps=2400, batch_size=16, learning_rate=3e-3, warmup_steps=50, input_noise=0.2,
                           mean_mse_weight=10.0, eval_every=600, log_every=50, checkpoint_every=600),
         # Generation from no audio starts from the go frames (what `generate` uses); held-out

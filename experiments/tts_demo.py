@@ -24,7 +24,7 @@ def config() -> ExperimentConfig:
         # Absolute frames, as Tacotron predicts them (predict_residual=False): adding each
         # prediction to the last frame carried its per-bin error on, and clones lost the
         # prompt's voice (23 clones identified 0.13 with residual frames, 0.43 without; the
-        # recordings themselves 0.57; README, What was measured).
+        # recordings themselves 0.57; benchmarks/results/HISTORY.md).
         model=ModelConfig(num_layers=4, d_model=128, num_heads=4, prenet_dim=128, frames_per_step=2,
                           prenet_dropout=0.5, prenet_dropout_at_sampling=True, max_frames=256, head="mse",
                           gate=True, absolute_positions=True, predict_residual=False,
