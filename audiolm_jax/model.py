@@ -171,9 +171,12 @@ def fused_heads_projection(x: jax.Array, weights: list[tuple[jax.Array, Optional
     """`x` `[B, T, d_model]` through each (kernel `[d_model, H, Dh]`, bias `[H, Dh]` or None
     for all) in one matmul of the concatenated kernels (fewer, larger matmuls than one per
     projection), computed in `dtype`: `[B, T, H, Dh]` per projection, as `nn.DenseGeneral`
-    gives them."""
+    gives them. The matmul is 2-D (`[B·T, d_model] @ [d_model, n·H·Dh]`), so the kernel's
+    gradient contracts one token axis: over `[B, T]` XLA:CPU transposed the `[B·T, n·H·Dh]`
+    output gradient (about 12 MB at the small benchmark size) before every weight-gradient dot."""
     kernel = jnp.concatenate([k for k, _ in weights], axis=1).astype(dtype)  # [d_model, n·H, Dh]
-    out = jnp.einsum("btd,dhk->bthk", x.astype(dtype), kernel)
+    tokens = x.reshape(-1, x.shape[-1]).astype(dtype)
+    out = (tokens @ kernel.reshape(kernel.shape[0], -1)).reshape(*x.shape[:-1], *kernel.shape[1:])
     if weights[0][1] is not None:
         out = out + jnp.concatenate([b for _, b in weights], axis=0).astype(dtype)
     return jnp.split(out, len(weights), axis=2)
@@ -210,8 +213,9 @@ class SelfAttention(nn.Module):
             out = jax.nn.dot_product_attention(q, k_all.astype(q.dtype), v_all.astype(q.dtype),
                                                mask=mask[None, None])
             new_cache = {"k": k_all, "v": v_all}
-        out = nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, use_bias=self.use_bias, name="out")(out)
-        return out, new_cache
+        out = nn.DenseGeneral(d_model, axis=(-2, -1), dtype=self.dtype, use_bias=self.use_bias, name="out")(
+            out.reshape(-1, *out.shape[2:]))
+        return out.reshape(*x.shape[:-1], d_model), new_cache
 
 
 class CrossAttention(nn.Module):
@@ -336,7 +340,9 @@ gelu.defvjp(_gelu_forward, _gelu_backward)
 
 
 class Mlp(nn.Module):
-    """Position-wise feed-forward: Dense → GELU → Dense."""
+    """Position-wise feed-forward: Dense → GELU → Dense, over the tokens flattened to
+    `[B·T, d_model]` (each weight gradient then contracts one token axis; over `[B, T]`
+    XLA:CPU transposed the `[B·T, hidden]` activation or its gradient before the dot)."""
 
     hidden: int
     dtype: Any
@@ -344,8 +350,9 @@ class Mlp(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        h = gelu(nn.Dense(self.hidden, dtype=self.dtype, use_bias=self.use_bias, name="up")(x))
-        return nn.Dense(x.shape[-1], dtype=self.dtype, use_bias=self.use_bias, name="down")(h)
+        tokens = x.reshape(-1, x.shape[-1])
+        h = gelu(nn.Dense(self.hidden, dtype=self.dtype, use_bias=self.use_bias, name="up")(tokens))
+        return nn.Dense(x.shape[-1], dtype=self.dtype, use_bias=self.use_bias, name="down")(h).reshape(x.shape)
 
 
 class Block(nn.Module):
