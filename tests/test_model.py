@@ -208,6 +208,28 @@ def test_the_fused_qkv_matmul_is_three_dense_generals():
         np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("steps,blocks", [(37, None), (37, 1), (37, 3), (130, None), (255, 4)])
+def test_heads_major_causal_attention_is_jax_causal_attention(steps, blocks):
+    """The XLA path's attention (heads before steps, the queries in blocks that skip the
+    score blocks above the diagonal) gives `jax.nn.dot_product_attention`'s causal output
+    and gradients, whatever the block count, including blocks of unequal length."""
+    from audiolm_jax.model import heads_major_causal_attention, query_blocks_for
+
+    assert [query_blocks_for(n) for n in (37, 64, 130, 255, 2000)] == [1, 1, 2, 3, 4]
+    q, k, v = (jax.random.normal(key, (2, steps, 4, 16)) for key in jax.random.split(jax.random.key(0), 3))
+    ours = lambda q, k, v: heads_major_causal_attention(q, k, v, blocks)
+    theirs = lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True)
+    np.testing.assert_allclose(ours(q, k, v), theirs(q, k, v), rtol=1e-5, atol=2e-6)
+    loss = lambda fn: jax.grad(lambda *a: jnp.sum(jnp.sin(3.0 * fn(*a))), argnums=(0, 1, 2))(q, k, v)
+    for mine, reference in zip(loss(ours), loss(theirs)):
+        np.testing.assert_allclose(mine, reference, rtol=1e-4, atol=1e-5)
+    # a query never sees a later key: changing the last step's key and value leaves every
+    # earlier output as it was
+    moved = ours(q, k.at[:, -1].add(5.0), v.at[:, -1].add(5.0))
+    np.testing.assert_allclose(moved[:, :-1], ours(q, k, v)[:, :-1], rtol=1e-5, atol=2e-6)
+    assert not np.allclose(moved[:, -1], ours(q, k, v)[:, -1])
+
+
 def test_gelu_is_flax_gelu_forward_and_backward_storing_only_its_input():
     """The MLP's GELU is `nn.gelu` (tanh approximation) with a backward pass that recomputes
     the tanh: same values and gradients, and the backward pass keeps one activation (its
