@@ -28,3 +28,16 @@ def test_a_benchmark_run_as_the_program_sets_up_the_process_like_a_run():
     assert not is_the_program([python, "-m", "pytest", "tests/test_benchmarks_table.py"])
     assert not is_the_program([python, "-c", "import benchmarks"])
     assert not is_the_program([python, "-m"])
+
+
+def test_the_matmul_peak_is_a_timed_side_like_the_steps():
+    """The train-step benchmark times the matmul peak in the same interleaved rounds as the
+    steps (a peak read once before them put the small step at 0.67 of it in one run and
+    0.80 in another): `matmul_calls` is one timed sample, with the FLOPs it does."""
+    import numpy as np
+
+    from benchmarks.train_step import matmul_calls
+
+    run, flops = matmul_calls(64, calls=3)
+    assert flops == 2 * 64**3 * 3
+    np.testing.assert_allclose(np.asarray(run()), np.full((64, 64), 64.0))
