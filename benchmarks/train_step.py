@@ -39,15 +39,13 @@ N_MELS = 80
 
 def peak_flops(size: int = 2048, dtype=jnp.float32) -> float:
     """FLOP/s of a `size`² matmul in `dtype` (best of 5)."""
-    a = jnp.ones((size, size), dtype)
-    f = jax.jit(lambda x, y: x @ y)
-    jax.block_until_ready(f(a, a))
+    run, flops = matmul_calls(size, calls=1, dtype=dtype)
     best = float("inf")
     for _ in range(5):
         start = time.perf_counter()
-        jax.block_until_ready(f(a, a))
+        run()
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+    return flops / best
 
 
 def matmul_calls(size: int = 2048, calls: int = 3, dtype=jnp.float32) -> tuple[Callable[[], Any], float]:

@@ -17,8 +17,8 @@ and a 32-wide prenet: on the espeak-ng corpus the first syntheses a recogniser r
 settings reading by attention with feedback and 2.16× for the recipe before; durations 0.97
 within ±20%; cloning 0.71 against 0.54; benchmarks/results/HISTORY.md, thirty-sixth
 session). Since the thirty-eighth session a voice embedding of the example's own frames
-joins the text's context (`model.condition.voice`; a prompt's at synthesis, the learned null for text alone, 0.2 of
-training rows): on the espeak-ng corpus clones were identified as their voice 0.81 and 0.84
+joins the text's context (`model.condition.voice`; a prompt's at synthesis, the learned
+null for text alone, 0.2 of training rows): on the espeak-ng corpus clones were identified as their voice 0.81 and 0.84
 of all 96 held-out sentences (two training seeds) against 0.67 without it (README). What follows
 describes the attention recipe that came before, still what `--model.condition.text_alignment=attention
 --model.feedback=true --model.frames_per_step=2 --data.go_frames=2 --model.prenet_dim=256
